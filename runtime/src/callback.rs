@@ -1,0 +1,18 @@
+//! What a queued callback is.
+
+use crate::color::Key;
+use crate::cx::Cx;
+use crate::handler::Handler;
+
+/// The boxed work of a callback.
+pub(crate) type Work = Box<dyn FnOnce(&mut Cx<'_>) + Send>;
+
+/// A queued callback: its work plus the few words that say what it is.
+///
+/// This is what a per-callback trace record is made from, so it stays small and `Copy`-cheap
+/// apart from the box: no strings, no `Arc`s.
+pub(crate) struct Callback {
+    pub(crate) work: Work,
+    pub(crate) handler: Handler,
+    pub(crate) key: Option<Key>,
+}

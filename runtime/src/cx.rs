@@ -1,0 +1,163 @@
+//! The callback context.
+
+use std::time::Duration;
+
+use crate::callback::Callback;
+use crate::color::{Color, Key};
+use crate::error::Result;
+use crate::handler::{Handler, Target};
+use crate::reactor::{Interest, Io, IoEvent};
+use crate::runtime::Handle;
+use crate::scheduler::{Runnable, WorkerContext};
+use crate::state::{Keyed, Shared};
+use crate::timer::TimerId;
+
+/// What a running callback can do: queue more callbacks, arm timers, reach shared state, and
+/// learn where it runs.
+///
+/// A `Cx` lives on the worker's stack for one callback; it cannot be sent to another thread
+/// or kept. To queue work from elsewhere, take a [`Handle`] with [`Cx::handle`].
+pub struct Cx<'a> {
+    worker: &'a WorkerContext,
+    color: &'a Runnable,
+    handler: Handler,
+    key: Option<Key>,
+}
+
+impl<'a> Cx<'a> {
+    pub(crate) fn new(
+        worker: &'a WorkerContext,
+        color: &'a Runnable,
+        handler: Handler,
+        key: Option<Key>,
+    ) -> Cx<'a> {
+        Cx {
+            worker,
+            color,
+            handler,
+            key,
+        }
+    }
+
+    /// The handler of the running callback.
+    pub fn handler(&self) -> Handler {
+        self.handler
+    }
+
+    /// The color of the running callback.
+    pub fn color(&self) -> Color {
+        self.color.color()
+    }
+
+    /// The key the running callback works for, if it was given one.
+    pub fn key(&self) -> Option<Key> {
+        self.key
+    }
+
+    /// The index of the worker running this callback (0-based).
+    pub fn worker(&self) -> usize {
+        self.worker.index
+    }
+
+    /// Queues `f` at `target`.
+    ///
+    /// Queueing in the running callback's own color appends straight to that color's queue
+    /// (no table lookup); any other color goes through the table and, if it becomes runnable,
+    /// onto its home worker's run queue. This cannot fail: if the runtime is stopping, the
+    /// callback stays queued and shutdown reports it as dropped.
+    pub fn spawn(
+        &mut self,
+        target: impl Into<Target>,
+        f: impl FnOnce(&mut Cx<'_>) + Send + 'static,
+    ) {
+        let t = target.into();
+        let cb = Callback {
+            work: Box::new(f),
+            handler: t.handler,
+            key: t.key,
+        };
+        if t.color == self.color.color() {
+            let became_runnable = self.color.push(cb);
+            debug_assert!(!became_runnable, "the running color is always scheduled");
+        } else if let Some(cq) = self.worker.inner.colors.push(t.color, cb) {
+            self.worker.schedule(cq);
+        }
+    }
+
+    /// Queues `f` at `target` after `delay`. Fails only if the runtime is shutting down.
+    pub fn after(
+        &mut self,
+        delay: Duration,
+        target: impl Into<Target>,
+        f: impl FnOnce(&mut Cx<'_>) + Send + 'static,
+    ) -> Result<TimerId> {
+        self.worker
+            .inner
+            .timer_once(delay, target.into(), Box::new(f))
+    }
+
+    /// Queues `f` at `target` every `period`, until cancelled. A tick whose previous callback
+    /// has not started yet is skipped rather than queued behind it.
+    pub fn every(
+        &mut self,
+        period: Duration,
+        target: impl Into<Target>,
+        f: impl FnMut(&mut Cx<'_>) + Send + 'static,
+    ) -> Result<TimerId> {
+        self.worker
+            .inner
+            .timer_every(period, target.into(), Box::new(f))
+    }
+
+    /// Cancels a timer. Returns `false` if it already fired (one-shot) or was cancelled.
+    pub fn cancel(&mut self, timer: TimerId) -> bool {
+        self.worker.inner.cancel_timer(timer)
+    }
+
+    /// Registers an I/O source; see [`Handle::register`].
+    pub fn register<S>(
+        &mut self,
+        source: S,
+        interest: Interest,
+        target: impl Into<Target>,
+        on_ready: impl FnMut(&mut Cx<'_>, &mut IoEvent<'_, S>) + Send + 'static,
+    ) -> Result<Io<S>>
+    where
+        S: mio::event::Source + Send + 'static,
+    {
+        self.handle().register(source, interest, target, on_ready)
+    }
+
+    /// Reads shared state. Readers of one `Shared` may run in parallel; a reader that finds a
+    /// writer inside waits, and the wait is counted as a conflict.
+    pub fn read<T, R>(&mut self, state: &Shared<T>, f: impl FnOnce(&T) -> R) -> R {
+        state.read(f)
+    }
+
+    /// Writes shared state. A writer that finds anyone else inside waits, and the wait is
+    /// counted as a conflict: under a correct coloring it never happens.
+    pub fn write<T, R>(&mut self, state: &Shared<T>, f: impl FnOnce(&mut T) -> R) -> R {
+        state.write(f)
+    }
+
+    /// Reaches the part of `state` that belongs to `key`, made with `T::default()` on first
+    /// use.
+    pub fn keyed<T: Default, R>(
+        &mut self,
+        state: &Keyed<T>,
+        key: impl Into<Key>,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> R {
+        state.with(key.into(), f)
+    }
+
+    /// A handle to this runtime, for queueing work from other threads.
+    pub fn handle(&self) -> Handle {
+        Handle::from_inner(self.worker.inner.clone())
+    }
+
+    /// Asks the runtime to stop: whoever waits in [`crate::Runtime::wait_stopped`] wakes up.
+    pub fn stop(&mut self) {
+        self.worker.inner.request_stop();
+    }
+}

@@ -1,0 +1,160 @@
+//! Handler names, interned once per process.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{OnceLock, RwLock};
+
+use crate::color::{Color, Key};
+
+/// A named kind of callback (`"accept"`, `"encrypt"`).
+///
+/// The name is interned when the handler is made; callbacks carry only the small integer id,
+/// so queueing a callback does no string work.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Handler(u32);
+
+struct Interner {
+    by_name: HashMap<&'static str, u32>,
+    names: Vec<&'static str>,
+}
+
+fn interner() -> &'static RwLock<Interner> {
+    static INTERNER: OnceLock<RwLock<Interner>> = OnceLock::new();
+    INTERNER.get_or_init(|| {
+        RwLock::new(Interner {
+            by_name: HashMap::new(),
+            names: Vec::new(),
+        })
+    })
+}
+
+impl Handler {
+    /// The handler with this name, interning the name on first use.
+    ///
+    /// Calling this twice with one name returns the same handler. Names are kept for the life
+    /// of the process (there are few of them: one per kind of callback, not per callback).
+    pub fn new(name: &str) -> Handler {
+        if let Some(&id) = read().by_name.get(name) {
+            return Handler(id);
+        }
+        let mut w = interner().write().unwrap_or_else(|e| e.into_inner());
+        if let Some(&id) = w.by_name.get(name) {
+            return Handler(id);
+        }
+        let id = u32::try_from(w.names.len()).expect("more than 4 billion handler names");
+        let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        w.names.push(name);
+        w.by_name.insert(name, id);
+        Handler(id)
+    }
+
+    /// The handler's name.
+    pub fn name(self) -> &'static str {
+        read().names[self.0 as usize]
+    }
+
+    /// The handler's small integer id (as recorded in a trace).
+    pub const fn id(self) -> u32 {
+        self.0
+    }
+
+    /// The handler with this id, if one was made in this process.
+    pub fn from_id(id: u32) -> Option<Handler> {
+        (read().names.len() > id as usize).then_some(Handler(id))
+    }
+
+    /// Where to queue a callback of this handler: in color `color`.
+    pub fn color(self, color: Color) -> Target {
+        Target {
+            handler: self,
+            color,
+            key: None,
+        }
+    }
+
+    /// Where to queue a callback of this handler: in the default color, working for `key`.
+    pub fn key(self, key: impl Into<Key>) -> Target {
+        Target::from(self).key(key)
+    }
+}
+
+fn read() -> std::sync::RwLockReadGuard<'static, Interner> {
+    interner().read().unwrap_or_else(|e| e.into_inner())
+}
+
+impl fmt::Debug for Handler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Handler({:?})", self.name())
+    }
+}
+
+impl fmt::Display for Handler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a callback goes: its handler, its color and, optionally, the key it works for.
+///
+/// Made from a [`Handler`]: `encrypt.color(Color::of(&conn)).key(conn)`. A bare handler
+/// converts to a target in [`Color::DEFAULT`] with no key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Target {
+    /// The handler the callback belongs to.
+    pub handler: Handler,
+    /// The color it is queued in.
+    pub color: Color,
+    /// The request or connection it works for.
+    pub key: Option<Key>,
+}
+
+impl Target {
+    /// The same target in another color.
+    pub fn color(self, color: Color) -> Target {
+        Target { color, ..self }
+    }
+
+    /// The same target, working for `key`.
+    pub fn key(self, key: impl Into<Key>) -> Target {
+        Target {
+            key: Some(key.into()),
+            ..self
+        }
+    }
+}
+
+impl From<Handler> for Target {
+    fn from(handler: Handler) -> Target {
+        Target {
+            handler,
+            color: Color::DEFAULT,
+            key: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interning_is_idempotent() {
+        let a = Handler::new("interning_is_idempotent.a");
+        let b = Handler::new("interning_is_idempotent.b");
+        assert_ne!(a, b);
+        assert_eq!(a, Handler::new("interning_is_idempotent.a"));
+        assert_eq!(a.name(), "interning_is_idempotent.a");
+        assert_eq!(Handler::from_id(a.id()), Some(a));
+    }
+
+    #[test]
+    fn target_builders() {
+        let h = Handler::new("target_builders");
+        let t: Target = h.into();
+        assert_eq!(t.color, Color::DEFAULT);
+        assert_eq!(t.key, None);
+        let t = h.key(7u64).color(Color::of(&7u64));
+        assert_eq!(t.key, Some(Key(7)));
+        assert_eq!(t.color, Color::of(&7u64));
+    }
+}

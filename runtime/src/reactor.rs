@@ -1,0 +1,443 @@
+//! I/O readiness from a mio `Poll`, on a reactor thread of its own.
+//!
+//! The reactor thread sleeps in `Poll::poll` until a registered source is ready, a timer is
+//! due or it is woken (a new earliest timer, shutdown). For each readiness event it queues
+//! the source's callback in the source's color, through the same path as a [`crate::Handle`].
+//!
+//! Rationale: a dedicated thread keeps the workers' loop free of `poll` calls and makes
+//! parking a plain futex wait; the cost is one hand-off per readiness event, which matters
+//! only for servers with tiny callbacks. tokio instead lets whichever worker parks last drive
+//! the poll; hue may do the same once traces show the hand-off matters.
+//!
+//! # One callback per source at a time
+//!
+//! Readiness bits accumulate in `pending`; a callback is queued only if none is queued
+//! already (`queued`). The callback clears `queued` *before* taking the bits, so an event that
+//! arrives while it runs queues another callback, which runs after it (same color, FIFO). With
+//! edge-triggered readiness this never loses an event, and a busy source never floods its
+//! color's queue.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+pub use mio::Interest;
+use mio::{Events, Poll, Registry, Token, Waker};
+
+use crate::cx::Cx;
+use crate::error::{Error, ErrorKind, Result};
+use crate::handler::Target;
+use crate::runtime::Inner;
+use crate::sync::lock;
+use crate::timer::Timers;
+
+const WAKE_TOKEN: Token = Token(usize::MAX);
+
+/// What a source is ready for.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ready(u8);
+
+const READABLE: u8 = 1;
+const WRITABLE: u8 = 2;
+const READ_CLOSED: u8 = 4;
+const WRITE_CLOSED: u8 = 8;
+const ERROR: u8 = 16;
+
+impl Ready {
+    /// Data can be read (or a connection accepted) without blocking.
+    pub fn is_readable(self) -> bool {
+        self.0 & READABLE != 0
+    }
+
+    /// Data can be written without blocking.
+    pub fn is_writable(self) -> bool {
+        self.0 & WRITABLE != 0
+    }
+
+    /// The peer closed its writing half (reads will reach end of file).
+    pub fn is_read_closed(self) -> bool {
+        self.0 & READ_CLOSED != 0
+    }
+
+    /// The writing half is closed (writes will fail).
+    pub fn is_write_closed(self) -> bool {
+        self.0 & WRITE_CLOSED != 0
+    }
+
+    /// The source reported an error.
+    pub fn is_error(self) -> bool {
+        self.0 & ERROR != 0
+    }
+
+    fn of(ev: &mio::event::Event) -> Ready {
+        let mut b = 0;
+        for (on, bit) in [
+            (ev.is_readable(), READABLE),
+            (ev.is_writable(), WRITABLE),
+            (ev.is_read_closed(), READ_CLOSED),
+            (ev.is_write_closed(), WRITE_CLOSED),
+            (ev.is_error(), ERROR),
+        ] {
+            if on {
+                b |= bit;
+            }
+        }
+        Ready(b)
+    }
+}
+
+impl fmt::Debug for Ready {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = [
+            (READABLE, "readable"),
+            (WRITABLE, "writable"),
+            (READ_CLOSED, "read-closed"),
+            (WRITE_CLOSED, "write-closed"),
+            (ERROR, "error"),
+        ];
+        let set: Vec<&str> = names
+            .iter()
+            .filter(|(b, _)| self.0 & b != 0)
+            .map(|(_, n)| *n)
+            .collect();
+        write!(f, "Ready({})", set.join("|"))
+    }
+}
+
+/// The reactor's state shared with every thread that registers sources or arms timers.
+pub(crate) struct Reactor {
+    registry: Registry,
+    waker: Waker,
+    sources: Mutex<HashMap<usize, Arc<dyn Dispatch>>>,
+    next_token: AtomicUsize,
+    pub(crate) timers: Mutex<Timers>,
+    stopped: AtomicBool,
+}
+
+impl Reactor {
+    pub(crate) fn new() -> io::Result<(Reactor, Poll)> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = Waker::new(poll.registry(), WAKE_TOKEN)?;
+        Ok((
+            Reactor {
+                registry,
+                waker,
+                sources: Mutex::new(HashMap::new()),
+                next_token: AtomicUsize::new(0),
+                timers: Mutex::new(Timers::default()),
+                stopped: AtomicBool::new(false),
+            },
+            poll,
+        ))
+    }
+
+    pub(crate) fn wake(&self) {
+        if let Err(e) = self.waker.wake() {
+            tracing::error!(error = %e, "waking the reactor thread failed");
+        }
+    }
+
+    pub(crate) fn sources(&self) -> usize {
+        lock(&self.sources).len()
+    }
+
+    /// Stops the reactor thread's loop; the caller joins the thread.
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// Deregisters and drops every source. After the reactor thread has exited.
+    pub(crate) fn close_sources(&self) -> usize {
+        let sources: Vec<_> = lock(&self.sources).drain().map(|(_, s)| s).collect();
+        for s in &sources {
+            s.close(&self.registry);
+        }
+        sources.len()
+    }
+}
+
+/// The reactor thread's loop.
+pub(crate) fn run(mut poll: Poll, inner: Arc<Inner>) {
+    let mut events = Events::with_capacity(256);
+    while !inner.reactor.stopped.load(Ordering::SeqCst) {
+        let timeout = inner.fire_timers(std::time::Instant::now());
+        if let Err(e) = poll.poll(&mut events, timeout) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            tracing::error!(error = %e, "the reactor's poll failed; I/O and timers stop");
+            break;
+        }
+        for ev in events.iter() {
+            if ev.token() == WAKE_TOKEN {
+                continue;
+            }
+            let source = lock(&inner.reactor.sources).get(&ev.token().0).cloned();
+            if let Some(s) = source {
+                s.on_event(Ready::of(ev), &inner);
+            }
+        }
+    }
+}
+
+pub(crate) trait Dispatch: Send + Sync {
+    fn on_event(self: Arc<Self>, ready: Ready, inner: &Inner);
+    fn close(&self, registry: &Registry);
+}
+
+type OnReady<S> = Box<dyn FnMut(&mut Cx<'_>, &mut IoEvent<'_, S>) + Send>;
+
+struct Source<S> {
+    token: usize,
+    target: Target,
+    pending: AtomicU8,
+    queued: AtomicBool,
+    io: Mutex<Option<S>>,
+    on_ready: Mutex<OnReady<S>>,
+    inner: Weak<Inner>,
+}
+
+thread_local! {
+    /// The token of the source whose callback runs on this thread, if any: lets `Io` methods
+    /// refuse (instead of deadlocking) when called from the source's own callback.
+    static IN_SOURCE: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+impl<S: mio::event::Source + Send + 'static> Dispatch for Source<S> {
+    fn on_event(self: Arc<Self>, ready: Ready, inner: &Inner) {
+        self.pending.fetch_or(ready.0, Ordering::SeqCst);
+        if self.queued.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let me = self.clone();
+        inner.push(self.target, Box::new(move |cx| me.dispatch(cx)));
+    }
+
+    fn close(&self, registry: &Registry) {
+        if let Some(mut s) = lock(&self.io).take() {
+            let _ = registry.deregister(&mut s);
+        }
+    }
+}
+
+impl<S: mio::event::Source + Send + 'static> Source<S> {
+    fn dispatch(self: &Arc<Self>, cx: &mut Cx<'_>) {
+        self.queued.store(false, Ordering::SeqCst);
+        let bits = self.pending.swap(0, Ordering::SeqCst);
+        if bits == 0 {
+            return;
+        }
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let mut io = lock(&self.io);
+        let Some(source) = io.as_mut() else {
+            return; // closed while this callback was queued
+        };
+        let mut on_ready = lock(&self.on_ready);
+        let handle = Io {
+            source: self.clone(),
+        };
+        let mut ev = IoEvent {
+            source,
+            ready: Ready(bits),
+            registry: &inner.reactor.registry,
+            token: self.token,
+            close: false,
+            io: &handle,
+        };
+        let prev = IN_SOURCE.with(|c| c.replace(Some(self.token)));
+        // Restore the marker even if `on_ready` panics (the worker catches the panic).
+        struct Restore(Option<usize>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                IN_SOURCE.with(|c| c.set(self.0));
+            }
+        }
+        let _restore = Restore(prev);
+        on_ready(cx, &mut ev);
+        if ev.close {
+            drop(on_ready);
+            let mut s = io.take().expect("checked above");
+            let _ = inner.reactor.registry.deregister(&mut s);
+            drop(io);
+            lock(&inner.reactor.sources).remove(&self.token);
+        }
+    }
+}
+
+/// One readiness event, handed to a source's callback with the source itself.
+pub struct IoEvent<'a, S> {
+    source: &'a mut S,
+    ready: Ready,
+    registry: &'a Registry,
+    token: usize,
+    close: bool,
+    io: &'a Io<S>,
+}
+
+impl<S: mio::event::Source> IoEvent<'_, S> {
+    /// The source (a `TcpListener`, a `TcpStream`).
+    pub fn source(&mut self) -> &mut S {
+        self.source
+    }
+
+    /// What the source is ready for.
+    pub fn ready(&self) -> Ready {
+        self.ready
+    }
+
+    /// Changes what readiness the source is watched for (add `WRITABLE` while output waits).
+    pub fn set_interest(&mut self, interest: Interest) -> Result<()> {
+        self.registry
+            .reregister(self.source, Token(self.token), interest)
+            .map_err(|e| Error::io(ErrorKind::Io, "re-registering an I/O source failed", e))
+    }
+
+    /// Deregisters and drops the source once this callback returns (closing a socket).
+    pub fn close(&mut self) {
+        self.close = true;
+    }
+
+    /// A handle to this source that other callbacks can use.
+    pub fn io(&self) -> Io<S> {
+        self.io.clone()
+    }
+}
+
+/// A handle to a registered source, usable from any callback or thread.
+pub struct Io<S> {
+    source: Arc<Source<S>>,
+}
+
+impl<S> Clone for Io<S> {
+    fn clone(&self) -> Self {
+        Io {
+            source: self.source.clone(),
+        }
+    }
+}
+
+impl<S: mio::event::Source + Send + 'static> Io<S> {
+    /// Runs `f` on the source. Fails if the source was closed, or if called from the source's
+    /// own callback (which has the source already, through its [`IoEvent`]).
+    pub fn with<R>(&self, f: impl FnOnce(&mut S) -> R) -> Result<R> {
+        self.check_not_inside("Io::with")?;
+        let mut io = lock(&self.source.io);
+        match io.as_mut() {
+            Some(s) => Ok(f(s)),
+            None => Err(Error::new(ErrorKind::Io, "the I/O source is closed")),
+        }
+    }
+
+    /// Changes what readiness the source is watched for.
+    pub fn set_interest(&self, interest: Interest) -> Result<()> {
+        self.check_not_inside("Io::set_interest")?;
+        let inner = self.inner()?;
+        let mut io = lock(&self.source.io);
+        let s = io
+            .as_mut()
+            .ok_or_else(|| Error::new(ErrorKind::Io, "the I/O source is closed"))?;
+        inner
+            .reactor
+            .registry
+            .reregister(s, Token(self.source.token), interest)
+            .map_err(|e| Error::io(ErrorKind::Io, "re-registering an I/O source failed", e))
+    }
+
+    /// Deregisters the source and gives it back. A callback already queued for it does
+    /// nothing.
+    pub fn deregister(&self) -> Result<S> {
+        self.check_not_inside("Io::deregister")?;
+        let inner = self.inner()?;
+        let mut s = lock(&self.source.io)
+            .take()
+            .ok_or_else(|| Error::new(ErrorKind::Io, "the I/O source is closed"))?;
+        lock(&inner.reactor.sources).remove(&self.source.token);
+        inner
+            .reactor
+            .registry
+            .deregister(&mut s)
+            .map_err(|e| Error::io(ErrorKind::Io, "deregistering an I/O source failed", e))?;
+        Ok(s)
+    }
+
+    /// Whether the source is still registered.
+    pub fn is_open(&self) -> bool {
+        lock(&self.source.io).is_some()
+    }
+
+    fn inner(&self) -> Result<Arc<Inner>> {
+        self.source.inner.upgrade().ok_or_else(Error::shutdown)
+    }
+
+    fn check_not_inside(&self, what: &str) -> Result<()> {
+        if IN_SOURCE.with(|c| c.get()) == Some(self.source.token) {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("{what} called from the source's own callback; use the IoEvent there"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Inner {
+    pub(crate) fn register<S>(
+        self: &Arc<Self>,
+        mut source: S,
+        interest: Interest,
+        target: Target,
+        on_ready: OnReady<S>,
+    ) -> Result<Io<S>>
+    where
+        S: mio::event::Source + Send + 'static,
+    {
+        if self.reactor.stopped.load(Ordering::SeqCst) {
+            return Err(Error::shutdown());
+        }
+        let token = self.reactor.next_token.fetch_add(1, Ordering::Relaxed);
+        self.reactor
+            .registry
+            .register(&mut source, Token(token), interest)
+            .map_err(|e| {
+                // EBADF and EEXIST (Linux numbering), the two mistakes a caller can make.
+                let why = match e.raw_os_error() {
+                    Some(9) => "it is not an open socket",
+                    Some(17) => "it is already registered",
+                    _ => "the operating system refused",
+                };
+                Error::io(
+                    ErrorKind::Io,
+                    format!(
+                        "registering an I/O source for handler `{}` failed: {why}",
+                        target.handler
+                    ),
+                    e,
+                )
+            })?;
+        let src = Arc::new(Source {
+            token,
+            target,
+            pending: AtomicU8::new(0),
+            queued: AtomicBool::new(false),
+            io: Mutex::new(Some(source)),
+            on_ready: Mutex::new(on_ready),
+            inner: Arc::downgrade(self),
+        });
+        lock(&self.reactor.sources).insert(token, src.clone());
+        // Shutdown may have closed the sources between our check and the insert: close ours.
+        if self.reactor.stopped.load(Ordering::SeqCst) {
+            if let Some(s) = lock(&self.reactor.sources).remove(&token) {
+                s.close(&self.reactor.registry);
+            }
+            return Err(Error::shutdown());
+        }
+        Ok(Io { source: src })
+    }
+}

@@ -1,0 +1,228 @@
+//! One color's FIFO queue and the hand-off protocol that makes a color run on one worker at a
+//! time.
+//!
+//! # The hand-off
+//!
+//! A color is *scheduled* from the moment it has work and is handed to a worker until the
+//! moment its owner finds its queue empty. The `scheduled` flag and the queue live under one
+//! lock, so the two change together:
+//!
+//! 1. A producer (any thread) locks the queue and appends a callback. If the color was not
+//!    scheduled, the producer sets `scheduled` and becomes responsible for putting the color on
+//!    exactly one worker's run queue ([`ColorQueue::push`] returns `true`).
+//! 2. A worker that takes the color from a run queue (its own or by stealing) is its only
+//!    *owner*: nothing else can take it, because it is on no other run queue and no producer
+//!    will enqueue it again while `scheduled` is set.
+//! 3. The owner takes a batch from the front of the queue under the lock ([`ColorQueue::take`])
+//!    and runs it without the lock. Callbacks queued meanwhile go to the back, after the batch,
+//!    so the start order is the queue order (invariant 2).
+//! 4. When the owner finds the queue empty it clears `scheduled` in the same critical section
+//!    ([`ColorQueue::take`] returning 0, or [`ColorQueue::more_or_release`] returning `false`).
+//!    From then on the next producer schedules the color again (step 1), possibly on another
+//!    worker; the old owner touches no callback of the color after releasing it.
+//!
+//! Because at most one worker owns a color at a time, two callbacks of one color never run
+//! at once (invariant 1). The loom test at the bottom of this file checks steps 1–4 with two
+//! producers and two would-be owners.
+
+use std::collections::VecDeque;
+
+use crate::color::Color;
+use crate::sync::{Mutex, lock};
+
+/// A color's queue of pending items and its `scheduled` flag.
+pub(crate) struct ColorQueue<T> {
+    color: Color,
+    /// The worker whose run queue this color goes on when it becomes runnable.
+    home: usize,
+    state: Mutex<State<T>>,
+}
+
+struct State<T> {
+    queue: VecDeque<T>,
+    /// Set while the color is on a run queue or owned by a worker. Written by producers
+    /// (false → true) and by the owner (true → false), always under the lock.
+    scheduled: bool,
+}
+
+impl<T> ColorQueue<T> {
+    pub(crate) fn new(color: Color, home: usize) -> ColorQueue<T> {
+        ColorQueue {
+            color,
+            home,
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                scheduled: false,
+            }),
+        }
+    }
+
+    pub(crate) fn color(&self) -> Color {
+        self.color
+    }
+
+    pub(crate) fn home(&self) -> usize {
+        self.home
+    }
+
+    /// Appends `item`. Returns `true` if the color just became runnable: the caller must then
+    /// put it on exactly one run queue.
+    pub(crate) fn push(&self, item: T) -> bool {
+        let mut st = lock(&self.state);
+        st.queue.push_back(item);
+        !std::mem::replace(&mut st.scheduled, true)
+    }
+
+    /// Owner only: moves up to `max` items from the front into `out` and returns how many.
+    /// Returning 0 means the queue was empty and the color is released.
+    pub(crate) fn take(&self, max: usize, out: &mut VecDeque<T>) -> usize {
+        let mut st = lock(&self.state);
+        let n = st.queue.len().min(max);
+        if n == 0 {
+            st.scheduled = false;
+            return 0;
+        }
+        out.extend(st.queue.drain(..n));
+        n
+    }
+
+    /// Owner only: returns `true` if items are queued (the owner keeps the color), or releases
+    /// the color and returns `false`.
+    pub(crate) fn more_or_release(&self) -> bool {
+        let mut st = lock(&self.state);
+        if st.queue.is_empty() {
+            st.scheduled = false;
+            false
+        } else {
+            true
+        }
+    }
+
+    /// Owner only, when stopping: puts not-yet-run items back at the front, in order, so that
+    /// shutdown finds and reports them.
+    pub(crate) fn put_back(&self, items: &mut VecDeque<T>) {
+        let mut st = lock(&self.state);
+        while let Some(it) = items.pop_back() {
+            st.queue.push_front(it);
+        }
+    }
+
+    /// Whether the color has nothing queued and is not scheduled (so it may be forgotten).
+    pub(crate) fn is_idle(&self) -> bool {
+        let st = lock(&self.state);
+        !st.scheduled && st.queue.is_empty()
+    }
+
+    /// Removes every queued item (shutdown only, once no worker runs).
+    pub(crate) fn drain(&self) -> Vec<T> {
+        let mut st = lock(&self.state);
+        st.scheduled = false;
+        st.queue.drain(..).collect()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_schedules_once_until_released() {
+        let q = ColorQueue::new(Color::DEFAULT, 0);
+        assert!(q.push(1));
+        assert!(!q.push(2));
+        let mut out = VecDeque::new();
+        assert_eq!(q.take(1, &mut out), 1);
+        assert!(q.more_or_release());
+        assert_eq!(q.take(8, &mut out), 1);
+        assert_eq!(out, [1, 2]);
+        assert!(!q.more_or_release());
+        assert!(q.is_idle());
+        assert!(
+            q.push(3),
+            "a released color is scheduled again by the next push"
+        );
+    }
+
+    #[test]
+    fn put_back_keeps_order() {
+        let q = ColorQueue::new(Color::DEFAULT, 0);
+        for i in 0..5 {
+            q.push(i);
+        }
+        let mut out = VecDeque::new();
+        q.take(3, &mut out);
+        out.pop_front();
+        q.put_back(&mut out);
+        assert_eq!(q.drain(), [1, 2, 3, 4]);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! `RUSTFLAGS="--cfg loom" cargo test -p hue-runtime --lib --release loom`
+    use super::*;
+    use crate::sync::Arc;
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Two producers push into one color; whoever is told "runnable" hands the color to a run
+    /// queue; two workers take from the run queue and run the color's items. Checks that
+    /// items never run concurrently, run in per-producer order, and none is lost.
+    #[test]
+    fn hand_off_is_exclusive_ordered_and_lossless() {
+        loom::model(|| {
+            let q = Arc::new(ColorQueue::new(Color::DEFAULT, 0));
+            let runq: Arc<Mutex<Vec<()>>> = Arc::new(Mutex::new(Vec::new()));
+            let running = Arc::new(AtomicUsize::new(0));
+            let ran = Arc::new(Mutex::new(Vec::new()));
+
+            let producers: Vec<_> = (0..2u32)
+                .map(|p| {
+                    let (q, runq) = (q.clone(), runq.clone());
+                    loom::thread::spawn(move || {
+                        if q.push(p) {
+                            lock(&runq).push(());
+                        }
+                    })
+                })
+                .collect();
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (q, runq, running, ran) =
+                        (q.clone(), runq.clone(), running.clone(), ran.clone());
+                    loom::thread::spawn(move || {
+                        for _ in 0..2 {
+                            let owned = lock(&runq).pop().is_some();
+                            if !owned {
+                                loom::thread::yield_now();
+                                continue;
+                            }
+                            let mut batch = VecDeque::new();
+                            while q.take(1, &mut batch) > 0 {
+                                let item = batch.pop_front().unwrap();
+                                assert_eq!(running.fetch_add(1, Ordering::SeqCst), 0);
+                                lock(&ran).push(item);
+                                running.fetch_sub(1, Ordering::SeqCst);
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for t in producers.into_iter().chain(workers) {
+                t.join().unwrap();
+            }
+            // Whatever the workers did not get to is still queued, and the color is then
+            // still scheduled (on the run queue) — never queued-but-unscheduled.
+            let mut ran = lock(&ran).clone();
+            let left = q.drain();
+            if !left.is_empty() {
+                assert!(
+                    !lock(&runq).is_empty(),
+                    "queued items with no scheduled color"
+                );
+            }
+            ran.extend(left);
+            ran.sort();
+            assert_eq!(ran, [0, 1]);
+        });
+    }
+}

@@ -1,0 +1,220 @@
+//! A worker thread.
+//!
+//! # The loop, top to bottom
+//!
+//! 1. **Find a runnable color** ([`Worker::find_work`]), in the order crossbeam-deque documents:
+//!    the worker's own run queue; else a batch from its own inbox (colors whose home it is,
+//!    queued by other threads); else, if stealing is on, one color from another worker's inbox
+//!    or run queue, starting at a random worker; retried while any steal says `Retry`.
+//!    Stealing moves a whole runnable color, never a callback of a color that is running: a
+//!    running color is on no run queue, its owner has it.
+//! 2. **Run a batch** ([`Worker::run_color`]): the worker now owns the color (see
+//!    `color_queue.rs` for the hand-off). It takes up to `batch` callbacks in one lock and runs
+//!    them one after another, each under `catch_unwind`. When the batch is done and the color
+//!    still has work, the worker keeps it for another batch if nothing else waits for this
+//!    worker (a hot color pays no hand-off per batch and is not offered to thieves when there
+//!    is nothing to balance); otherwise it puts the color at the back of its run queue so that
+//!    other colors are not starved, and wakes a sleeping worker that may steal.
+//! 3. **Sleep** ([`Worker::sleep`]) when step 1 finds nothing: announce, look once more, park
+//!    (the protocol is in `idle.rs`).
+//!
+//! # Stopping
+//!
+//! When the runtime stops, a worker finishes the callback it is running, puts the rest of its
+//! batch back at the front of the color's queue (so shutdown finds and reports every callback
+//! that did not run), publishes its counters and exits.
+
+use std::collections::VecDeque;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crossbeam_deque::Steal;
+
+use super::stats::WorkerStats;
+use super::table::Runnable;
+use crate::callback::Callback;
+use crate::cx::Cx;
+use crate::runtime::Inner;
+
+/// What a callback running on this worker can reach: the worker's own run queue and the
+/// runtime. Borrowed by [`Cx`], so it never leaves the worker thread.
+pub(crate) struct WorkerContext {
+    pub(crate) index: usize,
+    pub(crate) inner: Arc<Inner>,
+    /// This worker's run queue. Pushed and popped only by this worker; others steal from it.
+    pub(crate) local: crossbeam_deque::Worker<Runnable>,
+}
+
+impl WorkerContext {
+    /// Puts a color that just became runnable on its home worker's run queue.
+    pub(crate) fn schedule(&self, cq: Runnable) {
+        let inner = &*self.inner;
+        let home = cq.home();
+        if home == self.index {
+            self.local.push(cq);
+            if inner.config.stealing {
+                inner.idle.wake(None, true);
+            }
+        } else {
+            inner.injectors[home].push(cq);
+            inner.idle.wake(Some(home), inner.config.stealing);
+        }
+    }
+}
+
+pub(crate) struct Worker {
+    cx: WorkerContext,
+    /// The callbacks taken from the owned color and not yet run.
+    batch: VecDeque<Callback>,
+    stats: WorkerStats,
+    rng: u64,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        index: usize,
+        inner: Arc<Inner>,
+        local: crossbeam_deque::Worker<Runnable>,
+    ) -> Worker {
+        let batch = VecDeque::with_capacity(inner.config.batch);
+        Worker {
+            cx: WorkerContext {
+                index,
+                inner,
+                local,
+            },
+            batch,
+            stats: WorkerStats::default(),
+            rng: 0x2545_f491_4f6c_dd1d ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        let inner = self.cx.inner.clone();
+        while !inner.stopping() {
+            match self.find_work() {
+                Some(cq) => self.run_color(cq),
+                None => self.sleep(),
+            }
+        }
+        self.stats.submit(&inner.metrics[self.cx.index]);
+    }
+
+    fn find_work(&mut self) -> Option<Runnable> {
+        // Our own run queue first: those colors are warm in our cache.
+        if let Some(cq) = self.cx.local.pop() {
+            return Some(cq);
+        }
+        let inner = self.cx.inner.clone();
+        let me = self.cx.index;
+        let n = inner.injectors.len();
+        loop {
+            let mut retry = false;
+            // Our inbox, a batch at a time, so that the next few lookups are local pops.
+            match inner.injectors[me].steal_batch_and_pop(&self.cx.local) {
+                Steal::Success(cq) => return Some(cq),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            if inner.config.stealing && n > 1 {
+                let start = self.next_rand() as usize % n;
+                for v in (0..n).map(|i| (start + i) % n).filter(|&v| v != me) {
+                    // Another worker's inbox before its run queue: those colors have not run
+                    // there yet, so taking one moves no warm cache.
+                    for steal in [inner.injectors[v].steal(), inner.stealers[v].steal()] {
+                        match steal {
+                            Steal::Success(cq) => {
+                                self.stats.steals += 1;
+                                return Some(cq);
+                            }
+                            Steal::Retry => retry = true,
+                            Steal::Empty => {}
+                        }
+                    }
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    fn run_color(&mut self, cq: Runnable) {
+        let inner = self.cx.inner.clone();
+        let max = inner.config.batch;
+        loop {
+            if cq.take(max, &mut self.batch) == 0 {
+                inner.colors.retire(&cq);
+                break;
+            }
+            self.stats.batches += 1;
+            while let Some(cb) = self.batch.pop_front() {
+                self.run_callback(&cq, cb);
+                if inner.stopping() {
+                    cq.put_back(&mut self.batch);
+                    self.stats.submit(&inner.metrics[self.cx.index]);
+                    return;
+                }
+            }
+            if !cq.more_or_release() {
+                inner.colors.retire(&cq);
+                break;
+            }
+            let others_wait =
+                !self.cx.local.is_empty() || !inner.injectors[self.cx.index].is_empty();
+            if others_wait {
+                self.cx.local.push(cq);
+                if inner.config.stealing {
+                    inner.idle.wake(None, true);
+                }
+                break;
+            }
+        }
+        self.stats.submit(&inner.metrics[self.cx.index]);
+    }
+
+    fn run_callback(&mut self, cq: &Runnable, cb: Callback) {
+        let Callback { work, handler, key } = cb;
+        let mut cx = Cx::new(&self.cx, cq, handler, key);
+        let res = panic::catch_unwind(AssertUnwindSafe(|| work(&mut cx)));
+        self.stats.callbacks += 1;
+        if let Err(payload) = res {
+            self.stats.panics += 1;
+            self.cx.inner.record_panic(handler, cq.color(), payload);
+        }
+    }
+
+    fn sleep(&mut self) {
+        let inner = self.cx.inner.clone();
+        let me = self.cx.index;
+        self.stats.parks += 1;
+        self.stats.submit(&inner.metrics[me]);
+        inner.idle.announce_sleep(me);
+        if (inner.stopping() || self.work_visible()) && inner.idle.cancel_sleep(me) {
+            self.stats.parks -= 1;
+            return;
+        }
+        inner.idle.park(me);
+    }
+
+    /// Whether `find_work` could find something now (the second look of the sleep protocol).
+    fn work_visible(&self) -> bool {
+        let inner = &*self.cx.inner;
+        let me = self.cx.index;
+        if !self.cx.local.is_empty() || !inner.injectors[me].is_empty() {
+            return true;
+        }
+        inner.config.stealing
+            && (0..inner.injectors.len())
+                .filter(|&v| v != me)
+                .any(|v| !inner.injectors[v].is_empty() || !inner.stealers[v].is_empty())
+    }
+
+    /// xorshift64*: picks where stealing starts, so thieves spread over victims.
+    fn next_rand(&mut self) -> u64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
