@@ -121,7 +121,14 @@ impl Worker {
                 for v in (0..n).map(|i| (start + i) % n).filter(|&v| v != me) {
                     // Another worker's inbox before its run queue: those colors have not run
                     // there yet, so taking one moves no warm cache.
-                    for steal in [inner.injectors[v].steal(), inner.stealers[v].steal()] {
+                    // (The second steal is only attempted if the first found nothing: a
+                    // successful steal that is then ignored would lose a runnable color.)
+                    for from_inbox in [true, false] {
+                        let steal = if from_inbox {
+                            inner.injectors[v].steal()
+                        } else {
+                            inner.stealers[v].steal()
+                        };
                         match steal {
                             Steal::Success(cq) => {
                                 self.stats.steals += 1;

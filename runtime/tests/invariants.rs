@@ -1,0 +1,422 @@
+//! The runtime's invariants (DESIGN.md), each checked by a stress test that fails when the
+//! invariant breaks.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hue_runtime::{Color, Cx, Handler, Runtime};
+
+/// Stress sizes shrink under Miri, as crossbeam's do.
+const SCALE: u64 = if cfg!(miri) { 1 } else { 1000 };
+
+/// Per color: is a callback running, and the last sequence number seen per producer.
+struct Checker {
+    running: Vec<AtomicBool>,
+    overlaps: AtomicU64,
+    out_of_order: AtomicU64,
+    /// (producer, color) -> last sequence number started.
+    last: Mutex<HashMap<(u64, usize), u64>>,
+    ran: AtomicU64,
+}
+
+impl Checker {
+    fn new(colors: usize) -> Arc<Checker> {
+        Arc::new(Checker {
+            running: (0..colors).map(|_| AtomicBool::new(false)).collect(),
+            overlaps: AtomicU64::new(0),
+            out_of_order: AtomicU64::new(0),
+            last: Mutex::new(HashMap::new()),
+            ran: AtomicU64::new(0),
+        })
+    }
+
+    /// Called at the start of a callback of color index `c`, queued by `producer` with
+    /// sequence number `seq`; `work` runs inside the "running" window.
+    fn run(&self, c: usize, producer: u64, seq: u64, work: impl FnOnce()) {
+        if self.running[c].swap(true, Ordering::SeqCst) {
+            self.overlaps.fetch_add(1, Ordering::SeqCst);
+        }
+        {
+            let mut last = self.last.lock().unwrap();
+            let prev = last.insert((producer, c), seq);
+            if prev.is_some_and(|p| p >= seq) {
+                self.out_of_order.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        work();
+        // Widen the window in which a second runner of this color would be caught.
+        std::hint::black_box((0..50).sum::<u64>());
+        self.running[c].store(false, Ordering::SeqCst);
+        self.ran.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn assert_clean(&self) {
+        assert_eq!(
+            self.overlaps.load(Ordering::SeqCst),
+            0,
+            "two callbacks of one color ran at once"
+        );
+        assert_eq!(
+            self.out_of_order.load(Ordering::SeqCst),
+            0,
+            "a color started callbacks out of queue order"
+        );
+    }
+}
+
+fn color(c: usize) -> Color {
+    if c == 0 {
+        Color::DEFAULT
+    } else {
+        Color::of(&(c as u64))
+    }
+}
+
+/// A callback that, `depth` times, queues a child into a pseudo-random color; the spawning
+/// color is the producer of the child (callbacks of one color run serially, so a color's
+/// queueing order is well defined).
+fn nested(
+    cx: &mut Cx<'_>,
+    chk: Arc<Checker>,
+    seqs: Arc<Vec<AtomicU64>>,
+    h: Handler,
+    colors: usize,
+    me: usize,
+    depth: u32,
+    rng: u64,
+    queued: Arc<AtomicU64>,
+) {
+    if depth == 0 {
+        return;
+    }
+    for i in 0..2u64 {
+        let r = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(i * 1442695040888963407 + 1);
+        let c = (r >> 33) as usize % colors;
+        // Producer id: the spawning color, offset past the outside threads' ids.
+        let producer = 1_000 + me as u64;
+        let seq = seqs[me * colors + c].fetch_add(1, Ordering::SeqCst);
+        let (chk2, seqs2, q2) = (chk.clone(), seqs.clone(), queued.clone());
+        queued.fetch_add(1, Ordering::SeqCst);
+        cx.spawn(h.color(color(c)), move |cx| {
+            let chk3 = chk2.clone();
+            chk2.run(c, producer, seq, || {
+                nested(cx, chk3, seqs2, h, colors, c, depth - 1, r, q2);
+            });
+        });
+    }
+}
+
+#[test]
+fn same_color_never_concurrent_and_fifo_under_stress() {
+    const COLORS: usize = 64;
+    let rt = Runtime::builder().workers(4).batch(8).build().unwrap();
+    let h = Handler::new("stress");
+    let chk = Checker::new(COLORS);
+    // Sequence counters for color->color spawns (producer color x target color).
+    let seqs: Arc<Vec<AtomicU64>> =
+        Arc::new((0..COLORS * COLORS).map(|_| AtomicU64::new(0)).collect());
+    let queued = Arc::new(AtomicU64::new(0));
+    let per_thread = 300 * SCALE;
+    std::thread::scope(|s| {
+        for t in 0..3u64 {
+            let handle = rt.handle();
+            let (chk, seqs, queued) = (chk.clone(), seqs.clone(), queued.clone());
+            s.spawn(move || {
+                let mut seq_of = vec![0u64; COLORS];
+                let mut rng = t + 1;
+                for i in 0..per_thread {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    let c = (rng % COLORS as u64) as usize;
+                    let seq = seq_of[c];
+                    seq_of[c] += 1;
+                    let (chk2, seqs2, q2) = (chk.clone(), seqs.clone(), queued.clone());
+                    // One outside callback in 16 starts a small tree of nested spawns.
+                    let depth = if i % 16 == 0 { 3 } else { 0 };
+                    queued.fetch_add(1, Ordering::SeqCst);
+                    handle
+                        .spawn(h.color(color(c)), move |cx| {
+                            let chk3 = chk2.clone();
+                            chk2.run(c, t, seq, || {
+                                nested(cx, chk3, seqs2, h, COLORS, c, depth, rng, q2)
+                            });
+                        })
+                        .unwrap();
+                }
+            });
+        }
+    });
+    rt.wait_idle();
+    chk.assert_clean();
+    assert_eq!(
+        chk.ran.load(Ordering::SeqCst),
+        queued.load(Ordering::SeqCst)
+    );
+    let report = rt.shutdown();
+    assert_eq!(report.dropped_total(), 0);
+    assert_eq!(report.callbacks_run, queued.load(Ordering::SeqCst));
+}
+
+#[test]
+fn millions_of_callbacks_over_random_colors() {
+    // Two million empty-ish callbacks queued from outside and from inside, over 1024 colors.
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let h = Handler::new("million");
+    let ran = Arc::new(AtomicU64::new(0));
+    let total = 2_000 * SCALE;
+    let handle = rt.handle();
+    let r = ran.clone();
+    rt.spawn(h, move |cx| {
+        for i in 0..total / 2 {
+            let r = r.clone();
+            cx.spawn(h.color(color((i % 1024) as usize)), move |_| {
+                r.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+    })
+    .unwrap();
+    for i in 0..total / 2 {
+        let r = ran.clone();
+        handle
+            .spawn(h.color(color((i * 7 % 1024) as usize)), move |_| {
+                r.fetch_add(1, Ordering::Relaxed);
+            })
+            .unwrap();
+    }
+    rt.wait_idle();
+    assert_eq!(ran.load(Ordering::Relaxed), total);
+    let report = rt.shutdown();
+    assert_eq!(report.callbacks_run, total + 1);
+}
+
+#[test]
+fn nothing_is_lost_when_shutting_down_mid_flight() {
+    for round in 0..5u64 {
+        let rt = Runtime::builder().workers(2).build().unwrap();
+        let h = Handler::new("chain");
+        let queued = Arc::new(AtomicU64::new(0));
+        let ran = Arc::new(AtomicU64::new(0));
+        // Self-perpetuating chains in 32 colors, so work is queued when shutdown comes.
+        fn link(
+            cx: &mut Cx<'_>,
+            h: Handler,
+            c: usize,
+            queued: Arc<AtomicU64>,
+            ran: Arc<AtomicU64>,
+        ) {
+            ran.fetch_add(1, Ordering::SeqCst);
+            for k in 0..2 {
+                let (q, r) = (queued.clone(), ran.clone());
+                queued.fetch_add(1, Ordering::SeqCst);
+                cx.spawn(h.color(color((c + k) % 32)), move |cx| {
+                    link(cx, h, (c + k) % 32, q, r)
+                });
+            }
+            std::hint::black_box((0..200).sum::<u64>());
+        }
+        for c in 0..32 {
+            let (q, r) = (queued.clone(), ran.clone());
+            queued.fetch_add(1, Ordering::SeqCst);
+            rt.spawn(h.color(color(c)), move |cx| link(cx, h, c, q, r))
+                .unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(5 + round * 3));
+        let report = rt.shutdown_now();
+        let queued = queued.load(Ordering::SeqCst);
+        assert!(
+            report.dropped_total() > 0,
+            "the chains never end, so some must be dropped"
+        );
+        assert_eq!(report.callbacks_run, ran.load(Ordering::SeqCst));
+        assert_eq!(
+            report.callbacks_run + report.dropped_total(),
+            queued,
+            "every queued callback ran or was reported dropped"
+        );
+        assert_eq!(report.dropped, vec![(h, report.dropped_total())]);
+    }
+}
+
+#[test]
+fn draining_shutdown_runs_everything_queued() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let h = Handler::new("drain");
+    let ran = Arc::new(AtomicU64::new(0));
+    for i in 0..10_000u64 {
+        let r = ran.clone();
+        rt.spawn(h.color(color((i % 50) as usize)), move |cx| {
+            r.fetch_add(1, Ordering::Relaxed);
+            if i % 10 == 0 {
+                let r = r.clone();
+                cx.spawn(h, move |_| {
+                    r.fetch_add(1, Ordering::Relaxed);
+                });
+            }
+        })
+        .unwrap();
+    }
+    let report = rt.shutdown();
+    assert!(report.drained);
+    assert_eq!(report.dropped_total(), 0);
+    assert_eq!(ran.load(Ordering::Relaxed), 11_000);
+    assert_eq!(report.callbacks_run, 11_000);
+}
+
+#[test]
+fn a_panicking_callback_is_caught_counted_and_named_and_its_color_goes_on() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let bad = Handler::new("explodes");
+    let good = Handler::new("survives");
+    let c = Color::of("the-color");
+    let after = Arc::new(AtomicU64::new(0));
+    for i in 0..100u64 {
+        let a = after.clone();
+        if i % 10 == 0 {
+            rt.spawn(bad.color(c), move |_| panic!("boom {i}")).unwrap();
+        } else {
+            rt.spawn(good.color(c), move |_| {
+                a.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        }
+    }
+    rt.wait_idle();
+    assert_eq!(
+        after.load(Ordering::SeqCst),
+        90,
+        "the color kept running after each panic"
+    );
+    let m = rt.metrics();
+    assert_eq!(m.panics, 10);
+    // Both workers are still alive: a new burst over many colors runs to completion.
+    let more = Arc::new(AtomicU64::new(0));
+    for i in 0..1000u64 {
+        let m = more.clone();
+        rt.spawn(good.color(color(i as usize % 64)), move |_| {
+            m.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    rt.wait_idle();
+    assert_eq!(more.load(Ordering::SeqCst), 1000);
+    let report = rt.shutdown();
+    assert_eq!(report.panics_total(), 10);
+    assert_eq!(report.panics.len(), 1);
+    assert_eq!(report.panics[0].handler.name(), "explodes");
+    assert_eq!(report.panics[0].last_message, "boom 90");
+    assert_eq!(report.panics[0].last_color, c);
+    assert!(
+        report
+            .to_string()
+            .contains("handler `explodes` panicked 10 times")
+    );
+}
+
+#[test]
+fn memory_follows_live_colors_not_colors_ever_used() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let h = Handler::new("fresh");
+    let peak = Arc::new(AtomicUsize::new(0));
+    for wave in 0..20 {
+        for _ in 0..(50 * SCALE) {
+            rt.spawn(h.color(Color::fresh()), |_| {}).unwrap();
+        }
+        rt.wait_idle();
+        let live = rt.metrics().live_colors;
+        peak.fetch_max(live, Ordering::Relaxed);
+        assert_eq!(
+            live, 1,
+            "wave {wave}: only the default color may stay after going idle"
+        );
+    }
+    // 1M distinct colors were used in all; while a wave is queued, its colors are live.
+    let gate = Arc::new(std::sync::Barrier::new(2));
+    let g = gate.clone();
+    rt.spawn(h.color(Color::fresh()), move |_| {
+        g.wait();
+    })
+    .unwrap();
+    for _ in 0..100 {
+        rt.spawn(h.color(Color::fresh()), |_| {}).unwrap();
+    }
+    assert!(rt.metrics().live_colors >= 2);
+    gate.wait();
+    rt.wait_idle();
+    assert_eq!(rt.metrics().live_colors, 1);
+}
+
+#[test]
+fn spawn_after_shutdown_is_an_error_not_a_panic() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let handle = rt.handle();
+    rt.shutdown();
+    let err = handle.spawn(Handler::new("late"), |_| {}).unwrap_err();
+    assert_eq!(err.kind(), hue_runtime::ErrorKind::Shutdown);
+    assert!(err.to_string().contains("shut down"));
+    let err = handle
+        .after(Duration::from_millis(1), Handler::new("late"), |_| {})
+        .unwrap_err();
+    assert_eq!(err.kind(), hue_runtime::ErrorKind::Shutdown);
+}
+
+#[test]
+fn builder_rejects_bad_worker_counts() {
+    let err = Runtime::builder().workers(0).build().err().unwrap();
+    assert_eq!(err.kind(), hue_runtime::ErrorKind::Config);
+    assert!(err.to_string().contains("at least one worker"), "{err}");
+    let err = Runtime::builder().workers(1_000_000).build().err().unwrap();
+    assert!(
+        err.to_string().contains("1000000 workers is more than"),
+        "{err}"
+    );
+    let err = Runtime::builder().batch(0).build().err().unwrap();
+    assert!(err.to_string().contains("batch"), "{err}");
+}
+
+#[test]
+fn stealing_off_still_runs_everything_on_home_workers() {
+    let rt = Runtime::builder()
+        .workers(2)
+        .stealing(false)
+        .build()
+        .unwrap();
+    let h = Handler::new("nosteal");
+    let ran = Arc::new(AtomicU64::new(0));
+    for i in 0..20_000u64 {
+        let r = ran.clone();
+        rt.spawn(h.color(color((i % 64) as usize)), move |_| {
+            r.fetch_add(1, Ordering::Relaxed);
+        })
+        .unwrap();
+    }
+    rt.wait_idle();
+    assert_eq!(ran.load(Ordering::Relaxed), 20_000);
+    assert_eq!(rt.metrics().steals(), 0);
+}
+
+#[test]
+fn different_colors_do_run_in_parallel() {
+    // Two colors each wait for the other to be running: only parallel execution finishes.
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let h = Handler::new("rendezvous");
+    let barrier = Arc::new(std::sync::Barrier::new(2));
+    let done = Arc::new(AtomicU64::new(0));
+    for c in 1..=2 {
+        let (b, d) = (barrier.clone(), done.clone());
+        rt.spawn(h.color(color(c)), move |_| {
+            b.wait();
+            d.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    assert!(
+        rt.wait_idle_timeout(Duration::from_secs(10)),
+        "the two colors never met"
+    );
+    assert_eq!(done.load(Ordering::SeqCst), 2);
+}
