@@ -72,5 +72,9 @@ pub use scheduler::WorkerStats;
 pub use state::{Keyed, Shared};
 pub use timer::TimerId;
 
-/// Re-exported so users register the same socket types the reactor polls.
-pub use mio::net;
+/// mio's socket types, re-exported so users register what the reactor polls, plus
+/// [`SourceFd`](net::SourceFd) for any other pollable descriptor.
+pub mod net {
+    pub use mio::net::*;
+    pub use mio::unix::SourceFd;
+}

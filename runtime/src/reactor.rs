@@ -406,9 +406,10 @@ impl Inner {
             .registry
             .register(&mut source, Token(token), interest)
             .map_err(|e| {
-                // EBADF and EEXIST (Linux numbering), the two mistakes a caller can make.
+                // EBADF, EPERM and EEXIST (Linux numbering): the mistakes a caller can make.
                 let why = match e.raw_os_error() {
                     Some(9) => "it is not an open socket",
+                    Some(1) => "it cannot be polled for readiness (a regular file?)",
                     Some(17) => "it is already registered",
                     _ => "the operating system refused",
                 };

@@ -1,17 +1,12 @@
-//! Synchronization primitives, swapped for loom's under `cfg(loom)`.
+//! Synchronization helpers, and the primitives of the color hand-off, swapped for loom's under
+//! `cfg(hue_loom)`.
 //!
-//! Only the color hand-off protocol (`scheduler::color_queue`) goes through this module: it
-//! is the part whose interleavings matter for invariants 1 and 2, and it is small enough for
+//! Only the color hand-off protocol (`scheduler::color_queue`) goes through [`model`]: it is
+//! the part whose interleavings matter for invariants 1 and 2, and it is small enough for
 //! loom to explore exhaustively. Everything else uses `std` directly.
+//! (`hue_loom` rather than `loom`: tokio, a dev-dependency, reacts to `cfg(loom)` itself.)
 
-#[cfg(loom)]
-pub(crate) use loom::sync::{Mutex, MutexGuard};
-
-#[cfg(not(loom))]
-pub(crate) use std::sync::{Mutex, MutexGuard};
-
-#[cfg(all(loom, test))]
-pub(crate) use loom::sync::Arc;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Locks `m`, ignoring poisoning.
 ///
@@ -19,12 +14,26 @@ pub(crate) use loom::sync::Arc;
 /// only come from a bug in the runtime itself; the data behind it is still consistent because
 /// every critical section leaves it so before it can panic.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    #[cfg(loom)]
-    {
-        m.lock().unwrap()
-    }
-    #[cfg(not(loom))]
-    {
-        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The primitives `scheduler::color_queue` is written against.
+pub(crate) mod model {
+    #[cfg(hue_loom)]
+    pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
+
+    #[cfg(not(hue_loom))]
+    pub(crate) use std::sync::{Mutex, MutexGuard};
+
+    /// Locks `m`, ignoring poisoning (see [`super::lock`]).
+    pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+        #[cfg(hue_loom)]
+        {
+            m.lock().unwrap()
+        }
+        #[cfg(not(hue_loom))]
+        {
+            super::lock(m)
+        }
     }
 }

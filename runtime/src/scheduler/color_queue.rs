@@ -28,7 +28,7 @@
 use std::collections::VecDeque;
 
 use crate::color::Color;
-use crate::sync::{Mutex, lock};
+use crate::sync::model::{Mutex, lock};
 
 /// A color's queue of pending items and its `scheduled` flag.
 pub(crate) struct ColorQueue<T> {
@@ -121,7 +121,7 @@ impl<T> ColorQueue<T> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(hue_loom)))]
 mod tests {
     use super::*;
 
@@ -157,11 +157,11 @@ mod tests {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, hue_loom))]
 mod loom_tests {
-    //! `RUSTFLAGS="--cfg loom" cargo test -p hue-runtime --lib --release loom`
+    //! `RUSTFLAGS="--cfg hue_loom" cargo test -p hue-runtime --lib --release loom`
     use super::*;
-    use crate::sync::Arc;
+    use crate::sync::model::Arc;
     use loom::sync::atomic::{AtomicUsize, Ordering};
 
     /// Two producers push into one color; whoever is told "runnable" hands the color to a run
@@ -169,40 +169,45 @@ mod loom_tests {
     /// items never run concurrently, run in per-producer order, and none is lost.
     #[test]
     fn hand_off_is_exclusive_ordered_and_lossless() {
-        loom::model(|| {
+        let mut model = loom::model::Builder::new();
+        // Three preemptions cover every interleaving of the push / take / release critical
+        // sections here; unbounded, the model takes hours.
+        model.preemption_bound = Some(3);
+        model.check(|| {
             let q = Arc::new(ColorQueue::new(Color::DEFAULT, 0));
             let runq: Arc<Mutex<Vec<()>>> = Arc::new(Mutex::new(Vec::new()));
             let running = Arc::new(AtomicUsize::new(0));
             let ran = Arc::new(Mutex::new(Vec::new()));
-
-            let producers: Vec<_> = (0..2u32)
-                .map(|p| {
+            // One producer queues 0 then 1 (so their order is defined), another queues 2.
+            let producers: Vec<_> = [vec![0u32, 1], vec![2]]
+                .into_iter()
+                .map(|items| {
                     let (q, runq) = (q.clone(), runq.clone());
                     loom::thread::spawn(move || {
-                        if q.push(p) {
-                            lock(&runq).push(());
+                        for it in items {
+                            if q.push(it) {
+                                lock(&runq).push(());
+                            }
                         }
                     })
                 })
                 .collect();
+            // Two workers each look at the run queue once and, if they own the color, run it
+            // to empty, one item at a time.
             let workers: Vec<_> = (0..2)
                 .map(|_| {
                     let (q, runq, running, ran) =
                         (q.clone(), runq.clone(), running.clone(), ran.clone());
                     loom::thread::spawn(move || {
-                        for _ in 0..2 {
-                            let owned = lock(&runq).pop().is_some();
-                            if !owned {
-                                loom::thread::yield_now();
-                                continue;
-                            }
-                            let mut batch = VecDeque::new();
-                            while q.take(1, &mut batch) > 0 {
-                                let item = batch.pop_front().unwrap();
-                                assert_eq!(running.fetch_add(1, Ordering::SeqCst), 0);
-                                lock(&ran).push(item);
-                                running.fetch_sub(1, Ordering::SeqCst);
-                            }
+                        if lock(&runq).pop().is_none() {
+                            return;
+                        }
+                        let mut batch = VecDeque::new();
+                        while q.take(1, &mut batch) > 0 {
+                            let item = batch.pop_front().unwrap();
+                            assert_eq!(running.fetch_add(1, Ordering::SeqCst), 0, "two owners");
+                            lock(&ran).push(item);
+                            running.fetch_sub(1, Ordering::SeqCst);
                         }
                     })
                 })
@@ -210,9 +215,13 @@ mod loom_tests {
             for t in producers.into_iter().chain(workers) {
                 t.join().unwrap();
             }
-            // Whatever the workers did not get to is still queued, and the color is then
-            // still scheduled (on the run queue) — never queued-but-unscheduled.
-            let mut ran = lock(&ran).clone();
+            let ran = lock(&ran).clone();
+            let pos = |x| ran.iter().position(|&y| y == x);
+            if let (Some(a), Some(b)) = (pos(0), pos(1)) {
+                assert!(a < b, "one producer's items started out of order: {ran:?}");
+            }
+            // What the workers did not run is still queued, and then the color is still on
+            // the run queue: queued-but-unscheduled would be lost forever.
             let left = q.drain();
             if !left.is_empty() {
                 assert!(
@@ -220,9 +229,10 @@ mod loom_tests {
                     "queued items with no scheduled color"
                 );
             }
-            ran.extend(left);
-            ran.sort();
-            assert_eq!(ran, [0, 1]);
+            let mut all = ran;
+            all.extend(left);
+            all.sort();
+            assert_eq!(all, [0, 1, 2]);
         });
     }
 }

@@ -1,0 +1,260 @@
+//! Timers and I/O readiness.
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hue_runtime::net::{TcpListener, TcpStream};
+use hue_runtime::{Color, ErrorKind, Handler, Interest, Runtime};
+
+#[test]
+fn one_shot_timers_fire_in_deadline_order_after_their_delay() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let h = Handler::new("timer");
+    let fired = Arc::new(Mutex::new(Vec::new()));
+    let start = Instant::now();
+    for (i, ms) in [(0u32, 60u64), (1, 20), (2, 40)] {
+        let f = fired.clone();
+        rt.handle()
+            .after(Duration::from_millis(ms), h, move |_| {
+                f.lock().unwrap().push((i, start.elapsed()));
+            })
+            .unwrap();
+    }
+    rt.wait_idle();
+    let fired = fired.lock().unwrap();
+    let order: Vec<u32> = fired.iter().map(|(i, _)| *i).collect();
+    assert_eq!(order, [1, 2, 0]);
+    for (i, at) in fired.iter() {
+        let want = [60, 20, 40][*i as usize];
+        assert!(
+            *at >= Duration::from_millis(want),
+            "timer {i} fired early at {at:?}"
+        );
+    }
+}
+
+#[test]
+fn cancelled_timers_never_fire_and_periodic_timers_repeat_until_cancelled() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let h = Handler::new("tick");
+    let once = Arc::new(AtomicU64::new(0));
+    let o = once.clone();
+    let id = rt
+        .handle()
+        .after(Duration::from_millis(30), h, move |_| {
+            o.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    assert!(rt.handle().cancel(id));
+    assert!(!rt.handle().cancel(id), "a second cancel finds nothing");
+
+    let ticks = Arc::new(AtomicU64::new(0));
+    let t = ticks.clone();
+    let every = rt
+        .handle()
+        .every(
+            Duration::from_millis(5),
+            h.color(Color::of("ticker")),
+            move |_| {
+                t.fetch_add(1, Ordering::SeqCst);
+            },
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(rt.handle().cancel(every));
+    let n = ticks.load(Ordering::SeqCst);
+    assert!(n >= 5, "only {n} ticks in 100 ms at a 5 ms period");
+    rt.wait_idle();
+    std::thread::sleep(Duration::from_millis(30));
+    assert!(
+        ticks.load(Ordering::SeqCst) <= n + 1,
+        "ticks went on after cancel"
+    );
+    assert_eq!(once.load(Ordering::SeqCst), 0);
+    assert_eq!(rt.metrics().armed_timers, 0);
+}
+
+#[test]
+fn timers_armed_from_callbacks_keep_the_runtime_busy_until_they_fire() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let h = Handler::new("rearm");
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    rt.spawn(h, move |cx| {
+        fn again(cx: &mut hue_runtime::Cx<'_>, h: Handler, c: Arc<AtomicU64>) {
+            if c.fetch_add(1, Ordering::SeqCst) < 5 {
+                cx.after(Duration::from_millis(5), h, move |cx| again(cx, h, c))
+                    .unwrap();
+            }
+        }
+        again(cx, h, c)
+    })
+    .unwrap();
+    rt.wait_idle();
+    assert_eq!(count.load(Ordering::SeqCst), 6);
+}
+
+#[test]
+fn shutdown_reports_timers_that_never_fired() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let h = Handler::new("late-timer");
+    rt.handle()
+        .after(Duration::from_secs(3600), h, |_| {})
+        .unwrap();
+    rt.handle()
+        .every(Duration::from_secs(3600), h, |_| {})
+        .unwrap();
+    let report = rt.shutdown();
+    assert_eq!(report.dropped_timers, 2);
+    assert!(report.to_string().contains("2 timers never fired"));
+}
+
+#[test]
+fn a_zero_period_is_rejected() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let err = rt
+        .handle()
+        .every(Duration::ZERO, Handler::new("z"), |_| {})
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+}
+
+/// An echo server: the listener's callback accepts and registers each stream; each stream's
+/// callback (colored by connection) echoes what it reads.
+#[test]
+fn tcp_echo_through_the_reactor() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let accept = Handler::new("accept");
+    let echo = Handler::new("echo");
+    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let next_conn = Arc::new(AtomicU64::new(0));
+    let echo_colors = Arc::new(Mutex::new(Vec::new()));
+    let ec = echo_colors.clone();
+    rt.handle()
+        .register(listener, Interest::READABLE, accept, move |cx, ev| {
+            while let Ok((stream, _)) = ev.source().accept() {
+                let conn = next_conn.fetch_add(1, Ordering::SeqCst);
+                let ec = ec.clone();
+                cx.register(
+                    stream,
+                    Interest::READABLE,
+                    echo.color(Color::of(&conn)).key(conn),
+                    move |cx, ev| {
+                        ec.lock().unwrap().push((cx.color(), cx.key()));
+                        let mut buf = [0u8; 4096];
+                        loop {
+                            match ev.source().read(&mut buf) {
+                                Ok(0) => {
+                                    ev.close();
+                                    return;
+                                }
+                                Ok(n) => ev.source().write_all(&buf[..n]).unwrap(),
+                                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                                Err(_) => {
+                                    ev.close();
+                                    return;
+                                }
+                            }
+                        }
+                    },
+                )
+                .unwrap();
+            }
+        })
+        .unwrap();
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                for round in 0..10 {
+                    let msg = format!("client {i} round {round}\n");
+                    s.write_all(msg.as_bytes()).unwrap();
+                    let mut got = vec![0u8; msg.len()];
+                    s.read_exact(&mut got).unwrap();
+                    assert_eq!(got, msg.as_bytes());
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    // Connections close: the server sees end of file and closes its side.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rt.metrics().io_sources > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(rt.metrics().io_sources, 1, "only the listener is left");
+    let colors = echo_colors.lock().unwrap();
+    assert!(colors.iter().all(|(c, k)| *c == Color::of(&k.unwrap().0)));
+    let report = rt.shutdown();
+    assert_eq!(report.closed_sources, 1);
+}
+
+#[test]
+fn registering_a_closed_foreign_or_registered_source_fails_clearly() {
+    use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+
+    use hue_runtime::net::SourceFd;
+
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let h = Handler::new("bad-source");
+    // `SourceFd` borrows a descriptor number, so the test never closes a number twice.
+    fn leak(fd: RawFd) -> &'static RawFd {
+        Box::leak(Box::new(fd))
+    }
+    let message = |res: hue_runtime::Result<hue_runtime::Io<SourceFd<'static>>>| match res {
+        Ok(_) => panic!("the bad source was registered"),
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::Io);
+            e.to_string()
+        }
+    };
+
+    // A socket whose descriptor is closed.
+    let fd = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .into_raw_fd();
+    // SAFETY: we own `fd` and close it exactly once, here.
+    unsafe { drop(<std::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd)) };
+    let msg = message(
+        rt.handle()
+            .register(SourceFd(leak(fd)), Interest::READABLE, h, |_, _| {}),
+    );
+    assert!(msg.contains("not an open socket"), "{msg}");
+    assert!(msg.contains("`bad-source`"), "{msg}");
+
+    // Something that is not a socket at all: a regular file.
+    let file = std::fs::File::open(env!("CARGO_MANIFEST_DIR").to_owned() + "/Cargo.toml").unwrap();
+    let msg = message(rt.handle().register(
+        SourceFd(leak(file.as_raw_fd())),
+        Interest::READABLE,
+        h,
+        |_, _| {},
+    ));
+    assert!(msg.contains("cannot be polled for readiness"), "{msg}");
+
+    // A socket that is registered already.
+    let l = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let raw = l.as_raw_fd();
+    let io = rt
+        .handle()
+        .register(l, Interest::READABLE, h, |_, _| {})
+        .unwrap();
+    let msg = message(
+        rt.handle()
+            .register(SourceFd(leak(raw)), Interest::READABLE, h, |_, _| {}),
+    );
+    assert!(msg.contains("already registered"), "{msg}");
+
+    // Deregistering gives the socket back; a second deregister says it is closed.
+    let l = io.deregister().unwrap();
+    assert!(!io.is_open());
+    assert!(io.deregister().is_err());
+    drop(l);
+    let _ = TcpStream::connect; // mio's stream type is part of the public re-export.
+}
