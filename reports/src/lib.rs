@@ -1,1 +1,1 @@
-//! placeholder
+//! hue-reports: speedup charts, HTML reports and trace exports. Nothing is implemented yet.

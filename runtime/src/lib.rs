@@ -60,7 +60,9 @@ mod runtime;
 mod scheduler;
 mod state;
 mod sync;
+pub mod telemetry;
 mod timer;
+pub mod trace;
 
 pub use color::{Color, Key};
 pub use cx::Cx;

@@ -1,1 +1,1 @@
-//! placeholder
+//! hue-tui: `hue top`, live color utilization in the terminal. Nothing is implemented yet.

@@ -1,0 +1,100 @@
+//! What a telemetry snapshot holds: the runtime's aggregates over one period.
+
+use serde::{Deserialize, Serialize};
+
+/// The runtime's state over one telemetry period, as sent to viewers.
+///
+/// Counts and times are for the period `[at_ns - period_ns, at_ns)` unless a field says
+/// "total"; times are nanoseconds; `at_ns` counts from the runtime's start.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Increases by one per snapshot published; a gap means the viewer missed snapshots.
+    pub seq: u64,
+    /// End of the period.
+    pub at_ns: u64,
+    /// Length of the period.
+    pub period_ns: u64,
+    /// Per worker.
+    pub workers: Vec<WorkerSnapshot>,
+    /// Per handler that ran in the period.
+    pub handlers: Vec<HandlerSnapshot>,
+    /// The busiest colors of the period (at most [`MAX_COLORS`]), busiest first.
+    pub colors: Vec<ColorSnapshot>,
+    /// Colors that ran in the period, including those not listed in `colors`.
+    pub active_colors: u64,
+    /// Per `Shared`/`Keyed` state accessed in the period.
+    pub states: Vec<StateSnapshot>,
+    /// Trace records dropped because the writer fell behind (total).
+    pub dropped_records: u64,
+    /// Snapshots dropped for this viewer because it read too slowly (total).
+    pub dropped_snapshots: u64,
+}
+
+/// How many colors a snapshot lists at most.
+pub const MAX_COLORS: usize = 32;
+
+/// One worker over the period.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkerSnapshot {
+    /// Worker index.
+    pub worker: u16,
+    /// Time running callbacks.
+    pub busy_ns: u64,
+    /// Time asleep.
+    pub parked_ns: u64,
+    /// Thread CPU time.
+    pub cpu_ns: u64,
+    /// Callbacks run.
+    pub callbacks: u64,
+    /// Colors stolen.
+    pub steals: u64,
+}
+
+/// One handler over the period.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HandlerSnapshot {
+    /// Handler name.
+    pub name: String,
+    /// Callbacks run.
+    pub callbacks: u64,
+    /// Wall time running.
+    pub busy_ns: u64,
+    /// CPU time, where measured (long-running handlers only).
+    pub cpu_ns: u64,
+    /// Wall time of the callbacks whose CPU time was measured (to form a CPU/wall ratio).
+    pub cpu_wall_ns: u64,
+    /// Time its callbacks waited for earlier callbacks of their color.
+    pub serial_wait_ns: u64,
+    /// Time its callbacks waited for a free worker.
+    pub worker_wait_ns: u64,
+    /// Panics.
+    pub panics: u64,
+    /// Whether its callbacks were seen blocking (mostly off the CPU).
+    pub blocking: bool,
+}
+
+/// One color over the period.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ColorSnapshot {
+    /// Raw color (0 is the default color).
+    pub color: u64,
+    /// Callbacks run.
+    pub callbacks: u64,
+    /// Wall time running.
+    pub busy_ns: u64,
+    /// Time its callbacks waited for earlier callbacks of the color.
+    pub serial_wait_ns: u64,
+}
+
+/// One piece of shared state over the period.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StateSnapshot {
+    /// State name.
+    pub name: String,
+    /// Accesses.
+    pub accesses: u64,
+    /// Accesses that found it held by a callback running in parallel.
+    pub conflicts: u64,
+    /// Time spent waiting for it.
+    pub wait_ns: u64,
+}
