@@ -1,1 +1,64 @@
-fn main() {}
+//! The `hue` command line: thin dispatch to the library crates.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod demo;
+
+/// Make event-driven programs use many cores safely, and see why they don't yet.
+#[derive(Parser, Debug)]
+#[command(name = "hue", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a built-in workload uncolored and colored, on 1 worker and on all cores, and print
+    /// what coloring bought.
+    Demo(demo::Args),
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors; clap exits 2 on usage errors.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let res = match cli.command {
+        Command::Demo(args) => demo::run(&args, &mut io::stdout().lock()),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            let _ = writeln!(io::stderr(), "hue: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `hue stats trace.hue | head` is fine: a closed stdout is the reader's choice, not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Diagnostics go to stderr through tracing; `RUST_LOG` picks what is shown (default: warn).
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .init();
+}

@@ -3,6 +3,7 @@
 use crate::color::Key;
 use crate::cx::Cx;
 use crate::handler::Handler;
+use crate::trace::Origin;
 
 /// The boxed work of a callback.
 pub(crate) type Work = Box<dyn FnOnce(&mut Cx<'_>) + Send>;
@@ -15,4 +16,9 @@ pub(crate) struct Callback {
     pub(crate) work: Work,
     pub(crate) handler: Handler,
     pub(crate) key: Option<Key>,
+    /// Raw clock reading when it was queued; 0 when tracing is off.
+    pub(crate) queued: u64,
+    /// Id of the callback that queued it; 0 if none (or tracing is off).
+    pub(crate) parent: u64,
+    pub(crate) origin: Origin,
 }

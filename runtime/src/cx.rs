@@ -11,6 +11,7 @@ use crate::runtime::Handle;
 use crate::scheduler::{Runnable, WorkerContext};
 use crate::state::{Keyed, Shared};
 use crate::timer::TimerId;
+use crate::trace::Origin;
 
 /// What a running callback can do: queue more callbacks, arm timers, reach shared state, and
 /// learn where it runs.
@@ -22,6 +23,8 @@ pub struct Cx<'a> {
     color: &'a Runnable,
     handler: Handler,
     key: Option<Key>,
+    /// The running callback's trace id (0 when tracing is off).
+    id: u64,
 }
 
 impl<'a> Cx<'a> {
@@ -30,12 +33,14 @@ impl<'a> Cx<'a> {
         color: &'a Runnable,
         handler: Handler,
         key: Option<Key>,
+        id: u64,
     ) -> Cx<'a> {
         Cx {
             worker,
             color,
             handler,
             key,
+            id,
         }
     }
 
@@ -71,10 +76,18 @@ impl<'a> Cx<'a> {
         f: impl FnOnce(&mut Cx<'_>) + Send + 'static,
     ) {
         let t = target.into();
+        let queued = if self.worker.tracing {
+            self.worker.inner.clock.raw()
+        } else {
+            0
+        };
         let cb = Callback {
             work: Box::new(f),
             handler: t.handler,
             key: t.key,
+            queued,
+            parent: self.id,
+            origin: Origin::Callback,
         };
         if t.color == self.color.color() {
             let became_runnable = self.color.push(cb);
@@ -149,6 +162,17 @@ impl<'a> Cx<'a> {
         f: impl FnOnce(&mut T) -> R,
     ) -> R {
         state.with(key.into(), f)
+    }
+
+    /// Like [`Cx::keyed`], but only if `key` has a value already (say, its connection is still
+    /// open): returns `None` rather than making one.
+    pub fn keyed_existing<T, R>(
+        &mut self,
+        state: &Keyed<T>,
+        key: impl Into<Key>,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Option<R> {
+        state.with_existing(key.into(), f)
     }
 
     /// A handle to this runtime, for queueing work from other threads.

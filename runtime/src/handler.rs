@@ -1,10 +1,9 @@
 //! Handler names, interned once per process.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{OnceLock, RwLock};
 
 use crate::color::{Color, Key};
+use crate::intern;
 
 /// A named kind of callback (`"accept"`, `"encrypt"`).
 ///
@@ -13,44 +12,20 @@ use crate::color::{Color, Key};
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Handler(u32);
 
-struct Interner {
-    by_name: HashMap<&'static str, u32>,
-    names: Vec<&'static str>,
-}
-
-fn interner() -> &'static RwLock<Interner> {
-    static INTERNER: OnceLock<RwLock<Interner>> = OnceLock::new();
-    INTERNER.get_or_init(|| {
-        RwLock::new(Interner {
-            by_name: HashMap::new(),
-            names: Vec::new(),
-        })
-    })
-}
-
 impl Handler {
     /// The handler with this name, interning the name on first use.
     ///
     /// Calling this twice with one name returns the same handler. Names are kept for the life
     /// of the process (there are few of them: one per kind of callback, not per callback).
     pub fn new(name: &str) -> Handler {
-        if let Some(&id) = read().by_name.get(name) {
-            return Handler(id);
-        }
-        let mut w = interner().write().unwrap_or_else(|e| e.into_inner());
-        if let Some(&id) = w.by_name.get(name) {
-            return Handler(id);
-        }
-        let id = u32::try_from(w.names.len()).expect("more than 4 billion handler names");
-        let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
-        w.names.push(name);
-        w.by_name.insert(name, id);
-        Handler(id)
+        Handler(intern::handlers().intern(name))
     }
 
     /// The handler's name.
     pub fn name(self) -> &'static str {
-        read().names[self.0 as usize]
+        intern::handlers()
+            .name(self.0)
+            .expect("a Handler is only made by interning its name")
     }
 
     /// The handler's small integer id (as recorded in a trace).
@@ -60,7 +35,7 @@ impl Handler {
 
     /// The handler with this id, if one was made in this process.
     pub fn from_id(id: u32) -> Option<Handler> {
-        (read().names.len() > id as usize).then_some(Handler(id))
+        intern::handlers().name(id).map(|_| Handler(id))
     }
 
     /// Where to queue a callback of this handler: in color `color`.
@@ -76,10 +51,6 @@ impl Handler {
     pub fn key(self, key: impl Into<Key>) -> Target {
         Target::from(self).key(key)
     }
-}
-
-fn read() -> std::sync::RwLockReadGuard<'static, Interner> {
-    interner().read().unwrap_or_else(|e| e.into_inner())
 }
 
 impl fmt::Debug for Handler {

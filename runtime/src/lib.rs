@@ -51,11 +51,16 @@
 #![deny(missing_docs)]
 
 mod callback;
+mod clock;
+mod collector;
 mod color;
 mod cx;
 mod error;
 mod handler;
+mod intern;
+mod layer;
 mod reactor;
+mod recorder;
 mod runtime;
 mod scheduler;
 mod state;
@@ -68,7 +73,9 @@ pub use color::{Color, Key};
 pub use cx::Cx;
 pub use error::{Error, ErrorKind, Result};
 pub use handler::{Handler, Target};
+pub use layer::HueLayer;
 pub use reactor::{Interest, Io, IoEvent, Ready};
+pub use recorder::TraceLevel;
 pub use runtime::{Builder, Handle, MAX_WORKERS, Metrics, PanicReport, Runtime, ShutdownReport};
 pub use scheduler::WorkerStats;
 pub use state::{Keyed, Shared};

@@ -215,7 +215,11 @@ impl<S: mio::event::Source + Send + 'static> Dispatch for Source<S> {
             return;
         }
         let me = self.clone();
-        inner.push(self.target, Box::new(move |cx| me.dispatch(cx)));
+        inner.push(
+            self.target,
+            Box::new(move |cx| me.dispatch(cx)),
+            crate::trace::Origin::Io,
+        );
     }
 
     fn close(&self, registry: &Registry) {
@@ -402,36 +406,45 @@ impl Inner {
             return Err(Error::shutdown());
         }
         let token = self.reactor.next_token.fetch_add(1, Ordering::Relaxed);
-        self.reactor
-            .registry
-            .register(&mut source, Token(token), interest)
-            .map_err(|e| {
-                // EBADF, EPERM and EEXIST (Linux numbering): the mistakes a caller can make.
-                let why = match e.raw_os_error() {
-                    Some(9) => "it is not an open socket",
-                    Some(1) => "it cannot be polled for readiness (a regular file?)",
-                    Some(17) => "it is already registered",
-                    _ => "the operating system refused",
-                };
-                Error::io(
-                    ErrorKind::Io,
-                    format!(
-                        "registering an I/O source for handler `{}` failed: {why}",
-                        target.handler
-                    ),
-                    e,
-                )
-            })?;
         let src = Arc::new(Source {
             token,
             target,
             pending: AtomicU8::new(0),
             queued: AtomicBool::new(false),
-            io: Mutex::new(Some(source)),
+            io: Mutex::new(None),
             on_ready: Mutex::new(on_ready),
             inner: Arc::downgrade(self),
         });
+        // The source goes in the table before it is registered: with edge-triggered readiness,
+        // an event that fires between registration and insertion would find no source and
+        // be lost for good. Holding `io` until the source is in place makes a callback queued
+        // by such an early event wait for it.
+        let mut io = lock(&src.io);
         lock(&self.reactor.sources).insert(token, src.clone());
+        if let Err(e) = self
+            .reactor
+            .registry
+            .register(&mut source, Token(token), interest)
+        {
+            lock(&self.reactor.sources).remove(&token);
+            // EBADF, EPERM and EEXIST (Linux numbering): the mistakes a caller can make.
+            let why = match e.raw_os_error() {
+                Some(9) => "it is not an open socket",
+                Some(1) => "it cannot be polled for readiness (a regular file?)",
+                Some(17) => "it is already registered",
+                _ => "the operating system refused",
+            };
+            return Err(Error::io(
+                ErrorKind::Io,
+                format!(
+                    "registering an I/O source for handler `{}` failed: {why}",
+                    target.handler
+                ),
+                e,
+            ));
+        }
+        *io = Some(source);
+        drop(io);
         // Shutdown may have closed the sources between our check and the insert: close ours.
         if self.reactor.stopped.load(Ordering::SeqCst) {
             if let Some(s) = lock(&self.reactor.sources).remove(&token) {

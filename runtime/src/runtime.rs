@@ -17,8 +17,10 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -27,14 +29,19 @@ use crossbeam_deque::{Injector, Stealer};
 use crossbeam_utils::CachePadded;
 
 use crate::callback::{Callback, Work};
+use crate::clock::Clock;
+use crate::collector::Collector;
 use crate::color::Color;
 use crate::cx::Cx;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handler::{Handler, Target};
 use crate::reactor::{self, Interest, Io, IoEvent, Reactor};
+use crate::recorder::{Batch, Outlet, TraceLevel};
 use crate::scheduler::{ColorTable, Idle, Runnable, Worker, WorkerMetrics, WorkerStats};
 use crate::sync::lock;
+use crate::telemetry::{ServerOptions, TelemetryServer};
 use crate::timer::TimerId;
+use crate::trace::{Header, Origin, TraceWriter};
 
 /// The most workers a runtime accepts. Far above any machine hue runs on; a larger number is
 /// a typo, and would cost a thread and a run queue each.
@@ -49,6 +56,7 @@ pub(crate) struct Config {
     pub(crate) workers: usize,
     pub(crate) stealing: bool,
     pub(crate) batch: usize,
+    pub(crate) sample_interval: Duration,
 }
 
 /// State shared by every worker, the reactor thread and every [`Handle`].
@@ -63,6 +71,12 @@ pub(crate) struct Inner {
     pub(crate) idle: Idle,
     pub(crate) metrics: Box<[WorkerMetrics]>,
     pub(crate) reactor: Reactor,
+    pub(crate) clock: Clock,
+    pub(crate) level: TraceLevel,
+    /// Where workers' recorders send their batches; `None` when tracing is off.
+    pub(crate) outlet: Option<Arc<Outlet>>,
+    dropped_records: Arc<AtomicU64>,
+    telemetry_addr: Option<SocketAddr>,
     panics: Mutex<HashMap<Handler, PanicReport>>,
     /// Set in shutdown step 4: workers exit.
     stopping: AtomicBool,
@@ -79,11 +93,19 @@ impl Inner {
     }
 
     /// Queues a callback from a thread that is not running one (a [`Handle`], the reactor).
-    pub(crate) fn push(&self, target: Target, work: Work) {
+    pub(crate) fn push(&self, target: Target, work: Work, origin: Origin) {
+        let queued = if self.level != TraceLevel::Off {
+            self.clock.raw()
+        } else {
+            0
+        };
         let cb = Callback {
             work,
             handler: target.handler,
             key: target.key,
+            queued,
+            parent: 0,
+            origin,
         };
         if let Some(cq) = self.colors.push(target.color, cb) {
             let home = cq.home();
@@ -92,12 +114,13 @@ impl Inner {
         }
     }
 
+    /// Counts and logs a panic; returns its message.
     pub(crate) fn record_panic(
         &self,
         handler: Handler,
         color: Color,
         payload: Box<dyn Any + Send>,
-    ) {
+    ) -> String {
         let message = panic_message(&*payload);
         // Dropping a payload runs user code (its Drop), which may panic again.
         let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
@@ -111,7 +134,8 @@ impl Inner {
         });
         r.count += 1;
         r.last_color = color;
-        r.last_message = message;
+        r.last_message.clone_from(&message);
+        message
     }
 
     pub(crate) fn request_stop(&self) {
@@ -135,12 +159,23 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 }
 
 /// Builds a [`Runtime`].
+///
+/// Tracing is configured here or, for settings the builder leaves alone, from the environment:
+/// `HUE_TRACE=off|aggregate|full`, `HUE_TRACE_FILE=path` (implies `full`) and
+/// `HUE_TELEMETRY=127.0.0.1:7797` (implies at least `aggregate`).
 #[derive(Clone, Debug)]
 pub struct Builder {
     workers: Option<usize>,
     stealing: bool,
     batch: usize,
     thread_name: String,
+    trace_level: Option<TraceLevel>,
+    trace_file: Option<PathBuf>,
+    strict_trace: bool,
+    telemetry: Option<SocketAddr>,
+    telemetry_non_loopback: bool,
+    sample_interval: Duration,
+    program: Option<String>,
 }
 
 impl Default for Builder {
@@ -150,9 +185,23 @@ impl Default for Builder {
             stealing: true,
             batch: DEFAULT_BATCH,
             thread_name: "hue-worker".to_owned(),
+            trace_level: None,
+            trace_file: None,
+            strict_trace: false,
+            telemetry: None,
+            telemetry_non_loopback: false,
+            sample_interval: DEFAULT_SAMPLE_INTERVAL,
+            program: None,
         }
     }
 }
+
+/// Worker samples and telemetry snapshots every 100 ms: often enough for a live view, rare
+/// enough that the per-interval CPU clock read and hand-off cost nothing measurable.
+const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Batches the workers may have in flight to the collector before they drop records.
+const OUTLET_CAPACITY: usize = 64;
 
 impl Builder {
     /// The number of worker threads. Default: the number of cores available.
@@ -177,6 +226,54 @@ impl Builder {
     /// The prefix of worker thread names (`hue-worker-0`, ...).
     pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
         self.thread_name = name.into();
+        self
+    }
+
+    /// How much to record. Default: from `HUE_TRACE`, else `full` if a trace file is set,
+    /// else `aggregate` if telemetry is on, else `off`.
+    pub fn trace_level(mut self, level: TraceLevel) -> Builder {
+        self.trace_level = Some(level);
+        self
+    }
+
+    /// Writes a `.hue` trace to `path` (level `full`). Default: from `HUE_TRACE_FILE`.
+    pub fn trace_file(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.trace_file = Some(path.into());
+        self
+    }
+
+    /// If the trace file cannot be created, fail [`Builder::build`] instead of logging the
+    /// error and running untraced. Default: off.
+    pub fn strict_trace(mut self, strict: bool) -> Builder {
+        self.strict_trace = strict;
+        self
+    }
+
+    /// Serves live telemetry on `addr` (level `aggregate` at least). Default: from
+    /// `HUE_TELEMETRY`. Only loopback addresses, unless
+    /// [`Builder::telemetry_allow_non_loopback`] is set.
+    pub fn telemetry(mut self, addr: SocketAddr) -> Builder {
+        self.telemetry = Some(addr);
+        self
+    }
+
+    /// Allows telemetry on a non-loopback address: anyone who can reach it sees your
+    /// program's handler names and load.
+    pub fn telemetry_allow_non_loopback(mut self, allow: bool) -> Builder {
+        self.telemetry_non_loopback = allow;
+        self
+    }
+
+    /// How often workers sample themselves and telemetry publishes a snapshot
+    /// (10 ms to 10 s). Default: 100 ms.
+    pub fn sample_interval(mut self, interval: Duration) -> Builder {
+        self.sample_interval = interval;
+        self
+    }
+
+    /// What the traced program is, for the trace header. Default: the command line.
+    pub fn program(mut self, name: impl Into<String>) -> Builder {
+        self.program = Some(name.into());
         self
     }
 
@@ -205,8 +302,31 @@ impl Builder {
                 "the batch size must be at least 1 callback",
             ));
         }
+        if !(Duration::from_millis(10)..=Duration::from_secs(10)).contains(&self.sample_interval) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "the sample interval must be between 10 ms and 10 s, not {:?}",
+                    self.sample_interval
+                ),
+            ));
+        }
+        let trace = TraceSetup::resolve(&self, workers)?;
         let (reactor, poll) = Reactor::new()
             .map_err(|e| Error::io(ErrorKind::Spawn, "creating the I/O reactor failed", e))?;
+        let (outlet, rx) = if trace.level != TraceLevel::Off {
+            let (tx, rx) = std::sync::mpsc::sync_channel(OUTLET_CAPACITY);
+            (
+                Some(Arc::new(Outlet {
+                    tx,
+                    pool: Mutex::new(Vec::new()),
+                })),
+                Some(rx),
+            )
+        } else {
+            (None, None)
+        };
+        let dropped_records = Arc::new(AtomicU64::new(0));
         let locals: Vec<crossbeam_deque::Worker<Runnable>> = (0..workers)
             .map(|_| crossbeam_deque::Worker::new_fifo())
             .collect();
@@ -215,6 +335,7 @@ impl Builder {
                 workers,
                 stealing: self.stealing,
                 batch: self.batch,
+                sample_interval: self.sample_interval,
             },
             colors: ColorTable::new(workers),
             injectors: (0..workers)
@@ -224,6 +345,11 @@ impl Builder {
             idle: Idle::new(workers),
             metrics: (0..workers).map(|_| WorkerMetrics::default()).collect(),
             reactor,
+            clock: trace.clock.clone(),
+            level: trace.level,
+            outlet: outlet.clone(),
+            dropped_records: dropped_records.clone(),
+            telemetry_addr: trace.telemetry.as_ref().map(|t| t.local_addr()),
             panics: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -235,9 +361,29 @@ impl Builder {
             inner: inner.clone(),
             workers: Vec::with_capacity(workers),
             reactor: None,
+            collector: None,
             done: false,
         };
         let spawn_failed = |e| Error::io(ErrorKind::Spawn, "starting a runtime thread failed", e);
+        if let (Some(outlet), Some(rx)) = (outlet, rx) {
+            let collector = Collector {
+                rx,
+                outlet,
+                clock: trace.clock.clone(),
+                writer: trace.writer,
+                trace_path: trace.path_display,
+                telemetry: trace.telemetry,
+                period: self.sample_interval,
+                workers,
+                dropped: dropped_records,
+            };
+            rt.collector = Some(
+                std::thread::Builder::new()
+                    .name(format!("{}-trace", self.thread_name))
+                    .spawn(move || collector.run())
+                    .map_err(spawn_failed)?,
+            );
+        }
         let r = inner.clone();
         rt.reactor = Some(
             std::thread::Builder::new()
@@ -267,6 +413,7 @@ pub struct Runtime {
     inner: Arc<Inner>,
     workers: Vec<JoinHandle<()>>,
     reactor: Option<JoinHandle<()>>,
+    collector: Option<JoinHandle<()>>,
     done: bool,
 }
 
@@ -350,6 +497,12 @@ impl Runtime {
         self.handle().metrics()
     }
 
+    /// The address live telemetry is served on, if it is (with the real port when the
+    /// builder asked for port 0).
+    pub fn telemetry_addr(&self) -> Option<SocketAddr> {
+        self.inner.telemetry_addr
+    }
+
     /// Shuts down gracefully: stops timers and I/O, runs everything queued (and what it
     /// queues) to completion, then stops the workers.
     pub fn shutdown(self) -> ShutdownReport {
@@ -402,6 +555,14 @@ impl Runtime {
         for t in self.workers.drain(..) {
             let _ = t.join();
         }
+        // The workers flushed their recorders on the way out; the collector writes the rest
+        // and the trace's end marker.
+        if let Some(outlet) = &inner.outlet {
+            let _ = outlet.tx.send(Batch::stop());
+        }
+        if let Some(t) = self.collector.take() {
+            let _ = t.join();
+        }
         // Step 5.
         let mut dropped: HashMap<Handler, u64> = HashMap::new();
         for cb in inner.colors.drain() {
@@ -420,6 +581,7 @@ impl Runtime {
             closed_sources,
             panics,
             drained,
+            dropped_records: inner.dropped_records.load(Ordering::Relaxed),
         };
         inner.request_stop();
         report
@@ -464,7 +626,7 @@ impl Handle {
             inner.outside_inflight.fetch_sub(1, Ordering::SeqCst);
             return Err(Error::shutdown());
         }
-        inner.push(target.into(), Box::new(f));
+        inner.push(target.into(), Box::new(f), Origin::Outside);
         inner.outside_inflight.fetch_sub(1, Ordering::SeqCst);
         Ok(())
     }
@@ -534,6 +696,8 @@ impl Handle {
             io_sources: inner.reactor.sources(),
             sleeping_workers: inner.idle.sleeping(),
             panics: lock(&inner.panics).values().map(|p| p.count).sum(),
+            trace_level: inner.level,
+            dropped_records: inner.dropped_records.load(Ordering::Relaxed),
         }
     }
 }
@@ -554,6 +718,10 @@ pub struct Metrics {
     pub sleeping_workers: usize,
     /// Callbacks that panicked.
     pub panics: u64,
+    /// How much the runtime records.
+    pub trace_level: TraceLevel,
+    /// Trace records dropped because the trace writer fell behind.
+    pub dropped_records: u64,
 }
 
 impl Metrics {
@@ -597,6 +765,8 @@ pub struct ShutdownReport {
     pub panics: Vec<PanicReport>,
     /// Whether a draining shutdown finished its queue before its deadline.
     pub drained: bool,
+    /// Trace records dropped because the trace writer fell behind.
+    pub dropped_records: u64,
 }
 
 impl ShutdownReport {
@@ -633,5 +803,118 @@ impl fmt::Display for ShutdownReport {
             )?;
         }
         Ok(())
+    }
+}
+
+/// The tracing settings of a runtime being built, resolved from the builder and the
+/// environment, with the trace file created and the telemetry address bound.
+struct TraceSetup {
+    level: TraceLevel,
+    clock: Clock,
+    writer: Option<TraceWriter>,
+    path_display: String,
+    telemetry: Option<TelemetryServer>,
+}
+
+impl TraceSetup {
+    fn resolve(b: &Builder, workers: usize) -> Result<TraceSetup> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let file = b
+            .trace_file
+            .clone()
+            .or_else(|| env("HUE_TRACE_FILE").map(PathBuf::from));
+        let telemetry = match b.telemetry {
+            Some(a) => Some(a),
+            None => env("HUE_TELEMETRY")
+                .map(|v| {
+                    v.trim().parse::<SocketAddr>().map_err(|_| {
+                        Error::new(
+                            ErrorKind::Config,
+                            format!(
+                                "HUE_TELEMETRY must be an address like 127.0.0.1:7797, not {v:?}"
+                            ),
+                        )
+                    })
+                })
+                .transpose()?,
+        };
+        let level = match b.trace_level {
+            Some(l) => l,
+            None => match env("HUE_TRACE") {
+                Some(v) => v
+                    .parse::<TraceLevel>()
+                    .map_err(|e| Error::new(ErrorKind::Config, format!("HUE_TRACE: {e}")))?,
+                None if file.is_some() => TraceLevel::Full,
+                None if telemetry.is_some() => TraceLevel::Aggregate,
+                None => TraceLevel::Off,
+            },
+        };
+        let clock = Clock::new();
+        let mut setup = TraceSetup {
+            level,
+            clock,
+            writer: None,
+            path_display: String::new(),
+            telemetry: None,
+        };
+        if level == TraceLevel::Off {
+            if file.is_some() || telemetry.is_some() {
+                tracing::warn!("tracing is off: the trace file and telemetry settings are ignored");
+            }
+            return Ok(setup);
+        }
+        if let Some(addr) = telemetry {
+            let opts = ServerOptions {
+                allow_non_loopback: b.telemetry_non_loopback,
+                ..ServerOptions::default()
+            };
+            let server = TelemetryServer::bind(addr, opts)
+                .map_err(|e| Error::new(ErrorKind::Config, e.to_string()))?;
+            setup.telemetry = Some(server);
+        }
+        if let Some(path) = file {
+            setup.path_display = path.display().to_string();
+            if level != TraceLevel::Full {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!(
+                        "a trace file needs trace level full, but the level is {level:?} \
+                         (set HUE_TRACE=full or drop the trace file)"
+                    ),
+                ));
+            }
+            let header = Header {
+                version: crate::trace::FORMAT_VERSION,
+                start_unix_ns: setup.clock.origin_unix_ns(),
+                ticks_per_sec: setup.clock.ticks_per_sec(),
+                workers: workers as u16,
+                program: b
+                    .program
+                    .clone()
+                    .unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" ")),
+                policy: String::new(),
+            };
+            match TraceWriter::create(&path, &header) {
+                Ok(w) => setup.writer = Some(w),
+                Err(e) if b.strict_trace => {
+                    return Err(Error::new(
+                        ErrorKind::Config,
+                        format!("cannot write the trace file: {e}"),
+                    ));
+                }
+                Err(e) => {
+                    tracing::error!(
+                        path = %path.display(),
+                        error = %e,
+                        "cannot write the trace file; running without a trace"
+                    );
+                }
+            }
+        }
+        if setup.writer.is_none() && setup.telemetry.is_none() && b.trace_level.is_none() {
+            // Nobody would see what the recorders record.
+            setup.level = TraceLevel::Off;
+        }
+        Ok(setup)
     }
 }

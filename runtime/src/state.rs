@@ -7,12 +7,14 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, TryLockError};
 
 use crossbeam_utils::CachePadded;
 
 use crate::color::{Fnv, Key, mix};
+use crate::intern;
+use crate::recorder;
 
 /// Named state that handlers reach through [`crate::Cx::read`] and [`crate::Cx::write`].
 ///
@@ -24,8 +26,47 @@ pub struct Shared<T> {
 
 struct SharedInner<T> {
     name: String,
+    /// Interned name id, as the trace records it.
+    id: u32,
     value: RwLock<T>,
     conflicts: AtomicU64,
+    /// Handler id of the last callback to enter (`NO_HOLDER` if none): when an access finds
+    /// the state taken, this names who took it.
+    holder: AtomicU32,
+    /// Threads inside `inspect`. A handler that finds the state taken while someone inspects
+    /// it from outside waited for the inspector, not for a parallel callback: no conflict.
+    inspecting: AtomicU32,
+}
+
+const NO_HOLDER: u32 = u32::MAX;
+
+/// What a traced access knows before it asks for the lock: the clock reading and the running
+/// handler. `None` when tracing is off or the access is not made from a callback.
+fn probe() -> Option<(u64, Option<u32>)> {
+    recorder::with(|r| (r.now(), r.current.map(|c| c.handler)))
+}
+
+/// Records a traced access once the state is released.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    probe: Option<(u64, Option<u32>)>,
+    state: u32,
+    key: Option<u64>,
+    write: bool,
+    entered: Option<u64>,
+    left: Option<u64>,
+    holder: Option<u32>,
+) {
+    if let (Some((at, _)), Some(left)) = (probe, left) {
+        let entered = entered.unwrap_or(at);
+        let contended = holder.is_some();
+        let holder = holder.filter(|&h| h != NO_HOLDER);
+        recorder::with(|r| r.access(state, key, write, at, entered, left, contended, holder));
+    }
+}
+
+fn now_if(probe: Option<(u64, Option<u32>)>) -> Option<u64> {
+    probe.and_then(|_| recorder::with(|r| r.now()))
 }
 
 impl<T> Clone for Shared<T> {
@@ -39,11 +80,15 @@ impl<T> Clone for Shared<T> {
 impl<T> Shared<T> {
     /// New state called `name` (the name appears in traces and verdicts).
     pub fn new(name: impl Into<String>, value: T) -> Shared<T> {
+        let name = name.into();
         Shared {
             inner: Arc::new(SharedInner {
-                name: name.into(),
+                id: intern::states().intern(&name),
+                name,
                 value: RwLock::new(value),
                 conflicts: AtomicU64::new(0),
+                holder: AtomicU32::new(NO_HOLDER),
+                inspecting: AtomicU32::new(0),
             }),
         }
     }
@@ -59,42 +104,81 @@ impl<T> Shared<T> {
     }
 
     /// Reads the value from outside any handler (after a run, in a test). Not recorded.
+    ///
+    /// A callback that finds the state taken by an inspection waits for it, but that wait is
+    /// not counted as a conflict (no coloring could have avoided it).
     pub fn inspect<R>(&self, f: impl FnOnce(&T) -> R) -> R {
-        f(&self
+        self.inner.inspecting.fetch_add(1, Ordering::SeqCst);
+        let res = f(&self
             .inner
             .value
             .read()
-            .unwrap_or_else(PoisonError::into_inner))
+            .unwrap_or_else(PoisonError::into_inner));
+        self.inner.inspecting.fetch_sub(1, Ordering::SeqCst);
+        res
+    }
+
+    /// After a failed `try_*` lock: whether to count a conflict, and whom to blame.
+    fn contention(&self) -> Option<u32> {
+        if self.inner.inspecting.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        self.inner.conflicts.fetch_add(1, Ordering::Relaxed);
+        Some(self.inner.holder.load(Ordering::Relaxed))
     }
 
     pub(crate) fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
-        let guard = match self.inner.value.try_read() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+        let probe = probe();
+        let (guard, holder) = match self.inner.value.try_read() {
+            Ok(g) => (g, None),
+            Err(TryLockError::Poisoned(p)) => (p.into_inner(), None),
             Err(TryLockError::WouldBlock) => {
-                self.inner.conflicts.fetch_add(1, Ordering::Relaxed);
-                self.inner
+                let holder = self.contention();
+                let g = self
+                    .inner
                     .value
                     .read()
-                    .unwrap_or_else(PoisonError::into_inner)
+                    .unwrap_or_else(PoisonError::into_inner);
+                (g, holder)
             }
         };
-        f(&guard)
+        let entered = holder.and_then(|_| now_if(probe));
+        self.enter(probe);
+        let res = f(&guard);
+        let left = now_if(probe);
+        drop(guard);
+        record(probe, self.inner.id, None, false, entered, left, holder);
+        res
     }
 
     pub(crate) fn write<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        let mut guard = match self.inner.value.try_write() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+        let probe = probe();
+        let (mut guard, holder) = match self.inner.value.try_write() {
+            Ok(g) => (g, None),
+            Err(TryLockError::Poisoned(p)) => (p.into_inner(), None),
             Err(TryLockError::WouldBlock) => {
-                self.inner.conflicts.fetch_add(1, Ordering::Relaxed);
-                self.inner
+                let holder = self.contention();
+                let g = self
+                    .inner
                     .value
                     .write()
-                    .unwrap_or_else(PoisonError::into_inner)
+                    .unwrap_or_else(PoisonError::into_inner);
+                (g, holder)
             }
         };
-        f(&mut guard)
+        let entered = holder.and_then(|_| now_if(probe));
+        self.enter(probe);
+        let res = f(&mut guard);
+        let left = now_if(probe);
+        drop(guard);
+        record(probe, self.inner.id, None, true, entered, left, holder);
+        res
+    }
+
+    fn enter(&self, probe: Option<(u64, Option<u32>)>) {
+        if let Some((_, Some(h))) = probe {
+            self.inner.holder.store(h, Ordering::Relaxed);
+        }
     }
 }
 
@@ -112,6 +196,7 @@ type Shard<T> = CachePadded<Mutex<HashMap<u64, Arc<Mutex<T>>, BuildHasherDefault
 
 struct KeyedInner<T> {
     name: String,
+    id: u32,
     shards: Box<[Shard<T>]>,
     conflicts: AtomicU64,
 }
@@ -129,9 +214,11 @@ impl<T> Clone for Keyed<T> {
 impl<T> Keyed<T> {
     /// New keyed state called `name`.
     pub fn new(name: impl Into<String>) -> Keyed<T> {
+        let name = name.into();
         Keyed {
             inner: Arc::new(KeyedInner {
-                name: name.into(),
+                id: intern::states().intern(&name),
+                name,
                 shards: (0..KEYED_SHARDS).map(|_| CachePadded::default()).collect(),
                 conflicts: AtomicU64::new(0),
             }),
@@ -186,15 +273,41 @@ impl<T> Keyed<T> {
             .entry(key.0)
             .or_default()
             .clone();
-        let mut guard = match value.try_lock() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+        self.access(key, &value, f)
+    }
+
+    pub(crate) fn with_existing<R>(&self, key: Key, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let value = lock_shard(self.shard(key.0)).get(&key.0).cloned()?;
+        Some(self.access(key, &value, f))
+    }
+
+    fn access<R>(&self, key: Key, value: &Mutex<T>, f: impl FnOnce(&mut T) -> R) -> R {
+        let probe = probe();
+        let (mut guard, contended) = match value.try_lock() {
+            Ok(g) => (g, false),
+            Err(TryLockError::Poisoned(p)) => (p.into_inner(), false),
             Err(TryLockError::WouldBlock) => {
                 self.inner.conflicts.fetch_add(1, Ordering::Relaxed);
-                value.lock().unwrap_or_else(PoisonError::into_inner)
+                (value.lock().unwrap_or_else(PoisonError::into_inner), true)
             }
         };
-        f(&mut guard)
+        let entered = if contended { now_if(probe) } else { None };
+        let res = f(&mut guard);
+        let left = now_if(probe);
+        drop(guard);
+        // Per-key values do not track their holder: whoever held it was working for the same
+        // key. The record still says the access was contended.
+        let holder = contended.then_some(NO_HOLDER);
+        record(
+            probe,
+            self.inner.id,
+            Some(key.0),
+            true,
+            entered,
+            left,
+            holder,
+        );
+        res
     }
 }
 

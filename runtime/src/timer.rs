@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::handler::Target;
 use crate::runtime::Inner;
 use crate::sync::lock;
+use crate::trace::Origin;
 
 /// Names an armed timer, for [`crate::Handle::cancel`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -169,7 +170,7 @@ impl Inner {
                     drop(t);
                     // Queue first, then let the idle check see the timer gone: in between,
                     // the callback is visible on a run queue, so the runtime never looks idle.
-                    self.push(target, work);
+                    self.push(target, work, Origin::Timer);
                     if now_unarmed {
                         self.idle.poke();
                     }
@@ -201,6 +202,7 @@ impl Inner {
                                     (lock(&state.tick))(cx);
                                 }
                             }),
+                            Origin::Timer,
                         );
                     }
                 }

@@ -74,6 +74,7 @@ fn color(c: usize) -> Color {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 /// A callback that, `depth` times, queues a child into a pseudo-random color; the spawning
 /// color is the producer of the child (callbacks of one color run serially, so a color's
 /// queueing order is well defined).

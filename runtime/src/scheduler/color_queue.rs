@@ -26,6 +26,7 @@
 //! producers and two would-be owners.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::color::Color;
 use crate::sync::model::{Mutex, lock};
@@ -36,6 +37,9 @@ pub(crate) struct ColorQueue<T> {
     /// The worker whose run queue this color goes on when it becomes runnable.
     home: usize,
     state: Mutex<State<T>>,
+    /// Raw clock reading at the end of the color's last callback (tracing only). Written by
+    /// the owner; ownership hand-offs go through `state`'s lock, which orders the accesses.
+    last_end: AtomicU64,
 }
 
 struct State<T> {
@@ -54,7 +58,13 @@ impl<T> ColorQueue<T> {
                 queue: VecDeque::new(),
                 scheduled: false,
             }),
+            last_end: AtomicU64::new(0),
         }
+    }
+
+    /// Owner only: records the end of a callback and returns the previous callback's end.
+    pub(crate) fn swap_last_end(&self, ended: u64) -> u64 {
+        self.last_end.swap(ended, Ordering::Relaxed)
     }
 
     pub(crate) fn color(&self) -> Color {

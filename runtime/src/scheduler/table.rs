@@ -27,9 +27,11 @@ pub(crate) type Runnable = Arc<ColorQueue<Callback>>;
 /// measured on 2 cores, going from 16 to 64 shards changed nothing, so this is not tuned.
 const SHARDS: usize = 64;
 
+type Shard = CachePadded<Mutex<HashMap<u64, Runnable>>>;
+
 pub(crate) struct ColorTable {
     default: Runnable,
-    shards: Box<[CachePadded<Mutex<HashMap<u64, Runnable>>>]>,
+    shards: Box<[Shard]>,
     workers: usize,
 }
 
@@ -66,10 +68,11 @@ impl ColorTable {
             return;
         }
         let mut shard = lock(&self.shards[shard_of(cq.color())]);
-        if let Some(cur) = shard.get(&cq.color().raw()) {
-            if Arc::ptr_eq(cur, cq) && cq.is_idle() {
-                shard.remove(&cq.color().raw());
-            }
+        let ours = shard
+            .get(&cq.color().raw())
+            .is_some_and(|cur| Arc::ptr_eq(cur, cq));
+        if ours && cq.is_idle() {
+            shard.remove(&cq.color().raw());
         }
     }
 

@@ -33,7 +33,9 @@ use crossbeam_deque::Steal;
 use super::stats::WorkerStats;
 use super::table::Runnable;
 use crate::callback::Callback;
+use crate::clock::thread_usage;
 use crate::cx::Cx;
+use crate::recorder::{self, CallbackUsage, Current, Recorder, TraceLevel};
 use crate::runtime::Inner;
 
 /// What a callback running on this worker can reach: the worker's own run queue and the
@@ -41,6 +43,8 @@ use crate::runtime::Inner;
 pub(crate) struct WorkerContext {
     pub(crate) index: usize,
     pub(crate) inner: Arc<Inner>,
+    /// Whether tracing is on (level `aggregate` or `full`); fixed for the runtime's life.
+    pub(crate) tracing: bool,
     /// This worker's run queue. Pushed and popped only by this worker; others steal from it.
     pub(crate) local: crossbeam_deque::Worker<Runnable>,
 }
@@ -80,6 +84,7 @@ impl Worker {
         Worker {
             cx: WorkerContext {
                 index,
+                tracing: inner.level != TraceLevel::Off,
                 inner,
                 local,
             },
@@ -91,6 +96,15 @@ impl Worker {
 
     pub(crate) fn run(mut self) {
         let inner = self.cx.inner.clone();
+        if let Some(outlet) = &inner.outlet {
+            recorder::install(Recorder::new(
+                inner.level,
+                self.cx.index as u16,
+                inner.clock.clone(),
+                outlet.clone(),
+                inner.config.sample_interval.as_nanos() as u64,
+            ));
+        }
         while !inner.stopping() {
             match self.find_work() {
                 Some(cq) => self.run_color(cq),
@@ -98,6 +112,7 @@ impl Worker {
             }
         }
         self.stats.submit(&inner.metrics[self.cx.index]);
+        recorder::uninstall();
     }
 
     fn find_work(&mut self) -> Option<Runnable> {
@@ -132,6 +147,9 @@ impl Worker {
                         match steal {
                             Steal::Success(cq) => {
                                 self.stats.steals += 1;
+                                if self.cx.tracing {
+                                    recorder::with(|r| r.steal());
+                                }
                                 return Some(cq);
                             }
                             Steal::Retry => retry = true,
@@ -181,14 +199,73 @@ impl Worker {
     }
 
     fn run_callback(&mut self, cq: &Runnable, cb: Callback) {
-        let Callback { work, handler, key } = cb;
-        let mut cx = Cx::new(&self.cx, cq, handler, key);
-        let res = panic::catch_unwind(AssertUnwindSafe(|| work(&mut cx)));
-        self.stats.callbacks += 1;
-        if let Err(payload) = res {
-            self.stats.panics += 1;
-            self.cx.inner.record_panic(handler, cq.color(), payload);
+        let Callback {
+            work,
+            handler,
+            key,
+            queued,
+            parent,
+            origin,
+        } = cb;
+        if !self.cx.tracing {
+            let mut cx = Cx::new(&self.cx, cq, handler, key, 0);
+            let res = panic::catch_unwind(AssertUnwindSafe(|| work(&mut cx)));
+            self.stats.callbacks += 1;
+            if let Err(payload) = res {
+                self.stats.panics += 1;
+                self.cx.inner.record_panic(handler, cq.color(), payload);
+            }
+            return;
         }
+        let clock = &self.cx.inner.clock;
+        let (id, cpu0) = recorder::with(|r| {
+            let id = r.next_id();
+            r.current = Some(Current {
+                id,
+                handler: handler.id(),
+            });
+            (id, r.wants_cpu(handler.id()).then(thread_usage))
+        })
+        .unwrap_or((0, None));
+        let started = clock.raw();
+        let mut cx = Cx::new(&self.cx, cq, handler, key, id);
+        let res = panic::catch_unwind(AssertUnwindSafe(|| work(&mut cx)));
+        let ended = clock.raw();
+        let usage = cpu0.map(|(cpu0, vol0)| {
+            let (cpu1, vol1) = thread_usage();
+            CallbackUsage {
+                cpu_ns: cpu1.saturating_sub(cpu0),
+                voluntary_switches: vol1.saturating_sub(vol0),
+            }
+        });
+        self.stats.callbacks += 1;
+        // The later of being queued and the previous callback of the color ending; clamped to
+        // the start, since TSCs of two cores may differ by a few ticks.
+        let runnable = queued.max(cq.swap_last_end(ended)).min(started);
+        let panicked = res.err().map(|payload| {
+            self.stats.panics += 1;
+            self.cx.inner.record_panic(handler, cq.color(), payload)
+        });
+        let color = cq.color().raw();
+        recorder::with(|r| {
+            r.current = None;
+            if let Some(message) = &panicked {
+                r.panic(id, handler.id(), color, message);
+            }
+            r.callback(
+                id,
+                parent,
+                origin,
+                handler.id(),
+                color,
+                key.map(|k| k.0),
+                queued,
+                runnable,
+                started,
+                ended,
+                usage,
+            );
+        });
     }
 
     fn sleep(&mut self) {
@@ -196,12 +273,18 @@ impl Worker {
         let me = self.cx.index;
         self.stats.parks += 1;
         self.stats.submit(&inner.metrics[me]);
+        if self.cx.tracing {
+            recorder::with(|r| r.before_park());
+        }
         inner.idle.announce_sleep(me);
         if (inner.stopping() || self.work_visible()) && inner.idle.cancel_sleep(me) {
             self.stats.parks -= 1;
             return;
         }
         inner.idle.park(me);
+        if self.cx.tracing {
+            recorder::with(|r| r.after_park());
+        }
     }
 
     /// Whether `find_work` could find something now (the second look of the sleep protocol).

@@ -6,7 +6,11 @@ use serde::{Deserialize, Serialize};
 ///
 /// Counts and times are for the period `[at_ns - period_ns, at_ns)` unless a field says
 /// "total"; times are nanoseconds; `at_ns` counts from the runtime's start.
+///
+/// A field missing from a received snapshot takes its default (zero, empty, false), so a viewer
+/// reads snapshots of servers older than itself (runtime/TELEMETRY.md, "Versions").
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Snapshot {
     /// Increases by one per snapshot published; a gap means the viewer missed snapshots.
     pub seq: u64,
@@ -26,7 +30,11 @@ pub struct Snapshot {
     pub states: Vec<StateSnapshot>,
     /// Trace records dropped because the writer fell behind (total).
     pub dropped_records: u64,
-    /// Snapshots dropped for this viewer because it read too slowly (total).
+    /// Snapshots dropped for this viewer because it read too slowly (total). Set by the
+    /// telemetry server for each viewer; whatever the publisher puts here is replaced.
+    //
+    // Keep this field last: the server patches it into each viewer's copy of the serialized
+    // snapshot (`wire::Frame`).
     pub dropped_snapshots: u64,
 }
 
@@ -35,6 +43,7 @@ pub const MAX_COLORS: usize = 32;
 
 /// One worker over the period.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct WorkerSnapshot {
     /// Worker index.
     pub worker: u16,
@@ -52,6 +61,7 @@ pub struct WorkerSnapshot {
 
 /// One handler over the period.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HandlerSnapshot {
     /// Handler name.
     pub name: String,
@@ -75,6 +85,7 @@ pub struct HandlerSnapshot {
 
 /// One color over the period.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ColorSnapshot {
     /// Raw color (0 is the default color).
     pub color: u64,
@@ -88,6 +99,7 @@ pub struct ColorSnapshot {
 
 /// One piece of shared state over the period.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StateSnapshot {
     /// State name.
     pub name: String,

@@ -1,0 +1,128 @@
+//! What tracing costs (issue 4): the same work at levels `off`, `aggregate` and `full`, side by
+//! side in one run.
+//!
+//! ```text
+//! cargo bench -p hue-runtime --bench overhead -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! - `overhead_empty_1_worker`: 100 000 empty callbacks queued from inside a callback, on one
+//!   worker. The difference between levels, divided by 100 000, is the per-callback cost.
+//! - `overhead_10us_2_workers`: 64 colors × 50 callbacks of ~10 µs of CPU work on 2 workers.
+//!
+//! At the end it prints the average bytes per callback that `full` wrote to its trace file.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hue_runtime::{Color, Handler, Runtime, TraceLevel};
+
+mod common;
+
+use common::{iters_10us, spin};
+
+const N: u64 = 100_000;
+
+fn trace_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("hue-bench-{name}-{}.hue", std::process::id()))
+}
+
+fn runtime(workers: usize, level: TraceLevel, name: &str) -> Runtime {
+    let mut b = Runtime::builder().workers(workers).trace_level(level);
+    if level == TraceLevel::Full {
+        b = b.trace_file(trace_path(name)).strict_trace(true);
+    }
+    b.build().expect("building the runtime")
+}
+
+const LEVELS: [(TraceLevel, &str); 3] = [
+    (TraceLevel::Off, "off"),
+    (TraceLevel::Aggregate, "aggregate"),
+    (TraceLevel::Full, "full"),
+];
+
+fn overhead_empty_1_worker(c: &mut Criterion) {
+    let mut g = c.benchmark_group("overhead_empty_1_worker");
+    g.throughput(Throughput::Elements(N));
+    let empty = Handler::new("bench.empty");
+    let outer = Handler::new("bench.outer");
+    for (level, name) in LEVELS {
+        let rt = runtime(1, level, &format!("empty-{name}"));
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    rt.spawn(outer, move |cx| {
+                        for _ in 0..N {
+                            cx.spawn(empty, |_| {});
+                        }
+                    })
+                    .unwrap();
+                    rt.wait_idle();
+                }
+                t.elapsed()
+            })
+        });
+        let m = rt.metrics();
+        let report = rt.shutdown();
+        assert_eq!(report.dropped_total(), 0);
+        if level == TraceLevel::Full {
+            let bytes = std::fs::metadata(trace_path(&format!("empty-{name}")))
+                .map_or(0, |m| m.len());
+            eprintln!(
+                "full trace of empty callbacks: {} callbacks, {} bytes, {:.1} bytes/callback, {} records dropped",
+                m.callbacks(),
+                bytes,
+                bytes as f64 / m.callbacks().max(1) as f64,
+                report.dropped_records
+            );
+            let _ = std::fs::remove_file(trace_path(&format!("empty-{name}")));
+        }
+    }
+    g.finish();
+}
+
+fn overhead_10us_2_workers(c: &mut Criterion) {
+    let mut g = c.benchmark_group("overhead_10us_2_workers");
+    let per_color = 50u64;
+    g.throughput(Throughput::Elements(64 * per_color));
+    let iters10 = iters_10us();
+    let work = Handler::new("bench.work10");
+    for (level, name) in LEVELS {
+        let rt = runtime(2, level, &format!("10us-{name}"));
+        let h = rt.handle();
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    for _ in 0..per_color {
+                        for c in 0..64u64 {
+                            h.spawn(work.color(Color::of(&c)), move |_| {
+                                spin(iters10);
+                            })
+                            .unwrap();
+                        }
+                    }
+                    rt.wait_idle();
+                }
+                t.elapsed()
+            })
+        });
+        let m = rt.metrics();
+        let report = rt.shutdown();
+        if level == TraceLevel::Full {
+            let path = trace_path(&format!("10us-{name}"));
+            let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+            eprintln!(
+                "full trace of 10 µs callbacks: {:.1} bytes/callback, {} records dropped",
+                bytes as f64 / m.callbacks().max(1) as f64,
+                report.dropped_records
+            );
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, overhead_empty_1_worker, overhead_10us_2_workers);
+criterion_main!(benches);

@@ -1,0 +1,373 @@
+//! The collector thread: drains the workers' batches into the `.hue` trace and the telemetry.
+//!
+//! Workers hand over [`Batch`]es through a bounded channel (`recorder.rs`). The collector
+//!
+//! 1. turns raw records into [`Record`]s: clock readings into nanoseconds since the trace's
+//!    start, and a [`Name`] record before the first use of each handler, state and event id;
+//! 2. writes them to the trace file, if there is one (one chunk per batch);
+//! 3. folds each batch's aggregates into the current telemetry period, and once per period
+//!    publishes a [`Snapshot`] to the telemetry server, if there is one;
+//! 4. gives the emptied buffer back to the workers' pool.
+//!
+//! It stops when every worker has dropped its end of the channel (shutdown), after writing
+//! the file's end marker. An error writing the trace is logged once and tracing to the file
+//! stops; the program goes on.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use crate::clock::Clock;
+use crate::intern;
+use crate::recorder::{Aggregates, Batch, Outlet, Raw, WorkerAgg, merge};
+use crate::sync::lock;
+use crate::telemetry::{
+    ColorSnapshot, HandlerSnapshot, MAX_COLORS, Snapshot, StateSnapshot, TelemetryServer,
+    WorkerSnapshot,
+};
+use crate::trace::{
+    AccessRecord, BlockingRecord, CallbackRecord, DropRecord, EventRecord, Name, NameKind,
+    PanicRecord, Record, TraceWriter, WorkerSample,
+};
+
+pub(crate) struct Collector {
+    pub(crate) rx: Receiver<Batch>,
+    pub(crate) outlet: Arc<Outlet>,
+    pub(crate) clock: Clock,
+    pub(crate) writer: Option<TraceWriter>,
+    pub(crate) trace_path: String,
+    pub(crate) telemetry: Option<TelemetryServer>,
+    pub(crate) period: Duration,
+    pub(crate) workers: usize,
+    /// Published for `Metrics::dropped_records`: records dropped by all workers.
+    pub(crate) dropped: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Collector {
+    pub(crate) fn run(mut self) {
+        let mut named: HashSet<(u8, u32)> = HashSet::new();
+        let mut out: Vec<Record> = Vec::with_capacity(crate::recorder::BUFFER_RECORDS * 2);
+        let mut period = Aggregates::default();
+        let mut period_workers = vec![WorkerAgg::default(); self.workers];
+        let mut dropped_by_worker = vec![0u64; self.workers];
+        let mut seq = 0u64;
+        let mut period_start = Instant::now();
+        let mut next_publish = period_start + self.period;
+        loop {
+            let timeout = next_publish.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(timeout) {
+                Ok(batch) if batch.is_stop() => break,
+                Ok(mut batch) => {
+                    let w = batch.worker as usize;
+                    if let Some(agg) = batch.agg.take() {
+                        let (t, f) = (&mut period_workers[w], &agg.worker);
+                        t.busy += f.busy;
+                        t.parked += f.parked;
+                        t.callbacks += f.callbacks;
+                        t.steals += f.steals;
+                        t.cpu_ns += f.cpu_ns;
+                        merge(&mut period, &agg);
+                    }
+                    if batch.dropped > dropped_by_worker[w] {
+                        dropped_by_worker[w] = batch.dropped;
+                        out.push(Record::Drops(DropRecord {
+                            worker: batch.worker,
+                            records: batch.dropped,
+                        }));
+                        self.dropped.store(
+                            dropped_by_worker.iter().sum(),
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
+                    }
+                    if self.writer.is_some() {
+                        for raw in batch.records.drain(..) {
+                            self.convert(raw, batch.worker, &mut named, &mut out);
+                        }
+                        self.write(&out);
+                    }
+                    out.clear();
+                    batch.records.clear();
+                    lock(&self.outlet.pool).push(batch.records);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            let now = Instant::now();
+            if now >= next_publish {
+                if let Some(server) = &self.telemetry {
+                    seq += 1;
+                    let snap = self.snapshot(
+                        seq,
+                        &period,
+                        &period_workers,
+                        now.duration_since(period_start),
+                        dropped_by_worker.iter().sum(),
+                    );
+                    server.publish(&snap);
+                }
+                period = Aggregates::default();
+                period_workers.fill(WorkerAgg::default());
+                period_start = now;
+                next_publish = now + self.period;
+            }
+        }
+        if let Some(Err(e)) = self.writer.take().map(|w| w.finish()) {
+            tracing::error!(path = %self.trace_path, error = %e, "finishing the trace file failed");
+        }
+        if let Some(server) = self.telemetry.take() {
+            server.shutdown();
+        }
+    }
+
+    fn write(&mut self, records: &[Record]) {
+        if records.is_empty() {
+            return;
+        }
+        let Some(w) = &mut self.writer else {
+            return;
+        };
+        if let Err(e) = w.write_batch(records) {
+            tracing::error!(
+                path = %self.trace_path,
+                error = %e,
+                "writing the trace failed; the rest of the run is not traced"
+            );
+            self.writer = None;
+        }
+    }
+
+    fn name(named: &mut HashSet<(u8, u32)>, out: &mut Vec<Record>, kind: NameKind, id: u32) {
+        let tag = match kind {
+            NameKind::Handler => 0,
+            NameKind::State => 1,
+            _ => 2,
+        };
+        if id == u32::MAX || !named.insert((tag, id)) {
+            return;
+        }
+        let name = match kind {
+            NameKind::Handler => intern::handlers().name(id),
+            NameKind::State => intern::states().name(id),
+            _ => intern::events().name(id),
+        };
+        out.push(Record::Name(Name {
+            kind,
+            id,
+            name: name.unwrap_or("?").to_owned(),
+        }));
+    }
+
+    fn convert(
+        &self,
+        raw: Raw,
+        worker: u16,
+        named: &mut HashSet<(u8, u32)>,
+        out: &mut Vec<Record>,
+    ) {
+        let c = &self.clock;
+        let rec = match raw {
+            Raw::Callback {
+                id,
+                parent,
+                origin,
+                handler,
+                color,
+                key,
+                queued,
+                runnable,
+                started,
+                ended,
+                cpu,
+            } => {
+                Self::name(named, out, NameKind::Handler, handler);
+                Record::Callback(CallbackRecord {
+                    id,
+                    parent: (parent != 0).then_some(parent),
+                    origin,
+                    handler,
+                    color,
+                    key,
+                    worker,
+                    queued: c.ns(queued),
+                    runnable: c.ns(runnable),
+                    started: c.ns(started),
+                    ended: c.ns(ended),
+                    cpu,
+                })
+            }
+            Raw::Access {
+                callback,
+                handler,
+                state,
+                key,
+                write,
+                at,
+                entered,
+                left,
+                contended,
+                holder,
+            } => {
+                Self::name(named, out, NameKind::Handler, handler);
+                Self::name(named, out, NameKind::State, state);
+                if let Some(h) = holder {
+                    Self::name(named, out, NameKind::Handler, h);
+                }
+                Record::Access(AccessRecord {
+                    callback,
+                    handler,
+                    state,
+                    key,
+                    worker,
+                    write,
+                    at: c.ns(at),
+                    wait: c.delta_ns(at, entered),
+                    held: c.delta_ns(entered, left),
+                    contended,
+                    holder,
+                })
+            }
+            Raw::Panic {
+                callback,
+                handler,
+                color,
+                at,
+                message,
+            } => {
+                Self::name(named, out, NameKind::Handler, handler);
+                Record::Panic(PanicRecord {
+                    callback,
+                    handler,
+                    color,
+                    at: c.ns(at),
+                    message,
+                })
+            }
+            Raw::Blocking {
+                callback,
+                handler,
+                wall_ns,
+                cpu_ns,
+            } => Record::Blocking(BlockingRecord {
+                callback,
+                handler,
+                wall: wall_ns,
+                cpu: cpu_ns,
+            }),
+            Raw::Sample {
+                start,
+                end,
+                busy,
+                parked,
+                callbacks,
+                steals,
+                cpu_ns,
+            } => Record::Sample(WorkerSample {
+                worker,
+                start: c.ns(start),
+                end: c.ns(end),
+                busy: c.delta_ns(0, busy),
+                parked: c.delta_ns(0, parked),
+                callbacks,
+                steals,
+                cpu: cpu_ns,
+            }),
+            Raw::Event {
+                callback,
+                at,
+                kind,
+                level,
+                name,
+                message,
+            } => {
+                Self::name(named, out, NameKind::Event, name);
+                Record::Event(EventRecord {
+                    callback,
+                    at: c.ns(at),
+                    kind,
+                    level,
+                    name,
+                    message,
+                })
+            }
+        };
+        out.push(rec);
+    }
+
+    fn snapshot(
+        &self,
+        seq: u64,
+        a: &Aggregates,
+        per_worker: &[WorkerAgg],
+        period: Duration,
+        dropped: u64,
+    ) -> Snapshot {
+        let ns = |ticks: u64| self.clock.delta_ns(0, ticks);
+        let workers = per_worker
+            .iter()
+            .enumerate()
+            .map(|(i, w)| WorkerSnapshot {
+                worker: i as u16,
+                busy_ns: ns(w.busy),
+                parked_ns: ns(w.parked),
+                cpu_ns: w.cpu_ns,
+                callbacks: w.callbacks,
+                steals: w.steals,
+            })
+            .collect();
+        let handlers = a
+            .handlers
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.callbacks > 0 || h.panics > 0)
+            .map(|(id, h)| HandlerSnapshot {
+                name: intern::handlers().name(id as u32).unwrap_or("?").to_owned(),
+                callbacks: h.callbacks,
+                busy_ns: ns(h.busy),
+                cpu_ns: h.cpu_ns,
+                cpu_wall_ns: ns(h.cpu_wall),
+                serial_wait_ns: ns(h.serial_wait),
+                worker_wait_ns: ns(h.worker_wait),
+                panics: h.panics,
+                blocking: h.blocking,
+            })
+            .collect();
+        let mut colors: Vec<ColorSnapshot> = a
+            .colors
+            .iter()
+            .map(|(c, v)| ColorSnapshot {
+                color: *c,
+                callbacks: v.callbacks,
+                busy_ns: ns(v.busy),
+                serial_wait_ns: ns(v.serial_wait),
+            })
+            .collect();
+        colors.sort_by_key(|c| std::cmp::Reverse(c.busy_ns));
+        let active_colors = colors.len() as u64;
+        colors.truncate(MAX_COLORS);
+        let states = a
+            .states
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.accesses > 0)
+            .map(|(id, s)| StateSnapshot {
+                name: intern::states().name(id as u32).unwrap_or("?").to_owned(),
+                accesses: s.accesses,
+                conflicts: s.conflicts,
+                wait_ns: ns(s.wait),
+            })
+            .collect();
+        Snapshot {
+            seq,
+            at_ns: self.clock.ns(self.clock.raw()),
+            period_ns: period.as_nanos() as u64,
+            workers,
+            handlers,
+            colors,
+            active_colors,
+            states,
+            dropped_records: dropped,
+            dropped_snapshots: 0,
+        }
+    }
+}

@@ -1,0 +1,738 @@
+//! The per-worker recorder: what the hot path does when tracing is on.
+//!
+//! Each worker thread owns one [`Recorder`], kept in a thread-local so that callback code
+//! (state accesses, `tracing` events through [`crate::HueLayer`]) reaches it without a lock.
+//! The recorder keeps
+//!
+//! - **aggregates** (level `aggregate` and up): counters per handler, color, state and for the
+//!   worker itself, in plain fields; handed to the collector once per sampling interval and
+//!   before the worker sleeps;
+//! - **records** (level `full`): one per callback, access, panic, blocking callback, worker
+//!   interval and `tracing` event, in a preallocated buffer handed to the collector when full.
+//!
+//! Hand-offs use `try_send` on a bounded channel: if the collector falls behind, records are
+//! dropped and counted (the count reaches the trace and the telemetry); a handler never waits
+//! for the profiler. Buffers come back from the collector through a pool, so the steady state
+//! allocates nothing.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+
+use crate::clock::{Clock, thread_cpu_ns};
+use crate::sync::lock;
+use crate::trace::{EventKind, Origin};
+
+/// How much the runtime records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+pub enum TraceLevel {
+    /// Nothing: the hot path pays one predictable branch.
+    #[default]
+    Off,
+    /// Counters per handler, color, state and worker, per interval (for telemetry).
+    Aggregate,
+    /// Every callback, access, panic and worker interval (for `.hue` traces), plus aggregates.
+    Full,
+}
+
+impl std::str::FromStr for TraceLevel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<TraceLevel, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "off" | "0" | "" => Ok(TraceLevel::Off),
+            "aggregate" | "agg" => Ok(TraceLevel::Aggregate),
+            "full" | "1" => Ok(TraceLevel::Full),
+            other => Err(format!(
+                "a trace level is off, aggregate or full, not {other:?}"
+            )),
+        }
+    }
+}
+
+/// Records per buffer handed to the collector. 4096 records of ~80 bytes is ~320 KiB: big
+/// enough that the hand-off (a channel send) is rare, small enough that a worker that sleeps
+/// does not sit on much.
+pub(crate) const BUFFER_RECORDS: usize = 4096;
+
+/// Handlers whose recent callbacks average at least this wall time get their CPU time read
+/// per callback: the CPU clock costs ~1.4 µs, under 3% of a 50 µs callback.
+const CPU_PER_CALLBACK_NS: u64 = 50_000;
+
+/// A callback counts as blocking when it ran at least this long, gave up the CPU by itself
+/// (a voluntary context switch: it slept or waited) and spent under half of it on the CPU.
+const BLOCKING_MIN_WALL_NS: u64 = 1_000_000;
+
+/// A record as the hot path makes it: raw clock readings, ids; turned into
+/// [`crate::trace::Record`]s by the collector.
+pub(crate) enum Raw {
+    Callback {
+        id: u64,
+        parent: u64,
+        origin: Origin,
+        handler: u32,
+        color: u64,
+        key: Option<u64>,
+        queued: u64,
+        runnable: u64,
+        started: u64,
+        ended: u64,
+        cpu: Option<u64>,
+    },
+    Access {
+        callback: u64,
+        handler: u32,
+        state: u32,
+        key: Option<u64>,
+        write: bool,
+        at: u64,
+        entered: u64,
+        left: u64,
+        contended: bool,
+        holder: Option<u32>,
+    },
+    Panic {
+        callback: u64,
+        handler: u32,
+        color: u64,
+        at: u64,
+        message: String,
+    },
+    Blocking {
+        callback: u64,
+        handler: u32,
+        wall_ns: u64,
+        cpu_ns: u64,
+    },
+    Sample {
+        start: u64,
+        end: u64,
+        busy: u64,
+        parked: u64,
+        callbacks: u64,
+        steals: u64,
+        cpu_ns: u64,
+    },
+    Event {
+        callback: u64,
+        at: u64,
+        kind: EventKind,
+        level: u8,
+        name: u32,
+        message: String,
+    },
+}
+
+/// Per-handler counters. Times are raw ticks unless named `_ns`.
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct HandlerAgg {
+    pub(crate) callbacks: u64,
+    pub(crate) busy: u64,
+    pub(crate) cpu_ns: u64,
+    pub(crate) cpu_wall: u64,
+    pub(crate) serial_wait: u64,
+    pub(crate) worker_wait: u64,
+    pub(crate) panics: u64,
+    pub(crate) blocking: bool,
+}
+
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct ColorAgg {
+    pub(crate) callbacks: u64,
+    pub(crate) busy: u64,
+    pub(crate) serial_wait: u64,
+}
+
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct StateAgg {
+    pub(crate) accesses: u64,
+    pub(crate) conflicts: u64,
+    pub(crate) wait: u64,
+}
+
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct WorkerAgg {
+    pub(crate) busy: u64,
+    pub(crate) parked: u64,
+    pub(crate) callbacks: u64,
+    pub(crate) steals: u64,
+    pub(crate) cpu_ns: u64,
+}
+
+/// Aggregates of one worker over one interval.
+#[derive(Default, Debug)]
+pub(crate) struct Aggregates {
+    pub(crate) handlers: Vec<HandlerAgg>,
+    pub(crate) colors: HashMap<u64, ColorAgg>,
+    pub(crate) states: Vec<StateAgg>,
+    pub(crate) worker: WorkerAgg,
+}
+
+impl Aggregates {
+    fn handler(&mut self, id: u32) -> &mut HandlerAgg {
+        let i = id as usize;
+        if i >= self.handlers.len() {
+            self.handlers.resize(i + 1, HandlerAgg::default());
+        }
+        &mut self.handlers[i]
+    }
+
+    fn state(&mut self, id: u32) -> &mut StateAgg {
+        let i = id as usize;
+        if i >= self.states.len() {
+            self.states.resize(i + 1, StateAgg::default());
+        }
+        &mut self.states[i]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.worker.callbacks == 0 && self.worker.parked == 0 && self.states.is_empty()
+    }
+}
+
+/// What a worker hands to the collector (`worker == u16::MAX`: shutdown's "no more").
+pub(crate) struct Batch {
+    pub(crate) worker: u16,
+    pub(crate) records: Vec<Raw>,
+    pub(crate) agg: Option<Box<Aggregates>>,
+    /// Records this worker dropped so far (cumulative).
+    pub(crate) dropped: u64,
+}
+
+impl Batch {
+    pub(crate) fn stop() -> Batch {
+        Batch {
+            worker: u16::MAX,
+            records: Vec::new(),
+            agg: None,
+            dropped: 0,
+        }
+    }
+
+    pub(crate) fn is_stop(&self) -> bool {
+        self.worker == u16::MAX
+    }
+}
+
+/// The workers' side of the collector: where batches go and where buffers come back from.
+pub(crate) struct Outlet {
+    pub(crate) tx: SyncSender<Batch>,
+    pub(crate) pool: Mutex<Vec<Vec<Raw>>>,
+}
+
+/// CPU use of one callback, measured when its handler runs long.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CallbackUsage {
+    pub(crate) cpu_ns: u64,
+    pub(crate) voluntary_switches: u64,
+}
+
+/// The callback running on this thread, for records made inside it.
+#[derive(Clone, Copy)]
+pub(crate) struct Current {
+    pub(crate) id: u64,
+    pub(crate) handler: u32,
+}
+
+pub(crate) struct Recorder {
+    pub(crate) level: TraceLevel,
+    worker: u16,
+    clock: Clock,
+    outlet: Arc<Outlet>,
+    next_seq: u64,
+    records: Vec<Raw>,
+    agg: Box<Aggregates>,
+    interval_ticks: u64,
+    interval_start: u64,
+    interval_cpu_start: u64,
+    park_start: u64,
+    /// Per handler id: moving average of callback wall time, in ns.
+    avg_wall_ns: Vec<u64>,
+    dropped: u64,
+    pub(crate) current: Option<Current>,
+    /// Handlers already reported as blocking by this worker (one warning each).
+    warned_blocking: Vec<u32>,
+    /// Set when the worker exits: its last hand-off waits for room rather than dropping.
+    final_flush: bool,
+    /// The color of the last callback and its counters since it became the last one.
+    run_color: u64,
+    run: ColorAgg,
+}
+
+thread_local! {
+    static RECORDER: RefCell<Option<Recorder>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on this thread's recorder, if this is a worker thread with tracing on and the
+/// recorder is not already in use further up the stack.
+#[inline]
+pub(crate) fn with<R>(f: impl FnOnce(&mut Recorder) -> R) -> Option<R> {
+    RECORDER.with(|r| match r.try_borrow_mut() {
+        Ok(mut g) => g.as_mut().map(f),
+        Err(_) => None,
+    })
+}
+
+/// Installs `rec` as this thread's recorder.
+pub(crate) fn install(rec: Recorder) {
+    RECORDER.with(|r| *r.borrow_mut() = Some(rec));
+}
+
+/// Removes this thread's recorder, flushing what it holds.
+pub(crate) fn uninstall() {
+    let rec = RECORDER.with(|r| r.borrow_mut().take());
+    if let Some(mut rec) = rec {
+        let now = rec.clock.raw();
+        rec.final_flush = true;
+        rec.close_interval(now);
+    }
+}
+
+impl Recorder {
+    pub(crate) fn new(
+        level: TraceLevel,
+        worker: u16,
+        clock: Clock,
+        outlet: Arc<Outlet>,
+        interval_ns: u64,
+    ) -> Recorder {
+        let now = clock.raw();
+        let interval_ticks = clock.ticks_for_ns(interval_ns).max(1);
+        Recorder {
+            level,
+            worker,
+            outlet,
+            next_seq: 0,
+            records: if level == TraceLevel::Full {
+                Vec::with_capacity(BUFFER_RECORDS)
+            } else {
+                Vec::new()
+            },
+            agg: Box::default(),
+            interval_ticks,
+            interval_start: now,
+            interval_cpu_start: thread_cpu_ns(),
+            park_start: now,
+            avg_wall_ns: Vec::new(),
+            dropped: 0,
+            current: None,
+            warned_blocking: Vec::new(),
+            final_flush: false,
+            run_color: 0,
+            run: ColorAgg::default(),
+            clock,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.raw()
+    }
+
+    /// A trace-unique callback id: the worker in the top 16 bits, a sequence number below.
+    #[inline]
+    pub(crate) fn next_id(&mut self) -> u64 {
+        self.next_seq += 1;
+        ((self.worker as u64 + 1) << 48) | self.next_seq
+    }
+
+    /// Whether to read the CPU clock around the next callback of `handler`.
+    #[inline]
+    pub(crate) fn wants_cpu(&self, handler: u32) -> bool {
+        self.avg_wall_ns
+            .get(handler as usize)
+            .is_some_and(|&w| w >= CPU_PER_CALLBACK_NS)
+    }
+
+    /// Records a callback that ran. Returns whether it was blocking.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(crate) fn callback(
+        &mut self,
+        id: u64,
+        parent: u64,
+        origin: Origin,
+        handler: u32,
+        color: u64,
+        key: Option<u64>,
+        queued: u64,
+        runnable: u64,
+        started: u64,
+        ended: u64,
+        usage: Option<CallbackUsage>,
+    ) {
+        let cpu_ns = usage.map(|u| u.cpu_ns);
+        let busy = ended.saturating_sub(started);
+        let serial_wait = runnable.saturating_sub(queued);
+        let worker_wait = started.saturating_sub(runnable);
+        let wall_ns = self.clock.delta_ns(started, ended);
+        // Moving average with weight 1/8: a handler that turns long is noticed within a few
+        // callbacks, one long outlier does not switch CPU timing on for long.
+        let i = handler as usize;
+        if i >= self.avg_wall_ns.len() {
+            self.avg_wall_ns.resize(i + 1, 0);
+        }
+        let avg = &mut self.avg_wall_ns[i];
+        *avg = *avg - *avg / 8 + wall_ns / 8;
+
+        // A worker runs a color's callbacks in batches: count them in `run` and touch the
+        // per-color table only when the color changes (or the interval ends).
+        if color != self.run_color {
+            self.fold_color();
+            self.run_color = color;
+        }
+        self.run.callbacks += 1;
+        self.run.busy += busy;
+        self.run.serial_wait += serial_wait;
+        let a = &mut *self.agg;
+        a.worker.busy += busy;
+        a.worker.callbacks += 1;
+        let h = a.handler(handler);
+        h.callbacks += 1;
+        h.busy += busy;
+        h.serial_wait += serial_wait;
+        h.worker_wait += worker_wait;
+        let mut blocking = false;
+        if let Some(u) = usage {
+            let cpu = u.cpu_ns;
+            h.cpu_ns += cpu;
+            h.cpu_wall += busy;
+            if wall_ns >= BLOCKING_MIN_WALL_NS && u.voluntary_switches > 0 && cpu < wall_ns / 2 {
+                h.blocking = true;
+                blocking = true;
+            }
+        }
+        if self.level == TraceLevel::Full {
+            self.push(Raw::Callback {
+                id,
+                parent,
+                origin,
+                handler,
+                color,
+                key,
+                queued,
+                runnable,
+                started,
+                ended,
+                cpu: cpu_ns,
+            });
+            if blocking {
+                self.push(Raw::Blocking {
+                    callback: id,
+                    handler,
+                    wall_ns,
+                    cpu_ns: cpu_ns.unwrap_or(0),
+                });
+            }
+        }
+        if blocking && !self.warned_blocking.contains(&handler) {
+            self.warned_blocking.push(handler);
+            tracing::warn!(
+                handler = crate::Handler::from_id(handler).map_or("?", |h| h.name()),
+                wall_us = wall_ns / 1000,
+                cpu_us = cpu_ns.unwrap_or(0) / 1000,
+                "handler blocks: its callback spent most of its time off the CPU, holding a worker"
+            );
+        }
+        if ended.wrapping_sub(self.interval_start) >= self.interval_ticks {
+            self.close_interval(ended);
+        }
+    }
+
+    /// Moves the running color's counters into the per-color table.
+    fn fold_color(&mut self) {
+        if self.run.callbacks > 0 {
+            let c = self.agg.colors.entry(self.run_color).or_default();
+            c.callbacks += self.run.callbacks;
+            c.busy += self.run.busy;
+            c.serial_wait += self.run.serial_wait;
+            self.run = ColorAgg::default();
+        }
+    }
+
+    pub(crate) fn steal(&mut self) {
+        self.agg.worker.steals += 1;
+    }
+
+    pub(crate) fn panic(&mut self, callback: u64, handler: u32, color: u64, message: &str) {
+        self.agg.handler(handler).panics += 1;
+        if self.level == TraceLevel::Full {
+            let at = self.now();
+            self.push(Raw::Panic {
+                callback,
+                handler,
+                color,
+                at,
+                message: message.to_owned(),
+            });
+        }
+    }
+
+    /// Records an access to shared state by the running callback.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn access(
+        &mut self,
+        state: u32,
+        key: Option<u64>,
+        write: bool,
+        at: u64,
+        entered: u64,
+        left: u64,
+        contended: bool,
+        holder: Option<u32>,
+    ) {
+        let (callback, handler) = self.current.map_or((0, u32::MAX), |c| (c.id, c.handler));
+        let s = self.agg.state(state);
+        s.accesses += 1;
+        if contended {
+            s.conflicts += 1;
+            s.wait += entered.saturating_sub(at);
+        }
+        if self.level == TraceLevel::Full {
+            self.push(Raw::Access {
+                callback,
+                handler,
+                state,
+                key,
+                write,
+                at,
+                entered,
+                left,
+                contended,
+                holder,
+            });
+        }
+    }
+
+    pub(crate) fn event(&mut self, kind: EventKind, level: u8, name: u32, message: String) {
+        if self.level != TraceLevel::Full {
+            return;
+        }
+        let Some(cur) = self.current else {
+            return;
+        };
+        let at = self.now();
+        self.push(Raw::Event {
+            callback: cur.id,
+            at,
+            kind,
+            level,
+            name,
+            message,
+        });
+    }
+
+    /// The worker is about to sleep: close the interval so the collector has everything.
+    pub(crate) fn before_park(&mut self) {
+        let now = self.now();
+        self.close_interval(now);
+        self.park_start = now;
+    }
+
+    pub(crate) fn after_park(&mut self) {
+        let now = self.now();
+        self.agg.worker.parked += now.saturating_sub(self.park_start);
+    }
+
+    #[inline]
+    fn push(&mut self, r: Raw) {
+        self.records.push(r);
+        if self.records.len() >= BUFFER_RECORDS {
+            self.flush(false);
+        }
+    }
+
+    /// Ends the current interval at `now`: a sample record, and everything to the collector.
+    fn close_interval(&mut self, now: u64) {
+        self.fold_color();
+        let cpu_now = thread_cpu_ns();
+        let cpu_ns = cpu_now.saturating_sub(self.interval_cpu_start);
+        self.agg.worker.cpu_ns += cpu_ns;
+        if self.level == TraceLevel::Full {
+            let w = self.agg.worker;
+            self.records.push(Raw::Sample {
+                start: self.interval_start,
+                end: now,
+                busy: w.busy,
+                parked: w.parked,
+                callbacks: w.callbacks,
+                steals: w.steals,
+                cpu_ns: w.cpu_ns,
+            });
+        }
+        self.interval_start = now;
+        self.interval_cpu_start = cpu_now;
+        self.flush(true);
+    }
+
+    /// Hands records (and, with `with_agg`, the aggregates) to the collector without waiting.
+    fn flush(&mut self, with_agg: bool) {
+        let send_agg = with_agg && !self.agg.is_empty();
+        if self.records.is_empty() && !send_agg {
+            return;
+        }
+        let fresh = lock(&self.outlet.pool)
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(BUFFER_RECORDS));
+        let records = std::mem::replace(&mut self.records, fresh);
+        let agg = send_agg.then(|| std::mem::take(&mut self.agg));
+        let batch = Batch {
+            worker: self.worker,
+            records,
+            agg,
+            dropped: self.dropped,
+        };
+        if self.final_flush {
+            let _ = self.outlet.tx.send(batch);
+            return;
+        }
+        match self.outlet.tx.try_send(batch) {
+            Ok(()) => {}
+            Err(TrySendError::Full(mut b)) | Err(TrySendError::Disconnected(mut b)) => {
+                self.dropped += b.records.len() as u64;
+                // Keep the counters: they go out with the next batch that gets through.
+                if let Some(agg) = b.agg.take() {
+                    merge(&mut self.agg, &agg);
+                }
+                b.records.clear();
+                lock(&self.outlet.pool).push(b.records);
+            }
+        }
+    }
+}
+
+/// Adds `from` into `into`.
+pub(crate) fn merge(into: &mut Aggregates, from: &Aggregates) {
+    for (i, h) in from.handlers.iter().enumerate() {
+        let t = into.handler(i as u32);
+        t.callbacks += h.callbacks;
+        t.busy += h.busy;
+        t.cpu_ns += h.cpu_ns;
+        t.cpu_wall += h.cpu_wall;
+        t.serial_wait += h.serial_wait;
+        t.worker_wait += h.worker_wait;
+        t.panics += h.panics;
+        t.blocking |= h.blocking;
+    }
+    for (c, a) in &from.colors {
+        let t = into.colors.entry(*c).or_default();
+        t.callbacks += a.callbacks;
+        t.busy += a.busy;
+        t.serial_wait += a.serial_wait;
+    }
+    for (i, s) in from.states.iter().enumerate() {
+        let t = into.state(i as u32);
+        t.accesses += s.accesses;
+        t.conflicts += s.conflicts;
+        t.wait += s.wait;
+    }
+    let (t, w) = (&mut into.worker, &from.worker);
+    t.busy += w.busy;
+    t.parked += w.parked;
+    t.callbacks += w.callbacks;
+    t.steals += w.steals;
+    t.cpu_ns += w.cpu_ns;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::sync_channel;
+
+    use super::*;
+
+    fn recorder(
+        level: TraceLevel,
+        capacity: usize,
+    ) -> (Recorder, std::sync::mpsc::Receiver<Batch>) {
+        let (tx, rx) = sync_channel(capacity);
+        let outlet = Arc::new(Outlet {
+            tx,
+            pool: Mutex::new(Vec::new()),
+        });
+        // A 10 s interval: nothing closes it during the test but `before_park`.
+        (
+            Recorder::new(level, 3, Clock::new(), outlet, 10_000_000_000),
+            rx,
+        )
+    }
+
+    fn one_callback(r: &mut Recorder, handler: u32) {
+        let id = r.next_id();
+        let t = r.now();
+        r.callback(
+            id,
+            0,
+            Origin::Outside,
+            handler,
+            7,
+            None,
+            t,
+            t,
+            t,
+            t + 10,
+            None,
+        );
+    }
+
+    #[test]
+    fn a_full_outlet_drops_and_counts_records_but_keeps_the_counters() {
+        // A rendezvous channel nobody receives from: every hand-off finds it full.
+        let (mut r, _rx) = recorder(TraceLevel::Full, 0);
+        for _ in 0..2 * BUFFER_RECORDS {
+            one_callback(&mut r, 1);
+        }
+        assert_eq!(r.dropped, 2 * BUFFER_RECORDS as u64);
+        r.before_park();
+        assert_eq!(
+            r.agg.worker.callbacks,
+            2 * BUFFER_RECORDS as u64,
+            "counters are kept"
+        );
+        assert_eq!(r.agg.handlers[1].callbacks, 2 * BUFFER_RECORDS as u64);
+        assert_eq!(r.agg.colors[&7].callbacks, 2 * BUFFER_RECORDS as u64);
+    }
+
+    #[test]
+    fn batches_carry_records_aggregates_and_the_drop_count() {
+        let (mut r, rx) = recorder(TraceLevel::Full, 4);
+        for _ in 0..10 {
+            one_callback(&mut r, 2);
+        }
+        r.before_park();
+        let b = rx.try_recv().unwrap();
+        assert_eq!(b.worker, 3);
+        // 10 callbacks and the interval's sample.
+        assert_eq!(b.records.len(), 11);
+        assert!(matches!(b.records[10], Raw::Sample { callbacks: 10, .. }));
+        let agg = b.agg.unwrap();
+        assert_eq!(agg.handlers[2].callbacks, 10);
+        assert_eq!(b.dropped, 0);
+        let id = r.next_id();
+        assert_eq!(id >> 48, 4, "ids carry the worker");
+    }
+
+    #[test]
+    fn aggregate_level_keeps_no_records() {
+        let (mut r, rx) = recorder(TraceLevel::Aggregate, 4);
+        for _ in 0..10 {
+            one_callback(&mut r, 2);
+        }
+        r.before_park();
+        let b = rx.try_recv().unwrap();
+        assert!(b.records.is_empty());
+        assert_eq!(b.agg.unwrap().worker.callbacks, 10);
+    }
+
+    #[test]
+    fn trace_levels_parse() {
+        assert_eq!("full".parse::<TraceLevel>(), Ok(TraceLevel::Full));
+        assert_eq!(
+            " Aggregate ".parse::<TraceLevel>(),
+            Ok(TraceLevel::Aggregate)
+        );
+        assert_eq!("off".parse::<TraceLevel>(), Ok(TraceLevel::Off));
+        let err = "verbose".parse::<TraceLevel>().unwrap_err();
+        assert!(err.contains("off, aggregate or full"), "{err}");
+    }
+}

@@ -1,0 +1,135 @@
+//! Live telemetry from a running runtime, and `tracing` events attached to callbacks.
+
+use std::time::{Duration, Instant};
+
+use hue_runtime::telemetry::TelemetryClient;
+use hue_runtime::trace::{EventKind, NameKind, Record, TraceReader};
+use hue_runtime::{Color, Handler, HueLayer, Runtime, Shared, TraceLevel};
+use tracing_subscriber::layer::SubscriberExt;
+
+fn spin(d: Duration) {
+    let t = Instant::now();
+    while t.elapsed() < d {
+        std::hint::black_box(0u64);
+    }
+}
+
+#[test]
+fn a_viewer_sees_handlers_colors_workers_and_conflicts() {
+    let rt = Runtime::builder()
+        .workers(2)
+        .telemetry("127.0.0.1:0".parse().unwrap())
+        .sample_interval(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    assert_eq!(rt.metrics().trace_level, TraceLevel::Aggregate);
+    let addr = rt.telemetry_addr().unwrap();
+    let mut viewer = TelemetryClient::connect(addr).unwrap();
+    viewer
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let h = Handler::new("live.work");
+    let state = Shared::new("live.counter", 0u64);
+    // Keep the runtime busy for ~0.5 s: 4 colors, 500 µs callbacks touching one Shared.
+    let handle = rt.handle();
+    let feeder = std::thread::spawn(move || {
+        for i in 0..1000u64 {
+            let s = state.clone();
+            handle
+                .spawn(h.color(Color::of(&(i % 4))), move |cx| {
+                    spin(Duration::from_micros(500));
+                    cx.write(&s, |v| *v += 1);
+                })
+                .unwrap();
+        }
+    });
+    let mut seen_handler = false;
+    let mut busy_workers = 0;
+    let mut last_seq = 0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && !(seen_handler && busy_workers == 2) {
+        let snap = viewer.next_snapshot().unwrap();
+        assert!(snap.seq > last_seq, "snapshots arrive in order");
+        last_seq = snap.seq;
+        if let Some(hs) = snap.handlers.iter().find(|x| x.name == "live.work") {
+            assert!(hs.busy_ns > 0 && hs.callbacks > 0);
+            seen_handler = true;
+            assert!(snap.active_colors >= 1);
+            assert!(
+                snap.states
+                    .iter()
+                    .any(|s| s.name == "live.counter" && s.accesses > 0)
+            );
+        }
+        busy_workers = busy_workers.max(snap.workers.iter().filter(|w| w.busy_ns > 0).count());
+    }
+    feeder.join().unwrap();
+    assert!(seen_handler, "the viewer never saw the handler");
+    assert_eq!(busy_workers, 2, "both workers showed busy time");
+    rt.wait_idle();
+    rt.shutdown();
+}
+
+#[test]
+fn telemetry_refuses_a_port_in_use_and_non_loopback_addresses() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let err = Runtime::builder()
+        .workers(1)
+        .telemetry(taken.local_addr().unwrap())
+        .build()
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("in use"), "{err}");
+    let err = Runtime::builder()
+        .workers(1)
+        .telemetry("0.0.0.0:0".parse().unwrap())
+        .build()
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("loopback"), "{err}");
+}
+
+#[test]
+fn tracing_events_and_spans_inside_handlers_land_on_their_callback() {
+    // A subscriber for this test's workers only would not reach the worker threads; the
+    // global default does, and this is the only test in this binary that sets it.
+    let subscriber = tracing_subscriber::registry().with(HueLayer);
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let path = std::env::temp_dir().join(format!("hue-layer-{}.hue", std::process::id()));
+    let rt = Runtime::builder()
+        .workers(1)
+        .trace_file(&path)
+        .build()
+        .unwrap();
+    let h = Handler::new("layer.greets");
+    rt.spawn(h, |_| {
+        let span = tracing::info_span!("layer.inner");
+        let _g = span.enter();
+        tracing::info!(answer = 42, "hello from a handler");
+    })
+    .unwrap();
+    rt.wait_idle();
+    rt.shutdown();
+    let mut r = TraceReader::open(&path).unwrap();
+    let mut names = std::collections::HashMap::new();
+    let mut callback = None;
+    let mut events = vec![];
+    while let Some(rec) = r.next_record() {
+        match rec.unwrap() {
+            Record::Name(n) if n.kind == NameKind::Event => {
+                names.insert(n.id, n.name);
+            }
+            Record::Callback(c) => callback = Some(c.id),
+            Record::Event(e) => events.push(e),
+            _ => {}
+        }
+    }
+    let cb = callback.unwrap();
+    let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EventKind::Enter, EventKind::Event, EventKind::Exit]);
+    assert!(events.iter().all(|e| e.callback == cb));
+    assert_eq!(names[&events[0].name], "layer.inner");
+    assert_eq!(events[1].message, "hello from a handler answer=42");
+    assert_eq!(events[1].level, 3);
+    let _ = std::fs::remove_file(&path);
+}
