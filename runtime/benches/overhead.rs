@@ -67,8 +67,8 @@ fn overhead_empty_1_worker(c: &mut Criterion) {
         let report = rt.shutdown();
         assert_eq!(report.dropped_total(), 0);
         if level == TraceLevel::Full {
-            let bytes = std::fs::metadata(trace_path(&format!("empty-{name}")))
-                .map_or(0, |m| m.len());
+            let bytes =
+                std::fs::metadata(trace_path(&format!("empty-{name}"))).map_or(0, |m| m.len());
             eprintln!(
                 "full trace of empty callbacks: {} callbacks, {} bytes, {:.1} bytes/callback, {} records dropped",
                 m.callbacks(),

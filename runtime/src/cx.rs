@@ -75,7 +75,7 @@ impl<'a> Cx<'a> {
         target: impl Into<Target>,
         f: impl FnOnce(&mut Cx<'_>) + Send + 'static,
     ) {
-        let t = target.into();
+        let t = self.worker.inner.recolor(target.into());
         let queued = if self.worker.tracing {
             self.worker.inner.clock.raw()
         } else {

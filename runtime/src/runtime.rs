@@ -35,6 +35,7 @@ use crate::color::Color;
 use crate::cx::Cx;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handler::{Handler, Target};
+use crate::policy::{Compiled, Policy};
 use crate::reactor::{self, Interest, Io, IoEvent, Reactor};
 use crate::recorder::{Batch, Outlet, TraceLevel};
 use crate::scheduler::{ColorTable, Idle, Runnable, Worker, WorkerMetrics, WorkerStats};
@@ -77,6 +78,9 @@ pub(crate) struct Inner {
     pub(crate) outlet: Option<Arc<Outlet>>,
     dropped_records: Arc<AtomicU64>,
     telemetry_addr: Option<SocketAddr>,
+    /// The recolor policy in force, ready for the hot path.
+    pub(crate) policy: Option<Compiled>,
+    policy_rules: Option<Policy>,
     panics: Mutex<HashMap<Handler, PanicReport>>,
     /// Set in shutdown step 4: workers exit.
     stopping: AtomicBool,
@@ -94,6 +98,7 @@ impl Inner {
 
     /// Queues a callback from a thread that is not running one (a [`Handle`], the reactor).
     pub(crate) fn push(&self, target: Target, work: Work, origin: Origin) {
+        let target = self.recolor(target);
         let queued = if self.level != TraceLevel::Off {
             self.clock.raw()
         } else {
@@ -111,6 +116,15 @@ impl Inner {
             let home = cq.home();
             self.injectors[home].push(cq);
             self.idle.wake(Some(home), self.config.stealing);
+        }
+    }
+
+    /// Where a callback queued at `target` goes under the recolor policy.
+    #[inline]
+    pub(crate) fn recolor(&self, target: Target) -> Target {
+        match &self.policy {
+            Some(p) => p.apply(target),
+            None => target,
         }
     }
 
@@ -176,6 +190,8 @@ pub struct Builder {
     telemetry_non_loopback: bool,
     sample_interval: Duration,
     program: Option<String>,
+    policy: Option<Policy>,
+    policy_file: Option<PathBuf>,
 }
 
 impl Default for Builder {
@@ -192,6 +208,8 @@ impl Default for Builder {
             telemetry_non_loopback: false,
             sample_interval: DEFAULT_SAMPLE_INTERVAL,
             program: None,
+            policy: None,
+            policy_file: None,
         }
     }
 }
@@ -277,6 +295,18 @@ impl Builder {
         self
     }
 
+    /// Recolors handlers by `policy` (see [`Policy`]).
+    pub fn policy(mut self, policy: Policy) -> Builder {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Reads the recolor policy from `path` at build. Default: from `HUE_RECOLOR`.
+    pub fn policy_file(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.policy_file = Some(path.into());
+        self
+    }
+
     /// Starts the runtime: its workers and its reactor thread run from now on.
     pub fn build(self) -> Result<Runtime> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -311,7 +341,17 @@ impl Builder {
                 ),
             ));
         }
-        let trace = TraceSetup::resolve(&self, workers)?;
+        let policy = match (&self.policy, &self.policy_file) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(path)) => Some(Policy::load(path).map_err(policy_error)?),
+            (None, None) => match std::env::var("HUE_RECOLOR") {
+                Ok(path) if !path.trim().is_empty() => {
+                    Some(Policy::load(path.trim()).map_err(policy_error)?)
+                }
+                _ => None,
+            },
+        };
+        let trace = TraceSetup::resolve(&self, workers, policy.as_ref())?;
         let (reactor, poll) = Reactor::new()
             .map_err(|e| Error::io(ErrorKind::Spawn, "creating the I/O reactor failed", e))?;
         let (outlet, rx) = if trace.level != TraceLevel::Off {
@@ -350,6 +390,8 @@ impl Builder {
             outlet: outlet.clone(),
             dropped_records: dropped_records.clone(),
             telemetry_addr: trace.telemetry.as_ref().map(|t| t.local_addr()),
+            policy: policy.as_ref().filter(|p| !p.is_empty()).map(Compiled::new),
+            policy_rules: policy,
             panics: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -497,6 +539,11 @@ impl Runtime {
         self.handle().metrics()
     }
 
+    /// The recolor policy in force, if any.
+    pub fn policy(&self) -> Option<&Policy> {
+        self.inner.policy_rules.as_ref()
+    }
+
     /// The address live telemetry is served on, if it is (with the real port when the
     /// builder asked for port 0).
     pub fn telemetry_addr(&self) -> Option<SocketAddr> {
@@ -584,6 +631,15 @@ impl Runtime {
             dropped_records: inner.dropped_records.load(Ordering::Relaxed),
         };
         inner.request_stop();
+        if let Some(p) = &inner.policy {
+            for handler in p.unused() {
+                tracing::warn!(
+                    policy = %p.source(),
+                    %handler,
+                    "the policy has a rule for handler `{handler}`, but no such callback was queued (a typo?)"
+                );
+            }
+        }
         report
     }
 }
@@ -806,6 +862,10 @@ impl fmt::Display for ShutdownReport {
     }
 }
 
+fn policy_error(e: crate::policy::PolicyError) -> Error {
+    Error::new(ErrorKind::Config, e.to_string())
+}
+
 /// The tracing settings of a runtime being built, resolved from the builder and the
 /// environment, with the trace file created and the telemetry address bound.
 struct TraceSetup {
@@ -817,7 +877,7 @@ struct TraceSetup {
 }
 
 impl TraceSetup {
-    fn resolve(b: &Builder, workers: usize) -> Result<TraceSetup> {
+    fn resolve(b: &Builder, workers: usize, policy: Option<&Policy>) -> Result<TraceSetup> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let file = b
             .trace_file
@@ -892,7 +952,7 @@ impl TraceSetup {
                     .program
                     .clone()
                     .unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" ")),
-                policy: String::new(),
+                policy: policy.map(Policy::to_toml).unwrap_or_default(),
             };
             match TraceWriter::create(&path, &header) {
                 Ok(w) => setup.writer = Some(w),

@@ -366,8 +366,10 @@ fn waiting_for_an_outside_inspection_is_not_a_conflict() {
     let db = Shared::new("i.db", 0u64);
     let d = db.clone();
     db.inspect(|_| {
-        rt.spawn(Handler::new("i.writer"), move |cx| cx.write(&d, |v| *v += 1))
-            .unwrap();
+        rt.spawn(Handler::new("i.writer"), move |cx| {
+            cx.write(&d, |v| *v += 1)
+        })
+        .unwrap();
         std::thread::sleep(Duration::from_millis(30));
     });
     rt.wait_idle();
@@ -393,4 +395,52 @@ fn keyed_existing_does_not_make_values() {
     rt.wait_idle();
     assert_eq!(*seen.lock().unwrap(), [None, Some(7), None]);
     assert!(conns.is_empty());
+}
+
+#[test]
+fn a_policy_recolors_without_code_changes_and_the_trace_records_it() {
+    let path = temp_trace("policy");
+    let policy =
+        hue_runtime::Policy::parse("[rules]\n\"p.work\" = \"by-key\"\n", "test policy").unwrap();
+    let rt = Runtime::builder()
+        .workers(2)
+        .trace_file(&path)
+        .policy(policy)
+        .build()
+        .unwrap();
+    let h = Handler::new("p.work");
+    for k in 0..4u64 {
+        // The program queues everything in the default color; the policy colors by key.
+        rt.spawn(h.key(k), |_| {}).unwrap();
+    }
+    rt.wait_idle();
+    rt.shutdown();
+    let r = TraceReader::open(&path).unwrap();
+    assert!(
+        r.header().policy.contains("\"p.work\" = \"by-key\""),
+        "{}",
+        r.header().policy
+    );
+    let t = Trace::read(&path);
+    for c in t.of("p.work") {
+        assert_eq!(c.color, hue_runtime::Key(c.key.unwrap()).color().raw());
+    }
+}
+
+#[test]
+fn a_bad_policy_file_fails_the_build_with_its_line() {
+    let path = std::env::temp_dir().join(format!("hue-bad-policy-{}.toml", std::process::id()));
+    std::fs::write(&path, "[rules]\nencrypt = \"by_key\"\n").unwrap();
+    let err = Runtime::builder()
+        .workers(1)
+        .policy_file(&path)
+        .build()
+        .err()
+        .unwrap();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("{}:2:11: invalid rule", path.display())),
+        "{msg}"
+    );
+    let _ = std::fs::remove_file(path);
 }

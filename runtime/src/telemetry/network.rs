@@ -54,7 +54,10 @@ pub(crate) fn run(mut poll: Poll, listener: TcpListener, shared: &Shared) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
-            tracing::error!(error = %e, "the telemetry thread's poll failed; viewers get no more snapshots");
+            tracing::error!(
+                error = %e,
+                "the telemetry thread's poll failed; viewers get no more snapshots"
+            );
             break;
         }
         if shared.stop.load(Ordering::Acquire) {
@@ -86,6 +89,7 @@ pub(crate) fn run(mut poll: Poll, listener: TcpListener, shared: &Shared) {
     network.close_all(poll.registry());
 }
 
+/// Everything the network thread owns; only `shared` is seen by other threads.
 struct Network<'a> {
     listener: TcpListener,
     conns: HashMap<Token, Conn>,
@@ -406,6 +410,7 @@ fn reset_on_close(stream: &TcpStream) {
         )
     };
     if rc != 0 {
-        tracing::debug!(error = %io::Error::last_os_error(), "setting SO_LINGER on a telemetry viewer failed");
+        let e = io::Error::last_os_error();
+        tracing::debug!(error = %e, "setting SO_LINGER on a telemetry viewer failed");
     }
 }
