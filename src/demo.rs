@@ -1,21 +1,117 @@
-//! `hue demo`: run a workload uncolored and colored, on 1 worker and on all cores.
+//! `hue demo`: run one of the paper workloads uncolored and colored, on 1 worker and on all
+//! cores, print what coloring bought, and leave a trace to analyse.
 
 use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use hue_examples::hashing::{self, Coloring, Config};
+use clap::ValueEnum;
+use hue_examples::{Load, Summary, fileserver, pipeline, webserver};
+use hue_runtime::{Builder, Policy, Runtime};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Which workload to run.
+    #[arg(long, value_enum, default_value_t = Workload::Fileserver)]
+    workload: Workload,
     /// Workers for the parallel runs [default: the number of cores].
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
-    /// Simulated connections.
-    #[arg(long, value_name = "N", default_value_t = 64)]
-    connections: u64,
-    /// Blocks each connection asks for (64 KiB each).
-    #[arg(long, value_name = "N", default_value_t = 128)]
-    blocks: u64,
+    /// How long each run drives load.
+    #[arg(long, value_name = "S", default_value_t = 2.0)]
+    seconds: f64,
+    /// Also run the uncolored program under this recolor policy (hue-recolor.toml), to try a
+    /// suggestion without editing code.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Where to write the trace of the uncolored (or, with --policy, the recolored) run on
+    /// all workers.
+    #[arg(long, value_name = "FILE", default_value = "hue-demo.hue")]
+    trace: PathBuf,
+    /// Write no trace.
+    #[arg(long, conflicts_with = "trace")]
+    no_trace: bool,
+    /// Serve live telemetry on this loopback address while the runs go (watch it with a
+    /// telemetry viewer).
+    #[arg(long, value_name = "ADDR")]
+    telemetry: Option<SocketAddr>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Workload {
+    /// libasync-smp's SFS experiment: blocks sealed with ChaCha20-Poly1305 per connection.
+    Fileserver,
+    /// libasync-smp's web server: small cached files over HTTP/1.1 keep-alive.
+    Webserver,
+    /// Safe at Any Speed, Figure 1: accept, read, parse, query, respond, log.
+    Pipeline,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Fileserver => "fileserver",
+            Workload::Webserver => "webserver",
+            Workload::Pipeline => "pipeline",
+        }
+    }
+
+    fn about(self) -> &'static str {
+        match self {
+            Workload::Fileserver => {
+                "clients fetch 64 KiB blocks, each sealed with ChaCha20-Poly1305 under the \
+                 connection's key (libasync-smp's SFS experiment)"
+            }
+            Workload::Webserver => {
+                "HTTP/1.1 keep-alive clients fetch small cached files (libasync-smp's web server)"
+            }
+            Workload::Pipeline => {
+                "requests go through accept, read, parse, query (a shared database), respond and \
+                 log (a shared log): Safe at Any Speed's Figure 1"
+            }
+        }
+    }
+
+    /// The handlers the workload queues callbacks of, to catch typos in a policy.
+    fn handlers(self) -> &'static [&'static str] {
+        match self {
+            Workload::Fileserver => &["accept", "open", "read", "encrypt", "write", "timeout"],
+            Workload::Webserver => &[
+                "accept", "open", "read", "parse", "respond", "log", "write", "timeout",
+            ],
+            Workload::Pipeline => &[
+                "accept",
+                "open",
+                "read",
+                "parse",
+                "query",
+                "respond",
+                "query_respond",
+                "log",
+                "write",
+                "timeout",
+            ],
+        }
+    }
+}
+
+/// One run to make: a variant of the program on some workers.
+#[derive(Clone)]
+struct Run {
+    label: String,
+    variant: Variant,
+    workers: usize,
+    policy: Option<Policy>,
+    traced: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    Serial,
+    Colored,
+    Coarse,
 }
 
 pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
@@ -24,80 +120,253 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
     if workers == 0 {
         bail!("--workers must be at least 1");
     }
-    if args.connections == 0 || args.blocks == 0 {
-        bail!("--connections and --blocks must be at least 1");
+    if !(args.seconds > 0.0 && args.seconds <= 3600.0) {
+        bail!(
+            "--seconds must be above 0 and at most 3600, not {}",
+            args.seconds
+        );
     }
-    let base = Config {
-        connections: args.connections,
-        blocks: args.blocks,
-        ..Config::default()
+    let policy = match &args.policy {
+        Some(path) => {
+            let p = Policy::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            for h in p.unknown_handlers(args.workload.handlers()) {
+                tracing::warn!(
+                    "{}: the {} workload has no handler `{h}`; that rule does nothing",
+                    path.display(),
+                    args.workload.name()
+                );
+            }
+            Some(p)
+        }
+        None => None,
     };
-    writeln!(
-        out,
-        "hue demo: {} connections x {} blocks of {} KiB, SHA-256 per block (handlers read -> hash -> send)",
-        base.connections,
-        base.blocks,
-        base.block_size / 1024
-    )?;
-    writeln!(out, "machine: {cores} cores; parallel runs use {workers} workers\n")?;
-    writeln!(
-        out,
-        "{:<20} {:>7} {:>10} {:>9} {:>12} {:>8}",
-        "coloring", "workers", "callbacks", "time", "callbacks/s", "speedup"
-    )?;
     let mut worker_counts = vec![1];
     if workers != 1 {
         worker_counts.push(workers);
     }
-    let mut baseline = None;
-    let mut digest = None;
-    let mut best = (0.0f64, String::new());
-    for coloring in [Coloring::Uncolored, Coloring::ByConnection] {
-        for &w in &worker_counts {
-            let s = hashing::run(&Config {
-                workers: w,
-                coloring,
-                ..base.clone()
-            })
-            .with_context(|| format!("running the {} workload on {w} workers", coloring.name()))?;
-            if *digest.get_or_insert(s.digest) != s.digest {
-                bail!(
-                    "the {} run on {w} workers computed different digests: coloring changed the results",
-                    coloring.name()
-                );
-            }
-            let rate = s.callbacks_per_sec();
-            let base_rate = *baseline.get_or_insert(rate);
-            let speedup = rate / base_rate;
-            if speedup > best.0 {
-                best = (speedup, format!("{} on {w} workers", coloring.name()));
-            }
-            writeln!(
-                out,
-                "{:<20} {:>7} {:>10} {:>7.2} s {:>12.0} {:>7.2}x",
-                coloring.name(),
-                w,
-                s.callbacks,
-                s.elapsed.as_secs_f64(),
-                rate,
-                speedup
-            )?;
+    let w = args.workload;
+    let variants: Vec<(String, Variant, Option<Policy>)> = match (&policy, w) {
+        (Some(p), _) => vec![
+            ("uncolored".into(), Variant::Serial, None),
+            (
+                format!("uncolored + {}", args.policy.as_ref().unwrap().display()),
+                Variant::Serial,
+                Some(p.clone()),
+            ),
+        ],
+        (None, Workload::Pipeline) => vec![
+            ("serial".into(), Variant::Serial, None),
+            ("staged".into(), Variant::Colored, None),
+            ("staged, coarse".into(), Variant::Coarse, None),
+        ],
+        (None, Workload::Fileserver) => vec![
+            ("uncolored".into(), Variant::Serial, None),
+            ("encrypt by connection".into(), Variant::Colored, None),
+        ],
+        (None, Workload::Webserver) => vec![
+            ("uncolored".into(), Variant::Serial, None),
+            ("by connection".into(), Variant::Colored, None),
+        ],
+    };
+    // The traced run: the program as written (or as recolored by --policy) on all workers.
+    let traced_variant = if policy.is_some() { 1 } else { 0 };
+    let mut runs = Vec::new();
+    for (i, (label, variant, pol)) in variants.iter().enumerate() {
+        for &n in &worker_counts {
+            runs.push(Run {
+                label: label.clone(),
+                variant: *variant,
+                workers: n,
+                policy: pol.clone(),
+                traced: !args.no_trace && i == traced_variant && n == workers,
+            });
         }
     }
+
+    writeln!(out, "hue demo: {}", w.name())?;
+    writeln!(out, "  {}", w.about())?;
+    writeln!(
+        out,
+        "  {} runs of {:.1} s each; machine: {cores} cores; parallel runs use {workers} workers\n",
+        runs.len(),
+        args.seconds
+    )?;
+    writeln!(
+        out,
+        "{:<28} {:>7} {:>9} {:>9} {:>8} {:>11} {:>9} {:>8} {:>8}",
+        "coloring",
+        "workers",
+        "requests",
+        "req/s",
+        "MB/s",
+        "callbacks/s",
+        "conflicts",
+        "srv CPU",
+        "speedup"
+    )?;
+    let load = Load {
+        duration: Duration::from_secs_f64(args.seconds),
+        ..Load::default()
+    };
+    let mut baseline = None;
+    let mut results: Vec<(Run, Summary)> = Vec::new();
+    for r in runs {
+        let mut builder = Runtime::builder().program(format!(
+            "hue demo --workload {} ({}, {} workers)",
+            w.name(),
+            r.label,
+            r.workers
+        ));
+        if r.traced {
+            builder = builder.trace_file(&args.trace).strict_trace(true);
+        }
+        if let Some(addr) = args.telemetry {
+            builder = builder.telemetry(addr);
+        }
+        if let Some(p) = &r.policy {
+            builder = builder.policy(p.clone());
+        }
+        let s = run_workload(w, r.variant, r.workers, load.clone(), builder)
+            .with_context(|| format!("the {} run on {} workers failed", r.label, r.workers))?;
+        let rate = s.requests_per_sec();
+        let base = *baseline.get_or_insert(rate);
+        writeln!(
+            out,
+            "{:<28} {:>7} {:>9} {:>9.0} {:>8.1} {:>11.0} {:>9} {:>7.2}s {:>7.2}x",
+            r.label,
+            r.workers,
+            s.requests,
+            rate,
+            s.bytes_per_sec() / 1e6,
+            s.callbacks as f64 / s.elapsed.as_secs_f64().max(1e-9),
+            s.conflicts,
+            s.server_cpu.as_secs_f64(),
+            if base > 0.0 { rate / base } else { 0.0 }
+        )?;
+        if s.panics > 0 || s.dropped > 0 {
+            writeln!(
+                out,
+                "  ({} callbacks panicked, {} were dropped at shutdown)",
+                s.panics, s.dropped
+            )?;
+        }
+        results.push((r, s));
+    }
     writeln!(out)?;
+    let gen_cpu: f64 = results
+        .iter()
+        .map(|(_, s)| s.generator_cpu.as_secs_f64())
+        .sum();
+    let wall: f64 = results.iter().map(|(_, s)| s.elapsed.as_secs_f64()).sum();
     writeln!(
         out,
-        "Uncolored, every callback runs in the default color: one at a time, however many workers."
+        "The load generator runs on this machine too: it used {:.0}% of a core on average \
+         (srv CPU is the runtime's own).",
+        100.0 * gen_cpu / wall.max(1e-9)
     )?;
-    writeln!(
-        out,
-        "Coloring `hash` by connection lets connections hash in parallel; each connection's blocks"
-    )?;
-    writeln!(
-        out,
-        "still hash in order, and every run computed the same digests. Best: {:.2}x ({}).",
-        best.0, best.1
-    )?;
-    writeln!(out, "\nTry next:\n  hue demo --workers 1          # no parallelism to gain\n  hue demo --blocks 512         # a longer run")?;
+    match w {
+        Workload::Fileserver => writeln!(
+            out,
+            "Uncolored, every callback runs in the default color: one at a time, however many \
+             workers.\nColoring `encrypt` by connection (one line, see examples/README.md) lets \
+             connections seal blocks in parallel."
+        )?,
+        Workload::Webserver => writeln!(
+            out,
+            "Coloring every stage by connection lets connections proceed in parallel; the \
+             shared access log keeps its own color."
+        )?,
+        Workload::Pipeline => writeln!(
+            out,
+            "Staged: query in the database's color, log in the log's, every other stage in its \
+             connection's color;\nno conflicts means no two callbacks ever touched the shared \
+             state at once. Coarse stages expose less parallelism."
+        )?,
+    }
+    if let Some((r, s)) = results.iter().find(|(r, _)| r.traced) {
+        let size = std::fs::metadata(&args.trace).map_or(0, |m| m.len());
+        writeln!(
+            out,
+            "\nTrace of the {} run on {} workers: {} ({:.1} MB, {} callbacks).",
+            r.label,
+            r.workers,
+            args.trace.display(),
+            size as f64 / 1e6,
+            s.callbacks
+        )?;
+        writeln!(out, "\nTry next:")?;
+        let t = args.trace.display();
+        writeln!(
+            out,
+            "  hue stats {t}                 # where the time went, by handler, color, worker"
+        )?;
+        writeln!(out, "  hue suggest {t} --write-policy hue-recolor.toml")?;
+        writeln!(
+            out,
+            "  hue demo --workload {} --policy hue-recolor.toml",
+            w.name()
+        )?;
+    }
+    if w == Workload::Fileserver && policy.is_none() {
+        writeln!(
+            out,
+            "  hue demo --workload pipeline     # shared state: what may not be colored"
+        )?;
+    }
     Ok(())
+}
+
+fn run_workload(
+    w: Workload,
+    v: Variant,
+    workers: usize,
+    load: Load,
+    builder: Builder,
+) -> anyhow::Result<Summary> {
+    Ok(match w {
+        Workload::Fileserver => fileserver::run_with(
+            builder,
+            fileserver::Config {
+                workers,
+                coloring: if v == Variant::Serial {
+                    fileserver::Coloring::Serial
+                } else {
+                    fileserver::Coloring::ByConnection
+                },
+                load,
+                ..fileserver::Config::default()
+            },
+        )?,
+        Workload::Webserver => webserver::run_with(
+            builder,
+            webserver::Config {
+                workers,
+                coloring: if v == Variant::Serial {
+                    webserver::Coloring::Serial
+                } else {
+                    webserver::Coloring::ByConnection
+                },
+                load,
+                ..webserver::Config::default()
+            },
+        )?,
+        Workload::Pipeline => pipeline::run_with(
+            builder,
+            pipeline::Config {
+                workers,
+                coloring: if v == Variant::Serial {
+                    pipeline::Coloring::Serial
+                } else {
+                    pipeline::Coloring::Staged
+                },
+                stages: if v == Variant::Coarse {
+                    pipeline::Stages::Coarse
+                } else {
+                    pipeline::Stages::Fine
+                },
+                load,
+                ..pipeline::Config::default()
+            },
+        )?,
+    })
 }

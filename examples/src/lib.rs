@@ -48,7 +48,6 @@ mod loadgen;
 mod net;
 
 pub mod fileserver;
-pub mod hashing;
 pub mod pipeline;
 pub mod webserver;
 

@@ -168,16 +168,14 @@ impl Policy {
         };
         let file: PolicyFile =
             toml::from_str(text).map_err(|e| err(e.span(), e.message().trim().to_owned()))?;
-        if let Some(v) = &file.version {
-            if *v.get_ref() != POLICY_VERSION {
-                return Err(err(
-                    Some(v.span()),
-                    format!(
-                        "policy version {} is not supported; this hue reads version {POLICY_VERSION}",
-                        v.get_ref()
-                    ),
-                ));
-            }
+        if let Some(v) = file.version.as_ref().filter(|v| *v.get_ref() != POLICY_VERSION) {
+            return Err(err(
+                Some(v.span()),
+                format!(
+                    "policy version {} is not supported; this hue reads version {POLICY_VERSION}",
+                    v.get_ref()
+                ),
+            ));
         }
         let mut rules = BTreeMap::new();
         for (name, value) in file.rules {

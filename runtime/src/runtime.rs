@@ -176,7 +176,8 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 ///
 /// Tracing is configured here or, for settings the builder leaves alone, from the environment:
 /// `HUE_TRACE=off|aggregate|full`, `HUE_TRACE_FILE=path` (implies `full`) and
-/// `HUE_TELEMETRY=127.0.0.1:7797` (implies at least `aggregate`).
+/// `HUE_TELEMETRY=127.0.0.1:7797` (implies at least `aggregate`; a non-loopback address also
+/// needs `HUE_TELEMETRY_ALLOW_REMOTE=1`), and `HUE_RECOLOR=hue-recolor.toml`.
 #[derive(Clone, Debug)]
 pub struct Builder {
     workers: Option<usize>,
@@ -925,7 +926,8 @@ impl TraceSetup {
         }
         if let Some(addr) = telemetry {
             let opts = ServerOptions {
-                allow_non_loopback: b.telemetry_non_loopback,
+                allow_non_loopback: b.telemetry_non_loopback
+                    || env("HUE_TELEMETRY_ALLOW_REMOTE").is_some_and(|v| v.trim() == "1"),
                 ..ServerOptions::default()
             };
             let server = TelemetryServer::bind(addr, opts)

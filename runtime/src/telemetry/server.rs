@@ -178,7 +178,8 @@ impl TelemetryServer {
                     "refusing to serve telemetry on {addr}: it is not a loopback address, so \
                      anyone who can reach this machine could watch the program (snapshots name \
                      its handlers and states, and viewers need no password); use 127.0.0.1 or \
-                     ::1, or opt in to remote viewers explicitly with allow_non_loopback"
+                     ::1, or opt in to remote viewers explicitly (HUE_TELEMETRY_ALLOW_REMOTE=1, or \
+                     Builder::telemetry_allow_non_loopback)"
                 ),
             ));
         }
