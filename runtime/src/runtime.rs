@@ -633,11 +633,14 @@ impl Runtime {
         };
         inner.request_stop();
         if let Some(p) = &inner.policy {
+            // Not a warning: a rule's handler may just not have had work in this run. Tools
+            // that know the program's handlers (`hue demo`, `hue suggest`) warn about names
+            // that do not exist.
             for handler in p.unused() {
-                tracing::warn!(
+                tracing::info!(
                     policy = %p.source(),
                     %handler,
-                    "the policy has a rule for handler `{handler}`, but no such callback was queued (a typo?)"
+                    "no callback of handler `{handler}` was queued while the policy was in force"
                 );
             }
         }
