@@ -3,6 +3,8 @@
 //! Each group runs the implementations it compares side by side in one process, so that the
 //! ratios between them hold on a noisy shared machine even when the absolute numbers drift.
 //! Every runtime is built once, outside the measured loop: no thread creation is measured.
+//! Tracing is off (`TraceLevel::Off`, whatever `HUE_TRACE` says): its cost is measured by the
+//! `overhead` bench.
 //!
 //! ```text
 //! cargo bench -p hue-runtime --bench dispatch -- --warm-up-time 1 --measurement-time 3
@@ -16,6 +18,12 @@
 //! - `hot_color`: one color with 400 callbacks of 10 µs next to 63 colors with 4 short ones
 //!   each; the time measured is until the hot color's last callback ends.
 //!
+//! Criterion runs one variant after the other, so a neighbour that starts compiling halfway
+//! through skews the ratios between variants. After the criterion groups (with `--bench` and no
+//! filter), a *paired* pass runs the variants of each comparison back to back, round after
+//! round in rotating order, and prints the median and quartiles of the per-round ratios: a
+//! load change then hits both sides of a ratio alike.
+//!
 //! Outside-spawn latency percentiles are in the `latency` bench target.
 
 use std::collections::VecDeque;
@@ -23,8 +31,8 @@ use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hue_runtime::{Color, Handler, Runtime};
+use criterion::{Criterion, Throughput};
+use hue_runtime::{Color, Handler, Runtime, TraceLevel};
 
 mod common;
 
@@ -32,11 +40,20 @@ use common::{iters_10us, spin};
 
 /// Empty callbacks per iteration of `dispatch_empty_1_worker`.
 const N: usize = 100_000;
+/// Colors in `cpu_10us_64_colors` and `hot_color`.
+const COLORS: u64 = 64;
+/// Callbacks per color in `cpu_10us_64_colors`.
+const PER_COLOR: u64 = 50;
+/// Callbacks of the hot color in `hot_color`.
+const HOT: u64 = 400;
+/// Callbacks of each light color in `hot_color`.
+const LIGHT: u64 = 4;
 
 fn runtime(workers: usize, stealing: bool) -> Runtime {
     Runtime::builder()
         .workers(workers)
         .stealing(stealing)
+        .trace_level(TraceLevel::Off)
         .build()
         .expect("building the runtime")
 }
@@ -56,150 +73,279 @@ fn finish(rt: Runtime, what: &str) {
     );
 }
 
-fn dispatch_empty_1_worker(c: &mut Criterion) {
-    let mut g = c.benchmark_group("dispatch_empty_1_worker");
-    g.throughput(Throughput::Elements(N as u64));
+// ---- The workloads, shared by the criterion groups and the paired pass. ----
 
-    // (a) The floor: no colors, no threads, no locks. The queue starts empty each time, as a
-    // hue color queue does (a color that drained is forgotten).
-    g.bench_function("bare_vecdeque", |b| {
-        b.iter(|| {
-            let mut q: VecDeque<Box<dyn FnOnce()>> = VecDeque::new();
-            for _ in 0..N {
-                // black_box keeps the compiler from seeing through the box to the empty body.
-                q.push_back(black_box(Box::new(|| {}) as Box<dyn FnOnce()>));
-            }
-            while let Some(f) = q.pop_front() {
-                f();
-            }
-            q
-        })
-    });
-    // (a') The same with closures that capture a word, as real callbacks do: an empty
-    // closure is zero-sized and its box allocates nothing, a capturing one costs a malloc.
-    g.bench_function("bare_vecdeque_capturing", |b| {
-        b.iter(|| {
-            let mut q: VecDeque<Box<dyn FnOnce()>> = VecDeque::new();
-            for i in 0..N {
-                q.push_back(black_box(Box::new(move || {
-                    black_box(i);
-                }) as Box<dyn FnOnce()>));
-            }
-            while let Some(f) = q.pop_front() {
-                f();
-            }
-            q
-        })
-    });
+/// (a) The floor: no colors, no threads, no locks. The queue starts empty each time, as a hue
+/// color queue does (a color that drained is forgotten).
+fn bare(capturing: bool) -> VecDeque<Box<dyn FnOnce()>> {
+    let mut q: VecDeque<Box<dyn FnOnce()>> = VecDeque::new();
+    for i in 0..N {
+        // black_box keeps the compiler from seeing through the box to the body. An empty
+        // closure is zero-sized and its box allocates nothing; a capturing one costs a malloc.
+        let f: Box<dyn FnOnce()> = if capturing {
+            Box::new(move || {
+                black_box(i);
+            })
+        } else {
+            Box::new(|| {})
+        };
+        q.push_back(black_box(f));
+    }
+    while let Some(f) = q.pop_front() {
+        f();
+    }
+    q
+}
 
-    // (b) tokio, as cheap as it allows: a current-thread runtime (no I/O or time driver), tasks
-    // spawned from inside `block_on` so they go on the local queue.
-    let tokio_rt = tokio::runtime::Builder::new_current_thread()
+/// (b) tokio, as cheap as it allows: a current-thread runtime (no I/O or time driver), tasks
+/// spawned from inside `block_on` so they go on the local queue.
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .build()
-        .expect("building the tokio runtime");
-    // Join handles kept and awaited: the usual way to know that spawned tasks are done.
-    g.bench_function("tokio_current_thread_join_all", |b| {
-        b.iter(|| {
-            tokio_rt.block_on(async {
-                let mut handles = Vec::with_capacity(N);
-                for _ in 0..N {
-                    handles.push(tokio::spawn(async {}));
-                }
-                for h in handles {
-                    h.await.expect("empty task");
-                }
-            })
-        })
-    });
-    // Detached tasks, join handles dropped at once; the current-thread scheduler runs tasks in
-    // FIFO order, so when one last task is done, all are. The cheapest spawn-and-complete.
-    g.bench_function("tokio_current_thread_detached", |b| {
-        b.iter(|| {
-            tokio_rt.block_on(async {
-                for _ in 0..N - 1 {
-                    drop(tokio::spawn(async {}));
-                }
-                tokio::spawn(async {}).await.expect("empty task");
-            })
-        })
-    });
-    drop(tokio_rt);
+        .expect("building the tokio runtime")
+}
 
-    let empty = Handler::new("bench.empty");
-    let outer = Handler::new("bench.outer");
-    let here = Color::of(&"bench.here");
-    let there = Color::of(&"bench.there");
+/// (b) Join handles kept and awaited: the usual way to know that spawned tasks are done.
+fn tokio_join_all(rt: &tokio::runtime::Runtime) {
+    rt.block_on(async {
+        let mut handles = Vec::with_capacity(N);
+        for _ in 0..N {
+            handles.push(tokio::spawn(async {}));
+        }
+        for h in handles {
+            h.await.expect("empty task");
+        }
+    })
+}
 
-    // (c) The event-loop path: one callback queues N callbacks in its own color.
-    let rt = runtime(1, true);
-    g.bench_function("hue_cx_spawn_same_color", |b| {
-        b.iter(|| {
-            rt.spawn(outer.color(here), move |cx| {
-                for _ in 0..N {
-                    cx.spawn(empty.color(here), |_| {});
-                }
-            })
-            .expect("spawn");
-            rt.wait_idle();
-        })
-    });
-    // (c, capturing) The same with closures that capture a word (one malloc each, as in (a')).
-    g.bench_function("hue_cx_spawn_same_color_capturing", |b| {
-        b.iter(|| {
-            rt.spawn(outer.color(here), move |cx| {
+/// (b) Detached tasks, join handles dropped at once; the current-thread scheduler runs tasks in
+/// FIFO order, so when one last task is done, all are. The cheapest spawn-and-complete.
+fn tokio_detached(rt: &tokio::runtime::Runtime) {
+    rt.block_on(async {
+        for _ in 0..N - 1 {
+            drop(tokio::spawn(async {}));
+        }
+        tokio::spawn(async {}).await.expect("empty task");
+    })
+}
+
+/// The handlers and colors of `dispatch_empty_1_worker`.
+#[derive(Clone, Copy)]
+struct Empty {
+    empty: Handler,
+    outer: Handler,
+    here: Color,
+    there: Color,
+}
+
+impl Empty {
+    fn new() -> Empty {
+        Empty {
+            empty: Handler::new("bench.empty"),
+            outer: Handler::new("bench.outer"),
+            here: Color::of(&"bench.here"),
+            there: Color::of(&"bench.there"),
+        }
+    }
+
+    /// (c) The event-loop path: one callback queues N callbacks in its own color (or, with
+    /// `other`, in another non-default color: the color table path).
+    fn queue_inside(self, rt: &Runtime, other: bool, capturing: bool) {
+        let Empty {
+            empty,
+            outer,
+            here,
+            there,
+        } = self;
+        let to = if other { there } else { here };
+        rt.spawn(outer.color(here), move |cx| {
+            if capturing {
                 for i in 0..N {
-                    cx.spawn(empty.color(here), move |_| {
+                    cx.spawn(empty.color(to), move |_| {
                         black_box(i);
+                    });
+                }
+            } else {
+                for _ in 0..N {
+                    cx.spawn(empty.color(to), |_| {});
+                }
+            }
+        })
+        .expect("spawn");
+        rt.wait_idle();
+    }
+
+    /// (d) From an outside thread (this one) into the default color, while the worker runs.
+    fn queue_outside(self, rt: &Runtime) {
+        let handle = rt.handle();
+        for _ in 0..N {
+            handle.spawn(self.empty, |_| {}).expect("spawn");
+        }
+        rt.wait_idle();
+    }
+}
+
+/// The handlers and colors of `cpu_10us_64_colors`.
+struct Cpu {
+    seed: Handler,
+    work: Handler,
+    colors: Vec<Color>,
+    iters: u64,
+}
+
+impl Cpu {
+    fn new() -> Cpu {
+        Cpu {
+            seed: Handler::new("bench.seed"),
+            work: Handler::new("bench.work10us"),
+            colors: (0..COLORS).map(|i| Color::of(&("cpu", i))).collect(),
+            iters: iters_10us(),
+        }
+    }
+
+    /// One seed per color queues that color's callbacks, event-loop style, so no outside
+    /// thread competes with the workers for the two cores.
+    fn run(&self, rt: &Runtime) {
+        let (work, iters) = (self.work, self.iters);
+        for &color in &self.colors {
+            rt.spawn(self.seed.color(color), move |cx| {
+                for _ in 0..PER_COLOR {
+                    cx.spawn(work.color(color), move |_| {
+                        spin(iters);
                     });
                 }
             })
             .expect("spawn");
-            rt.wait_idle();
+        }
+        rt.wait_idle();
+    }
+}
+
+/// The handlers and colors of `hot_color`.
+struct Hot {
+    seed: Handler,
+    hot_work: Handler,
+    light_work: Handler,
+    hot: Color,
+    lights: Vec<Color>,
+    iters: u64,
+    done: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Hot {
+    fn new() -> Hot {
+        Hot {
+            seed: Handler::new("bench.seed"),
+            hot_work: Handler::new("bench.hot10us"),
+            light_work: Handler::new("bench.light1us"),
+            hot: Color::of(&"hot"),
+            lights: (1..COLORS).map(|i| Color::of(&("light", i))).collect(),
+            iters: iters_10us(),
+            done: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Queues the hot color's callbacks, then the light colors', and returns the time from the
+    /// start until the hot color's last callback ended.
+    fn run(&self, rt: &Runtime) -> Duration {
+        let (hot, hot_work, light_work, iters) =
+            (self.hot, self.hot_work, self.light_work, self.iters);
+        *self.done.lock().expect("hot_done") = None;
+        let start = Instant::now();
+        let done = self.done.clone();
+        rt.spawn(self.seed.color(hot), move |cx| {
+            for i in 0..HOT {
+                let done = (i == HOT - 1).then(|| done.clone());
+                cx.spawn(hot_work.color(hot), move |_| {
+                    spin(iters);
+                    if let Some(done) = done {
+                        *done.lock().expect("hot_done") = Some(Instant::now());
+                    }
+                });
+            }
         })
-    });
-    // (c') The same, queueing into another (non-default) color: the color table path.
-    g.bench_function("hue_cx_spawn_other_color", |b| {
-        b.iter(|| {
-            rt.spawn(outer.color(here), move |cx| {
-                for _ in 0..N {
-                    cx.spawn(empty.color(there), |_| {});
+        .expect("spawn");
+        for &color in &self.lights {
+            rt.spawn(self.seed.color(color), move |cx| {
+                for _ in 0..LIGHT {
+                    cx.spawn(light_work.color(color), move |_| {
+                        spin(iters / 10);
+                    });
                 }
             })
             .expect("spawn");
-            rt.wait_idle();
-        })
+        }
+        rt.wait_idle();
+        let end = self.done.lock().expect("hot_done").expect("hot color ran");
+        end - start
+    }
+}
+
+/// The variants of `cpu_10us_64_colors` and `hot_color`: name, workers, stealing.
+const WORKER_VARIANTS: [(&str, usize, bool); 3] = [
+    ("1_worker", 1, true),
+    ("2_workers_stealing", 2, true),
+    ("2_workers_no_stealing", 2, false),
+];
+
+// ---- Criterion groups. ----
+
+fn dispatch_empty_1_worker(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dispatch_empty_1_worker");
+    g.throughput(Throughput::Elements(N as u64));
+    g.bench_function("bare_vecdeque", |b| b.iter(|| bare(false)));
+    g.bench_function("bare_vecdeque_capturing", |b| b.iter(|| bare(true)));
+    let tok = tokio_rt();
+    g.bench_function("tokio_current_thread_join_all", |b| {
+        b.iter(|| tokio_join_all(&tok))
     });
-    // (d) From an outside thread (this one) into the default color, while the worker runs.
-    let handle = rt.handle();
+    g.bench_function("tokio_current_thread_detached", |b| {
+        b.iter(|| tokio_detached(&tok))
+    });
+    drop(tok);
+    let e = Empty::new();
+    let rt = runtime(1, true);
+    g.bench_function("hue_cx_spawn_same_color", |b| {
+        b.iter(|| e.queue_inside(&rt, false, false))
+    });
+    g.bench_function("hue_cx_spawn_same_color_capturing", |b| {
+        b.iter(|| e.queue_inside(&rt, false, true))
+    });
+    g.bench_function("hue_cx_spawn_other_color", |b| {
+        b.iter(|| e.queue_inside(&rt, true, false))
+    });
     g.bench_function("hue_handle_spawn_default", |b| {
-        b.iter(|| {
-            for _ in 0..N {
-                handle.spawn(empty, |_| {}).expect("spawn");
-            }
-            rt.wait_idle();
-        })
+        b.iter(|| e.queue_outside(&rt))
     });
     g.finish();
     finish(rt, "dispatch_empty_1_worker");
 }
 
-/// Colors in `cpu_10us_64_colors` and `hot_color`.
-const COLORS: u64 = 64;
-/// Callbacks per color in `cpu_10us_64_colors`.
-const PER_COLOR: u64 = 50;
-
 fn cpu_10us_64_colors(c: &mut Criterion) {
-    let iters = iters_10us();
-    let seed = Handler::new("bench.seed");
-    let work = Handler::new("bench.work10us");
-    let colors: Vec<Color> = (0..COLORS).map(|i| Color::of(&("cpu", i))).collect();
+    let cpu = Cpu::new();
+    print_homes(&cpu.colors);
+    let mut g = c.benchmark_group("cpu_10us_64_colors");
+    g.throughput(Throughput::Elements(COLORS * PER_COLOR));
+    g.sample_size(20);
+    for (name, workers, stealing) in WORKER_VARIANTS {
+        let rt = runtime(workers, stealing);
+        g.bench_function(name, |b| b.iter(|| cpu.run(&rt)));
+        finish(rt, &format!("cpu_10us_64_colors/{name}"));
+    }
+    g.finish();
+}
 
-    // Where the colors live when nobody steals: the balance 2 workers without stealing get.
+/// Prints where the colors live when nobody steals: the balance 2 workers without stealing get.
+fn print_homes(colors: &[Color]) {
     let rt = runtime(2, false);
+    // Workers that are still starting up take any color they find; once asleep, a color
+    // queued from outside goes to its home worker.
+    rt.wait_idle();
+    let h = Handler::new("bench.home");
     let homes = Arc::new(Mutex::new([0u32; 2]));
-    for &color in &colors {
+    for &color in colors {
         let homes = homes.clone();
-        rt.spawn(seed.color(color), move |cx| {
+        rt.spawn(h.color(color), move |cx| {
             homes.lock().expect("homes")[cx.worker()] += 1;
         })
         .expect("spawn");
@@ -211,106 +357,184 @@ fn cpu_10us_64_colors(c: &mut Criterion) {
         "cpu_10us_64_colors: home workers of the 64 colors: {} on worker 0, {} on worker 1",
         homes[0], homes[1]
     );
-
-    let mut g = c.benchmark_group("cpu_10us_64_colors");
-    g.throughput(Throughput::Elements(COLORS * PER_COLOR));
-    g.sample_size(20);
-    for (name, workers, stealing) in [
-        ("1_worker", 1, true),
-        ("2_workers_stealing", 2, true),
-        ("2_workers_no_stealing", 2, false),
-    ] {
-        let rt = runtime(workers, stealing);
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                // One seed per color queues that color's callbacks, event-loop style, so no
-                // outside thread competes with the workers for the two cores.
-                for &color in &colors {
-                    rt.spawn(seed.color(color), move |cx| {
-                        for _ in 0..PER_COLOR {
-                            cx.spawn(work.color(color), move |_| {
-                                spin(iters);
-                            });
-                        }
-                    })
-                    .expect("spawn");
-                }
-                rt.wait_idle();
-            })
-        });
-        finish(rt, &format!("cpu_10us_64_colors/{name}"));
-    }
-    g.finish();
 }
 
-/// Callbacks of the hot color in `hot_color`.
-const HOT: u64 = 400;
-/// Callbacks of each light color in `hot_color`.
-const LIGHT: u64 = 4;
-
 fn hot_color(c: &mut Criterion) {
-    let iters = iters_10us();
-    let seed = Handler::new("bench.seed");
-    let hot_work = Handler::new("bench.hot10us");
-    let light_work = Handler::new("bench.light1us");
-    let hot = Color::of(&"hot");
-    let lights: Vec<Color> = (1..COLORS).map(|i| Color::of(&("light", i))).collect();
-
+    let hot = Hot::new();
     let mut g = c.benchmark_group("hot_color");
     g.throughput(Throughput::Elements(HOT));
     g.sample_size(30);
-    for (name, workers, stealing) in [
-        ("1_worker", 1, true),
-        ("2_workers_stealing", 2, true),
-        ("2_workers_no_stealing", 2, false),
-    ] {
+    for (name, workers, stealing) in WORKER_VARIANTS {
         let rt = runtime(workers, stealing);
-        let hot_done: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
         g.bench_function(name, |b| {
-            b.iter_custom(|n| {
-                let mut total = Duration::ZERO;
-                for _ in 0..n {
-                    *hot_done.lock().expect("hot_done") = None;
-                    let start = Instant::now();
-                    let done = hot_done.clone();
-                    rt.spawn(seed.color(hot), move |cx| {
-                        for i in 0..HOT {
-                            let done = (i == HOT - 1).then(|| done.clone());
-                            cx.spawn(hot_work.color(hot), move |_| {
-                                spin(iters);
-                                if let Some(done) = done {
-                                    *done.lock().expect("hot_done") = Some(Instant::now());
-                                }
-                            });
-                        }
-                    })
-                    .expect("spawn");
-                    for &color in &lights {
-                        rt.spawn(seed.color(color), move |cx| {
-                            for _ in 0..LIGHT {
-                                cx.spawn(light_work.color(color), move |_| {
-                                    spin(iters / 10);
-                                });
-                            }
-                        })
-                        .expect("spawn");
-                    }
-                    rt.wait_idle();
-                    let end = hot_done.lock().expect("hot_done").expect("hot color ran");
-                    total += end - start;
-                }
-                total
-            })
+            b.iter_custom(|n| (0..n).map(|_| hot.run(&rt)).sum())
         });
         finish(rt, &format!("hot_color/{name}"));
     }
     g.finish();
 }
 
-criterion_group!(
-    benches,
-    dispatch_empty_1_worker,
-    cpu_10us_64_colors,
-    hot_color
-);
-criterion_main!(benches);
+// ---- The paired pass. ----
+
+/// Rounds of the paired pass; each round runs every variant of a comparison once.
+const ROUNDS: usize = 30;
+
+/// Runs `variants` round after round, in an order that rotates each round, and returns each
+/// variant's time per round.
+fn rounds(rounds: usize, variants: &mut [&mut dyn FnMut() -> Duration]) -> Vec<Vec<f64>> {
+    let k = variants.len();
+    let mut times = vec![Vec::with_capacity(rounds); k];
+    for r in 0..rounds {
+        for j in 0..k {
+            let v = (r + j) % k;
+            times[v].push(variants[v]().as_secs_f64());
+        }
+    }
+    times
+}
+
+fn time(f: impl FnOnce()) -> Duration {
+    let t = Instant::now();
+    f();
+    t.elapsed()
+}
+
+/// Median and quartiles of `slow[i] / fast[i]` over the rounds: how many times faster the
+/// `fast` side was, round by round.
+fn ratio(label: &str, slow: &[f64], fast: &[f64]) {
+    let mut r: Vec<f64> = slow.iter().zip(fast).map(|(s, f)| s / f).collect();
+    r.sort_by(f64::total_cmp);
+    let q = |p: f64| r[((r.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "  {label:<44} {:>6.2}x   [{:.2} .. {:.2}]",
+        q(0.5),
+        q(0.25),
+        q(0.75)
+    );
+}
+
+fn paired(rounds_n: usize) {
+    println!(
+        "\npaired: median ratio over {rounds_n} rounds of back-to-back runs [quartiles]; \
+         > 1 means the first named is faster"
+    );
+    // dispatch_empty_1_worker
+    {
+        let tok = tokio_rt();
+        let e = Empty::new();
+        let rt = runtime(1, true);
+        let t = rounds(
+            rounds_n,
+            &mut [
+                &mut || time(|| drop(black_box(bare(false)))),
+                &mut || time(|| drop(black_box(bare(true)))),
+                &mut || time(|| tokio_detached(&tok)),
+                &mut || time(|| e.queue_inside(&rt, false, false)),
+                &mut || time(|| e.queue_inside(&rt, false, true)),
+                &mut || time(|| e.queue_outside(&rt)),
+            ],
+        );
+        let (bare0, bare1, tokio, same, same_cap, outside) =
+            (&t[0], &t[1], &t[2], &t[3], &t[4], &t[5]);
+        ratio("hue cx same color / tokio detached", tokio, same);
+        ratio("hue cx same color / bare", bare0, same);
+        ratio(
+            "hue cx same color capturing / tokio detached",
+            tokio,
+            same_cap,
+        );
+        ratio(
+            "hue cx same color capturing / bare capturing",
+            bare1,
+            same_cap,
+        );
+        ratio("hue handle outside / tokio detached", tokio, outside);
+        ratio("hue handle outside / bare", bare0, outside);
+        finish(rt, "paired dispatch");
+    }
+    // cpu_10us_64_colors
+    {
+        let cpu = Cpu::new();
+        let rts: Vec<Runtime> = WORKER_VARIANTS
+            .iter()
+            .map(|&(_, w, s)| runtime(w, s))
+            .collect();
+        let t = rounds(
+            rounds_n,
+            &mut [
+                &mut || time(|| cpu.run(&rts[0])),
+                &mut || time(|| cpu.run(&rts[1])),
+                &mut || time(|| cpu.run(&rts[2])),
+            ],
+        );
+        ratio("cpu 2 workers stealing / 1 worker", &t[0], &t[1]);
+        ratio("cpu 2 workers no stealing / 1 worker", &t[0], &t[2]);
+        ratio("cpu 2 workers stealing on / off", &t[2], &t[1]);
+        for (rt, (name, ..)) in rts.into_iter().zip(WORKER_VARIANTS) {
+            finish(rt, &format!("paired cpu {name}"));
+        }
+    }
+    // hot_color
+    {
+        let hot = Hot::new();
+        let rts: Vec<Runtime> = WORKER_VARIANTS
+            .iter()
+            .map(|&(_, w, s)| runtime(w, s))
+            .collect();
+        let t = rounds(
+            rounds_n,
+            &mut [
+                &mut || hot.run(&rts[0]),
+                &mut || hot.run(&rts[1]),
+                &mut || hot.run(&rts[2]),
+            ],
+        );
+        ratio("hot color 2 workers stealing / 1 worker", &t[0], &t[1]);
+        ratio("hot color 2 workers no stealing / 1 worker", &t[0], &t[2]);
+        for (rt, (name, ..)) in rts.into_iter().zip(WORKER_VARIANTS) {
+            finish(rt, &format!("paired hot {name}"));
+        }
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    dispatch_empty_1_worker(&mut c);
+    cpu_10us_64_colors(&mut c);
+    hot_color(&mut c);
+    c.final_summary();
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` does not (criterion then runs
+    // each benchmark once as a test, and the paired pass does one round). A filter or a
+    // `--list` selects criterion benchmarks only.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let bench = args.iter().any(|a| a == "--bench");
+    let selective = args.iter().enumerate().any(|(i, a)| {
+        a == "--list" || (!a.starts_with('-') && !takes_value(args.get(i.wrapping_sub(1))))
+    });
+    if !selective {
+        paired(if bench { ROUNDS } else { 1 });
+    }
+}
+
+/// Whether `flag` is a criterion option followed by a value (so the next argument is not a
+/// filter).
+fn takes_value(flag: Option<&String>) -> bool {
+    flag.is_some_and(|f| {
+        f.starts_with("--")
+            && !matches!(
+                f.as_str(),
+                "--bench"
+                    | "--test"
+                    | "--list"
+                    | "--verbose"
+                    | "--quiet"
+                    | "--noplot"
+                    | "--exact"
+                    | "--ignored"
+                    | "--nocapture"
+                    | "--show-output"
+                    | "--discard-baseline"
+                    | "--quick"
+            )
+    })
+}

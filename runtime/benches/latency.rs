@@ -116,8 +116,7 @@ fn homes(colors: &[Color]) -> Vec<usize> {
     }
     rt.wait_idle();
     rt.shutdown();
-    let out = out.lock().expect("homes").clone();
-    out
+    out.lock().expect("homes").clone()
 }
 
 fn main() {

@@ -66,10 +66,11 @@ impl<'a> Cx<'a> {
 
     /// Queues `f` at `target`.
     ///
-    /// Queueing in the running callback's own color appends straight to that color's queue
-    /// (no table lookup); any other color goes through the table and, if it becomes runnable,
-    /// onto its home worker's run queue. This cannot fail: if the runtime is stopping, the
-    /// callback stays queued and shutdown reports it as dropped.
+    /// Queueing in the running callback's own color touches no shared structure: such
+    /// callbacks join the color's queue together when the running callback returns (that is
+    /// when they count as queued). Any other color goes through the table and, if it becomes
+    /// runnable, onto its home worker's run queue. This cannot fail: if the runtime is
+    /// stopping, the callback stays queued and shutdown reports it as dropped.
     pub fn spawn(
         &mut self,
         target: impl Into<Target>,
@@ -90,8 +91,9 @@ impl<'a> Cx<'a> {
             origin: Origin::Callback,
         };
         if t.color == self.color.color() {
-            let became_runnable = self.color.push(cb);
-            debug_assert!(!became_runnable, "the running color is always scheduled");
+            // The running color is owned by this worker: buffer, and append when this
+            // callback returns (one lock for all of them).
+            self.worker.own_color.borrow_mut().push(cb);
         } else if let Some(cq) = self.worker.inner.colors.push(t.color, cb) {
             self.worker.schedule(cq);
         }

@@ -168,7 +168,11 @@ impl Policy {
         };
         let file: PolicyFile =
             toml::from_str(text).map_err(|e| err(e.span(), e.message().trim().to_owned()))?;
-        if let Some(v) = file.version.as_ref().filter(|v| *v.get_ref() != POLICY_VERSION) {
+        if let Some(v) = file
+            .version
+            .as_ref()
+            .filter(|v| *v.get_ref() != POLICY_VERSION)
+        {
             return Err(err(
                 Some(v.span()),
                 format!(

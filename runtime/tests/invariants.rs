@@ -421,3 +421,40 @@ fn different_colors_do_run_in_parallel() {
     );
     assert_eq!(done.load(Ordering::SeqCst), 2);
 }
+
+#[test]
+fn a_color_that_never_drains_does_not_starve_work_queued_from_outside() {
+    // One worker, one color that queues itself again forever: colors queued from outside
+    // (into the worker's inbox) must still run.
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let hog = Handler::new("starve.hog");
+    let stop = Arc::new(AtomicBool::new(false));
+    fn again(cx: &mut Cx<'_>, hog: Handler, stop: Arc<AtomicBool>) {
+        std::hint::black_box((0..1000).sum::<u64>());
+        if !stop.load(Ordering::Relaxed) {
+            cx.spawn(hog.color(color(1)), move |cx| again(cx, hog, stop));
+        }
+    }
+    let s = stop.clone();
+    rt.spawn(hog.color(color(1)), move |cx| again(cx, hog, s))
+        .unwrap();
+    let ran = Arc::new(AtomicU64::new(0));
+    for c in 2..10 {
+        let r = ran.clone();
+        rt.spawn(Handler::new("starve.probe").color(color(c)), move |_| {
+            r.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while ran.load(Ordering::SeqCst) < 8 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        8,
+        "probes starved behind a color that never drains"
+    );
+    rt.wait_idle();
+}

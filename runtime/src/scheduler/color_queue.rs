@@ -92,8 +92,26 @@ impl<T> ColorQueue<T> {
             st.scheduled = false;
             return 0;
         }
-        out.extend(st.queue.drain(..n));
+        if n == st.queue.len() && out.is_empty() {
+            // The whole queue: swap buffers instead of moving each callback (the common case
+            // for a color that queues its own work, measured at a quarter of the worker's time
+            // when copied one by one).
+            std::mem::swap(&mut st.queue, out);
+        } else {
+            out.extend(st.queue.drain(..n));
+        }
         n
+    }
+
+    /// Owner only (while running one of the color's callbacks): appends `items` in order, in
+    /// one critical section.
+    pub(crate) fn extend(&self, items: &mut Vec<T>) {
+        let mut st = lock(&self.state);
+        debug_assert!(
+            st.scheduled,
+            "only the owner of a scheduled color extends it"
+        );
+        st.queue.extend(items.drain(..));
     }
 
     /// Owner only: returns `true` if items are queued (the owner keeps the color), or releases

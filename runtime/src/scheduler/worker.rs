@@ -24,9 +24,11 @@
 //! batch back at the front of the color's queue (so shutdown finds and reports every callback
 //! that did not run), publishes its counters and exits.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crossbeam_deque::Steal;
 
@@ -38,6 +40,13 @@ use crate::cx::Cx;
 use crate::recorder::{self, CallbackUsage, Current, Recorder, TraceLevel};
 use crate::runtime::Inner;
 
+/// How often `find_work` looks at the inbox before the run queue.
+const INBOX_INTERVAL: u32 = 61;
+
+/// How long an idle worker looks for work before it sleeps. A futex wake-up plus the sleeper
+/// getting a core again costs 10–50 µs here; work that arrives sooner is cheaper to wait for.
+const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(10);
+
 /// What a callback running on this worker can reach: the worker's own run queue and the
 /// runtime. Borrowed by [`Cx`], so it never leaves the worker thread.
 pub(crate) struct WorkerContext {
@@ -47,6 +56,10 @@ pub(crate) struct WorkerContext {
     pub(crate) tracing: bool,
     /// This worker's run queue. Pushed and popped only by this worker; others steal from it.
     pub(crate) local: crossbeam_deque::Worker<Runnable>,
+    /// Callbacks the running callback queued into its own color. They join the color's queue
+    /// in one critical section when it returns: a callback that queues many into its own color
+    /// (an event loop's usual shape) takes the color's lock once, not once per callback.
+    pub(crate) own_color: RefCell<Vec<Callback>>,
 }
 
 impl WorkerContext {
@@ -72,6 +85,8 @@ pub(crate) struct Worker {
     batch: VecDeque<Callback>,
     stats: WorkerStats,
     rng: u64,
+    /// Counts `find_work` calls, to look at the inbox first now and then.
+    ticks: u32,
 }
 
 impl Worker {
@@ -87,7 +102,9 @@ impl Worker {
                 tracing: inner.level != TraceLevel::Off,
                 inner,
                 local,
+                own_color: RefCell::new(Vec::new()),
             },
+            ticks: 0,
             batch,
             stats: WorkerStats::default(),
             rng: 0x2545_f491_4f6c_dd1d ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
@@ -106,9 +123,10 @@ impl Worker {
             ));
         }
         while !inner.stopping() {
-            match self.find_work() {
-                Some(cq) => self.run_color(cq),
-                None => self.sleep(),
+            if let Some(cq) = self.find_work() {
+                self.run_color(cq);
+            } else if !self.spin_for_work() {
+                self.sleep();
             }
         }
         self.stats.submit(&inner.metrics[self.cx.index]);
@@ -116,6 +134,16 @@ impl Worker {
     }
 
     fn find_work(&mut self) -> Option<Runnable> {
+        // Now and then the inbox first, so that a run queue that never empties cannot keep
+        // colors queued from outside waiting forever (61, like tokio's global queue interval:
+        // a prime, so it does not beat against batch sizes).
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks % INBOX_INTERVAL == 0 {
+            let inbox = &self.cx.inner.injectors[self.cx.index];
+            if let Steal::Success(cq) = inbox.steal_batch_and_pop(&self.cx.local) {
+                return Some(cq);
+            }
+        }
         // Our own run queue first: those colors are warm in our cache.
         if let Some(cq) = self.cx.local.pop() {
             return Some(cq);
@@ -185,9 +213,13 @@ impl Worker {
                 inner.colors.retire(&cq);
                 break;
             }
-            let others_wait =
-                !self.cx.local.is_empty() || !inner.injectors[self.cx.index].is_empty();
-            if others_wait {
+            self.stats.submit(&inner.metrics[self.cx.index]);
+            let inbox = &inner.injectors[self.cx.index];
+            if !self.cx.local.is_empty() || !inbox.is_empty() {
+                // Others wait: go to the back of the run queue. Colors in the inbox move to
+                // the run queue first, ahead of this one, or a color that never drains would
+                // keep finding itself alone on the run queue and never let the inbox be read.
+                while let Steal::Retry = inbox.steal_batch(&self.cx.local) {}
                 self.cx.local.push(cq);
                 if inner.config.stealing {
                     inner.idle.wake(None, true);
@@ -196,6 +228,22 @@ impl Worker {
             }
         }
         self.stats.submit(&inner.metrics[self.cx.index]);
+    }
+
+    /// Appends what the callback that just returned queued into its own color. With tracing
+    /// on, those callbacks count as queued now (`now`), when they become visible.
+    #[inline]
+    fn flush_own_color(&self, cq: &Runnable, now: u64) {
+        let mut own = self.cx.own_color.borrow_mut();
+        if own.is_empty() {
+            return;
+        }
+        if self.cx.tracing {
+            for cb in own.iter_mut() {
+                cb.queued = now;
+            }
+        }
+        cq.extend(&mut own);
     }
 
     fn run_callback(&mut self, cq: &Runnable, cb: Callback) {
@@ -210,6 +258,7 @@ impl Worker {
         if !self.cx.tracing {
             let mut cx = Cx::new(&self.cx, cq, handler, key, 0);
             let res = panic::catch_unwind(AssertUnwindSafe(|| work(&mut cx)));
+            self.flush_own_color(cq, 0);
             self.stats.callbacks += 1;
             if let Err(payload) = res {
                 self.stats.panics += 1;
@@ -231,6 +280,7 @@ impl Worker {
         let mut cx = Cx::new(&self.cx, cq, handler, key, id);
         let res = panic::catch_unwind(AssertUnwindSafe(|| work(&mut cx)));
         let ended = clock.raw();
+        self.flush_own_color(cq, ended);
         let usage = cpu0.map(|(cpu0, vol0)| {
             let (cpu1, vol1) = thread_usage();
             CallbackUsage {
@@ -266,6 +316,21 @@ impl Worker {
                 usage,
             );
         });
+    }
+
+    /// Looks for work for a few microseconds before sleeping: work that arrives that soon
+    /// (the next request of a busy server) then costs no futex wake-up on either side.
+    fn spin_for_work(&mut self) -> bool {
+        let until = Instant::now() + SPIN_BEFORE_SLEEP;
+        while Instant::now() < until {
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
+            if self.cx.inner.stopping() || self.work_visible() {
+                return true;
+            }
+        }
+        false
     }
 
     fn sleep(&mut self) {
