@@ -13,7 +13,6 @@
 //! the file's end marker. An error writing the trace is logged once and tracing to the file
 //! stops; the program goes on.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -31,6 +30,23 @@ use crate::trace::{
     PanicRecord, Record, TraceWriter, WorkerSample,
 };
 
+/// Which ids already had their `Name` record, per kind: a bitmap, since ids are small and
+/// dense and this is asked once per record.
+#[derive(Default)]
+struct Named([Vec<bool>; 3]);
+
+impl Named {
+    /// Marks `id` of kind `tag` as named; returns whether it was not before.
+    fn insert(&mut self, tag: usize, id: u32) -> bool {
+        let v = &mut self.0[tag];
+        let i = id as usize;
+        if i >= v.len() {
+            v.resize(i + 1, false);
+        }
+        !std::mem::replace(&mut v[i], true)
+    }
+}
+
 pub(crate) struct Collector {
     pub(crate) rx: Receiver<Batch>,
     pub(crate) outlet: Arc<Outlet>,
@@ -46,7 +62,7 @@ pub(crate) struct Collector {
 
 impl Collector {
     pub(crate) fn run(mut self) {
-        let mut named: HashSet<(u8, u32)> = HashSet::new();
+        let mut named = Named::default();
         let mut out: Vec<Record> = Vec::with_capacity(crate::recorder::BUFFER_RECORDS * 2);
         let mut period = Aggregates::default();
         let mut period_workers = vec![WorkerAgg::default(); self.workers];
@@ -137,13 +153,14 @@ impl Collector {
         }
     }
 
-    fn name(named: &mut HashSet<(u8, u32)>, out: &mut Vec<Record>, kind: NameKind, id: u32) {
+    #[inline]
+    fn name(named: &mut Named, out: &mut Vec<Record>, kind: NameKind, id: u32) {
         let tag = match kind {
             NameKind::Handler => 0,
             NameKind::State => 1,
             _ => 2,
         };
-        if id == u32::MAX || !named.insert((tag, id)) {
+        if id == u32::MAX || !named.insert(tag, id) {
             return;
         }
         let name = match kind {
@@ -158,13 +175,7 @@ impl Collector {
         }));
     }
 
-    fn convert(
-        &self,
-        raw: Raw,
-        worker: u16,
-        named: &mut HashSet<(u8, u32)>,
-        out: &mut Vec<Record>,
-    ) {
+    fn convert(&self, raw: Raw, worker: u16, named: &mut Named, out: &mut Vec<Record>) {
         let c = &self.clock;
         let rec = match raw {
             Raw::Callback {

@@ -77,7 +77,10 @@ impl<'a> Cx<'a> {
         f: impl FnOnce(&mut Cx<'_>) + Send + 'static,
     ) {
         let t = self.worker.inner.recolor(target.into());
-        let queued = if self.worker.tracing {
+        let own = t.color == self.color.color();
+        // Callbacks queued into the running color count as queued when it returns (they are
+        // stamped then); others now.
+        let queued = if self.worker.tracing && !own {
             self.worker.inner.clock.raw()
         } else {
             0
@@ -90,7 +93,7 @@ impl<'a> Cx<'a> {
             parent: self.id,
             origin: Origin::Callback,
         };
-        if t.color == self.color.color() {
+        if own {
             // The running color is owned by this worker: buffer, and append when this
             // callback returns (one lock for all of them).
             self.worker.own_color.borrow_mut().push(cb);

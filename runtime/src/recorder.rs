@@ -248,7 +248,9 @@ pub(crate) struct Recorder {
     interval_cpu_start: u64,
     park_start: u64,
     /// Per handler id: moving average of callback wall time, in ns.
-    avg_wall_ns: Vec<u64>,
+    avg_wall: Vec<u64>,
+    /// `CPU_PER_CALLBACK_NS` in raw ticks, so the per-callback average needs no conversion.
+    cpu_threshold_ticks: u64,
     dropped: u64,
     pub(crate) current: Option<Current>,
     /// Handlers already reported as blocking by this worker (one warning each).
@@ -314,7 +316,8 @@ impl Recorder {
             interval_start: now,
             interval_cpu_start: thread_cpu_ns(),
             park_start: now,
-            avg_wall_ns: Vec::new(),
+            avg_wall: Vec::new(),
+            cpu_threshold_ticks: clock.ticks_for_ns(CPU_PER_CALLBACK_NS),
             dropped: 0,
             current: None,
             warned_blocking: Vec::new(),
@@ -340,9 +343,9 @@ impl Recorder {
     /// Whether to read the CPU clock around the next callback of `handler`.
     #[inline]
     pub(crate) fn wants_cpu(&self, handler: u32) -> bool {
-        self.avg_wall_ns
+        self.avg_wall
             .get(handler as usize)
-            .is_some_and(|&w| w >= CPU_PER_CALLBACK_NS)
+            .is_some_and(|&w| w >= self.cpu_threshold_ticks)
     }
 
     /// Records a callback that ran. Returns whether it was blocking.
@@ -366,15 +369,15 @@ impl Recorder {
         let busy = ended.saturating_sub(started);
         let serial_wait = runnable.saturating_sub(queued);
         let worker_wait = started.saturating_sub(runnable);
-        let wall_ns = self.clock.delta_ns(started, ended);
+        let wall = ended.saturating_sub(started);
         // Moving average with weight 1/8: a handler that turns long is noticed within a few
         // callbacks, one long outlier does not switch CPU timing on for long.
         let i = handler as usize;
-        if i >= self.avg_wall_ns.len() {
-            self.avg_wall_ns.resize(i + 1, 0);
+        if i >= self.avg_wall.len() {
+            self.avg_wall.resize(i + 1, 0);
         }
-        let avg = &mut self.avg_wall_ns[i];
-        *avg = *avg - *avg / 8 + wall_ns / 8;
+        let avg = &mut self.avg_wall[i];
+        *avg = *avg - *avg / 8 + wall / 8;
 
         // A worker runs a color's callbacks in batches: count them in `run` and touch the
         // per-color table only when the color changes (or the interval ends).
@@ -394,6 +397,11 @@ impl Recorder {
         h.serial_wait += serial_wait;
         h.worker_wait += worker_wait;
         let mut blocking = false;
+        let wall_ns = if usage.is_some() {
+            self.clock.delta_ns(started, ended)
+        } else {
+            0
+        };
         if let Some(u) = usage {
             let cpu = u.cpu_ns;
             h.cpu_ns += cpu;
