@@ -41,6 +41,8 @@
 
 #![deny(missing_docs)]
 
+#[doc(hidden)]
+pub mod bench_support;
 mod cpu;
 mod error;
 mod http;
@@ -183,6 +185,32 @@ impl Summary {
             dropped: report.dropped_total(),
             panics: report.panics_total(),
             conflicts,
+            server_cpu: load.server_cpu,
+            generator_cpu: load.generator_cpu,
+        }
+    }
+
+    /// A summary of a load run against a server outside this crate (see [`bench_support`]):
+    /// the runtime's fields are zero.
+    fn external(
+        workload: &'static str,
+        variant: String,
+        workers: usize,
+        load: loadgen::Report,
+    ) -> Summary {
+        Summary {
+            workload,
+            variant,
+            workers,
+            requests: load.requests,
+            bytes: load.bytes,
+            elapsed: load.elapsed,
+            verified: load.verified,
+            callbacks: 0,
+            steals: 0,
+            dropped: 0,
+            panics: 0,
+            conflicts: 0,
             server_cpu: load.server_cpu,
             generator_cpu: load.generator_cpu,
         }

@@ -524,27 +524,10 @@ pub fn run_with(builder: Builder, config: Config) -> Result<Summary> {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         ..config.server
     };
-    let mut paths: Vec<(String, usize)> = server_config
-        .site
-        .small_paths(config.max_file)
-        .into_iter()
-        .filter_map(|p| Some((p.clone(), server_config.site.get(&p)?.len())))
-        .collect();
-    if paths.is_empty() {
-        return Err(Error::config(format!(
-            "the site has no file of at most {} bytes to ask for",
-            config.max_file
-        )));
-    }
-    paths.sort();
-    let paths: Arc<[(String, usize)]> = paths.into();
+    let paths = client_paths(&server_config.site, config.max_file)?;
     let rt = crate::build_runtime(builder, config.workers)?;
     let server = Server::start(&rt.handle(), server_config)?;
-    let load = loadgen::run(server.addr(), &config.load, |_| WebClient {
-        paths: paths.clone(),
-        next: Vec::new(),
-        expect: Vec::new(),
-    })?;
+    let load = drive(server.addr(), &config.load, &paths)?;
     let steals = rt.metrics().steals();
     let conflicts = server.stats().conflicts;
     let report = rt.shutdown_timeout(SHUTDOWN_GRACE);
@@ -557,6 +540,36 @@ pub fn run_with(builder: Builder, config: Config) -> Result<Summary> {
         steals,
         conflicts,
     ))
+}
+
+/// The files of `site` the load generator asks for (those of at most `max_file` bytes), with
+/// their lengths, sorted.
+pub(crate) fn client_paths(site: &Site, max_file: usize) -> Result<Arc<[(String, usize)]>> {
+    let mut paths: Vec<(String, usize)> = site
+        .small_paths(max_file)
+        .into_iter()
+        .filter_map(|p| Some((p.clone(), site.get(&p)?.len())))
+        .collect();
+    if paths.is_empty() {
+        return Err(Error::config(format!(
+            "the site has no file of at most {max_file} bytes to ask for"
+        )));
+    }
+    paths.sort();
+    Ok(paths.into())
+}
+
+/// Drives the HTTP server at `addr` with `load`, asking for `paths` in turn.
+pub(crate) fn drive(
+    addr: SocketAddr,
+    load: &Load,
+    paths: &Arc<[(String, usize)]>,
+) -> Result<loadgen::Report> {
+    loadgen::run(addr, load, |_| WebClient {
+        paths: paths.clone(),
+        next: Vec::new(),
+        expect: Vec::new(),
+    })
 }
 
 /// The load generator's side: GETs of the small files in turn, each checked for status and

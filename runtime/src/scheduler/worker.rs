@@ -143,7 +143,7 @@ impl Worker {
         // colors queued from outside waiting forever (61, like tokio's global queue interval:
         // a prime, so it does not beat against batch sizes).
         self.ticks = self.ticks.wrapping_add(1);
-        if self.ticks % INBOX_INTERVAL == 0 {
+        if self.ticks.is_multiple_of(INBOX_INTERVAL) {
             let inbox = &self.cx.inner.injectors[self.cx.index];
             if let Steal::Success(cq) = inbox.steal_batch_and_pop(&self.cx.local) {
                 return Some(cq);

@@ -1,0 +1,1091 @@
+//! Paired benchmarks of the three workloads (issue 5), for a small, noisy, shared machine.
+//!
+//! ```text
+//! cargo bench -p hue-examples --bench workloads                      # ~3.5 min
+//! cargo bench -p hue-examples --bench workloads -- --rounds 3 --seconds 1 --only webserver
+//! cargo bench -p hue-examples --bench workloads -- --variant tokio --no-trace
+//! cargo bench -p hue-examples --bench workloads -- --rounds 0      # the traced runs only
+//! ```
+//!
+//! Options: `--rounds N` (default 7), `--seconds S` per run (default 2), `--only GROUP`
+//! (`fileserver`, `webserver`, `pipeline`), `--variant TEXT` (only the variants whose name
+//! contains `TEXT`; comparisons missing a side are left out), `--wait-quiet S` (the longest
+//! wait for a quiet machine before each round, default 2 s), `--no-trace`.
+//!
+//! Each group runs its variants back to back, one run of `--seconds` each, for `--rounds`
+//! rounds; every round starts at the next variant, so each variant takes each place in the
+//! order about equally often. A comparison's ratio is taken within each round (both runs a few
+//! seconds apart, so a compile that starts halfway slows both) and reported as the median of
+//! the rounds, with the smallest and largest. The load generator runs in this process on the
+//! same cores; its CPU time is measured and reported with the server's.
+//!
+//! Other processes' CPU time during each run is measured too (`/proc/stat` less this
+//! process): a run during which they used under 0.25 cores is *quiet*. Ratios and medians are
+//! taken over the quiet rounds when there are at least 3, else over all rounds; both are
+//! printed.
+//!
+//! Two numbers say what limits a ratio on this machine: the *ceiling*, the cores divided by the
+//! cores the baseline `b` used (server and generator), is the most any `a` can reach over `b`
+//! at `b`'s CPU cost per request; and `a`'s CPU time per request over `b`'s says how much of
+//! the ceiling `a`'s own overheads give away. CPU per request is measured in CPU time, so it
+//! is far less disturbed by other processes than requests per second are.
+//!
+//! After the rounds, one traced run of each hue variant marked for it (unless `--no-trace`)
+//! tells where the serial work is: the default color's share of all callback time and its
+//! handlers, the busiest other color, and the parallelism the coloring allows (all callback
+//! time over the busiest color's: a color runs on one worker at a time). A thread sampler
+//! splits the server's CPU time into workers, reactor and trace writer.
+//!
+//! The tokio server is an equivalent of `webserver::Server` written the usual tokio way (a
+//! task per connection on a 2-worker multi-thread runtime): the same files, the same response
+//! heads, an access log behind a mutex with the same line per response. It answers only what
+//! the load generator asks (GET of existing files, keep-alive); errors close the connection.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hue_examples::bench_support::{self, SERVER_THREADS};
+use hue_examples::webserver::Site;
+use hue_examples::{Load, Summary, fileserver, pipeline, webserver};
+use hue_runtime::trace::{NameKind, Record, TraceReader};
+use hue_runtime::{Builder, Color, Policy, Runtime};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Result<T> = std::result::Result<T, BoxError>;
+
+/// The recolor policy that colors every stage of a file-server connection by its key (the
+/// connection), which is what the profiler suggests for the uncolored server.
+const FS_BY_KEY_POLICY: &str = "version = 1\n[rules]\nencrypt = \"by-key\"\nwrite = \"by-key\"\n\
+read = \"by-key\"\nopen = \"by-key\"\ntimeout = \"by-key\"\n";
+
+/// Largest file the web load generator asks for (as `webserver::Config::default`).
+const MAX_FILE: usize = 8 * 1024;
+
+struct Options {
+    rounds: usize,
+    seconds: f64,
+    only: Option<String>,
+    /// Runs only the variants whose name contains this.
+    variant: Option<String>,
+    /// Before each round, wait up to this long for a quiet second.
+    wait_quiet: f64,
+    trace: bool,
+}
+
+impl Options {
+    fn parse() -> Result<Options> {
+        let mut o = Options {
+            rounds: 7,
+            seconds: 2.0,
+            only: None,
+            variant: None,
+            wait_quiet: 2.0,
+            trace: true,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "--rounds" => o.rounds = args.next().ok_or("--rounds N")?.parse()?,
+                "--seconds" => o.seconds = args.next().ok_or("--seconds S")?.parse()?,
+                "--only" => o.only = Some(args.next().ok_or("--only GROUP")?),
+                "--variant" => o.variant = Some(args.next().ok_or("--variant TEXT")?),
+                "--wait-quiet" => o.wait_quiet = args.next().ok_or("--wait-quiet S")?.parse()?,
+                "--no-trace" => o.trace = false,
+                // `cargo bench` passes `--bench`; a filter would come as a bare word.
+                _ => {}
+            }
+        }
+        if o.seconds <= 0.0 {
+            return Err("--seconds must be positive".into());
+        }
+        Ok(o)
+    }
+
+    fn wants(&self, v: &Variant) -> bool {
+        self.variant.as_deref().is_none_or(|t| v.name.contains(t))
+    }
+
+    fn load(&self, seconds: f64) -> Load {
+        Load {
+            connections: 16,
+            requests: u64::MAX,
+            duration: Duration::from_secs_f64(seconds),
+            threads: 1,
+        }
+    }
+}
+
+/// One run of one variant, as measured by the load generator.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    rps: f64,
+    /// Server CPU time over the run, in cores (CPU seconds per second).
+    server: f64,
+    /// Load generator CPU time over the run, in cores.
+    generator: f64,
+    /// CPU time of the machine's other processes over the run, in cores: noise.
+    others: f64,
+}
+
+/// A run is quiet when the machine's other processes used less than this many cores.
+const QUIET: f64 = 0.25;
+
+/// Ratios and medians use the quiet rounds when there are at least this many.
+const MIN_QUIET: usize = 3;
+
+impl Sample {
+    fn quiet(&self) -> bool {
+        self.others < QUIET
+    }
+
+    /// Server and generator CPU time per request, in µs.
+    fn cpu_per_request(&self) -> f64 {
+        1e6 * (self.server + self.generator) / self.rps.max(1e-9)
+    }
+
+    fn of(s: &Summary) -> Result<Sample> {
+        if s.dropped > 0 || s.panics > 0 || s.conflicts > 0 {
+            return Err(format!("an unclean run: {s}").into());
+        }
+        let secs = s.elapsed.as_secs_f64().max(1e-9);
+        Ok(Sample {
+            rps: s.requests_per_sec(),
+            server: s.server_cpu.as_secs_f64() / secs,
+            generator: s.generator_cpu.as_secs_f64() / secs,
+            others: 0.0,
+        })
+    }
+}
+
+/// How a variant runs: on a runtime from the builder (tracing added for the traced run), for
+/// `seconds`. Variants that are not hue (tokio) ignore the builder.
+type RunFn = Box<dyn Fn(Builder, Load) -> Result<Summary>>;
+
+struct Variant {
+    name: &'static str,
+    run: RunFn,
+    /// Gets a traced run (hue variants only).
+    traced: bool,
+}
+
+struct Comparison {
+    /// Indexes into the group's variants: `a / b`.
+    a: usize,
+    b: usize,
+    goal: Option<(&'static str, f64)>,
+}
+
+struct Group {
+    name: &'static str,
+    variants: Vec<Variant>,
+    comparisons: Vec<Comparison>,
+}
+
+fn variant(
+    name: &'static str,
+    traced: bool,
+    run: impl Fn(Builder, Load) -> Result<Summary> + 'static,
+) -> Variant {
+    Variant {
+        name,
+        run: Box::new(run),
+        traced,
+    }
+}
+
+fn fileserver_group() -> Result<Group> {
+    let policy = Policy::parse(FS_BY_KEY_POLICY, "bench")?;
+    let fs = |coloring, workers| {
+        move |b: Builder, load: Load| -> Result<Summary> {
+            Ok(fileserver::run_with(
+                b,
+                fileserver::Config {
+                    workers,
+                    coloring,
+                    load,
+                    ..fileserver::Config::default()
+                },
+            )?)
+        }
+    };
+    use fileserver::Coloring::{ByConnection, Serial};
+    Ok(Group {
+        name: "fileserver",
+        variants: vec![
+            variant("fileserver serial, 1 worker", true, fs(Serial, 1)),
+            variant(
+                "fileserver by-connection, 2 workers",
+                true,
+                fs(ByConnection, 2),
+            ),
+            variant("fileserver serial, 2 workers", false, fs(Serial, 2)),
+            variant(
+                "fileserver serial + by-key policy, 2 workers",
+                true,
+                move |b: Builder, load| fs(Serial, 2)(b.policy(policy.clone()), load),
+            ),
+        ],
+        comparisons: vec![
+            Comparison {
+                a: 1,
+                b: 0,
+                goal: Some(("≥ 1.8x", 1.8)),
+            },
+            Comparison {
+                a: 2,
+                b: 0,
+                goal: None,
+            },
+            Comparison {
+                a: 3,
+                b: 0,
+                goal: None,
+            },
+        ],
+    })
+}
+
+fn webserver_group() -> Group {
+    let web = |workers| {
+        move |b: Builder, load: Load| -> Result<Summary> {
+            Ok(webserver::run_with(
+                b,
+                webserver::Config {
+                    workers,
+                    coloring: webserver::Coloring::ByConnection,
+                    load,
+                    max_file: MAX_FILE,
+                    ..webserver::Config::default()
+                },
+            )?)
+        }
+    };
+    Group {
+        name: "webserver",
+        variants: vec![
+            variant("webserver by-connection, 1 worker", true, web(1)),
+            variant("webserver by-connection, 2 workers", true, web(2)),
+            variant("tokio web server, 2 workers", false, |_, load| {
+                run_tokio(2, load)
+            }),
+        ],
+        comparisons: vec![
+            Comparison {
+                a: 1,
+                b: 0,
+                goal: Some(("≥ 1.25x", 1.25)),
+            },
+            Comparison {
+                a: 1,
+                b: 2,
+                goal: Some(("≥ 1.0x", 1.0)),
+            },
+        ],
+    }
+}
+
+fn pipeline_group() -> Group {
+    let pipe = |coloring, stages, workers| {
+        move |b: Builder, load: Load| -> Result<Summary> {
+            Ok(pipeline::run_with(
+                b,
+                pipeline::Config {
+                    workers,
+                    coloring,
+                    stages,
+                    load,
+                    ..pipeline::Config::default()
+                },
+            )?)
+        }
+    };
+    use pipeline::Coloring::{Serial, Staged};
+    use pipeline::Stages::{Coarse, Fine};
+    Group {
+        name: "pipeline",
+        variants: vec![
+            variant(
+                "pipeline staged fine, 2 workers",
+                true,
+                pipe(Staged, Fine, 2),
+            ),
+            variant(
+                "pipeline staged coarse, 2 workers",
+                true,
+                pipe(Staged, Coarse, 2),
+            ),
+            variant(
+                "pipeline serial fine, 1 worker",
+                true,
+                pipe(Serial, Fine, 1),
+            ),
+        ],
+        comparisons: vec![
+            Comparison {
+                a: 0,
+                b: 1,
+                goal: Some(("> 1.0x", 1.0)),
+            },
+            Comparison {
+                a: 0,
+                b: 2,
+                goal: None,
+            },
+        ],
+    }
+}
+
+/// The machine's cores.
+fn cores() -> f64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
+}
+
+fn builder() -> Builder {
+    Runtime::builder()
+}
+
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn min_max(xs: &[f64]) -> (f64, f64) {
+    xs.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        })
+}
+
+/// Waits until the machine's other processes used under [`QUIET`] cores for a whole
+/// quarter second, or `limit` seconds have passed; returns how long it waited.
+fn wait_quiet(limit: f64) -> Duration {
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < limit {
+        let before = (Instant::now(), machine_busy(), process_cpu());
+        std::thread::sleep(Duration::from_millis(250));
+        let mine = process_cpu().saturating_sub(before.2);
+        let others = machine_busy().saturating_sub(before.1).saturating_sub(mine);
+        if others.as_secs_f64() / before.0.elapsed().as_secs_f64() < QUIET {
+            break;
+        }
+    }
+    start.elapsed()
+}
+
+/// Busy CPU time of the whole machine so far, from `/proc/stat` (in ticks of 10 ms).
+fn machine_busy() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let f: Vec<u64> = s
+                .lines()
+                .next()?
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            // user nice system idle iowait irq softirq steal
+            Some(f.iter().take(8).sum::<u64>() - f.get(3)? - f.get(4)?)
+        })
+        .unwrap_or(0);
+    Duration::from_millis(10 * ticks)
+}
+
+/// CPU time of this process so far (every thread, ended ones too), from `/proc/self/stat`.
+fn process_cpu() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let mut f = rest.split_whitespace().skip(11);
+            Some(f.next()?.parse::<u64>().ok()? + f.next()?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    Duration::from_millis(10 * ticks)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Runs a group's rounds; returns each variant's samples, round by round.
+fn run_group(g: &Group, o: &Options) -> Result<Vec<Vec<Sample>>> {
+    let n = g.variants.len();
+    if o.rounds == 0 {
+        return Ok(vec![Vec::new(); n]);
+    }
+    // A short warm-up of each variant: first runs pay for page faults and cold caches.
+    for v in g.variants.iter().filter(|v| o.wants(v)) {
+        (v.run)(builder(), o.load(0.3))?;
+    }
+    let mut samples = vec![Vec::new(); n];
+    for round in 0..o.rounds {
+        let waited = wait_quiet(o.wait_quiet);
+        let mut line = format!(
+            "  round {}/{} (load {}, waited {:.1} s for quiet):",
+            round + 1,
+            o.rounds,
+            load_average(),
+            waited.as_secs_f64()
+        );
+        for k in 0..n {
+            let i = (round + k) % n;
+            if !o.wants(&g.variants[i]) {
+                continue;
+            }
+            let before = (Instant::now(), machine_busy(), process_cpu());
+            let summary = (g.variants[i].run)(builder(), o.load(o.seconds))?;
+            let mut s = Sample::of(&summary)?;
+            let wall = before.0.elapsed().as_secs_f64().max(1e-9);
+            let mine = process_cpu().saturating_sub(before.2);
+            s.others = machine_busy()
+                .saturating_sub(before.1)
+                .saturating_sub(mine)
+                .as_secs_f64()
+                / wall;
+            let _ = write!(line, " [{}] {:.0}/s (others {:.2})", i, s.rps, s.others);
+            samples[i].push(s);
+        }
+        eprintln!("{line}");
+    }
+    Ok(samples)
+}
+
+/// A variant's quiet runs if there are at least [`MIN_QUIET`], else all of them.
+fn steady(s: &[Sample]) -> Vec<&Sample> {
+    let quiet: Vec<&Sample> = s.iter().filter(|s| s.quiet()).collect();
+    if quiet.len() >= MIN_QUIET {
+        quiet
+    } else {
+        s.iter().collect()
+    }
+}
+
+struct Row {
+    label: String,
+    goal: String,
+    /// Median, min and max of the per-round ratios, over all rounds.
+    all: (f64, f64, f64),
+    /// The same over the quiet rounds.
+    quiet: (f64, f64, f64),
+    quiet_n: usize,
+    rounds: usize,
+    ceiling: f64,
+    cost: f64,
+    met: &'static str,
+}
+
+fn spread(xs: &[f64]) -> (f64, f64, f64) {
+    let (lo, hi) = min_max(xs);
+    (median(xs), lo, hi)
+}
+
+fn main() -> Result<()> {
+    let o = Options::parse()?;
+    let started = Instant::now();
+    eprintln!(
+        "workloads: {} rounds of {} s per variant; load average {}; {} cores",
+        o.rounds,
+        o.seconds,
+        load_average(),
+        cores()
+    );
+    let groups = [fileserver_group()?, webserver_group(), pipeline_group()];
+    let mut rows = Vec::new();
+    let mut variants_table = String::new();
+    let mut traced = Vec::new();
+    for g in &groups {
+        if o.only.as_deref().is_some_and(|only| only != g.name) {
+            continue;
+        }
+        eprintln!(
+            "{}: {}",
+            g.name,
+            g.variants
+                .iter()
+                .enumerate()
+                .map(|(i, v)| format!("[{i}] {}", v.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let samples = run_group(g, &o)?;
+        for c in &g.comparisons {
+            if samples[c.a].is_empty() || samples[c.b].is_empty() {
+                continue;
+            }
+            let pairs: Vec<(&Sample, &Sample)> = samples[c.a].iter().zip(&samples[c.b]).collect();
+            let quiet: Vec<(&Sample, &Sample)> = pairs
+                .iter()
+                .filter(|(a, b)| a.quiet() && b.quiet())
+                .copied()
+                .collect();
+            let ratios = |ps: &[(&Sample, &Sample)]| -> Vec<f64> {
+                ps.iter().map(|(a, b)| a.rps / b.rps).collect()
+            };
+            let all = ratios(&pairs);
+            let used = if quiet.len() >= MIN_QUIET {
+                &quiet
+            } else {
+                &pairs
+            };
+            let ratio = median(&ratios(used));
+            // The most `a` could reach over `b` if it did each request at `b`'s CPU cost (server
+            // and generator) and used every core: the ceiling this machine puts on the ratio.
+            // From `b`'s quiet runs if it has enough: in a busy one, `b` used fewer cores only
+            // because others took them.
+            let b_runs = steady(&samples[c.b]);
+            let ceiling = cores()
+                / median(
+                    &b_runs
+                        .iter()
+                        .map(|b| b.server + b.generator)
+                        .collect::<Vec<_>>(),
+                );
+            // CPU time (server and generator) per request of `a` over that of `b`.
+            let costs: Vec<f64> = used
+                .iter()
+                .map(|(a, b)| a.cpu_per_request() / b.cpu_per_request())
+                .collect();
+            let (goal, met) = match c.goal {
+                Some((text, x)) => {
+                    let met = if text.starts_with('>') {
+                        ratio > x
+                    } else {
+                        ratio >= x
+                    };
+                    (text.to_owned(), if met { "**yes**" } else { "**no**" })
+                }
+                None => (String::new(), ""),
+            };
+            let q = ratios(&quiet);
+            rows.push(Row {
+                label: format!("{} / {}", g.variants[c.a].name, g.variants[c.b].name),
+                goal,
+                all: spread(&all),
+                quiet: spread(&q),
+                quiet_n: q.len(),
+                rounds: all.len(),
+                ceiling,
+                cost: median(&costs),
+                met,
+            });
+        }
+        for (v, s) in g.variants.iter().zip(&samples) {
+            if s.is_empty() {
+                continue;
+            }
+            let used = steady(s);
+            let quiet = s.iter().filter(|s| s.quiet()).count();
+            let runs = if quiet >= MIN_QUIET {
+                format!("quiet {quiet} of {}", s.len())
+            } else {
+                format!("all {}", s.len())
+            };
+            let of = |f: fn(&Sample) -> f64| median(&used.iter().map(|s| f(s)).collect::<Vec<_>>());
+            let (lo, hi) = min_max(&used.iter().map(|s| s.rps).collect::<Vec<_>>());
+            let _ = writeln!(
+                variants_table,
+                "| {} | {runs} | {:.0} | {:.0} .. {:.0} | {:.2} | {:.2} | {:.0}% | {:.1} / {:.1} | {:.2} |",
+                v.name,
+                of(|s| s.rps),
+                lo,
+                hi,
+                of(|s| s.server),
+                of(|s| s.generator),
+                100.0 * of(|s| s.generator) / cores(),
+                // CPU per request: robust to noise, unlike req/s, so over all runs.
+                median(&s.iter().map(|s| 1e6 * s.server / s.rps).collect::<Vec<_>>()),
+                median(
+                    &s.iter()
+                        .map(|s| 1e6 * s.generator / s.rps)
+                        .collect::<Vec<_>>()
+                ),
+                median(&s.iter().map(|s| s.others).collect::<Vec<_>>()),
+            );
+        }
+        if o.trace {
+            for v in g.variants.iter().filter(|v| v.traced && o.wants(v)) {
+                traced.push((v.name, analyze(v, &o)?));
+            }
+        }
+    }
+    println!();
+    println!(
+        "| ratio (req/s) | goal | median of quiet rounds [min .. max] | median of all rounds [min .. max] | ceiling: cores ÷ cores used by b (its quiet runs) | CPU per request, a ÷ b | goal met? |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for r in &rows {
+        let quiet = if r.quiet_n == 0 {
+            "none quiet".to_owned()
+        } else {
+            format!(
+                "{:.2}x [{:.2} .. {:.2}] ({} of {})",
+                r.quiet.0, r.quiet.1, r.quiet.2, r.quiet_n, r.rounds
+            )
+        };
+        let (q, a) = if r.quiet_n >= MIN_QUIET {
+            (format!("**{quiet}**"), format!("{:.2}x", r.all.0))
+        } else {
+            (quiet, format!("**{:.2}x**", r.all.0))
+        };
+        println!(
+            "| {} | {} | {q} | {a} [{:.2} .. {:.2}] | {:.2}x | {:.2} | {} |",
+            r.label, r.goal, r.all.1, r.all.2, r.ceiling, r.cost, r.met
+        );
+    }
+    println!();
+    println!(
+        "| variant | runs | req/s (median) | req/s min .. max | server CPU (cores) | generator CPU (cores) | generator share of the cores | CPU µs per request: server / generator (all runs) | other processes (cores) |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    print!("{variants_table}");
+    if !traced.is_empty() {
+        println!();
+        println!(
+            "| traced run | req/s | server CPU (cores) | callback time / server CPU | default color: share of callback time (busy % of wall time): handlers | busiest other color: share: handlers | parallelism the colors allow (callback time ÷ busiest color's) | CPU (cores): workers / reactor / trace writer / generator | other processes (cores) |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        for (name, t) in &traced {
+            println!("| {name} | {t} |");
+        }
+    }
+    eprintln!(
+        "\nworkloads: done in {:.0} s; load average {}",
+        started.elapsed().as_secs_f64(),
+        load_average()
+    );
+    Ok(())
+}
+
+// ---- where the serial work is: one traced run ----------------------------------------------
+
+/// Runs `v` once with a full trace and summarizes where callback time went by color.
+fn analyze(v: &Variant, o: &Options) -> Result<String> {
+    let path: PathBuf = std::env::temp_dir().join(format!(
+        "hue-bench-workloads-{}-{}.hue",
+        std::process::id(),
+        v.name.replace([' ', ',', '+'], "_")
+    ));
+    wait_quiet(o.wait_quiet);
+    let before = (Instant::now(), machine_busy(), process_cpu());
+    let sampler = ThreadSampler::start();
+    let summary = (v.run)(builder().trace_file(&path), o.load(o.seconds.min(1.5)));
+    let threads = sampler.stop();
+    let mine = process_cpu().saturating_sub(before.2);
+    let others = machine_busy()
+        .saturating_sub(before.1)
+        .saturating_sub(mine)
+        .as_secs_f64()
+        / before.0.elapsed().as_secs_f64().max(1e-9);
+    let summary = summary?;
+    let result = busy_by_color(&path, &summary);
+    let _ = std::fs::remove_file(&path);
+    let secs = summary.elapsed.as_secs_f64().max(1e-9);
+    let cores = |prefix: &str| {
+        threads
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(_, d)| d.as_secs_f64())
+            .sum::<f64>()
+            / secs
+    };
+    let workers: f64 = (0..10)
+        .map(|i| cores(&format!("{SERVER_THREADS}-{i}")))
+        .sum();
+    Ok(format!(
+        "{} | {:.2} / {:.2} / {:.2} / {:.2} | {others:.2}",
+        result?,
+        workers,
+        cores(&format!("{SERVER_THREADS}-reactor")),
+        cores(&format!("{SERVER_THREADS}-trace")),
+        cores("hue-loadgen"),
+    ))
+}
+
+/// CPU time of this process's threads by name, sampled from `/proc` while a run goes (the
+/// server's threads are gone when `run` returns). Each thread's last sample is at most one
+/// period before it ended.
+struct ThreadSampler {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    join: std::thread::JoinHandle<HashMap<u64, (String, Duration)>>,
+}
+
+impl ThreadSampler {
+    fn start() -> ThreadSampler {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let join = std::thread::spawn(move || {
+            let mut seen: HashMap<u64, (String, Duration)> = HashMap::new();
+            loop {
+                let done = flag.load(std::sync::atomic::Ordering::Relaxed);
+                for task in std::fs::read_dir("/proc/self/task")
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    let Ok(tid) = task.file_name().to_string_lossy().parse::<u64>() else {
+                        continue;
+                    };
+                    let comm = std::fs::read_to_string(task.path().join("comm"));
+                    let ns = std::fs::read_to_string(task.path().join("schedstat"))
+                        .ok()
+                        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+                    if let (Ok(comm), Some(ns)) = (comm, ns) {
+                        seen.insert(tid, (comm.trim().to_owned(), Duration::from_nanos(ns)));
+                    }
+                }
+                if done {
+                    return seen;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        ThreadSampler { stop, join }
+    }
+
+    /// CPU time by thread name.
+    fn stop(self) -> Vec<(String, Duration)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.join
+            .join()
+            .map(|m| m.into_values().collect())
+            .unwrap_or_default()
+    }
+}
+
+fn color_label(raw: u64) -> String {
+    if raw == Color::DEFAULT.raw() {
+        "default".into()
+    } else if raw == pipeline::db_color().raw() {
+        "pipeline/db".into()
+    } else if raw == pipeline::log_color().raw() {
+        "pipeline/log".into()
+    } else {
+        "one connection's".into()
+    }
+}
+
+fn busy_by_color(path: &PathBuf, summary: &Summary) -> Result<String> {
+    let mut reader = TraceReader::open(path)?;
+    let mut handlers: HashMap<u32, String> = HashMap::new();
+    // color -> handler -> busy ns
+    let mut busy: HashMap<u64, HashMap<u32, u64>> = HashMap::new();
+    let mut total = 0u64;
+    while let Some(rec) = reader.next_record() {
+        match rec? {
+            Record::Name(n) if n.kind == NameKind::Handler => {
+                handlers.insert(n.id, n.name);
+            }
+            Record::Callback(c) => {
+                let d = c.ended.saturating_sub(c.started);
+                total += d;
+                *busy
+                    .entry(c.color)
+                    .or_default()
+                    .entry(c.handler)
+                    .or_default() += d;
+            }
+            _ => {}
+        }
+    }
+    if total == 0 {
+        return Err("the trace has no callbacks".into());
+    }
+    let sum = |h: &HashMap<u32, u64>| h.values().sum::<u64>();
+    let share = |ns: u64| 100.0 * ns as f64 / total as f64;
+    let wall_ns = summary.elapsed.as_secs_f64().max(1e-9) * 1e9;
+    let top_handlers = |h: &HashMap<u32, u64>| {
+        let all = sum(h).max(1);
+        let mut hs: Vec<(&u32, &u64)> = h.iter().collect();
+        hs.sort_by(|a, b| b.1.cmp(a.1));
+        hs.iter()
+            .take(3)
+            .filter(|&&(_, &ns)| ns * 50 >= all)
+            .map(|&(h, &ns)| {
+                format!(
+                    "{} {:.0}%",
+                    handlers.get(h).map_or("?", String::as_str),
+                    100.0 * ns as f64 / all as f64
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let default = busy.get(&Color::DEFAULT.raw());
+    let default_ns = default.map_or(0, sum);
+    let default_text = match default {
+        Some(h) if default_ns > 0 => format!(
+            "{:.0}% ({:.0}% of wall time): {}",
+            share(default_ns),
+            100.0 * default_ns as f64 / wall_ns,
+            top_handlers(h)
+        ),
+        _ => "0%".to_owned(),
+    };
+    let conn_colors = busy
+        .keys()
+        .filter(|&&c| color_label(c) == "one connection's")
+        .count();
+    let other = busy
+        .iter()
+        .filter(|(c, _)| **c != Color::DEFAULT.raw())
+        .max_by_key(|(_, h)| sum(h));
+    let other_text = match other {
+        Some((&c, h)) => {
+            let label = match color_label(c).as_str() {
+                "one connection's" => format!("one connection's (of {conn_colors})"),
+                l => l.to_owned(),
+            };
+            format!("{label} {:.0}%: {}", share(sum(h)), top_handlers(h))
+        }
+        None => "none".to_owned(),
+    };
+    // A color runs on one worker at a time, so the run takes at least the busiest color's
+    // callback time: the colors allow at most this many workers' worth of parallelism.
+    let top = busy.values().map(sum).max().unwrap_or(0);
+    let bound = total as f64 / top.max(1) as f64;
+    Ok(format!(
+        "{:.0} | {:.2} | {:.0}% | {default_text} | {other_text} | {bound:.1}",
+        summary.requests_per_sec(),
+        summary.server_cpu.as_secs_f64() / summary.elapsed.as_secs_f64().max(1e-9),
+        100.0 * (total as f64 / 1e9) / summary.server_cpu.as_secs_f64().max(1e-9),
+    ))
+}
+
+// ---- the tokio web server ------------------------------------------------------------------
+
+/// The access log, as `webserver`'s: totals, counts by status, the last 256 lines.
+#[derive(Default)]
+struct AccessLog {
+    requests: u64,
+    bytes: u64,
+    by_status: BTreeMap<u16, u64>,
+    recent: VecDeque<String>,
+}
+
+struct TokioSite {
+    /// Path -> the whole 200 response (head and body), as `webserver` renders it.
+    files: HashMap<String, (Arc<[u8]>, &'static str)>,
+    log: Mutex<AccessLog>,
+    started: Instant,
+}
+
+fn content_type(path: &str) -> &'static str {
+    // `Site::demo`'s types (its `Site` does not expose them).
+    if path.ends_with(".html") {
+        "text/html"
+    } else if path.ends_with(".css") {
+        "text/css"
+    } else {
+        "application/octet-stream"
+    }
+}
+
+impl TokioSite {
+    fn new(site: &Site) -> TokioSite {
+        let files = site
+            .small_paths(usize::MAX)
+            .into_iter()
+            .filter_map(|p| {
+                let body: Arc<[u8]> = site.get(&p)?.into();
+                let ct = content_type(&p);
+                Some((p, (body, ct)))
+            })
+            .collect();
+        TokioSite {
+            files,
+            log: Mutex::new(AccessLog::default()),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// A request the tokio server answers.
+struct Request {
+    method: String,
+    target: String,
+    minor: u8,
+    keep_alive: bool,
+}
+
+/// Parses the request at the front of `buf` (as strictly as the load generator needs, with
+/// the same per-request work as `webserver`'s parser: owned method, target and headers).
+/// `Ok(None)`: not all here yet.
+fn parse_request(buf: &[u8]) -> std::result::Result<Option<(Request, usize)>, ()> {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return if buf.len() > 8 * 1024 {
+            Err(())
+        } else {
+            Ok(None)
+        };
+    };
+    let head = std::str::from_utf8(&buf[..end]).map_err(|_| ())?;
+    let mut lines = head.split("\r\n");
+    let mut parts = lines.next().ok_or(())?.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(());
+    };
+    let minor = match version {
+        "HTTP/1.1" => 1,
+        "HTTP/1.0" => 0,
+        _ => return Err(()),
+    };
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for l in lines {
+        let (n, v) = l.split_once(':').ok_or(())?;
+        headers.push((n.to_owned(), v.trim().to_owned()));
+    }
+    let mut close = false;
+    let mut keep = false;
+    for (n, v) in &headers {
+        if n.eq_ignore_ascii_case("content-length") && v != "0" {
+            return Err(()); // no uploads
+        }
+        if n.eq_ignore_ascii_case("connection") {
+            for t in v.split(',').map(str::trim) {
+                close |= t.eq_ignore_ascii_case("close");
+                keep |= t.eq_ignore_ascii_case("keep-alive");
+            }
+        }
+    }
+    Ok(Some((
+        Request {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            minor,
+            keep_alive: !close && (minor == 1 || keep),
+        },
+        end + 4,
+    )))
+}
+
+/// Appends the response to `req` to `out`; `false` if the connection should close after it.
+fn respond(site: &TokioSite, peer: SocketAddr, req: &Request, out: &mut Vec<u8>) -> bool {
+    let path = req.target.split(['?', '#']).next().unwrap_or("");
+    let path = if path == "/" { "/index.html" } else { path };
+    let start = out.len();
+    let (status, keep) = match site.files.get(path) {
+        Some((body, ct)) if req.method == "GET" => {
+            let _ = write!(
+                out,
+                "HTTP/1.1 200 OK\r\nServer: hue\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n{}",
+                body.len(),
+                if req.keep_alive {
+                    "\r\n"
+                } else {
+                    "Connection: close\r\n\r\n"
+                }
+            );
+            out.extend_from_slice(body);
+            (200, req.keep_alive)
+        }
+        _ => {
+            let body = "404 Not Found\n";
+            let _ = write!(
+                out,
+                "HTTP/1.1 404 Not Found\r\nServer: hue\r\nContent-Type: text/plain\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            (404, false)
+        }
+    };
+    let bytes = out.len() - start;
+    // The log line, as `webserver`'s `log` stage writes it.
+    let t = site.started.elapsed();
+    let mut line = String::with_capacity(96);
+    let _ = write!(
+        line,
+        "{} - - [+{}.{:03}] \"{} {} HTTP/1.{}\" {status} {bytes}",
+        peer.ip(),
+        t.as_secs(),
+        t.subsec_millis(),
+        req.method,
+        req.target,
+        req.minor
+    );
+    let mut log = site.log.lock().unwrap_or_else(|e| e.into_inner());
+    log.requests += 1;
+    log.bytes += bytes as u64;
+    *log.by_status.entry(status).or_default() += 1;
+    if log.recent.len() == 256 {
+        log.recent.pop_front();
+    }
+    log.recent.push_back(line);
+    keep
+}
+
+async fn serve_conn(mut stream: tokio::net::TcpStream, peer: SocketAddr, site: Arc<TokioSite>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = stream.set_nodelay(true);
+    let mut input: Vec<u8> = Vec::with_capacity(4096);
+    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    loop {
+        let mut used = 0;
+        let mut keep = true;
+        while keep {
+            match parse_request(&input[used..]) {
+                Ok(Some((req, n))) => {
+                    used += n;
+                    keep = respond(&site, peer, &req, &mut out);
+                }
+                Ok(None) => break,
+                Err(()) => return,
+            }
+        }
+        input.drain(..used);
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+        if !keep {
+            return;
+        }
+        match stream.read_buf(&mut input).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Serves `Site::demo()` from a tokio runtime of `workers` workers and drives it with the web
+/// server's load generator.
+fn run_tokio(workers: usize, load: Load) -> Result<Summary> {
+    let demo = Site::demo();
+    let site = Arc::new(TokioSite::new(&demo));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        // Named like hue's server threads, so the load generator counts their CPU time.
+        .thread_name(format!("{SERVER_THREADS}-tokio"))
+        .enable_io()
+        .build()?;
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    rt.spawn(async move {
+        while let Ok((stream, peer)) = listener.accept().await {
+            tokio::spawn(serve_conn(stream, peer, site.clone()));
+        }
+    });
+    let summary = bench_support::drive_webserver(addr, &load, &demo, MAX_FILE, "tokio", workers);
+    rt.shutdown_timeout(Duration::from_secs(1));
+    Ok(summary?)
+}

@@ -1,0 +1,37 @@
+//! Entry points for the workload benchmarks (`examples/benches/workloads.rs`), which need the
+//! crate's private load generator to drive a server that is not one of the crate's own (an
+//! equivalent tokio web server). Hidden from the docs and not a stable API.
+
+use std::net::SocketAddr;
+
+use crate::webserver::{self, Site};
+use crate::{Load, Result, Summary};
+
+/// The thread-name prefix whose threads count as the server in [`Summary::server_cpu`]: a
+/// server driven by [`drive_webserver`] names its threads with it to have its CPU time
+/// measured (the kernel keeps 15 bytes of a name).
+pub const SERVER_THREADS: &str = crate::SERVER_THREADS;
+
+/// Drives the HTTP/1.1 server at `addr`, which must serve `site` as
+/// [`webserver::Server`] does (200 with a `Content-Length`, keep-alive), with the load
+/// generator of [`webserver::run`]: the same requests for the files of at most `max_file`
+/// bytes, each response checked for status and length. The summary's runtime fields
+/// (callbacks, steals, conflicts, ...) are zero; `variant` and `workers` are only labels.
+pub fn drive_webserver(
+    addr: SocketAddr,
+    load: &Load,
+    site: &Site,
+    max_file: usize,
+    variant: &str,
+    workers: usize,
+) -> Result<Summary> {
+    crate::check_common(workers.max(1), load, &crate::Limits::default())?;
+    let paths = webserver::client_paths(site, max_file)?;
+    let report = webserver::drive(addr, load, &paths)?;
+    Ok(Summary::external(
+        "webserver",
+        variant.to_owned(),
+        workers,
+        report,
+    ))
+}
