@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod stats;
+mod suggest;
 
 /// Make event-driven programs use many cores safely, and see why they don't yet.
 #[derive(Parser, Debug)]
@@ -20,6 +22,12 @@ enum Command {
     /// Run a built-in workload uncolored and colored, on 1 worker and on all cores, and print
     /// what coloring bought.
     Demo(demo::Args),
+    /// Print what a trace says, per handler, color, worker and state: calls, busy time,
+    /// percentiles, serialization and worker waits, conflicts.
+    Stats(stats::Args),
+    /// Rank the hot serialized handlers of a trace by the speedup recoloring them is predicted
+    /// to buy, with a safety verdict and its evidence; optionally write the policy.
+    Suggest(suggest::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +42,8 @@ fn main() -> ExitCode {
     };
     let res = match cli.command {
         Command::Demo(args) => demo::run(&args, &mut io::stdout().lock()),
+        Command::Stats(args) => stats::run(&args, &mut io::stdout().lock()),
+        Command::Suggest(args) => suggest::run(&args, &mut io::stdout().lock()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,2 +1,68 @@
-//! hue-profiler: reads `.hue` traces into per-handler, color and worker statistics, safety
-//! verdicts, speedup predictions and recoloring suggestions. Nothing is implemented yet.
+//! hue-profiler: turns `.hue` traces into answers — which handlers are hot and serialized,
+//! whether recoloring them is safe, and what it would buy at each core count.
+//!
+//! # Brief overview
+//!
+//! - [`Trace`]: a trace file (or bytes), read as a stream as often as needed.
+//! - [`Profile`]: statistics per handler, color, worker, state and interval, from one
+//!   streaming pass ([`Profile::read`]); what the trace says about the runtime's own costs
+//!   ([`Overhead`]).
+//! - [`simulate`]: a discrete-event simulation of the trace's DAG on N virtual workers, for
+//!   the recorded [`Coloring`] or one changed by a [`Policy`](hue_runtime::Policy); its
+//!   [`SimResult`] carries the bounds (work, span, color bound) no schedule can beat.
+//! - [`Predictor`]: simulations for many core counts and colorings, plain and burdened, run
+//!   in parallel.
+//! - [`Verdict`] / [`assess`]: whether a handler may leave its color, from the state it was
+//!   seen touching, with the evidence; [`check_policy`] finds the rules of a policy the
+//!   evidence says are unsafe.
+//! - [`suggest`]: hot serialized handlers ranked by predicted gain, each with its verdict,
+//!   evidence, predicted speedup before and after, and the rules that apply it.
+//! - [`text`]: the aligned tables `hue stats` and `hue suggest` print.
+//!
+//! ```no_run
+//! use hue_profiler::{Options, Profile, Trace, suggest};
+//!
+//! let trace = Trace::open("trace.hue")?;
+//! let profile = Profile::read(&trace)?;
+//! print!("{}", hue_profiler::text::stats(&profile, 10));
+//! let report = suggest(&trace, &profile, &Options::default())?;
+//! print!("{}", hue_profiler::text::suggestions(&report));
+//! # Ok::<(), hue_profiler::Error>(())
+//! ```
+//!
+//! **Architecture Invariant:** the profiler reads traces only through
+//! `hue_runtime::trace::TraceReader` and knows policies only through `hue_runtime::Policy`:
+//! the byte format and the policy syntax belong to the runtime.
+//!
+//! **Architecture Invariant:** nothing here holds a whole trace in memory. Statistics are
+//! streaming aggregates; the simulator holds a window of the DAG (see [`sim`]).
+
+#![deny(missing_docs)]
+
+mod coloring;
+pub mod dag;
+mod error;
+mod histogram;
+mod predict;
+mod profile;
+pub mod sim;
+mod suggest;
+pub mod text;
+mod trace;
+mod verdict;
+
+pub use coloring::{Class, Coloring};
+pub use dag::DagConfig;
+pub use error::{Error, ErrorKind, Result};
+pub use histogram::{Histogram, Percentiles};
+pub use predict::{Point, Predictor};
+pub use profile::{
+    ColorStats, ColorUse, HandlerStats, Interval, MAX_INTERVALS, MAX_TRACKED_COLORS, OtherColors,
+    Overhead, Profile, Reading, StateStats, StateUse, Totals, WorkerStats,
+};
+pub use sim::{DagIndex, SimConfig, SimResult, simulate};
+pub use suggest::{NotSuggested, Options, Report, Suggestion, suggest};
+pub use trace::Trace;
+pub use verdict::{
+    Assessment, SPLIT_FRACTION, Verdict, Violation, assess, check_policy, check_recorded,
+};

@@ -1,0 +1,211 @@
+//! Accuracy of the speedup prediction against real runs (issue 6, item 3): for each example,
+//! trace it uncolored on one worker, ask `suggest` for a policy at two cores, predict the
+//! two-worker throughput under that policy, run it on two workers, and compare.
+//!
+//! ```text
+//! cargo bench -p hue-profiler --bench accuracy
+//! HUE_ACCURACY_REPEATS=5 HUE_ACCURACY_REQUESTS=20000 cargo bench -p hue-profiler --bench accuracy
+//! ```
+//!
+//! Predicted two-worker throughput = measured one-worker throughput × simulated one-worker
+//! time (recorded coloring) / simulated two-worker time (suggested policy), so that what the
+//! model gets wrong about both runs alike cancels. Both real runs are traced (the trace is
+//! what a user has; tracing costs the same in both). Each row is the median of the repeats.
+//!
+//! This is a benchmark, not a test: the load generator runs on the same machine as the
+//! server, and on a two-core machine shared with other work the two-worker run competes with
+//! the load generator and the reactor for the cores. Read the errors with that in mind.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hue_examples::{Load, Summary, fileserver, pipeline, webserver};
+use hue_profiler::{Coloring, Options, Predictor, Profile, Trace, suggest};
+use hue_runtime::{Policy, Runtime};
+
+fn temp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("hue-accuracy-{}-{name}", std::process::id()))
+}
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn load(requests: u64) -> Load {
+    Load {
+        connections: 16,
+        requests,
+        duration: Duration::from_secs(30),
+        threads: 1,
+    }
+}
+
+/// One workload: how to run it on `workers` workers from a builder.
+struct Workload {
+    name: &'static str,
+    run: Box<dyn Fn(hue_runtime::Builder, usize) -> Summary>,
+}
+
+fn workloads(requests: u64) -> Vec<Workload> {
+    vec![
+        Workload {
+            name: "fileserver",
+            run: Box::new(move |b, workers| {
+                fileserver::run_with(
+                    b,
+                    fileserver::Config {
+                        workers,
+                        coloring: fileserver::Coloring::Serial,
+                        load: load(requests / 4),
+                        ..fileserver::Config::default()
+                    },
+                )
+                .expect("the file server runs")
+            }),
+        },
+        Workload {
+            name: "webserver",
+            run: Box::new(move |b, workers| {
+                webserver::run_with(
+                    b,
+                    webserver::Config {
+                        workers,
+                        coloring: webserver::Coloring::Serial,
+                        load: load(requests),
+                        ..webserver::Config::default()
+                    },
+                )
+                .expect("the web server runs")
+            }),
+        },
+        Workload {
+            name: "pipeline",
+            run: Box::new(move |b, workers| {
+                pipeline::run_with(
+                    b,
+                    pipeline::Config {
+                        workers,
+                        coloring: pipeline::Coloring::Serial,
+                        load: load(requests),
+                        ..pipeline::Config::default()
+                    },
+                )
+                .expect("the pipeline runs")
+            }),
+        },
+    ]
+}
+
+struct Row {
+    measured1: f64,
+    predicted2: f64,
+    predicted2_plain: f64,
+    measured2: f64,
+    /// Cores the server's threads used in the two-worker run, and the load generator.
+    server_cores2: f64,
+    generator_cores2: f64,
+    policy: String,
+}
+
+fn one(w: &Workload) -> Row {
+    let first = temp(&format!("{}-1.hue", w.name));
+    let s1 = (w.run)(Runtime::builder().trace_file(&first), 1);
+    let trace = Trace::open(&first).expect("the trace");
+    let profile = Profile::read(&trace).expect("a profile");
+    let report = suggest(
+        &trace,
+        &profile,
+        &Options {
+            cores: 2,
+            ..Options::default()
+        },
+    )
+    .expect("suggestions");
+    let policy: Policy = report.policy().expect("a policy");
+    if std::env::var("HUE_ACCURACY_VERBOSE").is_ok() {
+        print!("{}", hue_profiler::text::suggestions(&report));
+    }
+    let predictor = Predictor::new(&trace, &profile).expect("an index");
+    let points = predictor
+        .points(&[
+            (Coloring::recorded(), 1),
+            (Coloring::with_policy(policy.clone()), 2),
+        ])
+        .expect("simulations");
+    let (p1, p2) = (&points[0], &points[1]);
+    let measured1 = s1.requests_per_sec();
+    let predicted2 = measured1 * p1.burdened_makespan as f64 / p2.burdened_makespan as f64;
+    let predicted2_plain = measured1 * p1.makespan as f64 / p2.makespan as f64;
+    let second = temp(&format!("{}-2.hue", w.name));
+    let s2 = (w.run)(
+        Runtime::builder()
+            .trace_file(&second)
+            .policy(policy.clone()),
+        2,
+    );
+    let _ = std::fs::remove_file(&first);
+    let _ = std::fs::remove_file(&second);
+    let rules: Vec<String> = policy.rules().map(|(h, r)| format!("{h}={r}")).collect();
+    Row {
+        measured1,
+        predicted2,
+        predicted2_plain,
+        measured2: s2.requests_per_sec(),
+        server_cores2: s2.server_cpu.as_secs_f64() / s2.elapsed.as_secs_f64(),
+        generator_cores2: s2.generator_cpu.as_secs_f64() / s2.elapsed.as_secs_f64(),
+        policy: rules.join(" "),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    // `cargo test --benches` runs this too, unoptimized: keep it small there.
+    let quick = cfg!(debug_assertions) || std::env::args().any(|a| a == "--test");
+    let repeats = env("HUE_ACCURACY_REPEATS", if quick { 1 } else { 3 });
+    let requests = env("HUE_ACCURACY_REQUESTS", if quick { 400 } else { 12_000 });
+    println!(
+        "{} cores available; {repeats} repeats of {requests} requests (file server: a quarter of that), 16 connections",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "{:<11} {:>10} {:>12} {:>12} {:>10} {:>7} {:>7} {:>9} {:>9}  policy",
+        "workload",
+        "1w req/s",
+        "pred 2w",
+        "(plain)",
+        "2w req/s",
+        "error",
+        "(plain)",
+        "srv cores",
+        "gen cores"
+    );
+    for w in workloads(requests) {
+        let rows: Vec<Row> = (0..repeats).map(|_| one(&w)).collect();
+        let m1 = median(rows.iter().map(|r| r.measured1).collect());
+        let p2 = median(rows.iter().map(|r| r.predicted2).collect());
+        let p2p = median(rows.iter().map(|r| r.predicted2_plain).collect());
+        let m2 = median(rows.iter().map(|r| r.measured2).collect());
+        let srv = median(rows.iter().map(|r| r.server_cores2).collect());
+        let gen_ = median(rows.iter().map(|r| r.generator_cores2).collect());
+        println!(
+            "{:<11} {:>10.0} {:>12.0} {:>12.0} {:>10.0} {:>+6.1}% {:>+6.1}% {:>9.2} {:>9.2}  {}",
+            w.name,
+            m1,
+            p2,
+            p2p,
+            m2,
+            (p2 - m2) / m2 * 100.0,
+            (p2p - m2) / m2 * 100.0,
+            srv,
+            gen_,
+            rows.last().map_or("", |r| r.policy.as_str())
+        );
+    }
+}

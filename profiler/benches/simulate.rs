@@ -1,0 +1,207 @@
+//! Simulation time and memory for a long trace: a 10 M-callback closed-loop trace (issue 6:
+//! "a 10 M-callback trace simulated for 64 core counts in reasonable time").
+//!
+//! ```text
+//! cargo bench -p hue-profiler --bench simulate            # 10 M callbacks
+//! HUE_SIM_CALLBACKS=1000000 cargo bench -p hue-profiler --bench simulate
+//! ```
+//!
+//! The trace is what a one-worker server records: 1000 clients in a closed loop, each
+//! request an I/O `read` (3–13 µs) that queues a `parse` (5–25 µs) that queues a `reply`
+//! (10–60 µs), all in the default color; the client's next request comes 20–120 µs after
+//! its reply. It is written to a temporary file (about 20 bytes per callback), then
+//! indexed once and simulated for N = 1..=64 with `reply` and `parse` colored by key, plain
+//! and burdened, on all the machine's cores. The bench prints the time of each phase, the
+//! most DAG nodes a simulation held, and the process's peak resident memory.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+use hue_profiler::{Coloring, Predictor, Profile, Trace};
+use hue_runtime::trace::{
+    CallbackRecord, FORMAT_VERSION, Header, Name, NameKind, Origin, Record, TraceWriter,
+};
+use hue_runtime::{Policy, Rule};
+
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x % n
+    }
+}
+
+/// A callback ready to run: (queued, id, key, parent, handler).
+type Ready = (u64, u64, u64, Option<u64>, u32);
+
+fn write_trace(path: &std::path::Path, callbacks: u64) {
+    let header = Header {
+        version: FORMAT_VERSION,
+        start_unix_ns: 0,
+        ticks_per_sec: 3e9,
+        workers: 1,
+        program: "simulate bench".to_owned(),
+        policy: String::new(),
+    };
+    let mut w = TraceWriter::create(path, &header).expect("a temporary file");
+    let names: Vec<Record> = ["read", "parse", "reply"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            Record::Name(Name {
+                kind: NameKind::Handler,
+                id: i as u32,
+                name: (*n).to_owned(),
+            })
+        })
+        .collect();
+    w.write_batch(&names).expect("writing");
+    let mut rng = Rng(0x5eed);
+    let clients = 1000u64;
+    let mut ready: BinaryHeap<Reverse<Ready>> = BinaryHeap::new();
+    let mut id = 0;
+    for key in 0..clients {
+        id += 1;
+        ready.push(Reverse((key * 1_000, id, key, None, 0)));
+    }
+    let mut now = 0;
+    let mut batch = Vec::with_capacity(4096);
+    let mut written = 0;
+    while let Some(Reverse((queued, cid, key, parent, handler))) = ready.pop() {
+        if written == callbacks {
+            break;
+        }
+        let started = now.max(queued);
+        let dur = match handler {
+            0 => 3_000 + rng.below(10_000),
+            1 => 5_000 + rng.below(20_000),
+            _ => 10_000 + rng.below(50_000),
+        };
+        let ended = started + dur;
+        now = ended + 400;
+        batch.push(Record::Callback(CallbackRecord {
+            id: cid,
+            parent,
+            origin: if handler == 0 {
+                Origin::Io
+            } else {
+                Origin::Callback
+            },
+            handler,
+            color: 0,
+            key: Some(key),
+            worker: 0,
+            queued,
+            runnable: queued.max(started.saturating_sub(400)),
+            started,
+            ended,
+            cpu: None,
+        }));
+        written += 1;
+        id += 1;
+        if handler < 2 {
+            ready.push(Reverse((ended, id, key, Some(cid), handler + 1)));
+        } else {
+            ready.push(Reverse((
+                ended + 20_000 + rng.below(100_000),
+                id,
+                key,
+                None,
+                0,
+            )));
+        }
+        if batch.len() == 4096 {
+            w.write_batch(&batch).expect("writing");
+            batch.clear();
+        }
+    }
+    w.write_batch(&batch).expect("writing");
+    w.finish().expect("writing");
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn main() {
+    // `cargo test --benches` runs this too, unoptimized: keep it small there.
+    let quick = cfg!(debug_assertions) || std::env::args().any(|a| a == "--test");
+    let callbacks: u64 = std::env::var("HUE_SIM_CALLBACKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick { 100_000 } else { 10_000_000 });
+    let path = std::env::temp_dir().join(format!("hue-simulate-bench-{}.hue", std::process::id()));
+    let t = Instant::now();
+    write_trace(&path, callbacks);
+    let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+    println!(
+        "trace: {callbacks} callbacks, {:.0} MB, written in {:.1} s",
+        bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    let trace = Trace::open(&path).expect("the trace");
+    let t = Instant::now();
+    let profile = Profile::read(&trace).expect("a profile");
+    println!("profile: {:.1} s", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let mut predictor = Predictor::new(&trace, &profile).expect("an index");
+    let index = predictor.index();
+    println!(
+        "index: {:.1} s (span {:.3} s, work {:.3} s, {} roots, calendar {} bytes, {} nodes held at most)",
+        t.elapsed().as_secs_f64(),
+        index.span as f64 / 1e9,
+        index.work as f64 / 1e9,
+        index.roots,
+        index.calendar_bytes(),
+        index.peak_nodes
+    );
+    let coloring = Coloring::with_policy(
+        Policy::new()
+            .with_rule("parse", Rule::ByKey)
+            .with_rule("reply", Rule::ByKey),
+    );
+    // HUE_SIM_CORES=8,16 simulates only those core counts.
+    let cores: Vec<usize> = std::env::var("HUE_SIM_CORES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| (1..=64).collect());
+    let threads: usize = std::env::var("HUE_SIM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    predictor = predictor.threads(threads);
+    let t = Instant::now();
+    let points = predictor.curve(&coloring, cores).expect("simulations");
+    let elapsed = t.elapsed().as_secs_f64();
+    let sims = points.len() * if predictor.overheads().1 > 0 { 2 } else { 1 };
+    println!(
+        "simulate {} core counts ({sims} simulations, plain and burdened if there is a hand-off cost; {threads} threads): {:.1} s, {:.2} s per simulation per thread",
+        points.len(),
+        elapsed,
+        elapsed * threads.min(sims) as f64 / sims as f64
+    );
+    for p in points
+        .iter()
+        .filter(|p| [1, 2, 4, 8, 16, 32, 64].contains(&p.cores))
+    {
+        println!(
+            "  N={:>2}: speedup {:>5.2}x, burdened {:>5.2}x, bound {:>5.2}x, {} nodes held at most",
+            p.cores, p.speedup, p.burdened, p.bound, p.peak_nodes
+        );
+    }
+    println!("peak resident memory: {:.0} MB", peak_rss_mb());
+    let _ = std::fs::remove_file(&path);
+}

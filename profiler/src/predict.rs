@@ -1,0 +1,193 @@
+//! Speedup predictions: simulations of one trace for many core counts and colorings, plain
+//! and burdened, run on all the machine's cores.
+//!
+//! Each simulation reads the trace again (a stream; see [`crate::sim`]), so simulations are
+//! independent and run in parallel threads, each with the memory of one simulation.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::Serialize;
+
+use crate::coloring::Coloring;
+use crate::dag::DagConfig;
+use crate::error::Result;
+use crate::profile::Profile;
+use crate::sim::{DEFAULT_BATCH, DagIndex, SimConfig, SimResult, simulate};
+use crate::trace::Trace;
+
+/// One point of a speedup curve.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Point {
+    /// Cores (virtual workers).
+    pub cores: usize,
+    /// Predicted speedup, `T1 / makespan`, with the measured per-callback overhead.
+    pub speedup: f64,
+    /// The same with every hand-off of a color between workers paying the measured cost.
+    pub burdened: f64,
+    /// What no schedule can beat: `min(N, T1 / max(span, color bound))`.
+    pub bound: f64,
+    /// Predicted time, ns.
+    pub makespan: u64,
+    /// Predicted time, burdened, ns.
+    pub burdened_makespan: u64,
+    /// Work `T1`, ns.
+    pub work: u64,
+    /// Span, ns.
+    pub span: u64,
+    /// Color bound, ns.
+    pub color_bound: u64,
+    /// Callbacks released late because their records were out of order.
+    pub late: u64,
+    /// Most DAG nodes a simulation held at once (its memory: see [`crate::sim`]).
+    pub peak_nodes: usize,
+}
+
+impl Point {
+    fn new(plain: &SimResult, burdened: &SimResult) -> Point {
+        Point {
+            cores: plain.workers,
+            speedup: plain.speedup(),
+            burdened: burdened.speedup(),
+            bound: plain.bound(),
+            makespan: plain.makespan,
+            burdened_makespan: burdened.makespan,
+            work: plain.work,
+            span: plain.span,
+            color_bound: plain.color_bound,
+            late: plain.late.max(burdened.late),
+            peak_nodes: plain.peak_nodes.max(burdened.peak_nodes),
+        }
+    }
+}
+
+/// Predicts speedups for one trace.
+pub struct Predictor {
+    trace: Trace,
+    index: DagIndex,
+    overhead: u64,
+    handoff: u64,
+    batch: usize,
+    threads: usize,
+}
+
+impl Predictor {
+    /// Indexes `trace` (one pass) and takes the runtime's measured costs from `profile`.
+    pub fn new(trace: &Trace, profile: &Profile) -> Result<Predictor> {
+        Predictor::with_dag(trace, profile, DagConfig::default())
+    }
+
+    /// Like [`new`](Self::new), reading the DAG as `dag` says.
+    pub fn with_dag(trace: &Trace, profile: &Profile, dag: DagConfig) -> Result<Predictor> {
+        Ok(Predictor {
+            trace: trace.clone(),
+            index: DagIndex::build(trace, dag)?,
+            overhead: profile.overhead.per_callback,
+            handoff: profile.overhead.handoff,
+            batch: DEFAULT_BATCH,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        })
+    }
+
+    /// Runs at most `n` simulations at once (default: the machine's cores).
+    pub fn threads(mut self, n: usize) -> Predictor {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// Sets the per-callback overhead and hand-off cost instead of the measured ones.
+    pub fn costs(mut self, overhead: u64, handoff: u64) -> Predictor {
+        self.overhead = overhead;
+        self.handoff = handoff;
+        self
+    }
+
+    /// What the first pass learned about the DAG.
+    pub fn index(&self) -> &DagIndex {
+        &self.index
+    }
+
+    /// The per-callback overhead and the hand-off cost in use, ns.
+    pub fn overheads(&self) -> (u64, u64) {
+        (self.overhead, self.handoff)
+    }
+
+    /// The prediction for `coloring` on `cores` cores.
+    pub fn point(&self, coloring: &Coloring, cores: usize) -> Result<Point> {
+        let mut points = self.points(&[(coloring.clone(), cores)])?;
+        Ok(points.remove(0))
+    }
+
+    /// The curve for `coloring` over `cores`.
+    pub fn curve(
+        &self,
+        coloring: &Coloring,
+        cores: impl IntoIterator<Item = usize>,
+    ) -> Result<Vec<Point>> {
+        let jobs: Vec<(Coloring, usize)> =
+            cores.into_iter().map(|n| (coloring.clone(), n)).collect();
+        self.points(&jobs)
+    }
+
+    /// Predictions for each (coloring, cores) job, in the same order, simulated in parallel.
+    pub fn points(&self, jobs: &[(Coloring, usize)]) -> Result<Vec<Point>> {
+        let burdened = self.handoff > 0;
+        // Every job is one plain simulation, and one burdened if there is a hand-off cost.
+        let sims: Vec<(usize, bool)> = (0..jobs.len())
+            .flat_map(|j| std::iter::once((j, false)).chain(burdened.then_some((j, true))))
+            .collect();
+        let results: Mutex<Vec<Option<Result<SimResult>>>> =
+            Mutex::new((0..sims.len()).map(|_| None).collect());
+        let next = AtomicUsize::new(0);
+        let run = || {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(j, burden)) = sims.get(i) else {
+                    return;
+                };
+                let (coloring, cores) = &jobs[j];
+                let config = SimConfig {
+                    overhead: self.overhead,
+                    handoff: if burden { self.handoff } else { 0 },
+                    batch: self.batch,
+                    ..SimConfig::new(*cores)
+                };
+                let res = simulate(&self.trace, &self.index, coloring, &config);
+                if let Ok(mut r) = results.lock() {
+                    r[i] = Some(res);
+                }
+            }
+        };
+        let threads = self.threads.min(sims.len()).max(1);
+        if threads == 1 {
+            run();
+        } else {
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(run);
+                }
+            });
+        }
+        let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut results = results.into_iter();
+        let mut points = Vec::with_capacity(jobs.len());
+        for _ in jobs {
+            let plain = results.next().flatten().unwrap_or_else(missing)?;
+            let burdened = if burdened {
+                results.next().flatten().unwrap_or_else(missing)?
+            } else {
+                plain.clone()
+            };
+            points.push(Point::new(&plain, &burdened));
+        }
+        Ok(points)
+    }
+}
+
+fn missing() -> Result<SimResult> {
+    Err(crate::error::Error::new(
+        crate::error::ErrorKind::Config,
+        "a simulation thread panicked",
+    ))
+}

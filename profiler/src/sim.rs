@@ -1,0 +1,792 @@
+//! A discrete-event simulator that replays a trace's DAG on N virtual workers, the way the
+//! runtime would run it.
+//!
+//! # The model
+//!
+//! - Every color has a FIFO queue. A color with work and no running callback is *runnable*
+//!   and sits on one worker's run queue: its home worker's (a hash of the color), as in the
+//!   runtime.
+//! - A worker that takes a color takes a batch of up to [`SimConfig::batch`] of the callbacks
+//!   queued in it at that moment and runs them one after another; after the batch it keeps
+//!   the color for another batch if nothing else waits on its run queue, and otherwise puts
+//!   it at the back and takes the next. A worker with nothing takes from its own run
+//!   queue, else steals a whole runnable color from another worker's; else it sleeps. So two
+//!   callbacks of one color never overlap, and no worker idles while a color is runnable.
+//! - Each callback occupies its worker for its recorded wall time plus the measured
+//!   per-callback overhead ([`SimConfig::overhead`]).
+//! - *Burdened* runs ([`SimConfig::handoff`] > 0) charge the measured hand-off cost whenever a
+//!   worker starts a color it stole or wakes up for: Cilkscale's burdened span, for the
+//!   runtime's color hand-offs.
+//!
+//! Times are in the trace's frame: a root is released at its recorded queue time; everything
+//! else follows from the DAG's edges (see [`crate::dag`]).
+//!
+//! # Streaming: how far the simulation may run ahead of what it has read
+//!
+//! The simulator reads the trace as it goes. Before it processes the events at time `t` it
+//! makes sure no callback it has not read yet could be released before `t`. A callback not
+//! yet admitted was queued after the admission frontier `A` (in recorded time), so it is
+//!
+//! - a root, released at its recorded time: the next one is known from the calendar of roots
+//!   that a first pass over the trace collects ([`DagIndex`]);
+//! - the child of a callback `p` that has started at `s`: released at
+//!   `queued + (s - p.started)`, so no earlier than `A + (s - p.started)`;
+//! - the next I/O of a key whose answerer `a` has ended at `e`: no earlier than
+//!   `A + (e - a.ended)`;
+//! - or the descendant of a callback that has not started yet, hence later than now.
+//!
+//! The simulator keeps those lower bounds in a heap and reads on while the smallest is not
+//! past `t`; it never releases a callback late (but for records that arrive later than the
+//! reorder window, which it counts).
+//!
+//! # Memory
+//!
+//! A simulation holds the DAG nodes between the admission frontier and the least advanced
+//! part of the simulation (a node is freed once it has run and nothing can refer to it any
+//! more; see [`crate::dag`]), plus one color queue per color with work and the calendar of
+//! roots (a few bytes per root). In recorded time, that window is the reorder window, plus
+//! the callbacks in flight, plus the distance between the most and the least advanced
+//! clients: where the simulated schedule keeps the clients abreast (one color, one worker,
+//! or enough workers for everyone) it stays small however long the trace is
+//! (`tests/properties.rs` holds a 96 000-callback trace in under 6 000 nodes); where some
+//! clients' colors are served before others' (colors homed on a busy worker) those clients
+//! fall behind, and the window grows with how far. Two cases read ahead by the simulated
+//! lag too: a simulation slower than the recording (fewer workers than the trace ran with)
+//! must still release roots — new connections, timers — at their recorded times.
+//! [`SimResult::peak_nodes`] reports the most nodes held.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use serde::Serialize;
+
+use crate::coloring::{Coloring, SimColor};
+use crate::dag::{Calendar, CalendarCursor, Dag, DagConfig, Dep, NONE, Run};
+use crate::error::{Error, ErrorKind, Result};
+use crate::profile::{IdMap, Profile};
+use crate::trace::Trace;
+
+/// The most workers a simulation can have.
+pub const MAX_SIM_WORKERS: usize = 64;
+
+/// The runtime's default batch: callbacks of one color a worker runs before looking at others.
+pub const DEFAULT_BATCH: usize = 64;
+
+/// How to simulate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimConfig {
+    /// Virtual workers, 1..=[`MAX_SIM_WORKERS`].
+    pub workers: usize,
+    /// Callbacks of one color a worker runs before it looks at other colors.
+    pub batch: usize,
+    /// Cost of the runtime per callback, ns (added to every callback).
+    pub overhead: u64,
+    /// Cost of a color moving to a worker that stole it or woke up for it, ns; 0 for the plain
+    /// curve.
+    pub handoff: u64,
+    /// How the DAG is read.
+    pub dag: DagConfig,
+}
+
+impl SimConfig {
+    /// `workers` workers with no overhead and no hand-off cost: the DAG alone.
+    pub fn new(workers: usize) -> SimConfig {
+        SimConfig {
+            workers,
+            batch: DEFAULT_BATCH,
+            overhead: 0,
+            handoff: 0,
+            dag: DagConfig::default(),
+        }
+    }
+
+    /// `workers` workers with the overhead measured in `profile`; with its hand-off cost too
+    /// if `burdened`.
+    pub fn measured(profile: &Profile, workers: usize, burdened: bool) -> SimConfig {
+        SimConfig {
+            overhead: profile.overhead.per_callback,
+            handoff: if burdened {
+                profile.overhead.handoff
+            } else {
+                0
+            },
+            ..SimConfig::new(workers)
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.workers == 0 || self.workers > MAX_SIM_WORKERS {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "a simulation takes 1 to {MAX_SIM_WORKERS} workers, not {}",
+                    self.workers
+                ),
+            ));
+        }
+        if self.batch == 0 {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "a simulation needs a batch of at least one callback",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the first pass over a trace learns about its DAG, independent of coloring and
+/// worker count: the work, the span and when its roots are released.
+#[derive(Clone, Debug)]
+pub struct DagIndex {
+    /// Callbacks.
+    pub callbacks: u64,
+    /// Work `T1`: the sum of callback durations, ns.
+    pub work: u64,
+    /// Span: the longest chain of the DAG, its fixed gaps included, ns.
+    pub span: u64,
+    /// Callbacks released at their recorded time.
+    pub roots: u64,
+    /// Callbacks whose parent is not in the trace (dropped records), treated as roots.
+    pub orphans: u64,
+    /// Records that arrived later than the reorder window.
+    pub late: u64,
+    /// Most nodes held at once.
+    pub peak_nodes: usize,
+    calendar: Calendar,
+    config: DagConfig,
+}
+
+impl DagIndex {
+    /// Reads `trace` once, as the simulator will, to index its DAG.
+    pub fn build(trace: &Trace, config: DagConfig) -> Result<DagIndex> {
+        let mut dag = Dag::new(
+            trace.reader()?,
+            config,
+            Coloring::recorded().recolor(),
+            false,
+        );
+        let mut admitted = Vec::new();
+        let mut roots = Vec::new();
+        while !dag.eof {
+            admitted.clear();
+            dag.read_more(&mut admitted);
+            for &v in &admitted {
+                let n = &dag.nodes[v as usize];
+                match n.dep {
+                    Dep::Root => roots.push(n.rec_queued),
+                    Dep::Parent { node, .. } | Dep::Loop { node, .. } => dag.unpin(node),
+                    Dep::Shifted { .. } => {}
+                }
+                dag.maybe_free(v);
+            }
+        }
+        roots.sort_unstable();
+        let calendar = Calendar::from_sorted(roots);
+        Ok(DagIndex {
+            callbacks: dag.callbacks,
+            work: dag.work,
+            span: dag.span_end.saturating_sub(dag.first.min(dag.span_end)),
+            roots: calendar.len(),
+            orphans: dag.orphans,
+            late: dag.late,
+            peak_nodes: dag.peak_live,
+            calendar,
+            config,
+        })
+    }
+
+    /// Bytes the calendar of roots takes.
+    pub fn calendar_bytes(&self) -> usize {
+        self.calendar.bytes()
+    }
+}
+
+/// The result of one simulation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct SimResult {
+    /// Workers simulated.
+    pub workers: usize,
+    /// Callbacks simulated.
+    pub callbacks: u64,
+    /// Work `T1`, ns.
+    pub work: u64,
+    /// Span, ns.
+    pub span: u64,
+    /// Color bound: the most work any one color holds, ns.
+    pub color_bound: u64,
+    /// From the first release to the last callback's end, ns.
+    pub makespan: u64,
+    /// Hand-offs charged (burdened runs).
+    pub handoffs: u64,
+    /// Callbacks released later than the DAG says, because their record arrived out of the
+    /// reorder window.
+    pub late: u64,
+    /// Callbacks released at their recorded time (the same as [`DagIndex::roots`]).
+    pub roots: u64,
+    /// Most DAG nodes held at once.
+    pub peak_nodes: usize,
+}
+
+impl SimResult {
+    /// Predicted speedup: work over predicted time, `T1 / makespan`.
+    pub fn speedup(&self) -> f64 {
+        ratio(self.work, self.makespan)
+    }
+
+    /// The bound no schedule on this many workers can beat:
+    /// `min(N, T1 / max(span, color bound))`.
+    pub fn bound(&self) -> f64 {
+        let limit = self.span.max(self.color_bound);
+        (self.workers as f64).min(ratio(self.work, limit))
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        if a == 0 { 1.0 } else { f64::INFINITY }
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Simulates `trace` (indexed by `index`) colored by `coloring` as `config` says.
+pub fn simulate(
+    trace: &Trace,
+    index: &DagIndex,
+    coloring: &Coloring,
+    config: &SimConfig,
+) -> Result<SimResult> {
+    config.check()?;
+    let dag = Dag::new(trace.reader()?, index.config, coloring.recolor(), true);
+    let mut sim = Sim::new(dag, *config, index.calendar.cursor());
+    sim.run();
+    Ok(SimResult {
+        workers: config.workers,
+        callbacks: sim.dag.callbacks,
+        work: sim.dag.work,
+        span: index.span,
+        color_bound: sim.color_bound(),
+        makespan: sim.end.saturating_sub(sim.start.min(sim.end)),
+        handoffs: sim.handoffs,
+        late: sim.late + sim.dag.late,
+        roots: sim.roots,
+        peak_nodes: sim.dag.peak_live,
+    })
+}
+
+/// Colors whose work is tracked one by one for the color bound, at most; beyond, colors with
+/// less than 1/64 of the largest are forgotten. That can only lower the bound's estimate of
+/// the largest color, which makes the bound looser, never wrong.
+const MAX_COLOR_WORK: usize = 1 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ColorState {
+    Idle,
+    Queued(u16),
+    Running(u16),
+}
+
+struct ColorQueue {
+    raw: u64,
+    fresh: bool,
+    head: u32,
+    tail: u32,
+    len: u32,
+    state: ColorState,
+    home: u16,
+}
+
+struct Worker {
+    busy: bool,
+    /// The node it runs (while busy).
+    node: u32,
+    /// The color it owns, between callbacks of a batch too.
+    color: Option<u32>,
+    /// Callbacks left in its batch: taken from the color's queue as it was when the batch
+    /// began, as the runtime takes them.
+    batch_left: usize,
+    idle: bool,
+    idle_since: u64,
+    run_queue: VecDeque<u32>,
+}
+
+/// A lower bound on the release of callbacks not yet admitted, valid while it lasts.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Bound {
+    /// Added to the admission frontier.
+    delta: i64,
+    /// Valid while the frontier is below this (recorded ns).
+    until: u64,
+    /// For a key's possible answer: the key and the answer's serial.
+    answer: Option<(u64, u64)>,
+}
+
+const DONE_BIT: u64 = 1 << 40;
+
+struct Sim<'c> {
+    dag: Dag,
+    cfg: SimConfig,
+    calendar: CalendarCursor<'c>,
+    now: u64,
+    events: BinaryHeap<Reverse<(u64, u64, u64)>>,
+    event_seq: u64,
+    workers: Vec<Worker>,
+    /// Workers asleep (no color, not busy).
+    idle_mask: u64,
+    /// Workers with a nonempty run queue.
+    queued_mask: u64,
+    finished: Vec<u16>,
+    colors: Vec<ColorQueue>,
+    free_colors: Vec<u32>,
+    color_index: IdMap<u32>,
+    color_work: IdMap<u64>,
+    fresh_max: u64,
+    fresh_seq: u64,
+    bounds: BinaryHeap<Reverse<Bound>>,
+    /// Compact `bounds` when it grows past this: stale bounds leave the heap only from its
+    /// top, and most never get there.
+    compact_bounds_at: usize,
+    start: u64,
+    end: u64,
+    handoffs: u64,
+    late: u64,
+    roots: u64,
+    admitted: Vec<u32>,
+}
+
+/// splitmix64's finalizer: picks a color's home worker.
+fn mix(raw: u64) -> u64 {
+    let mut z = raw.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl<'c> Sim<'c> {
+    fn new(dag: Dag, cfg: SimConfig, calendar: CalendarCursor<'c>) -> Sim<'c> {
+        let workers = (0..cfg.workers)
+            .map(|_| Worker {
+                busy: false,
+                node: NONE,
+                color: None,
+                batch_left: 0,
+                idle: true,
+                idle_since: 0,
+                run_queue: VecDeque::new(),
+            })
+            .collect();
+        let all = if cfg.workers == 64 {
+            u64::MAX
+        } else {
+            (1u64 << cfg.workers) - 1
+        };
+        Sim {
+            dag,
+            cfg,
+            calendar,
+            now: 0,
+            events: BinaryHeap::new(),
+            event_seq: 0,
+            workers,
+            idle_mask: all,
+            queued_mask: 0,
+            finished: Vec::new(),
+            colors: Vec::new(),
+            free_colors: Vec::new(),
+            color_index: IdMap::default(),
+            color_work: IdMap::default(),
+            fresh_max: 0,
+            fresh_seq: 0,
+            bounds: BinaryHeap::new(),
+            compact_bounds_at: 4096,
+            start: u64::MAX,
+            end: 0,
+            handoffs: 0,
+            late: 0,
+            roots: 0,
+            admitted: Vec::new(),
+        }
+    }
+
+    fn run(&mut self) {
+        loop {
+            let next = self.events.peek().map(|Reverse((t, _, _))| *t);
+            let limit = if self.dag.eof {
+                u64::MAX
+            } else {
+                self.lower_bound()
+            };
+            match next {
+                Some(t) if t < limit || self.dag.eof => self.step(t),
+                _ if !self.dag.eof => {
+                    let mut admitted = std::mem::take(&mut self.admitted);
+                    admitted.clear();
+                    self.dag.read_more(&mut admitted);
+                    for &v in &admitted {
+                        self.admit(v);
+                    }
+                    self.admitted = admitted;
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// Whether bound `b` still holds a callback not yet admitted.
+    fn valid(&self, b: &Bound) -> bool {
+        b.until > self.dag.frontier
+            && b.answer
+                .is_none_or(|(key, serial)| self.dag.remembers(key, serial))
+    }
+
+    fn push_bound(&mut self, b: Bound) {
+        self.bounds.push(Reverse(b));
+        if self.bounds.len() >= self.compact_bounds_at {
+            let mut bounds = std::mem::take(&mut self.bounds).into_vec();
+            bounds.retain(|Reverse(b)| self.valid(b));
+            self.bounds = BinaryHeap::from(bounds);
+            self.compact_bounds_at = (self.bounds.len() * 2).max(4096);
+        }
+    }
+
+    /// No callback not yet admitted can be released before this.
+    fn lower_bound(&mut self) -> u64 {
+        let frontier = self.dag.frontier;
+        let mut limit = self.calendar.next_after(frontier);
+        while let Some(Reverse(b)) = self.bounds.peek() {
+            if !self.valid(b) {
+                self.bounds.pop();
+                continue;
+            }
+            let at = (frontier as i128 + i128::from(b.delta)).clamp(0, u64::MAX as i128) as u64;
+            limit = limit.min(at);
+            break;
+        }
+        limit
+    }
+
+    fn push_event(&mut self, at: u64, code: u64) {
+        self.event_seq += 1;
+        self.events.push(Reverse((at, self.event_seq, code)));
+    }
+
+    fn release_at(&mut self, v: u32, at: u64) {
+        let at = if at < self.now {
+            self.late += 1;
+            self.now
+        } else {
+            at
+        };
+        self.start = self.start.min(at);
+        self.dag.nodes[v as usize].run = Run::Released;
+        self.push_event(at, u64::from(v));
+    }
+
+    fn admit(&mut self, v: u32) {
+        let (color, dur, dep) = {
+            let n = &self.dag.nodes[v as usize];
+            (n.color, n.dur, n.dep)
+        };
+        match color {
+            SimColor::Fresh => self.fresh_max = self.fresh_max.max(dur),
+            SimColor::Fixed(raw) => {
+                *self.color_work.entry(raw).or_insert(0) += dur;
+                if self.color_work.len() > MAX_COLOR_WORK {
+                    let max = self.color_work.values().copied().max().unwrap_or(0);
+                    self.color_work.retain(|_, w| *w >= max / 64);
+                }
+            }
+        }
+        match dep {
+            Dep::Root => {
+                self.roots += 1;
+                let at = self.dag.nodes[v as usize].rec_queued;
+                self.release_at(v, at);
+            }
+            Dep::Parent { node, offset } => {
+                let p = &self.dag.nodes[node as usize];
+                if matches!(p.run, Run::Started | Run::Done) {
+                    let at = p.sim_start + offset;
+                    self.release_at(v, at);
+                    self.dag.unpin(node);
+                } else {
+                    self.wait_for(node, v);
+                }
+            }
+            Dep::Shifted { delta } => {
+                let at = (self.dag.nodes[v as usize].rec_queued as i64 + delta).max(0) as u64;
+                self.release_at(v, at);
+            }
+            Dep::Loop { node, offset } => {
+                let a = &self.dag.nodes[node as usize];
+                if matches!(a.run, Run::Started | Run::Done) {
+                    let at = a.sim_start + offset;
+                    self.release_at(v, at);
+                    self.dag.unpin(node);
+                } else {
+                    self.wait_for(node, v);
+                }
+            }
+        }
+    }
+
+    fn wait_for(&mut self, on: u32, v: u32) {
+        let head = self.dag.nodes[on as usize].waiters;
+        self.dag.nodes[v as usize].next_waiter = head;
+        self.dag.nodes[on as usize].waiters = v;
+    }
+
+    /// Releases the nodes waiting for `v` to start: its children and the I/O it answers.
+    fn wake_waiters(&mut self, v: u32) {
+        let mut w = std::mem::replace(&mut self.dag.nodes[v as usize].waiters, NONE);
+        let start = self.dag.nodes[v as usize].sim_start;
+        while w != NONE {
+            let next = self.dag.nodes[w as usize].next_waiter;
+            if let Dep::Parent { offset, .. } | Dep::Loop { offset, .. } =
+                self.dag.nodes[w as usize].dep
+            {
+                self.release_at(w, start + offset);
+            }
+            self.dag.unpin(v);
+            w = next;
+        }
+    }
+
+    fn step(&mut self, t: u64) {
+        self.now = t;
+        while let Some(&Reverse((at, _, code))) = self.events.peek() {
+            if at != t {
+                break;
+            }
+            self.events.pop();
+            if code & DONE_BIT != 0 {
+                self.done((code & !DONE_BIT) as usize, t);
+            } else {
+                self.enqueue(code as u32);
+            }
+        }
+        self.dispatch(t);
+    }
+
+    /// A released callback joins its color's queue.
+    fn enqueue(&mut self, v: u32) {
+        let color = self.dag.nodes[v as usize].color;
+        let c = match color {
+            SimColor::Fixed(raw) => match self.color_index.get(&raw) {
+                Some(&c) => c,
+                None => {
+                    let c = self.new_color(raw, false);
+                    self.color_index.insert(raw, c);
+                    c
+                }
+            },
+            SimColor::Fresh => {
+                self.fresh_seq += 1;
+                self.new_color(self.fresh_seq, true)
+            }
+        };
+        let q = &mut self.colors[c as usize];
+        if q.len == 0 {
+            q.head = v;
+        } else {
+            let tail = q.tail;
+            self.dag.nodes[tail as usize].next_in_color = v;
+        }
+        q.tail = v;
+        q.len += 1;
+        self.dag.nodes[v as usize].next_in_color = NONE;
+        if q.state == ColorState::Idle {
+            let home = q.home;
+            q.state = ColorState::Queued(home);
+            self.workers[home as usize].run_queue.push_back(c);
+            self.queued_mask |= 1 << home;
+        }
+    }
+
+    fn new_color(&mut self, raw: u64, fresh: bool) -> u32 {
+        let home = (mix(raw) % self.cfg.workers as u64) as u16;
+        let q = ColorQueue {
+            raw,
+            fresh,
+            head: NONE,
+            tail: NONE,
+            len: 0,
+            state: ColorState::Idle,
+            home,
+        };
+        match self.free_colors.pop() {
+            Some(c) => {
+                self.colors[c as usize] = q;
+                c
+            }
+            None => {
+                self.colors.push(q);
+                (self.colors.len() - 1) as u32
+            }
+        }
+    }
+
+    fn retire_color(&mut self, c: u32) {
+        let q = &mut self.colors[c as usize];
+        q.state = ColorState::Idle;
+        if !q.fresh {
+            self.color_index.remove(&q.raw);
+        }
+        self.free_colors.push(c);
+    }
+
+    fn done(&mut self, w: usize, t: u64) {
+        let v = self.workers[w].node;
+        self.workers[w].busy = false;
+        self.workers[w].node = NONE;
+        self.finished.push(w as u16);
+        self.end = self.end.max(t);
+        let n = &mut self.dag.nodes[v as usize];
+        n.run = Run::Done;
+        n.sim_end = t;
+        self.dag.maybe_free(v);
+    }
+
+    fn dispatch(&mut self, t: u64) {
+        let mut finished = std::mem::take(&mut self.finished);
+        for &w in &finished {
+            self.run_next(w as usize, t);
+        }
+        finished.clear();
+        self.finished = finished;
+        // Sleeping workers with colors of their own first, then thieves.
+        let mut m = self.idle_mask & self.queued_mask;
+        while m != 0 {
+            let w = m.trailing_zeros() as usize;
+            m &= m - 1;
+            self.run_next(w, t);
+        }
+        let mut m = self.idle_mask;
+        while m != 0 && self.queued_mask != 0 {
+            let w = m.trailing_zeros() as usize;
+            m &= m - 1;
+            self.run_next(w, t);
+        }
+    }
+
+    /// A free worker `w` continues its color or finds another.
+    fn run_next(&mut self, w: usize, t: u64) {
+        if self.workers[w].busy {
+            return;
+        }
+        if let Some(c) = self.workers[w].color {
+            let len = self.colors[c as usize].len as usize;
+            if len > 0 {
+                if self.workers[w].batch_left > 0 {
+                    self.start(w, c, t, 0);
+                    return;
+                }
+                if self.workers[w].run_queue.is_empty() {
+                    // Nothing else waits here: keep the color for another batch.
+                    self.workers[w].batch_left = len.min(self.cfg.batch);
+                    self.start(w, c, t, 0);
+                    return;
+                }
+                // Others wait: to the back of the run queue.
+                self.colors[c as usize].state = ColorState::Queued(w as u16);
+                self.workers[w].run_queue.push_back(c);
+                self.queued_mask |= 1 << w;
+            } else {
+                self.retire_color(c);
+            }
+            self.workers[w].color = None;
+        }
+        let woken = self.workers[w].idle && self.workers[w].idle_since < t;
+        let (c, stolen) = match self.workers[w].run_queue.pop_front() {
+            Some(c) => (c, false),
+            None => match self.steal(w) {
+                Some(c) => (c, true),
+                None => {
+                    if !self.workers[w].idle {
+                        self.workers[w].idle = true;
+                        self.workers[w].idle_since = t;
+                        self.idle_mask |= 1 << w;
+                    }
+                    return;
+                }
+            },
+        };
+        if self.workers[w].run_queue.is_empty() {
+            self.queued_mask &= !(1 << w);
+        }
+        let len = self.colors[c as usize].len as usize;
+        let worker = &mut self.workers[w];
+        worker.color = Some(c);
+        worker.batch_left = len.min(self.cfg.batch);
+        worker.idle = false;
+        self.idle_mask &= !(1 << w);
+        self.colors[c as usize].state = ColorState::Running(w as u16);
+        let cost = if (stolen || woken) && self.cfg.handoff > 0 {
+            self.handoffs += 1;
+            self.cfg.handoff
+        } else {
+            0
+        };
+        self.start(w, c, t, cost);
+    }
+
+    /// Takes a runnable color from another worker's run queue, starting after `w`.
+    fn steal(&mut self, w: usize) -> Option<u32> {
+        let others = self.queued_mask & !(1u64 << w);
+        if others == 0 {
+            return None;
+        }
+        let rotated = others.rotate_right((w as u32 + 1) % 64);
+        let victim = (rotated.trailing_zeros() as usize + w + 1) % 64;
+        let c = self.workers[victim].run_queue.pop_front();
+        if self.workers[victim].run_queue.is_empty() {
+            self.queued_mask &= !(1 << victim);
+        }
+        c
+    }
+
+    /// Worker `w` starts the next callback of color `c` at `t`, after `cost`.
+    fn start(&mut self, w: usize, c: u32, t: u64, cost: u64) {
+        let q = &mut self.colors[c as usize];
+        let v = q.head;
+        q.len -= 1;
+        q.head = self.dag.nodes[v as usize].next_in_color;
+        let at = t + cost + self.cfg.overhead;
+        let worker = &mut self.workers[w];
+        worker.busy = true;
+        worker.node = v;
+        worker.batch_left = worker.batch_left.saturating_sub(1);
+        let n = &mut self.dag.nodes[v as usize];
+        n.run = Run::Started;
+        n.sim_start = at;
+        let (dur, rec_started, rec_ended) = (n.dur, n.rec_started, n.rec_ended);
+        self.wake_waiters(v);
+        if let Some((key, serial, delta, rec_started)) = self.dag.answered(v, at)
+            && !self.dag.eof
+        {
+            self.push_bound(Bound {
+                delta,
+                until: rec_started.saturating_add(self.dag.horizon()),
+                answer: Some((key, serial)),
+            });
+        }
+        if rec_ended >= self.dag.frontier && !self.dag.eof {
+            self.push_bound(Bound {
+                delta: at as i64 - rec_started as i64,
+                until: rec_ended.saturating_add(1),
+                answer: None,
+            });
+        }
+        self.push_event(at + dur, DONE_BIT | w as u64);
+    }
+
+    fn color_bound(&self) -> u64 {
+        self.color_work
+            .values()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(self.fresh_max)
+    }
+}

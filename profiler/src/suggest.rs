@@ -1,0 +1,453 @@
+//! Suggestions: the hot serialized handlers worth recoloring, ranked by what recoloring them
+//! is predicted to buy — after any fix the trace says is needed for safety.
+//!
+//! 0. **Safety fixes.** Where the coloring the trace recorded is itself unsafe
+//!    ([`check_recorded`]: handlers that touch one state ran in colors that do not keep them
+//!    apart), the verdict of one of those handlers gives rules that put all of them in
+//!    consistent colors. That is how a stage the evidence could not name gets its rule: a
+//!    program may queue, under a new coloring, a stage it never ran under the old one (the
+//!    pipeline's `write`, once `respond` leaves the connection's color); re-tracing after
+//!    applying a policy shows it, and `suggest` on that trace fixes it. Fixes come first,
+//!    whatever they are predicted to buy.
+//! 1. Every handler with at least [`Options::min_share`] of the work is *hot*. Its verdict
+//!    ([`assess`]) gives the rules that would free it safely; a handler the rules would not
+//!    change (it is colored that way already) or whose verdict is *serial* is not a candidate.
+//!    Candidates whose rules are the same (two handlers of one by-key or group component) are
+//!    one suggestion.
+//! 2. Each candidate's rules are checked against the evidence once more ([`check_policy`],
+//!    together with the policy the trace ran under), then simulated at
+//!    [`Options::cores`] cores, plain and burdened, next to the coloring as recorded.
+//! 3. Suggestions are ranked by the burdened speedup they add; those that add nothing are
+//!    listed as not suggested, with the reason.
+//! 4. The suggestions are combined in rank order (skipping any that would give a handler two
+//!    different rules, or that fail the check together) into one policy, which is simulated
+//!    too, and is what `--write-policy` writes: the trace's own policy plus the new rules.
+
+use std::collections::BTreeMap;
+
+use hue_runtime::{Policy, Rule};
+use serde::Serialize;
+
+use crate::coloring::{Class, Coloring};
+use crate::error::{Error, ErrorKind, Result};
+use crate::predict::{Point, Predictor};
+use crate::profile::{Overhead, Profile};
+use crate::trace::Trace;
+use crate::verdict::{Assessment, Verdict, assess, check_policy, check_recorded, list};
+
+/// What [`suggest`] looks for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    /// The core count predictions are made for. Default 8.
+    pub cores: usize,
+    /// A handler is hot if it does at least this share of the work. Default 0.02.
+    pub min_share: f64,
+    /// At most this many suggestions. Default 10.
+    pub max: usize,
+    /// A suggestion must add at least this much burdened speedup. Default 0.02.
+    pub min_gain: f64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            cores: 8,
+            min_share: 0.02,
+            max: 10,
+            min_gain: 0.02,
+        }
+    }
+}
+
+/// One suggestion.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Suggestion {
+    /// 1 for the best.
+    pub rank: usize,
+    /// The hot handlers it frees, hottest first.
+    pub handlers: Vec<String>,
+    /// Their share of the work.
+    pub share: f64,
+    /// Their time waiting for their own color, ns.
+    pub serial_wait: u64,
+    /// The hottest handler's assessment: verdict, rules, evidence.
+    pub assessment: Assessment,
+    /// The prediction as recorded.
+    pub before: Point,
+    /// The prediction with its rules applied.
+    pub after: Point,
+    /// Burdened speedup it adds.
+    pub gain: f64,
+    /// If it is a safety fix: what the recorded coloring got wrong.
+    pub fixes: Option<String>,
+}
+
+/// A hot handler that is not suggested, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct NotSuggested {
+    /// The handler.
+    pub handler: String,
+    /// Its share of the work.
+    pub share: f64,
+    /// Its verdict.
+    pub verdict: String,
+    /// Why it is not suggested.
+    pub reason: String,
+}
+
+/// What [`suggest`] found.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Report {
+    /// The trace.
+    pub trace: String,
+    /// The traced program.
+    pub program: String,
+    /// Its workers.
+    pub workers: u16,
+    /// Callbacks in the trace.
+    pub callbacks: u64,
+    /// The core count of the predictions.
+    pub cores: usize,
+    /// The coloring as recorded, at `cores`.
+    pub current: Point,
+    /// With every suggestion applied, at `cores` (`None` if there is none).
+    pub all: Option<Point>,
+    /// The suggestions, best first.
+    pub suggestions: Vec<Suggestion>,
+    /// Hot handlers not suggested.
+    pub not_suggested: Vec<NotSuggested>,
+    /// The policy that applies every suggestion, on top of the one the trace ran under.
+    pub policy: String,
+    /// The runtime's measured costs the predictions use.
+    pub overhead: Overhead,
+    /// Things to know about the trace (truncated, dropped records, conflicts).
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// The report as pretty-printed JSON (durations in ns, speedups as ratios).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// The policy that applies every suggestion.
+    pub fn policy(&self) -> Result<Policy> {
+        Policy::parse(&self.policy, "suggested policy")
+            .map_err(|e| Error::new(ErrorKind::Policy, e.to_string()))
+    }
+}
+
+/// Ranks the hot serialized handlers of `trace` by predicted gain at `options.cores`.
+pub fn suggest(trace: &Trace, profile: &Profile, options: &Options) -> Result<Report> {
+    profile.require_callbacks()?;
+    if options.cores == 0 || options.cores > crate::sim::MAX_SIM_WORKERS {
+        return Err(Error::new(
+            ErrorKind::Config,
+            format!(
+                "predictions are made for 1 to {} cores, not {}",
+                crate::sim::MAX_SIM_WORKERS,
+                options.cores
+            ),
+        ));
+    }
+    let mut warnings = warnings(profile);
+    let current = if profile.policy.trim().is_empty() {
+        Policy::new()
+    } else {
+        Policy::parse(&profile.policy, "the trace's policy").unwrap_or_else(|e| {
+            warnings.push(format!(
+                "the policy recorded in the trace cannot be read ({e}); the written policy \
+                 holds only the new rules"
+            ));
+            Policy::new()
+        })
+    };
+
+    // 0. Safety fixes.
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for v in check_recorded(profile) {
+        let who: Vec<String> = v
+            .handlers
+            .iter()
+            .map(|(h, c)| format!("`{h}` {c}"))
+            .collect();
+        let what = format!(
+            "the recorded coloring is unsafe for state `{}`: {} ({})",
+            v.state,
+            v.reason,
+            who.join(", ")
+        );
+        warnings.push(what.clone());
+        let fix = v.handlers.iter().find_map(|(h, _)| {
+            let a = assess(profile, h)?;
+            let changes = changes(profile, &a.rules);
+            let safe = !changes.is_empty()
+                && !matches!(a.verdict, Verdict::Serial { .. })
+                && check_policy(profile, &merge(&current, &changes)).is_empty();
+            safe.then_some((a, changes))
+        });
+        if let Some((a, changes)) = fix
+            && !candidates.iter().any(|c| c.changes == changes)
+        {
+            candidates.push(Candidate {
+                handlers: vec![a.handler.clone()],
+                assessment: a,
+                changes,
+                fixes: Some(what),
+            });
+        }
+    }
+
+    // 1. Candidates.
+    let mut not_suggested = Vec::new();
+    for h in &profile.handlers {
+        let share = profile.share(h);
+        if share < options.min_share {
+            break;
+        }
+        let Some(a) = assess(profile, &h.name) else {
+            continue;
+        };
+        let skip = |reason: String| NotSuggested {
+            handler: h.name.clone(),
+            share,
+            verdict: a.verdict.name().to_owned(),
+            reason,
+        };
+        if let Verdict::Serial { reason } = &a.verdict {
+            not_suggested.push(skip(reason.clone()));
+            continue;
+        }
+        let changes = changes(profile, &a.rules);
+        if changes.is_empty() {
+            not_suggested.push(skip(format!(
+                "it already runs as its verdict allows ({})",
+                describe_rules(&a.rules)
+            )));
+            continue;
+        }
+        if let Some(c) = candidates.iter_mut().find(|c| c.changes == changes) {
+            if !c.handlers.contains(&h.name) {
+                c.handlers.push(h.name.clone());
+            }
+            continue;
+        }
+        let violations = check_policy(profile, &merge(&current, &changes));
+        if let Some(v) = violations.first() {
+            not_suggested.push(skip(format!(
+                "its rules would be unsafe for state `{}`: {}",
+                v.state, v.reason
+            )));
+            continue;
+        }
+        candidates.push(Candidate {
+            handlers: vec![h.name.clone()],
+            assessment: a,
+            changes,
+            fixes: None,
+        });
+    }
+
+    // 2. Predictions: as recorded, then each candidate.
+    let predictor = Predictor::new(trace, profile)?;
+    let mut jobs = vec![(Coloring::recorded(), options.cores)];
+    for c in &candidates {
+        jobs.push((Coloring::with_policy(policy_of(&c.changes)), options.cores));
+    }
+    let points = predictor.points(&jobs)?;
+    let before = points[0].clone();
+
+    // 3. Rank.
+    let mut ranked: Vec<Suggestion> = Vec::new();
+    for (c, after) in candidates.into_iter().zip(points.into_iter().skip(1)) {
+        let Candidate {
+            handlers,
+            assessment,
+            fixes,
+            ..
+        } = c;
+        let gain = after.burdened - before.burdened;
+        let hs: Vec<_> = handlers.iter().filter_map(|n| profile.handler(n)).collect();
+        let share = hs.iter().map(|h| profile.share(h)).sum();
+        if gain < options.min_gain && fixes.is_none() {
+            for h in &hs {
+                not_suggested.push(NotSuggested {
+                    handler: h.name.clone(),
+                    share: profile.share(h),
+                    verdict: assessment.verdict.name().to_owned(),
+                    reason: format!(
+                        "{} is predicted to add nothing at {} cores ({:.2}x → {:.2}x)",
+                        describe_rules(&assessment.rules),
+                        options.cores,
+                        before.burdened,
+                        after.burdened
+                    ),
+                });
+            }
+            continue;
+        }
+        ranked.push(Suggestion {
+            rank: 0,
+            handlers,
+            share,
+            serial_wait: hs.iter().map(|h| h.serial_wait).sum(),
+            assessment,
+            before: before.clone(),
+            after,
+            gain,
+            fixes,
+        });
+    }
+    // Fixes first, then by gain.
+    ranked.sort_by(|a, b| {
+        b.fixes
+            .is_some()
+            .cmp(&a.fixes.is_some())
+            .then(b.gain.total_cmp(&a.gain))
+            .then(b.share.total_cmp(&a.share))
+    });
+    ranked.truncate(options.max);
+    for (i, s) in ranked.iter_mut().enumerate() {
+        s.rank = i + 1;
+    }
+
+    // 4. All together.
+    let mut combined: Vec<(String, Rule)> = Vec::new();
+    for s in &ranked {
+        let changes: Vec<(String, Rule)> = s
+            .assessment
+            .rules
+            .iter()
+            .filter(|(n, _)| !combined.iter().any(|(m, _)| m == n))
+            .cloned()
+            .collect();
+        let clash = s
+            .assessment
+            .rules
+            .iter()
+            .any(|(n, r)| combined.iter().any(|(m, q)| m == n && q != r));
+        if clash {
+            continue;
+        }
+        let mut trial = combined.clone();
+        trial.extend(changes);
+        if check_policy(profile, &merge(&current, &trial)).is_empty() {
+            combined = trial;
+        }
+    }
+    let all = if combined.is_empty() {
+        None
+    } else {
+        Some(predictor.point(&Coloring::with_policy(policy_of(&combined)), options.cores)?)
+    };
+    if before.late > 0 {
+        warnings.push(format!(
+            "{} callbacks were released late in the simulation: their records came further \
+             out of order than the reorder window",
+            before.late
+        ));
+    }
+    Ok(Report {
+        trace: profile.trace.clone(),
+        program: profile.program.clone(),
+        workers: profile.workers,
+        callbacks: profile.totals.callbacks,
+        cores: options.cores,
+        current: before,
+        all,
+        suggestions: ranked,
+        not_suggested,
+        policy: merge(&current, &combined).to_toml(),
+        overhead: profile.overhead,
+        warnings,
+    })
+}
+
+/// A suggestion before it is simulated.
+struct Candidate {
+    /// The hot handlers it frees, hottest first.
+    handlers: Vec<String>,
+    /// The hottest one's assessment.
+    assessment: Assessment,
+    /// The rules that change something.
+    changes: Vec<(String, Rule)>,
+    /// If it is a safety fix: what it fixes.
+    fixes: Option<String>,
+}
+
+/// The rules of `rules` that change how their handler is colored.
+fn changes(profile: &Profile, rules: &[(String, Rule)]) -> Vec<(String, Rule)> {
+    rules
+        .iter()
+        .filter(|(name, rule)| {
+            profile
+                .handler(name)
+                .is_some_and(|g| Class::under(g, rule) != Class::recorded(g))
+        })
+        .cloned()
+        .collect()
+}
+
+fn policy_of(rules: &[(String, Rule)]) -> Policy {
+    rules
+        .iter()
+        .fold(Policy::new(), |p, (h, r)| p.with_rule(h.clone(), r.clone()))
+}
+
+/// `base` with `rules` added (replacing its rules for the same handlers).
+fn merge(base: &Policy, rules: &[(String, Rule)]) -> Policy {
+    let mut all: BTreeMap<String, Rule> = base
+        .rules()
+        .map(|(h, r)| (h.to_owned(), r.clone()))
+        .collect();
+    for (h, r) in rules {
+        all.insert(h.clone(), r.clone());
+    }
+    all.into_iter()
+        .fold(Policy::new(), |p, (h, r)| p.with_rule(h, r))
+}
+
+/// `encrypt by-key`, `query and log group "db"`.
+pub(crate) fn describe_rules(rules: &[(String, Rule)]) -> String {
+    let mut by_rule: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (h, r) in rules {
+        by_rule.entry(r.to_string()).or_default().push(h);
+    }
+    by_rule
+        .into_iter()
+        .map(|(r, hs)| format!("{} {r}", list(&hs)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn warnings(profile: &Profile) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(stop) = &profile.reading.stopped {
+        w.push(format!(
+            "only part of the trace was analysed ({} records): {stop}",
+            profile.reading.records
+        ));
+    }
+    if profile.totals.dropped > 0 {
+        w.push(format!(
+            "the workers dropped {} records while tracing: the trace misses some callbacks and \
+             accesses, and their children count as roots",
+            profile.totals.dropped
+        ));
+    }
+    if profile.totals.conflicts > 0 {
+        let n = profile.totals.conflicts;
+        w.push(format!(
+            "{n} {} recorded: handlers that share state already ran in parallel",
+            if n == 1 {
+                "conflict was"
+            } else {
+                "conflicts were"
+            }
+        ));
+    }
+    w
+}

@@ -1,0 +1,585 @@
+//! Text output: the aligned tables of `hue stats` and the report of `hue suggest`.
+//!
+//! Everything here is a pure function from the model to a `String`, so tests compare text.
+
+use std::fmt::Write as _;
+
+use hue_runtime::Rule;
+
+use crate::coloring::Class;
+use crate::profile::{ColorStats, Profile};
+use crate::suggest::Report;
+
+/// Cell alignment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// One table: a header row and rows of cells, printed with columns aligned.
+struct Table {
+    header: Vec<&'static str>,
+    align: Vec<Align>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table whose first column is left-aligned and the others right-aligned.
+    fn new(header: &[&'static str]) -> Table {
+        let align = (0..header.len())
+            .map(|i| if i == 0 { Align::Left } else { Align::Right })
+            .collect();
+        Table {
+            header: header.to_vec(),
+            align,
+            rows: Vec::new(),
+        }
+    }
+
+    fn left(mut self, col: usize) -> Table {
+        self.align[col] = Align::Left;
+        self
+    }
+
+    fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    fn render(&self, out: &mut String) {
+        let n = self.header.len();
+        let mut width: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for r in &self.rows {
+            for (i, c) in r.iter().enumerate().take(n) {
+                width[i] = width[i].max(c.chars().count());
+            }
+        }
+        let line = |cells: &mut dyn Iterator<Item = &str>, out: &mut String| {
+            let mut s = String::new();
+            for (i, c) in cells.enumerate().take(n) {
+                if i > 0 {
+                    s.push_str("  ");
+                }
+                let pad = width[i] - c.chars().count();
+                match self.align[i] {
+                    Align::Left => {
+                        s.push_str(c);
+                        if i + 1 < n {
+                            s.extend(std::iter::repeat_n(' ', pad));
+                        }
+                    }
+                    Align::Right => {
+                        s.extend(std::iter::repeat_n(' ', pad));
+                        s.push_str(c);
+                    }
+                }
+            }
+            out.push_str(s.trim_end());
+            out.push('\n');
+        };
+        line(&mut self.header.iter().copied(), out);
+        for r in &self.rows {
+            line(&mut r.iter().map(String::as_str), out);
+        }
+    }
+}
+
+/// A duration: `850 ns`, `12.3 µs`, `4.56 ms`, `1.23 s`.
+pub fn duration(ns: u64) -> String {
+    let f = ns as f64;
+    if ns < 1_000 {
+        format!("{ns} ns")
+    } else if ns < 1_000_000 {
+        format!("{:.1} µs", f / 1e3)
+    } else if ns < 1_000_000_000 {
+        format!("{:.2} ms", f / 1e6)
+    } else {
+        format!("{:.2} s", f / 1e9)
+    }
+}
+
+fn pct(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "-".to_owned()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+fn count(n: u64) -> String {
+    n.to_string()
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// How a color is shown: `default`, `key 17`, `group "db"`, or its hex value.
+fn color_label(c: &ColorStats, groups: &[(String, u64)]) -> String {
+    if c.color == 0 {
+        return "default".to_owned();
+    }
+    if let Some(k) = c.key {
+        return format!("key {k}");
+    }
+    if let Some((g, _)) = groups.iter().find(|(_, raw)| *raw == c.color) {
+        return format!("group {g:?}");
+    }
+    format!("{:#x}", c.color)
+}
+
+/// The header lines every output starts with.
+fn heading(p: &Profile, out: &mut String) {
+    let program = if p.program.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", p.program)
+    };
+    let _ = writeln!(
+        out,
+        "{}{program} ({}), {}, {}",
+        p.trace,
+        plural(u64::from(p.workers), "worker", "workers"),
+        duration(p.totals.duration()),
+        plural(p.totals.callbacks, "callback", "callbacks"),
+    );
+    let r = &p.reading;
+    let state = match &r.stopped {
+        None if r.complete => "complete".to_owned(),
+        None => "not read to the end".to_owned(),
+        Some(why) => format!("stopped early: {why}; the records before were analysed"),
+    };
+    let _ = writeln!(
+        out,
+        "read {} in {}, {} bytes; {state}",
+        plural(r.records, "record", "records"),
+        plural(r.chunks, "chunk", "chunks"),
+        r.bytes
+    );
+}
+
+/// `hue stats`: tables per handler, color (the `top` busiest), worker and state, the
+/// timeline, the runtime's costs, and notes.
+pub fn stats(p: &Profile, top: usize) -> String {
+    let mut out = String::new();
+    heading(p, &mut out);
+    if p.policy.trim().is_empty() {
+        out.push_str("policy: none\n");
+    } else {
+        let rules: Vec<String> = hue_runtime::Policy::parse(&p.policy, "trace")
+            .map(|pol| {
+                pol.rules()
+                    .map(|(h, r)| format!("{h} = {}", r.to_toml()))
+                    .collect()
+            })
+            .unwrap_or_else(|_| vec!["(unreadable)".to_owned()]);
+        let _ = writeln!(out, "policy: {}", rules.join(", "));
+    }
+    if p.totals.callbacks == 0 {
+        out.push_str("\nThe trace holds no callbacks: nothing to show.\n");
+        notes(p, &mut out);
+        return out;
+    }
+    let total = p.totals.busy;
+
+    out.push_str("\nHandlers\n");
+    let mut t = Table::new(&[
+        "handler",
+        "calls",
+        "busy",
+        "share",
+        "mean",
+        "p50",
+        "p99",
+        "max",
+        "serial wait",
+        "worker wait",
+        "cpu/wall",
+        "coloring",
+        "conflicts",
+        "blocking",
+        "panics",
+    ])
+    .left(11);
+    for h in &p.handlers {
+        t.row(vec![
+            h.name.clone(),
+            count(h.callbacks),
+            duration(h.busy),
+            pct(h.busy, total),
+            duration(h.mean()),
+            duration(h.durations.p50),
+            duration(h.durations.p99),
+            duration(h.durations.max),
+            duration(h.serial_wait),
+            duration(h.worker_wait),
+            h.cpu_ratio()
+                .map_or_else(|| "-".to_owned(), |r| format!("{:.2}", r)),
+            class_label(Class::recorded(h)),
+            count(h.conflicts),
+            count(h.blocking),
+            count(h.panics),
+        ]);
+    }
+    t.render(&mut out);
+
+    let groups: Vec<(String, u64)> = hue_runtime::Policy::parse(&p.policy, "trace")
+        .map(|pol| {
+            pol.rules()
+                .filter_map(|(_, r)| match r {
+                    Rule::Group(g) => Some((g.clone(), Rule::group_color(g).raw())),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let tracked = p.colors.len() as u64 + p.other_colors.colors;
+    let _ = writeln!(
+        out,
+        "\nColors (the {} busiest of {})",
+        top.min(p.colors.len()),
+        tracked
+    );
+    let mut t = Table::new(&[
+        "color",
+        "calls",
+        "busy",
+        "share",
+        "serial wait",
+        "worker wait",
+        "handlers",
+    ])
+    .left(6);
+    for c in p.colors.iter().take(top) {
+        let mut hs = c.handlers.join(", ");
+        if c.more_handlers {
+            hs.push_str(", ...");
+        }
+        t.row(vec![
+            color_label(c, &groups),
+            count(c.callbacks),
+            duration(c.busy),
+            pct(c.busy, total),
+            duration(c.serial_wait),
+            duration(c.worker_wait),
+            hs,
+        ]);
+    }
+    let rest: Vec<&ColorStats> = p.colors.iter().skip(top).collect();
+    let o = &p.other_colors;
+    let rest_n = rest.len() as u64 + o.colors;
+    if rest_n > 0 {
+        let calls: u64 = rest.iter().map(|c| c.callbacks).sum::<u64>() + o.callbacks;
+        let busy: u64 = rest.iter().map(|c| c.busy).sum::<u64>() + o.busy;
+        let serial: u64 = rest.iter().map(|c| c.serial_wait).sum::<u64>() + o.serial_wait;
+        let worker: u64 = rest.iter().map(|c| c.worker_wait).sum();
+        t.row(vec![
+            format!("({} more)", rest_n),
+            count(calls),
+            duration(busy),
+            pct(busy, total),
+            duration(serial),
+            duration(worker),
+            String::new(),
+        ]);
+    }
+    t.render(&mut out);
+
+    out.push_str("\nWorkers\n");
+    let mut t = Table::new(&[
+        "worker",
+        "calls",
+        "busy",
+        "busy/trace",
+        "parked",
+        "cpu/wall",
+        "steals",
+        "dropped",
+    ]);
+    let span = p.totals.duration();
+    for w in &p.worker_stats {
+        t.row(vec![
+            w.worker.to_string(),
+            count(w.callbacks),
+            duration(w.busy),
+            pct(w.busy, span),
+            if w.sampled > 0 {
+                pct(w.parked, w.sampled)
+            } else {
+                "-".to_owned()
+            },
+            if w.sampled > 0 {
+                format!("{:.2}", w.cpu as f64 / w.sampled as f64)
+            } else {
+                "-".to_owned()
+            },
+            count(w.steals),
+            count(w.dropped),
+        ]);
+    }
+    t.render(&mut out);
+
+    if !p.states.is_empty() {
+        out.push_str("\nStates\n");
+        let mut t = Table::new(&[
+            "state",
+            "kind",
+            "accesses",
+            "writes",
+            "held",
+            "wait",
+            "conflicts",
+            "handlers",
+        ])
+        .left(1)
+        .left(7);
+        for s in &p.states {
+            t.row(vec![
+                s.name.clone(),
+                if s.keyed { "keyed" } else { "shared" }.to_owned(),
+                count(s.accesses),
+                count(s.writes),
+                duration(s.held),
+                duration(s.wait),
+                count(s.conflicts),
+                s.handlers.join(", "),
+            ]);
+        }
+        t.render(&mut out);
+    }
+
+    timeline(p, &mut out);
+
+    let o = &p.overhead;
+    let _ = writeln!(
+        out,
+        "\nRuntime costs: {} per callback (mean of {} gaps on busy workers), {} per hand-off \
+         (mean of {} waits for an idle worker)",
+        duration(o.per_callback),
+        o.per_callback_samples,
+        duration(o.handoff),
+        o.handoff_samples
+    );
+    notes(p, &mut out);
+    out
+}
+
+fn class_label(c: Class) -> String {
+    match c {
+        Class::Single(0) => "default".to_owned(),
+        Class::Single(c) => format!("{c:#x}"),
+        Class::PerKey => "by key".to_owned(),
+        Class::Fresh => "fresh".to_owned(),
+        Class::Mixed => "mixed".to_owned(),
+    }
+}
+
+/// At most 10 rows of the timeline, merging its intervals.
+fn timeline(p: &Profile, out: &mut String) {
+    let bins: Vec<_> = p.intervals.iter().filter(|b| b.callbacks > 0).collect();
+    let (Some(first), Some(last)) = (bins.first(), bins.last()) else {
+        return;
+    };
+    let width = p.intervals[0].end - p.intervals[0].start;
+    let n = ((last.end - first.start) / width) as usize;
+    let per_row = n.div_ceil(10).max(1);
+    let _ = writeln!(
+        out,
+        "\nTimeline ({} per row)",
+        duration(width * per_row as u64)
+    );
+    let mut t = Table::new(&[
+        "from",
+        "calls",
+        "busy",
+        "busy/time",
+        "serial wait",
+        "conflicts",
+    ]);
+    let start_i = (first.start / width) as usize;
+    let end_i = (last.end / width) as usize;
+    let mut i = start_i;
+    while i < end_i {
+        let group = &p.intervals[i..(i + per_row).min(end_i)];
+        let (calls, busy, serial, conflicts) = group.iter().fold((0, 0, 0, 0), |a, b| {
+            (
+                a.0 + b.callbacks,
+                a.1 + b.busy,
+                a.2 + b.serial_wait,
+                a.3 + b.conflicts,
+            )
+        });
+        let span = width * group.len() as u64;
+        t.row(vec![
+            duration(group[0].start),
+            count(calls),
+            duration(busy),
+            pct(busy, span),
+            duration(serial),
+            count(conflicts),
+        ]);
+        i += per_row;
+    }
+    t.render(out);
+}
+
+fn notes(p: &Profile, out: &mut String) {
+    let mut notes = Vec::new();
+    let t = &p.totals;
+    if t.dropped > 0 {
+        notes.push(format!(
+            "the workers dropped {} records: the trace writer fell behind",
+            t.dropped
+        ));
+    }
+    if t.orphan_accesses > 0 {
+        notes.push(format!(
+            "{} state accesses belong to callbacks whose records are missing",
+            t.orphan_accesses
+        ));
+    }
+    if t.conflicts > 0 {
+        notes.push(format!(
+            "{}: handlers that share state ran in parallel",
+            plural(
+                t.conflicts,
+                "contended access (conflict)",
+                "contended accesses (conflicts)"
+            )
+        ));
+        for s in p.states.iter().filter(|s| s.conflicts > 0) {
+            for (h, holder, n) in s.conflict_pairs.iter().take(3) {
+                notes.push(format!(
+                    "on `{}`, `{h}` waited for `{holder}` {}",
+                    s.name,
+                    plural(*n, "time", "times")
+                ));
+            }
+        }
+    }
+    for h in p.handlers.iter().filter(|h| h.blocking > 0) {
+        notes.push(format!(
+            "`{}` blocked (mostly off the CPU) in {} of its callbacks: it holds a worker while it waits",
+            h.name, h.blocking
+        ));
+    }
+    for h in p.handlers.iter().filter(|h| h.panics > 0) {
+        notes.push(format!(
+            "`{}` panicked {}{}",
+            h.name,
+            plural(h.panics, "time", "times"),
+            h.panic_message
+                .as_ref()
+                .map(|m| format!(" (last: {m})"))
+                .unwrap_or_default()
+        ));
+    }
+    if !notes.is_empty() {
+        out.push_str("\nNotes\n");
+        for n in notes {
+            let _ = writeln!(out, "- {n}");
+        }
+    }
+}
+
+/// `hue suggest`: the suggestions, best first, with their evidence and rules.
+pub fn suggestions(r: &Report) -> String {
+    let mut out = String::new();
+    let program = if r.program.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", r.program)
+    };
+    let _ = writeln!(
+        out,
+        "{}{program} ({}), {}",
+        r.trace,
+        plural(u64::from(r.workers), "worker", "workers"),
+        plural(r.callbacks, "callback", "callbacks")
+    );
+    let _ = writeln!(
+        out,
+        "Predicted speedup at {} cores (work / predicted time; burdened with {} per callback and {} per hand-off):",
+        r.cores,
+        duration(r.overhead.per_callback),
+        duration(r.overhead.handoff)
+    );
+    let _ = writeln!(
+        out,
+        "  as recorded:          {:.2}x (plain {:.2}x, bound {:.2}x)",
+        r.current.burdened, r.current.speedup, r.current.bound
+    );
+    if let Some(all) = &r.all {
+        let _ = writeln!(
+            out,
+            "  with all suggestions: {:.2}x (plain {:.2}x, bound {:.2}x)",
+            all.burdened, all.speedup, all.bound
+        );
+    }
+    for w in &r.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    if r.suggestions.is_empty() {
+        out.push_str(
+            "\nNo suggestions: no hot serialized handler can be recolored safely to any gain.\n",
+        );
+    }
+    for s in &r.suggestions {
+        let a = &s.assessment;
+        let _ = writeln!(
+            out,
+            "\n{}. {}: {}. {:.2}x → {:.2}x at {} cores (+{:.2}x; plain {:.2}x → {:.2}x)",
+            s.rank,
+            s.handlers.join(", "),
+            a.verdict.name(),
+            s.before.burdened,
+            s.after.burdened,
+            r.cores,
+            s.gain,
+            s.before.speedup,
+            s.after.speedup
+        );
+        if let Some(fix) = &s.fixes {
+            let _ = writeln!(out, "   a safety fix: {fix}");
+        }
+        let _ = writeln!(
+            out,
+            "   {:.1}% of the work; {} waiting for its color",
+            s.share * 100.0,
+            duration(s.serial_wait)
+        );
+        for e in &a.evidence {
+            let _ = writeln!(out, "   - {e}");
+        }
+        let rules: Vec<String> = a
+            .rules
+            .iter()
+            .map(|(h, rule)| format!("{h} = {}", rule.to_toml()))
+            .collect();
+        let _ = writeln!(out, "   rules: {}", rules.join(", "));
+    }
+    if !r.not_suggested.is_empty() {
+        out.push_str("\nNot suggested\n");
+        for n in &r.not_suggested {
+            let _ = writeln!(
+                out,
+                "- {} ({:.1}% of the work, {}): {}",
+                n.handler,
+                n.share * 100.0,
+                n.verdict,
+                n.reason
+            );
+        }
+    }
+    if !r.suggestions.is_empty() {
+        out.push_str("\nPolicy with every suggestion (write it with --write-policy FILE):\n");
+        for line in r.policy.lines() {
+            if line.is_empty() {
+                out.push('\n');
+            } else {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+    }
+    out
+}

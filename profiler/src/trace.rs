@@ -1,0 +1,98 @@
+//! Where a trace comes from: a file, or bytes in memory. The profiler reads a trace more than
+//! once (statistics, then one pass per simulated core count), always streaming.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hue_runtime::trace::{TraceError, TraceReader};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A `.hue` trace the profiler can read as often as it needs, each time as a stream.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    source: Source,
+    name: String,
+}
+
+#[derive(Clone, Debug)]
+enum Source {
+    File(PathBuf),
+    Bytes(Arc<[u8]>),
+}
+
+/// A reader of one pass over a [`Trace`].
+pub(crate) type Reader = TraceReader<Box<dyn Read + Send>>;
+
+impl Trace {
+    /// The trace in the file at `path`. Checks that it can be opened and that it starts with a
+    /// good header.
+    pub fn open(path: impl AsRef<Path>) -> Result<Trace> {
+        let path = path.as_ref();
+        let trace = Trace {
+            source: Source::File(path.to_owned()),
+            name: path.display().to_string(),
+        };
+        trace.reader()?;
+        Ok(trace)
+    }
+
+    /// A trace held in memory (tests, benchmarks); `name` names it in messages.
+    pub fn from_bytes(name: impl Into<String>, bytes: impl Into<Arc<[u8]>>) -> Result<Trace> {
+        let trace = Trace {
+            source: Source::Bytes(bytes.into()),
+            name: name.into(),
+        };
+        trace.reader()?;
+        Ok(trace)
+    }
+
+    /// The trace's name in messages: its path, or the name it was given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A new pass over the trace, from its header.
+    pub(crate) fn reader(&self) -> Result<Reader> {
+        let inner: Box<dyn Read + Send> = match &self.source {
+            Source::File(path) => {
+                let file = std::fs::File::open(path).map_err(|e| {
+                    Error::new(
+                        ErrorKind::Trace,
+                        format!("{}: cannot open the trace: {e}", self.name),
+                    )
+                })?;
+                // Chunks are read whole (up to 1 MiB each); a buffer only saves the two small
+                // reads of each chunk's frame.
+                Box::new(std::io::BufReader::with_capacity(64 << 10, file))
+            }
+            Source::Bytes(bytes) => Box::new(SharedBytes {
+                bytes: bytes.clone(),
+                pos: 0,
+            }),
+        };
+        TraceReader::with_name(inner, self.name.clone()).map_err(header_error)
+    }
+}
+
+/// A trace whose header cannot be read leaves nothing to analyse.
+fn header_error(e: TraceError) -> Error {
+    Error::new(ErrorKind::Trace, e.to_string())
+}
+
+/// `&[u8]` as `Read`, owning a share of the bytes so that readers can move between threads.
+struct SharedBytes {
+    bytes: Arc<[u8]>,
+    pos: usize,
+}
+
+impl Read for SharedBytes {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let rest = &self.bytes[self.pos.min(self.bytes.len())..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.pos += n;
+        Ok(n)
+    }
+}

@@ -1,0 +1,207 @@
+//! End to end, on the examples' real servers: trace an uncolored run, ask for suggestions,
+//! apply the written policy, and look at the next trace.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hue_examples::{Load, fileserver, pipeline};
+use hue_profiler::{Options, Profile, Trace, Verdict, assess, suggest};
+use hue_runtime::{Key, Policy, Runtime};
+
+/// A directory for one test's traces, removed when the test passes (kept to look at if it
+/// fails).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("hue-e2e-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn small_load(requests: u64) -> Load {
+    Load {
+        connections: 4,
+        requests,
+        duration: Duration::from_secs(20),
+        threads: 1,
+    }
+}
+
+fn read(path: &Path) -> (Trace, Profile) {
+    let trace = Trace::open(path).unwrap();
+    let profile = Profile::read(&trace).unwrap();
+    assert!(profile.reading.complete, "{:?}", profile.reading);
+    (trace, profile)
+}
+
+#[test]
+fn fileserver_suggests_encrypt_by_key_and_the_policy_recolors_it() {
+    let dir = TempDir::new("fileserver");
+    let first = dir.file("serial.hue");
+    let config = || fileserver::Config {
+        workers: 1,
+        coloring: fileserver::Coloring::Serial,
+        load: small_load(300),
+        // Small blocks: the test builds the examples unoptimized.
+        server: fileserver::ServerConfig {
+            files: 2,
+            file_size: 1 << 20,
+            block_size: 16 << 10,
+            ..fileserver::ServerConfig::default()
+        },
+        ..fileserver::Config::default()
+    };
+    fileserver::run_with(Runtime::builder().trace_file(&first), config()).unwrap();
+    let (trace, profile) = read(&first);
+
+    let report = suggest(&trace, &profile, &Options::default()).unwrap();
+    let top = &report.suggestions[0];
+    assert_eq!(
+        top.handlers[0],
+        "encrypt",
+        "{}",
+        hue_profiler::text::suggestions(&report)
+    );
+    assert_eq!(top.assessment.verdict.name(), "by-key");
+    assert!(top.after.burdened > top.before.burdened);
+    assert!(top.after.speedup <= top.after.bound + 1e-9);
+
+    let policy_file = dir.file("hue-recolor.toml");
+    std::fs::write(&policy_file, &report.policy).unwrap();
+    let policy = Policy::load(&policy_file).unwrap();
+    assert_eq!(policy.rule("encrypt"), Some(&hue_runtime::Rule::ByKey));
+
+    let second = dir.file("recolored.hue");
+    fileserver::run_with(
+        Runtime::builder().trace_file(&second).policy(policy),
+        config(),
+    )
+    .unwrap();
+    let (_, after) = read(&second);
+    assert!(
+        after.policy.contains("encrypt = \"by-key\""),
+        "{}",
+        after.policy
+    );
+    let encrypt = after.handler("encrypt").unwrap();
+    assert!(encrypt.callbacks > 0);
+    assert_eq!(
+        encrypt.coloring.by_key, encrypt.callbacks,
+        "every encrypt ran in its key's color: {:?}",
+        encrypt.coloring
+    );
+    // The colors table agrees: encrypt's colors are the connections' keys' colors.
+    let keyed: Vec<_> = after
+        .colors
+        .iter()
+        .filter(|c| c.handlers.iter().any(|h| h == "encrypt"))
+        .collect();
+    assert!(!keyed.is_empty());
+    for c in keyed {
+        let k = c.key.expect("a key color");
+        assert_eq!(c.color, Key(k).color().raw());
+    }
+}
+
+/// The pipeline, in the workflow a user follows: suggest from the uncolored trace, apply,
+/// re-trace, suggest again, apply.
+///
+/// Uncolored, `respond` runs in its connection's color and writes the response itself, so
+/// the trace never shows the `write` stage. Once the policy colors `respond` by key, the
+/// program hands responses to `write`, in the default color, where it races with `read`
+/// and `parse` on the connection's state: evidence cannot name a stage that never ran. The
+/// second trace shows it, and the second round of suggestions fixes it first.
+#[test]
+fn pipeline_query_and_log_are_groups_and_the_policy_has_no_conflicts() {
+    let config = |workers| pipeline::Config {
+        workers,
+        coloring: pipeline::Coloring::Serial,
+        load: small_load(600),
+        ..pipeline::Config::default()
+    };
+    let dir = TempDir::new("pipeline");
+    let first = dir.file("serial.hue");
+    pipeline::run_with(Runtime::builder().trace_file(&first), config(1)).unwrap();
+    let (trace, profile) = read(&first);
+
+    for (handler, state) in [("query", "db"), ("log", "log")] {
+        let a = assess(&profile, handler).unwrap();
+        match &a.verdict {
+            Verdict::Group { states, .. } => assert_eq!(states, &[state.to_owned()], "{a:?}"),
+            other => panic!("{handler}: {other:?}"),
+        }
+    }
+    let report = suggest(&trace, &profile, &Options::default()).unwrap();
+    for s in &report.suggestions {
+        assert_ne!(s.assessment.verdict.name(), "parallel", "{s:?}");
+    }
+    let check_groups = |policy: &Policy| {
+        // Whatever the policy holds for them (a 3 µs `query` in a color of its own may gain
+        // nothing), it is their group.
+        for (handler, group) in [("query", "db"), ("log", "log")] {
+            if let Some(rule) = policy.rule(handler) {
+                assert_eq!(rule, &hue_runtime::Rule::Group(group.into()), "{handler}");
+            }
+        }
+    };
+    let policy = report.policy().unwrap();
+    check_groups(&policy);
+    assert_eq!(policy.rule("respond"), Some(&hue_runtime::Rule::ByKey));
+    assert_eq!(
+        policy.rule("write"),
+        None,
+        "the first trace never saw `write`"
+    );
+
+    // Round two, on two workers, where a wrong coloring can show as contended accesses.
+    let second = dir.file("recolored.hue");
+    pipeline::run_with(
+        Runtime::builder().trace_file(&second).policy(policy),
+        config(2),
+    )
+    .unwrap();
+    let (trace, profile) = read(&second);
+    let report = suggest(&trace, &profile, &Options::default()).unwrap();
+    let fix = &report.suggestions[0];
+    assert!(
+        fix.fixes
+            .as_deref()
+            .is_some_and(|f| f.contains("`connections`")),
+        "{}",
+        hue_profiler::text::suggestions(&report)
+    );
+    let policy = report.policy().unwrap();
+    check_groups(&policy);
+    assert_eq!(policy.rule("write"), Some(&hue_runtime::Rule::ByKey));
+
+    let third = dir.file("fixed.hue");
+    let summary = pipeline::run_with(
+        Runtime::builder().trace_file(&third).policy(policy),
+        config(2),
+    )
+    .unwrap();
+    assert_eq!(summary.conflicts, 0);
+    let (_, after) = read(&third);
+    assert_eq!(
+        after.totals.conflicts,
+        0,
+        "{}",
+        hue_profiler::text::stats(&after, 5)
+    );
+    assert!(after.totals.accesses > 0);
+    assert!(hue_profiler::check_recorded(&after).is_empty());
+}

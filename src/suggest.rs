@@ -1,0 +1,53 @@
+//! `hue suggest`: which handlers to recolor, whether it is safe, and what it would buy.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use hue_profiler::{Options, Profile, Trace, suggest, text};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The trace to read (written by a runtime with a trace file, e.g. `hue demo`).
+    #[arg(value_name = "FILE.hue")]
+    trace: PathBuf,
+    /// The core count to predict speedups for (1 to 64).
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    cores: u16,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write the recolor policy that applies every suggestion (on top of the policy the trace
+    /// ran under) to FILE; try it with `hue demo --policy FILE` or `HUE_RECOLOR=FILE`.
+    #[arg(long, value_name = "FILE")]
+    write_policy: Option<PathBuf>,
+}
+
+pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
+    let trace = Trace::open(&args.trace)?;
+    let profile = Profile::read(&trace)?;
+    let options = Options {
+        cores: usize::from(args.cores),
+        ..Options::default()
+    };
+    let report = suggest(&trace, &profile, &options)?;
+    if args.json {
+        writeln!(out, "{}", report.to_json())?;
+    } else {
+        out.write_all(text::suggestions(&report).as_bytes())?;
+    }
+    out.flush()?;
+    if let Some(path) = &args.write_policy {
+        std::fs::write(path, &report.policy)
+            .with_context(|| format!("cannot write the policy to {}", path.display()))?;
+        let what = if report.suggestions.is_empty() {
+            "no suggestions; wrote the policy the trace ran under"
+        } else {
+            "wrote the suggested policy"
+        };
+        // On stderr, so that --json output stays JSON.
+        eprintln!("hue: {what} to {}", path.display());
+    }
+    Ok(())
+}
