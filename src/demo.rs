@@ -191,9 +191,15 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
         runs.len(),
         args.seconds
     )?;
+    let lw = runs
+        .iter()
+        .map(|r| r.label.len())
+        .max()
+        .unwrap_or(0)
+        .max(12);
     writeln!(
         out,
-        "{:<28} {:>7} {:>9} {:>9} {:>8} {:>11} {:>9} {:>8} {:>8}",
+        "{:<lw$} {:>7} {:>9} {:>9} {:>8} {:>11} {:>9} {:>8} {:>8}",
         "coloring",
         "workers",
         "requests",
@@ -211,12 +217,8 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
     let mut baseline = None;
     let mut results: Vec<(Run, Summary)> = Vec::new();
     for r in runs {
-        let mut builder = Runtime::builder().program(format!(
-            "hue demo --workload {} ({}, {} workers)",
-            w.name(),
-            r.label,
-            r.workers
-        ));
+        let mut builder =
+            Runtime::builder().program(format!("hue demo --workload {} ({})", w.name(), r.label));
         if r.traced {
             builder = builder.trace_file(&args.trace).strict_trace(true);
         }
@@ -232,7 +234,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
         let base = *baseline.get_or_insert(rate);
         writeln!(
             out,
-            "{:<28} {:>7} {:>9} {:>9.0} {:>8.1} {:>11.0} {:>9} {:>7.2}s {:>7.2}x",
+            "{:<lw$} {:>7} {:>9} {:>9.0} {:>8.1} {:>11.0} {:>9} {:>7.2}s {:>7.2}x",
             r.label,
             r.workers,
             s.requests,
