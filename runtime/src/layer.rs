@@ -60,7 +60,8 @@ impl Visit for Fields {
 }
 
 fn in_callback() -> bool {
-    recorder::with(|r| r.current.is_some() && r.level == crate::TraceLevel::Full).unwrap_or(false)
+    recorder::current().is_some()
+        && recorder::with(|r| r.level == crate::TraceLevel::Full).unwrap_or(false)
 }
 
 impl<S> tracing_subscriber::Layer<S> for HueLayer

@@ -15,7 +15,7 @@
 //! for the profiler. Buffers come back from the collector through a pool, so the steady state
 //! allocates nothing.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -240,7 +240,6 @@ pub(crate) struct Recorder {
     worker: u16,
     clock: Clock,
     outlet: Arc<Outlet>,
-    next_seq: u64,
     records: Vec<Raw>,
     agg: Box<Aggregates>,
     interval_ticks: u64,
@@ -248,11 +247,7 @@ pub(crate) struct Recorder {
     interval_cpu_start: u64,
     park_start: u64,
     /// Per handler id: moving average of callback wall time, in ns.
-    avg_wall: Vec<u64>,
-    /// `CPU_PER_CALLBACK_NS` in raw ticks, so the per-callback average needs no conversion.
-    cpu_threshold_ticks: u64,
     dropped: u64,
-    pub(crate) current: Option<Current>,
     /// Handlers already reported as blocking by this worker (one warning each).
     warned_blocking: Vec<u32>,
     /// Set when the worker exits: its last hand-off waits for room rather than dropping.
@@ -264,6 +259,32 @@ pub(crate) struct Recorder {
 
 thread_local! {
     static RECORDER: RefCell<Option<Recorder>> = const { RefCell::new(None) };
+    /// The callback running on this thread. A plain `Cell` apart from the recorder, so that
+    /// the worker sets it without borrowing the recorder (twice per callback).
+    static CURRENT: Cell<Option<Current>> = const { Cell::new(None) };
+}
+
+/// The callback running on this thread, if any (with tracing on).
+#[inline]
+pub(crate) fn current() -> Option<Current> {
+    CURRENT.with(Cell::get)
+}
+
+#[inline]
+pub(crate) fn set_current(c: Option<Current>) {
+    CURRENT.with(|cur| cur.set(c));
+}
+
+/// A trace-unique callback id: the worker in the top 16 bits, its sequence number below.
+#[inline]
+pub(crate) fn callback_id(worker: usize, seq: u64) -> u64 {
+    ((worker as u64 + 1) << 48) | seq
+}
+
+/// Handlers whose recent callbacks average at least this wall time get their CPU time read
+/// per callback, in raw ticks for `clock`.
+pub(crate) fn cpu_threshold_ticks(clock: &Clock) -> u64 {
+    clock.ticks_for_ns(CPU_PER_CALLBACK_NS)
 }
 
 /// Runs `f` on this thread's recorder, if this is a worker thread with tracing on and the
@@ -305,7 +326,6 @@ impl Recorder {
             level,
             worker,
             outlet,
-            next_seq: 0,
             records: if level == TraceLevel::Full {
                 Vec::with_capacity(BUFFER_RECORDS)
             } else {
@@ -316,10 +336,8 @@ impl Recorder {
             interval_start: now,
             interval_cpu_start: thread_cpu_ns(),
             park_start: now,
-            avg_wall: Vec::new(),
-            cpu_threshold_ticks: clock.ticks_for_ns(CPU_PER_CALLBACK_NS),
+
             dropped: 0,
-            current: None,
             warned_blocking: Vec::new(),
             final_flush: false,
             run_color: 0,
@@ -331,21 +349,6 @@ impl Recorder {
     #[inline]
     pub(crate) fn now(&self) -> u64 {
         self.clock.raw()
-    }
-
-    /// A trace-unique callback id: the worker in the top 16 bits, a sequence number below.
-    #[inline]
-    pub(crate) fn next_id(&mut self) -> u64 {
-        self.next_seq += 1;
-        ((self.worker as u64 + 1) << 48) | self.next_seq
-    }
-
-    /// Whether to read the CPU clock around the next callback of `handler`.
-    #[inline]
-    pub(crate) fn wants_cpu(&self, handler: u32) -> bool {
-        self.avg_wall
-            .get(handler as usize)
-            .is_some_and(|&w| w >= self.cpu_threshold_ticks)
     }
 
     /// Records a callback that ran. Returns whether it was blocking.
@@ -369,16 +372,6 @@ impl Recorder {
         let busy = ended.saturating_sub(started);
         let serial_wait = runnable.saturating_sub(queued);
         let worker_wait = started.saturating_sub(runnable);
-        let wall = ended.saturating_sub(started);
-        // Moving average with weight 1/8: a handler that turns long is noticed within a few
-        // callbacks, one long outlier does not switch CPU timing on for long.
-        let i = handler as usize;
-        if i >= self.avg_wall.len() {
-            self.avg_wall.resize(i + 1, 0);
-        }
-        let avg = &mut self.avg_wall[i];
-        *avg = *avg - *avg / 8 + wall / 8;
-
         // A worker runs a color's callbacks in batches: count them in `run` and touch the
         // per-color table only when the color changes (or the interval ends).
         if color != self.run_color {
@@ -490,7 +483,7 @@ impl Recorder {
         contended: bool,
         holder: Option<u32>,
     ) {
-        let (callback, handler) = self.current.map_or((0, u32::MAX), |c| (c.id, c.handler));
+        let (callback, handler) = current().map_or((0, u32::MAX), |c| (c.id, c.handler));
         let s = self.agg.state(state);
         s.accesses += 1;
         if contended {
@@ -517,7 +510,7 @@ impl Recorder {
         if self.level != TraceLevel::Full {
             return;
         }
-        let Some(cur) = self.current else {
+        let Some(cur) = current() else {
             return;
         };
         let at = self.now();
@@ -666,7 +659,7 @@ mod tests {
     }
 
     fn one_callback(r: &mut Recorder, handler: u32) {
-        let id = r.next_id();
+        let id = callback_id(3, 1);
         let t = r.now();
         r.callback(
             id,
@@ -716,8 +709,7 @@ mod tests {
         let agg = b.agg.unwrap();
         assert_eq!(agg.handlers[2].callbacks, 10);
         assert_eq!(b.dropped, 0);
-        let id = r.next_id();
-        assert_eq!(id >> 48, 4, "ids carry the worker");
+        assert_eq!(callback_id(3, 7) >> 48, 4, "ids carry the worker");
     }
 
     #[test]

@@ -43,7 +43,7 @@ const NO_HOLDER: u32 = u32::MAX;
 /// What a traced access knows before it asks for the lock: the clock reading and the running
 /// handler. `None` when tracing is off or the access is not made from a callback.
 fn probe() -> Option<(u64, Option<u32>)> {
-    recorder::with(|r| (r.now(), r.current.map(|c| c.handler)))
+    recorder::with(|r| r.now()).map(|t| (t, recorder::current().map(|c| c.handler)))
 }
 
 /// Records a traced access once the state is released.

@@ -91,6 +91,12 @@ pub(crate) struct Worker {
     /// worker runs a batch back to back; it doubles as the next callback's start. `None` at
     /// the start of a batch.
     last_end: Option<u64>,
+    /// With tracing on: this worker's callback sequence number (callback ids).
+    seq: u64,
+    /// With tracing on: per handler id, a moving average of callback wall time in raw ticks,
+    /// to decide whose callbacks get their CPU time read.
+    avg_wall: Vec<u64>,
+    cpu_threshold_ticks: u64,
 }
 
 impl Worker {
@@ -100,6 +106,7 @@ impl Worker {
         local: crossbeam_deque::Worker<Runnable>,
     ) -> Worker {
         let batch = VecDeque::with_capacity(inner.config.batch);
+        let inner_clock = inner.clock.clone();
         Worker {
             cx: WorkerContext {
                 index,
@@ -110,6 +117,9 @@ impl Worker {
             },
             ticks: 0,
             last_end: None,
+            seq: 0,
+            avg_wall: Vec::new(),
+            cpu_threshold_ticks: recorder::cpu_threshold_ticks(&inner_clock),
             batch,
             stats: WorkerStats::default(),
             rng: 0x2545_f491_4f6c_dd1d ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
@@ -273,15 +283,18 @@ impl Worker {
             return;
         }
         let clock = &self.cx.inner.clock;
-        let (id, cpu0) = recorder::with(|r| {
-            let id = r.next_id();
-            r.current = Some(Current {
-                id,
-                handler: handler.id(),
-            });
-            (id, r.wants_cpu(handler.id()).then(thread_usage))
-        })
-        .unwrap_or((0, None));
+        self.seq += 1;
+        let id = recorder::callback_id(self.cx.index, self.seq);
+        recorder::set_current(Some(Current {
+            id,
+            handler: handler.id(),
+        }));
+        let h = handler.id() as usize;
+        let cpu0 = self
+            .avg_wall
+            .get(h)
+            .is_some_and(|&w| w >= self.cpu_threshold_ticks)
+            .then(thread_usage);
         // Back to back in a batch, one callback's end is the next one's start: the clock is read
         // once per callback (a TSC read is ~10 ns here, a third of an empty callback's cost),
         // and the few nanoseconds of bookkeeping between two callbacks count toward the second.
@@ -310,8 +323,15 @@ impl Worker {
             self.cx.inner.record_panic(handler, cq.color(), payload)
         });
         let color = cq.color().raw();
+        // Moving average of wall time with weight 1/8: a handler that turns long is noticed
+        // within a few callbacks, one long outlier does not switch CPU timing on for long.
+        if h >= self.avg_wall.len() {
+            self.avg_wall.resize(h + 1, 0);
+        }
+        let avg = &mut self.avg_wall[h];
+        *avg = *avg - *avg / 8 + ended.saturating_sub(started) / 8;
+        recorder::set_current(None);
         recorder::with(|r| {
-            r.current = None;
             if let Some(message) = &panicked {
                 r.panic(id, handler.id(), color, message);
             }
