@@ -7,16 +7,19 @@
 //!    queued by other threads); else, if stealing is on, one color from another worker's inbox
 //!    or run queue, starting at a random worker; retried while any steal says `Retry`.
 //!    Stealing moves a whole runnable color, never a callback of a color that is running: a
-//!    running color is on no run queue, its owner has it.
+//!    running color is on no run queue, its owner has it. Every 61st time the inbox is looked at
+//!    first, so a run queue that never empties cannot keep outside work waiting.
 //! 2. **Run a batch** ([`Worker::run_color`]): the worker now owns the color (see
 //!    `color_queue.rs` for the hand-off). It takes up to `batch` callbacks in one lock and runs
-//!    them one after another, each under `catch_unwind`. When the batch is done and the color
-//!    still has work, the worker keeps it for another batch if nothing else waits for this
-//!    worker (a hot color pays no hand-off per batch and is not offered to thieves when there
-//!    is nothing to balance); otherwise it puts the color at the back of its run queue so that
-//!    other colors are not starved, and wakes a sleeping worker that may steal.
-//! 3. **Sleep** ([`Worker::sleep`]) when step 1 finds nothing: announce, look once more, park
-//!    (the protocol is in `idle.rs`).
+//!    them one after another, each under `catch_unwind`. What a callback queues into its own
+//!    color is buffered by the worker and appended to the color's queue, in one critical
+//!    section, when the callback returns. When the batch is done and the color still has work,
+//!    the worker keeps it for another batch if nothing else waits for this worker (a hot color
+//!    pays no hand-off per batch and is not offered to thieves when there is nothing to
+//!    balance); otherwise it moves its inbox to its run queue, puts the color behind it so
+//!    that other colors are not starved, and wakes a sleeping worker that may steal.
+//! 3. **Sleep** ([`Worker::sleep`]) when step 1 finds nothing for 10 µs of looking: announce,
+//!    look once more, park (the protocol is in `idle.rs`).
 //!
 //! # Stopping
 //!
