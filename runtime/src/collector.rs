@@ -178,33 +178,21 @@ impl Collector {
     fn convert(&self, raw: Raw, worker: u16, named: &mut Named, out: &mut Vec<Record>) {
         let c = &self.clock;
         let rec = match raw {
-            Raw::Callback {
-                id,
-                parent,
-                origin,
-                handler,
-                color,
-                key,
-                queued,
-                runnable,
-                started,
-                ended,
-                cpu,
-            } => {
-                Self::name(named, out, NameKind::Handler, handler);
+            Raw::Callback(cb) => {
+                Self::name(named, out, NameKind::Handler, cb.handler);
                 Record::Callback(CallbackRecord {
-                    id,
-                    parent: (parent != 0).then_some(parent),
-                    origin,
-                    handler,
-                    color,
-                    key,
+                    id: cb.id,
+                    parent: (cb.parent != 0).then_some(cb.parent),
+                    origin: cb.origin,
+                    handler: cb.handler,
+                    color: cb.color,
+                    key: cb.key,
                     worker,
-                    queued: c.ns(queued),
-                    runnable: c.ns(runnable),
-                    started: c.ns(started),
-                    ended: c.ns(ended),
-                    cpu,
+                    queued: c.ns(cb.queued),
+                    runnable: c.ns(cb.runnable),
+                    started: c.ns(cb.started),
+                    ended: c.ns(cb.ended),
+                    cpu: cb.cpu,
                 })
             }
             Raw::Access {

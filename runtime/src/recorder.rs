@@ -64,22 +64,27 @@ const CPU_PER_CALLBACK_NS: u64 = 50_000;
 /// (a voluntary context switch: it slept or waited) and spent under half of it on the CPU.
 const BLOCKING_MIN_WALL_NS: u64 = 1_000_000;
 
+/// One callback as the worker saw it: raw clock readings; `parent` 0 for none. The worker
+/// fills everything but `cpu`, which the recorder sets from the measured usage.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawCallback {
+    pub(crate) id: u64,
+    pub(crate) parent: u64,
+    pub(crate) origin: Origin,
+    pub(crate) handler: u32,
+    pub(crate) color: u64,
+    pub(crate) key: Option<u64>,
+    pub(crate) queued: u64,
+    pub(crate) runnable: u64,
+    pub(crate) started: u64,
+    pub(crate) ended: u64,
+    pub(crate) cpu: Option<u64>,
+}
+
 /// A record as the hot path makes it: raw clock readings, ids; turned into
 /// [`crate::trace::Record`]s by the collector.
 pub(crate) enum Raw {
-    Callback {
-        id: u64,
-        parent: u64,
-        origin: Origin,
-        handler: u32,
-        color: u64,
-        key: Option<u64>,
-        queued: u64,
-        runnable: u64,
-        started: u64,
-        ended: u64,
-        cpu: Option<u64>,
-    },
+    Callback(RawCallback),
     Access {
         callback: u64,
         handler: u32,
@@ -351,24 +356,20 @@ impl Recorder {
         self.clock.raw()
     }
 
-    /// Records a callback that ran. Returns whether it was blocking.
-    #[allow(clippy::too_many_arguments)]
+    /// Records a callback that ran, with its CPU use if it was measured.
     #[inline]
-    pub(crate) fn callback(
-        &mut self,
-        id: u64,
-        parent: u64,
-        origin: Origin,
-        handler: u32,
-        color: u64,
-        key: Option<u64>,
-        queued: u64,
-        runnable: u64,
-        started: u64,
-        ended: u64,
-        usage: Option<CallbackUsage>,
-    ) {
-        let cpu_ns = usage.map(|u| u.cpu_ns);
+    pub(crate) fn callback(&mut self, mut c: RawCallback, usage: Option<CallbackUsage>) {
+        c.cpu = usage.map(|u| u.cpu_ns);
+        let RawCallback {
+            id,
+            handler,
+            color,
+            queued,
+            runnable,
+            started,
+            ended,
+            ..
+        } = c;
         let busy = ended.saturating_sub(started);
         let serial_wait = runnable.saturating_sub(queued);
         let worker_wait = started.saturating_sub(runnable);
@@ -405,25 +406,13 @@ impl Recorder {
             }
         }
         if self.level == TraceLevel::Full {
-            self.push(Raw::Callback {
-                id,
-                parent,
-                origin,
-                handler,
-                color,
-                key,
-                queued,
-                runnable,
-                started,
-                ended,
-                cpu: cpu_ns,
-            });
+            self.push(Raw::Callback(c));
             if blocking {
                 self.push(Raw::Blocking {
                     callback: id,
                     handler,
                     wall_ns,
-                    cpu_ns: cpu_ns.unwrap_or(0),
+                    cpu_ns: c.cpu.unwrap_or(0),
                 });
             }
         }
@@ -432,7 +421,7 @@ impl Recorder {
             tracing::warn!(
                 handler = crate::Handler::from_id(handler).map_or("?", |h| h.name()),
                 wall_us = wall_ns / 1000,
-                cpu_us = cpu_ns.unwrap_or(0) / 1000,
+                cpu_us = c.cpu.unwrap_or(0) / 1000,
                 "handler blocks: its callback spent most of its time off the CPU, holding a worker"
             );
         }
@@ -661,19 +650,20 @@ mod tests {
     fn one_callback(r: &mut Recorder, handler: u32) {
         let id = callback_id(3, 1);
         let t = r.now();
-        r.callback(
+        let c = RawCallback {
             id,
-            0,
-            Origin::Outside,
+            parent: 0,
+            origin: Origin::Outside,
             handler,
-            7,
-            None,
-            t,
-            t,
-            t,
-            t + 10,
-            None,
-        );
+            color: 7,
+            key: None,
+            queued: t,
+            runnable: t,
+            started: t,
+            ended: t + 10,
+            cpu: None,
+        };
+        r.callback(c, None);
     }
 
     #[test]

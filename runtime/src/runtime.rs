@@ -446,6 +446,15 @@ impl Builder {
     }
 }
 
+/// What shutdown does with queued callbacks before it stops the workers.
+#[derive(Clone, Copy)]
+enum Drain {
+    /// Nothing: drop them (reported).
+    No,
+    /// Run them, and what they queue, until idle or the deadline (if any).
+    Until(Option<Instant>),
+}
+
 /// A running colored runtime.
 ///
 /// Workers start when it is built. Queue work through [`Runtime::handle`] (or from inside
@@ -553,27 +562,22 @@ impl Runtime {
 
     /// Shuts down gracefully: stops timers and I/O, runs everything queued (and what it
     /// queues) to completion, then stops the workers.
-    pub fn shutdown(self) -> ShutdownReport {
-        self.shutdown_with(Some(None))
+    pub fn shutdown(mut self) -> ShutdownReport {
+        self.shutdown_inner(Drain::Until(None))
     }
 
     /// Like [`Runtime::shutdown`], but drops whatever is still queued after `timeout`.
-    pub fn shutdown_timeout(self, timeout: Duration) -> ShutdownReport {
-        self.shutdown_with(Some(Some(Instant::now() + timeout)))
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> ShutdownReport {
+        self.shutdown_inner(Drain::Until(Some(Instant::now() + timeout)))
     }
 
     /// Shuts down at once: each worker finishes the callback it is running; everything still
     /// queued is dropped and reported.
-    pub fn shutdown_now(self) -> ShutdownReport {
-        self.shutdown_with(None)
+    pub fn shutdown_now(mut self) -> ShutdownReport {
+        self.shutdown_inner(Drain::No)
     }
 
-    /// `drain`: `None` drops at once; `Some(deadline)` drains until the deadline (if any).
-    fn shutdown_with(mut self, drain: Option<Option<Instant>>) -> ShutdownReport {
-        self.shutdown_inner(drain)
-    }
-
-    fn shutdown_inner(&mut self, drain: Option<Option<Instant>>) -> ShutdownReport {
+    fn shutdown_inner(&mut self, drain: Drain) -> ShutdownReport {
         self.done = true;
         let inner = self.inner.clone();
         // Step 1.
@@ -592,10 +596,10 @@ impl Runtime {
         let closed_sources = inner.reactor.close_sources() as u64;
         // Step 3.
         let drained = match drain {
-            Some(deadline) => inner
+            Drain::Until(deadline) => inner
                 .idle
                 .wait_idle(deadline, || !inner.runnable_anywhere()),
-            None => false,
+            Drain::No => false,
         };
         // Step 4.
         inner.stopping.store(true, Ordering::SeqCst);
@@ -651,7 +655,7 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         if !self.done {
-            let report = self.shutdown_inner(None);
+            let report = self.shutdown_inner(Drain::No);
             if report.dropped_total() > 0 {
                 tracing::warn!(
                     dropped = report.dropped_total(),

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, TryLockError};
+use std::sync::{Arc, LockResult, Mutex, PoisonError, RwLock, TryLockError, TryLockResult};
 
 use crossbeam_utils::CachePadded;
 
@@ -129,49 +129,49 @@ impl<T> Shared<T> {
 
     pub(crate) fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         let probe = probe();
-        let (guard, holder) = match self.inner.value.try_read() {
-            Ok(g) => (g, None),
-            Err(TryLockError::Poisoned(p)) => (p.into_inner(), None),
-            Err(TryLockError::WouldBlock) => {
-                let holder = self.contention();
-                let g = self
-                    .inner
-                    .value
-                    .read()
-                    .unwrap_or_else(PoisonError::into_inner);
-                (g, holder)
-            }
-        };
-        let entered = holder.and_then(|_| now_if(probe));
-        self.enter(probe);
-        let res = f(&guard);
-        let left = now_if(probe);
-        drop(guard);
-        record(probe, self.inner.id, None, false, entered, left, holder);
-        res
+        let v = &self.inner.value;
+        let got = self.acquire(v.try_read(), || v.read());
+        self.traced(probe, false, got, |g| f(g))
     }
 
     pub(crate) fn write<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         let probe = probe();
-        let (mut guard, holder) = match self.inner.value.try_write() {
+        let v = &self.inner.value;
+        let got = self.acquire(v.try_write(), || v.write());
+        self.traced(probe, true, got, |g| f(g))
+    }
+
+    /// The guard of a `try_*` lock, or of the blocking one if the state was taken; with the
+    /// handler blamed for the conflict, if it counts as one.
+    fn acquire<G>(
+        &self,
+        tried: TryLockResult<G>,
+        block: impl FnOnce() -> LockResult<G>,
+    ) -> (G, Option<u32>) {
+        match tried {
             Ok(g) => (g, None),
             Err(TryLockError::Poisoned(p)) => (p.into_inner(), None),
             Err(TryLockError::WouldBlock) => {
                 let holder = self.contention();
-                let g = self
-                    .inner
-                    .value
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner);
-                (g, holder)
+                (block().unwrap_or_else(PoisonError::into_inner), holder)
             }
-        };
+        }
+    }
+
+    /// Runs `f` inside the state and records the access (when tracing is on).
+    fn traced<G, R>(
+        &self,
+        probe: Option<(u64, Option<u32>)>,
+        write: bool,
+        (mut guard, holder): (G, Option<u32>),
+        f: impl FnOnce(&mut G) -> R,
+    ) -> R {
         let entered = holder.and_then(|_| now_if(probe));
         self.enter(probe);
         let res = f(&mut guard);
         let left = now_if(probe);
         drop(guard);
-        record(probe, self.inner.id, None, true, entered, left, holder);
+        record(probe, self.inner.id, None, write, entered, left, holder);
         res
     }
 

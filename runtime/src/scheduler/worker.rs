@@ -40,7 +40,7 @@ use super::table::Runnable;
 use crate::callback::Callback;
 use crate::clock::thread_usage;
 use crate::cx::Cx;
-use crate::recorder::{self, CallbackUsage, Current, Recorder, TraceLevel};
+use crate::recorder::{self, CallbackUsage, Current, RawCallback, Recorder, TraceLevel};
 use crate::runtime::Inner;
 
 /// How often `find_work` looks at the inbox before the run queue.
@@ -66,15 +66,21 @@ pub(crate) struct WorkerContext {
 }
 
 impl WorkerContext {
+    /// Puts a runnable color at the back of this worker's run queue, and wakes a sleeping
+    /// worker that may steal it.
+    fn push_local(&self, cq: Runnable) {
+        self.local.push(cq);
+        if self.inner.config.stealing {
+            self.inner.idle.wake(None, true);
+        }
+    }
+
     /// Puts a color that just became runnable on its home worker's run queue.
     pub(crate) fn schedule(&self, cq: Runnable) {
         let inner = &*self.inner;
         let home = cq.home();
         if home == self.index {
-            self.local.push(cq);
-            if inner.config.stealing {
-                inner.idle.wake(None, true);
-            }
+            self.push_local(cq);
         } else {
             inner.injectors[home].push(cq);
             inner.idle.wake(Some(home), inner.config.stealing);
@@ -239,10 +245,7 @@ impl Worker {
                 // the run queue first, ahead of this one, or a color that never drains would
                 // keep finding itself alone on the run queue and never let the inbox be read.
                 while let Steal::Retry = inbox.steal_batch(&self.cx.local) {}
-                self.cx.local.push(cq);
-                if inner.config.stealing {
-                    inner.idle.wake(None, true);
-                }
+                self.cx.push_local(cq);
                 break;
             }
         }
@@ -338,19 +341,20 @@ impl Worker {
             if let Some(message) = &panicked {
                 r.panic(id, handler.id(), color, message);
             }
-            r.callback(
+            let c = RawCallback {
                 id,
                 parent,
                 origin,
-                handler.id(),
+                handler: handler.id(),
                 color,
-                key.map(|k| k.0),
+                key: key.map(|k| k.0),
                 queued,
                 runnable,
                 started,
                 ended,
-                usage,
-            );
+                cpu: None,
+            };
+            r.callback(c, usage);
         });
     }
 
