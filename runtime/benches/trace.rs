@@ -29,6 +29,9 @@ fn header() -> Header {
         workers: 4,
         program: "bench".to_owned(),
         policy: String::new(),
+        batch: None,
+        stealing: None,
+        cores: None,
     }
 }
 

@@ -102,9 +102,74 @@ pub(crate) fn thread_usage() -> (u64, u64) {
     )
 }
 
+/// CPU time used so far by every thread of this process, in ns (`CLOCK_PROCESS_CPUTIME_ID`).
+pub(crate) fn process_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; on failure it stays zeroed and we report 0.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CPU time used so far by every process on the machine, summed over the cores, in ns: the
+/// first line of `/proc/stat` without idle and iowait. `None` where there is no `/proc/stat`.
+pub(crate) fn machine_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    machine_cpu_from_stat(&stat, clock_ticks_per_sec()?)
+}
+
+fn clock_ticks_per_sec() -> Option<u64> {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then_some(hz as u64)
+}
+
+/// The busy time in `/proc/stat`'s aggregate `cpu` line: user, nice, system, irq, softirq and
+/// steal (guest time is already counted in user).
+fn machine_cpu_from_stat(stat: &str, hz: u64) -> Option<u64> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    let at = |i: usize| f.get(i).copied().unwrap_or(0);
+    let busy = at(0) + at(1) + at(2) + at(5) + at(6) + at(7);
+    Some(busy.saturating_mul(1_000_000_000) / hz)
+}
+
+/// Cores online.
+pub(crate) fn cores() -> u16 {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(u16::MAX as usize) as u16)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn machine_cpu_counts_busy_columns_only() {
+        let stat = "cpu  100 5 50 1000 20 3 2 1 7 0\ncpu0 50 2 25 500 10 1 1 0 0 0\n";
+        // user + nice + system + irq + softirq + steal = 161 ticks of 1/100 s.
+        assert_eq!(machine_cpu_from_stat(stat, 100), Some(1_610_000_000));
+        assert_eq!(machine_cpu_from_stat("intr 5\n", 100), None);
+        assert_eq!(machine_cpu_from_stat("cpu  1 x 3\n", 100), None);
+    }
+
+    #[test]
+    fn process_cpu_grows_with_work() {
+        let a = process_cpu_ns();
+        let t = std::time::Instant::now();
+        while t.elapsed() < std::time::Duration::from_millis(20) {
+            std::hint::spin_loop();
+        }
+        assert!(process_cpu_ns() > a);
+    }
 
     #[test]
     fn raw_readings_convert_to_elapsed_nanoseconds() {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use crate::clock::Clock;
+use crate::clock::{self, Clock};
 use crate::intern;
 use crate::recorder::{Aggregates, Batch, Outlet, Raw, WorkerAgg, merge};
 use crate::sync::lock;
@@ -26,8 +26,8 @@ use crate::telemetry::{
     WorkerSnapshot,
 };
 use crate::trace::{
-    AccessRecord, BlockingRecord, CallbackRecord, DropRecord, EventRecord, Name, NameKind,
-    PanicRecord, Record, TraceWriter, WorkerSample,
+    AccessRecord, BlockingRecord, CallbackRecord, DropRecord, EventRecord, MachineSample, Name,
+    NameKind, PanicRecord, Record, TraceWriter, WorkerSample,
 };
 
 /// Which ids already had their `Name` record, per kind: a bitmap, since ids are small and
@@ -44,6 +44,34 @@ impl Named {
             v.resize(i + 1, false);
         }
         !std::mem::replace(&mut v[i], true)
+    }
+}
+
+/// The process's and the machine's CPU clocks, from the trace's start.
+struct MachineClock {
+    process0: u64,
+    machine0: Option<u64>,
+    cores: u16,
+}
+
+impl MachineClock {
+    fn start() -> MachineClock {
+        MachineClock {
+            process0: clock::process_cpu_ns(),
+            machine0: clock::machine_cpu_ns(),
+            cores: clock::cores(),
+        }
+    }
+
+    fn sample(&self, c: &Clock) -> MachineSample {
+        MachineSample {
+            at: c.ns(c.raw()),
+            process_cpu: clock::process_cpu_ns().saturating_sub(self.process0),
+            machine_cpu: self
+                .machine0
+                .and_then(|m0| Some(clock::machine_cpu_ns()?.saturating_sub(m0))),
+            cores: self.cores,
+        }
     }
 }
 
@@ -68,6 +96,7 @@ impl Collector {
         let mut period_workers = vec![WorkerAgg::default(); self.workers];
         let mut dropped_by_worker = vec![0u64; self.workers];
         let mut seq = 0u64;
+        let machine = MachineClock::start();
         let mut period_start = Instant::now();
         let mut next_publish = period_start + self.period;
         loop {
@@ -111,6 +140,9 @@ impl Collector {
             }
             let now = Instant::now();
             if now >= next_publish {
+                if self.writer.is_some() {
+                    self.write(&[Record::Machine(machine.sample(&self.clock))]);
+                }
                 if let Some(server) = &self.telemetry {
                     seq += 1;
                     let snap = self.snapshot(
@@ -127,6 +159,9 @@ impl Collector {
                 period_start = now;
                 next_publish = now + self.period;
             }
+        }
+        if self.writer.is_some() {
+            self.write(&[Record::Machine(machine.sample(&self.clock))]);
         }
         if let Some(Err(e)) = self.writer.take().map(|w| w.finish()) {
             tracing::error!(path = %self.trace_path, error = %e, "finishing the trace file failed");

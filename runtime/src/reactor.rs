@@ -13,7 +13,7 @@
 //! to a worker (a futex wake-up and a context switch on each side); on the web server that was
 //! half of the server's CPU time per request. tokio's workers drive their I/O the same way.
 //! The cost: I/O is looked at only by workers that run out of work or reach their periodic
-//! look (every 61st `find_work`), so a long callback on the only awake worker delays the
+//! look (once a millisecond, between batches), so a long callback on the only awake worker delays the
 //! readiness of other sources until it returns, as in tokio. A worker that found more ready
 //! work than it takes at once wakes a sleeping worker to steal it.
 //!

@@ -971,6 +971,9 @@ impl TraceSetup {
                     .clone()
                     .unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" ")),
                 policy: policy.map(Policy::to_toml).unwrap_or_default(),
+                batch: Some(b.batch as u32),
+                stealing: Some(b.stealing),
+                cores: Some(crate::clock::cores()),
             };
             match TraceWriter::create(&path, &header) {
                 Ok(w) => setup.writer = Some(w),

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hue_runtime::trace::{
-    AccessRecord, CallbackRecord, NameKind, Origin, Record, TraceReader, WorkerSample,
+    AccessRecord, CallbackRecord, MachineSample, NameKind, Origin, Record, TraceReader,
+    WorkerSample,
 };
 use hue_runtime::{Color, Handler, Runtime, Shared, TraceLevel};
 
@@ -443,4 +444,67 @@ fn a_bad_policy_file_fails_the_build_with_its_line() {
         "{msg}"
     );
     let _ = std::fs::remove_file(path);
+}
+
+/// The header says how the scheduler was set up, and machine samples say how much CPU the
+/// whole process (not only its workers) and the machine used: the profiler's machine bound.
+#[test]
+fn the_trace_records_scheduler_settings_and_process_and_machine_cpu() {
+    let path = temp_trace("machine");
+    let rt = Runtime::builder()
+        .workers(2)
+        .batch(7)
+        .stealing(false)
+        .sample_interval(Duration::from_millis(10))
+        .trace_file(&path)
+        .build()
+        .unwrap();
+    // A thread outside the runtime burns CPU: process CPU must exceed the workers' CPU.
+    let outside = std::thread::spawn(|| burn_cpu(Duration::from_millis(60)));
+    rt.spawn(Handler::new("m.work"), |_| {
+        burn_cpu(Duration::from_millis(30))
+    })
+    .unwrap();
+    outside.join().unwrap();
+    rt.wait_idle();
+    rt.shutdown();
+    let r = TraceReader::open(&path).unwrap();
+    let h = r.header().clone();
+    assert_eq!(h.batch, Some(7));
+    assert_eq!(h.stealing, Some(false));
+    assert!(h.cores.is_some_and(|c| c >= 1));
+    let t = Trace::read(&path);
+    let machine: Vec<MachineSample> = t
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Machine(m) => Some(*m),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        machine.len() >= 2,
+        "a sample per interval and one at the end"
+    );
+    assert!(
+        machine
+            .windows(2)
+            .all(|w| w[0].at <= w[1].at && w[0].process_cpu <= w[1].process_cpu)
+    );
+    let last = machine.last().unwrap();
+    let workers_cpu: u64 = t.samples.iter().map(|s| s.cpu).sum();
+    assert!(
+        last.process_cpu >= workers_cpu + 40_000_000,
+        "process {} ns, workers {} ns: the outside thread's 60 ms are counted",
+        last.process_cpu,
+        workers_cpu
+    );
+    if cfg!(target_os = "linux") {
+        let m = last.machine_cpu.expect("/proc/stat is read on Linux");
+        assert!(
+            m + 10_000_000 >= last.process_cpu,
+            "the machine includes the process"
+        );
+    }
+    let _ = std::fs::remove_file(&path);
 }

@@ -286,10 +286,12 @@ fn keep_busy(rt: &Runtime, streams: u64, stop: &Arc<std::sync::atomic::AtomicBoo
 /// always has work queued (they look at the driver now and then, not only when idle).
 #[test]
 fn timers_and_io_are_served_while_every_worker_stays_busy() {
-    for workers in [1, 2] {
+    // One endless color per worker (a worker keeps a color that never drains when nothing
+    // else waits), and two (it switches between them).
+    for (workers, streams) in [(1, 1), (1, 2), (2, 2), (2, 4)] {
         let rt = Runtime::builder().workers(workers).build().unwrap();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        keep_busy(&rt, workers as u64 * 2, &stop);
+        keep_busy(&rt, streams, &stop);
         // A timer due in 20 ms fires long before the 2 s the busy streams would run.
         let fired = Arc::new(Mutex::new(None));
         let f = fired.clone();
@@ -333,13 +335,14 @@ fn timers_and_io_are_served_while_every_worker_stays_busy() {
         assert_eq!(&got, b"hi");
         assert!(
             answered < Duration::from_secs(1),
-            "{workers} busy workers: the connection waited {answered:?}"
+            "{workers} busy workers, {streams} streams: the connection waited {answered:?}"
         );
-        let fired =
-            fired.unwrap_or_else(|| panic!("{workers} busy workers: the timer never fired"));
+        let fired = fired.unwrap_or_else(|| {
+            panic!("{workers} busy workers, {streams} streams: the timer never fired")
+        });
         assert!(
             fired >= Duration::from_millis(20) && fired < Duration::from_secs(1),
-            "{workers} busy workers: the 20 ms timer fired after {fired:?}"
+            "{workers} busy workers, {streams} streams: the 20 ms timer fired after {fired:?}"
         );
     }
 }

@@ -28,6 +28,9 @@ fn header() -> Header {
         workers: 4,
         program: "hue demo --workload fileserver".to_owned(),
         policy: "[handlers]\nencrypt = \"by-key\"\n".to_owned(),
+        batch: Some(64),
+        stealing: Some(true),
+        cores: Some(2),
     }
 }
 
@@ -295,16 +298,32 @@ fn record() -> impl Strategy<Value = Record> {
 }
 
 fn any_header() -> impl Strategy<Value = Header> {
-    (any::<u64>(), 0.0..1e12f64, any::<u16>(), text(), text()).prop_map(
-        |(start_unix_ns, ticks_per_sec, workers, program, policy)| Header {
-            version: FORMAT_VERSION,
-            start_unix_ns,
-            ticks_per_sec,
-            workers,
-            program,
-            policy,
-        },
+    (
+        (any::<u64>(), 0.0..1e12f64, any::<u16>(), text(), text()),
+        (
+            proptest::option::of(1..u32::MAX),
+            proptest::option::of(any::<bool>()),
+            proptest::option::of(1..u16::MAX),
+        ),
     )
+        .prop_map(
+            |(
+                (start_unix_ns, ticks_per_sec, workers, program, policy),
+                (batch, stealing, cores),
+            )| {
+                Header {
+                    version: FORMAT_VERSION,
+                    start_unix_ns,
+                    ticks_per_sec,
+                    workers,
+                    program,
+                    policy,
+                    batch,
+                    stealing,
+                    cores,
+                }
+            },
+        )
 }
 
 proptest! {
@@ -789,6 +808,10 @@ fn v1_fixture() -> (Header, Vec<Vec<Record>>) {
         workers: 2,
         program: "hue-fixture v1 — ünïcödé".to_owned(),
         policy: "[handlers]\nencrypt = \"by-key\"\n".to_owned(),
+        // Written before these fields were appended to the header: a reader says `None`.
+        batch: None,
+        stealing: None,
+        cores: None,
     };
     let color = 0x8bad_f00d_dead_beef;
     let names = vec![
@@ -1014,4 +1037,40 @@ fn checked_in_v1_trace_stays_readable() {
     assert_eq!(back, records_of(&batches));
     assert!(reader.complete());
     assert_eq!(reader.summary().chunks, 3);
+}
+
+/// Machine samples go in ancillary chunks of their own, between the records chunks, and come
+/// back in their place; the end marker counts only records-chunk records.
+#[test]
+fn machine_samples_round_trip_between_records() {
+    let sample = |at| {
+        Record::Machine(MachineSample {
+            at,
+            process_cpu: at / 2,
+            machine_cpu: (at % 2 == 0).then_some(at * 3),
+            cores: 2,
+        })
+    };
+    let drops = |n| {
+        Record::Drops(DropRecord {
+            worker: 1,
+            records: n,
+        })
+    };
+    let batches = vec![
+        vec![drops(1), sample(10), drops(2)],
+        vec![sample(21)],
+        vec![drops(3), sample(u64::MAX / 4)],
+    ];
+    let mut bytes = Vec::new();
+    let mut w = TraceWriter::new(&mut bytes, &header()).unwrap();
+    for b in &batches {
+        w.write_batch(b).unwrap();
+    }
+    w.finish().unwrap();
+    let mut reader = TraceReader::new(&bytes[..]).unwrap();
+    assert_eq!(reader.header(), &header());
+    let back: Vec<Record> = reader.by_ref().collect::<Result<_, _>>().unwrap();
+    assert_eq!(back, records_of(&batches));
+    assert!(reader.complete());
 }

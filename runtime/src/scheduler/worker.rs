@@ -18,8 +18,13 @@
 //!    pays no hand-off per batch and is not offered to thieves when there is nothing to
 //!    balance); otherwise it moves its inbox to its run queue, puts the color behind it so
 //!    that other colors are not starved, and wakes a sleeping worker that may steal.
-//! 3. **Sleep** ([`Worker::sleep`]) when step 1 finds nothing for 10 µs of looking: announce,
-//!    look once more, park (the protocol is in `idle.rs`).
+//! 3. **Look at I/O** ([`Worker::poll_io`]) without blocking when step 1 finds nothing, and
+//!    once a millisecond while busy (in step 1, and between the batches of a color it keeps):
+//!    fire due timers, queue the callbacks of ready sources on its own run queue.
+//! 4. **Sleep** ([`Worker::sleep`]) when that finds nothing either, after spinning for up to
+//!    10 µs (adaptive, see `spin_for_work`): announce, look once more, then sleep in the I/O
+//!    driver's `poll` if no other worker holds the driver, else on the parker (the protocol is
+//!    in `idle.rs`, the driver in `reactor.rs`).
 //!
 //! # Stopping
 //!
@@ -46,6 +51,10 @@ use crate::runtime::Inner;
 
 /// How often `find_work` looks at the inbox before the run queue.
 const INBOX_INTERVAL: u32 = 61;
+
+/// How often a busy worker looks at the I/O driver (without blocking): the most a ready
+/// socket or a due timer waits while every worker has work, give or take one batch.
+const IO_LOOK_INTERVAL: Duration = Duration::from_millis(1);
 
 /// The longest an idle worker looks for work before it sleeps. A wake-up plus the sleeper
 /// getting a core again costs 10–50 µs of latency here and a few µs of CPU on each side; work
@@ -112,6 +121,8 @@ pub(crate) struct Worker {
     cpu_threshold_ticks: u64,
     /// Sources found ready by this worker's last look at the I/O driver.
     ready: Vec<(usize, Ready)>,
+    /// When this worker last looked at the I/O driver.
+    last_io_look: Instant,
     /// How long this worker spins before sleeping: halved by each spin that found nothing,
     /// doubled by each sleep shorter than `SPIN_MAX_NS` (a longer spin would have caught it).
     spin_ns: u64,
@@ -139,6 +150,7 @@ impl Worker {
             avg_wall: Vec::new(),
             cpu_threshold_ticks: recorder::cpu_threshold_ticks(&inner_clock),
             ready: Vec::with_capacity(256),
+            last_io_look: Instant::now(),
             spin_ns: SPIN_MAX_NS,
             batch,
             stats: WorkerStats::default(),
@@ -172,10 +184,12 @@ impl Worker {
         // Now and then the inbox first, so that a run queue that never empties cannot keep
         // colors queued from outside waiting forever (61, like tokio's global queue interval:
         // a prime, so it does not beat against batch sizes).
+        if self.io_look_due() {
+            // I/O and timers, which nobody drives while every worker is busy.
+            self.poll_io();
+        }
         self.ticks = self.ticks.wrapping_add(1);
         if self.ticks.is_multiple_of(INBOX_INTERVAL) {
-            // And I/O and timers, which nobody drives while every worker is busy.
-            self.poll_io();
             let inbox = &self.cx.inner.injectors[self.cx.index];
             if let Steal::Success(cq) = inbox.steal_batch_and_pop(&self.cx.local) {
                 return Some(cq);
@@ -252,6 +266,11 @@ impl Worker {
                 break;
             }
             self.stats.submit(&inner.metrics[self.cx.index]);
+            // A color that never drains keeps its worker out of `find_work`: look at I/O and
+            // timers here too, or nobody would while it runs.
+            if self.io_look_due() {
+                self.poll_io();
+            }
             let inbox = &inner.injectors[self.cx.index];
             if !self.cx.local.is_empty() || !inbox.is_empty() {
                 // Others wait: go to the back of the run queue. Colors in the inbox move to
@@ -396,9 +415,17 @@ impl Worker {
         false
     }
 
+    /// Whether a busy worker should look at the I/O driver now: `IO_LOOK_INTERVAL` since
+    /// its last look.
+    #[inline]
+    fn io_look_due(&self) -> bool {
+        self.last_io_look.elapsed() >= IO_LOOK_INTERVAL
+    }
+
     /// Looks at the I/O driver without blocking, if no other worker holds it: fires due
     /// timers and queues the callbacks of ready sources here. Returns whether that queued work.
     fn poll_io(&mut self) -> bool {
+        self.last_io_look = Instant::now();
         let inner = self.cx.inner.clone();
         let Some(mut driver) = inner.reactor.try_driver() else {
             return false;

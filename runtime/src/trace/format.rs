@@ -66,6 +66,8 @@ impl ChunkKind {
     pub(crate) const RECORDS: ChunkKind = ChunkKind(b'R');
     /// The end marker: the last frame of a finished file.
     pub(crate) const END: ChunkKind = ChunkKind(b'E');
+    /// Ancillary: one [`super::MachineSample`].
+    pub(crate) const MACHINE: ChunkKind = ChunkKind(0x81);
 
     pub(crate) fn is_ancillary(self) -> bool {
         self.0 >= 0x80
@@ -239,6 +241,11 @@ impl<'a> Cursor<'a> {
     #[inline]
     pub(crate) fn u16_le(&mut self) -> Result<u16, Bad> {
         Ok(u16::from_le_bytes(self.array()?))
+    }
+
+    #[inline]
+    pub(crate) fn u32_le(&mut self) -> Result<u32, Bad> {
+        Ok(u32::from_le_bytes(self.array()?))
     }
 
     #[inline]

@@ -191,6 +191,9 @@ impl<R: Read> TraceReader<R> {
                 workers: 0,
                 program: String::new(),
                 policy: String::new(),
+                batch: None,
+                stealing: None,
+                cores: None,
             },
             codec,
             payload: Vec::new(),
@@ -322,6 +325,15 @@ impl<R: Read> TraceReader<R> {
             }
             ChunkKind::HEADER => {
                 return Err(self.corrupt(at, "it is a second header".to_owned()));
+            }
+            ChunkKind::MACHINE => {
+                let m = match &self.codec {
+                    Codec::V1(_) => v1::decode_machine(&self.payload),
+                };
+                // Ancillary: a sample that cannot be decoded is skipped, not an error.
+                if let Ok(m) = m {
+                    self.pending.push_back(Record::Machine(m));
+                }
             }
             kind if kind.is_ancillary() => {} // an optional chunk of a later writer: skip it
             kind => {

@@ -20,6 +20,14 @@ pub struct Header {
     pub program: String,
     /// The recolor policy in force, as its TOML text; empty if none.
     pub policy: String,
+    /// The most callbacks a worker runs from one color before it looks for other work.
+    /// `None` in files written before it was recorded.
+    pub batch: Option<u32>,
+    /// Whether idle workers steal colors. `None` in files written before it was recorded.
+    pub stealing: Option<bool>,
+    /// The cores the traced process could run on. `None` in files written before it was
+    /// recorded.
+    pub cores: Option<u16>,
 }
 
 /// One record of a trace.
@@ -41,6 +49,9 @@ pub enum Record {
     Event(EventRecord),
     /// Records a worker had to drop because the trace writer fell behind.
     Drops(DropRecord),
+    /// The CPU the whole process and the whole machine had used by then (an ancillary chunk:
+    /// readers that predate it skip it).
+    Machine(MachineSample),
 }
 
 /// What kind of thing a [`Name`] names.
@@ -214,6 +225,21 @@ pub struct EventRecord {
     pub name: u32,
     /// The formatted fields (events only; empty for spans).
     pub message: String,
+}
+
+/// CPU use of the process and the machine, cumulative; written once per sampling interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MachineSample {
+    /// When, in trace time.
+    pub at: u64,
+    /// CPU time used by every thread of the traced process since the trace's start (workers,
+    /// the trace writer, and anything else the program runs: a load generator, say).
+    pub process_cpu: u64,
+    /// CPU time used by every process on the machine since the trace's start, summed over
+    /// the cores; `None` where the system does not say (it is read from `/proc/stat`).
+    pub machine_cpu: Option<u64>,
+    /// Cores online.
+    pub cores: u16,
 }
 
 /// Records one worker dropped because its buffers were full; cumulative.

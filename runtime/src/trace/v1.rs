@@ -65,19 +65,76 @@ pub(crate) fn encode_header(h: &Header, buf: &mut Vec<u8>) {
     buf.extend_from_slice(&h.workers.to_le_bytes());
     put_str(buf, &h.program);
     put_str(buf, &h.policy);
+    // Appended later in version 1: a reader from before stops reading at the policy.
+    buf.extend_from_slice(&h.batch.unwrap_or(0).to_le_bytes());
+    buf.push(match h.stealing {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    });
+    buf.extend_from_slice(&h.cores.unwrap_or(0).to_le_bytes());
 }
 
 /// Reads a version 1 header body. Bytes after the known fields are ignored: they are room for
 /// fields a later writer of version 1 may append (FORMAT.md, "Versioning").
 pub(crate) fn decode_header(body: &[u8]) -> Result<Header, Bad> {
     let mut c = Cursor::new(body);
-    Ok(Header {
+    let mut h = Header {
         version: 1,
         start_unix_ns: c.u64_le()?,
         ticks_per_sec: f64::from_bits(c.u64_le()?),
         workers: c.u16_le()?,
         program: c.str()?,
         policy: c.str()?,
+        batch: None,
+        stealing: None,
+        cores: None,
+    };
+    // The scheduler fields, in files that have them (written since they were appended).
+    if c.remaining() >= 7 {
+        h.batch = Some(c.u32_le()?).filter(|&b| b > 0);
+        h.stealing = match c.u8()? {
+            1 => Some(false),
+            2 => Some(true),
+            _ => None,
+        };
+        h.cores = Some(c.u16_le()?).filter(|&n| n > 0);
+    }
+    Ok(h)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine samples (ancillary chunk 0x81)
+
+/// Appends a machine sample's payload.
+pub(crate) fn encode_machine(m: &MachineSample, buf: &mut Vec<u8>) {
+    put_varint(buf, m.at);
+    put_varint(buf, m.process_cpu);
+    match m.machine_cpu {
+        Some(v) => {
+            buf.push(1);
+            put_varint(buf, v);
+        }
+        None => buf.push(0),
+    }
+    buf.extend_from_slice(&m.cores.to_le_bytes());
+}
+
+/// Reads a machine sample's payload.
+pub(crate) fn decode_machine(payload: &[u8]) -> Result<MachineSample, Bad> {
+    let mut c = Cursor::new(payload);
+    let at = c.varint()?;
+    let process_cpu = c.varint()?;
+    let machine_cpu = match c.u8()? {
+        0 => None,
+        _ => Some(c.varint()?),
+    };
+    let cores = c.u16_le()?;
+    Ok(MachineSample {
+        at,
+        process_cpu,
+        machine_cpu,
+        cores,
     })
 }
 
@@ -299,6 +356,8 @@ impl Encoder {
                 put_varint(buf, d.worker as u64);
                 put_varint(buf, d.records);
             }
+            // Written as an ancillary chunk of its own by the writer, never inside records.
+            Record::Machine(_) => unreachable!("machine samples are not records-chunk records"),
         }
     }
 

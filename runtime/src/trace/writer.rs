@@ -31,6 +31,9 @@ use super::v1;
 ///     workers: 4,
 ///     program: "demo".into(),
 ///     policy: String::new(),
+///     batch: Some(64),
+///     stealing: Some(true),
+///     cores: Some(2),
 /// };
 /// let mut file = Vec::new();
 /// let mut writer = TraceWriter::new(&mut file, &header)?;
@@ -121,6 +124,16 @@ impl<W: Write> TraceWriter<W> {
     pub fn write_batch(&mut self, records: &[Record]) -> Result<(), TraceError> {
         self.check_usable()?;
         for record in records {
+            if let Record::Machine(m) = record {
+                // A chunk of its own (ancillary), after the records before it.
+                if self.chunk_records > 0 {
+                    self.write_chunk(0, ChunkKind::RECORDS)?;
+                }
+                self.begin_chunk();
+                v1::encode_machine(m, &mut self.buf);
+                self.write_chunk(0, ChunkKind::MACHINE)?;
+                continue;
+            }
             if self.chunk_records == 0 {
                 self.begin_chunk();
             }
