@@ -68,6 +68,27 @@ pub(crate) enum Input {
     Close,
 }
 
+/// A server's listening socket, registered with the `accept` stage. Dropping it stops
+/// accepting: new connections are refused from then on.
+pub(crate) struct Listening {
+    io: Io<TcpListener>,
+    addr: SocketAddr,
+}
+
+impl Listening {
+    /// The address it listens on.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        // Fails only if the runtime is gone, which closed the listener already.
+        let _ = self.io.deregister();
+    }
+}
+
 /// What happens after a response is sent.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Then {
@@ -280,11 +301,7 @@ impl<S: Service> Server<S> {
 
     /// Listens on `addr` and registers the `accept` stage. The listener's callback holds the
     /// server weakly: the server goes away with its last strong reference.
-    pub(crate) fn listen(
-        self: &Arc<Self>,
-        handle: &Handle,
-        addr: SocketAddr,
-    ) -> Result<(Io<TcpListener>, SocketAddr)> {
+    pub(crate) fn listen(self: &Arc<Self>, handle: &Handle, addr: SocketAddr) -> Result<Listening> {
         let listener = TcpListener::bind(addr)
             .map_err(|e| Error::io(format!("binding a listener on {addr} failed"), e))?;
         let local = listener
@@ -300,7 +317,7 @@ impl<S: Service> Server<S> {
                 None => ev.close(),
             },
         )?;
-        Ok((io, local))
+        Ok(Listening { io, addr: local })
     }
 
     /// The color of connection `id`.
