@@ -8,7 +8,7 @@
 //! single-threaded event loop; parallelism is exposed step by step by giving new colors to
 //! expensive callbacks that share no mutable state.
 //!
-//! - [`Runtime`] / [`Builder`]: the workers, a reactor thread for I/O and timers, shutdown.
+//! - [`Runtime`] / [`Builder`]: the workers (which also drive I/O and timers), shutdown.
 //! - [`Handle`]: queue callbacks, arm timers and register sockets from any thread.
 //! - [`Handler`]: a named kind of callback, interned once; [`Target`] says where a callback
 //!   goes (handler, color, key).

@@ -1,13 +1,21 @@
-//! I/O readiness from a mio `Poll`, on a reactor thread of its own.
+//! I/O readiness from a mio `Poll`, driven by the workers themselves.
 //!
-//! The reactor thread sleeps in `Poll::poll` until a registered source is ready, a timer is
-//! due or it is woken (a new earliest timer, shutdown). For each readiness event it queues
-//! the source's callback in the source's color, through the same path as a [`crate::Handle`].
+//! There is no reactor thread. A worker that runs out of work takes the *driver* (the `Poll`
+//! behind a mutex, [`Reactor::try_driver`]) and sleeps in `Poll::poll` instead of on its parker,
+//! until a registered source is ready, the earliest timer is due or it is woken (the sleep
+//! protocol in `scheduler/idle.rs`). On waking it fires due timers, releases the driver and
+//! queues each ready source's callback on its own run queue: the thread the kernel woke runs
+//! the callback, with no hand-off to another thread. Workers that are busy look at the driver
+//! now and then without blocking (`Worker::find_work`), so readiness is not left waiting while
+//! every worker runs callbacks.
 //!
-//! Rationale: a dedicated thread keeps the workers' loop free of `poll` calls and makes
-//! parking a plain futex wait; the cost is one hand-off per readiness event, which matters
-//! only for servers with tiny callbacks. tokio instead lets whichever worker parks last drive
-//! the poll; hue may do the same once traces show the hand-off matters.
+//! Rationale: with a reactor thread of its own, every readiness event crossed from that thread
+//! to a worker (a futex wake-up and a context switch on each side); on the web server that was
+//! half of the server's CPU time per request. tokio's workers drive their I/O the same way.
+//! The cost: I/O is looked at only by workers that run out of work or reach their periodic
+//! look (every 61st `find_work`), so a long callback on the only awake worker delays the
+//! readiness of other sources until it returns, as in tokio. A worker that found more ready
+//! work than it takes at once wakes a sleeping worker to steal it.
 //!
 //! # One callback per source at a time
 //!
@@ -22,7 +30,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError, Weak};
+use std::time::Duration;
 
 pub use mio::Interest;
 use mio::{Events, Poll, Registry, Token, Waker};
@@ -31,6 +40,7 @@ use crate::cx::Cx;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handler::Target;
 use crate::runtime::Inner;
+use crate::scheduler::WorkerContext;
 use crate::sync::lock;
 use crate::timer::Timers;
 
@@ -110,34 +120,56 @@ impl fmt::Debug for Ready {
 /// The reactor's state shared with every thread that registers sources or arms timers.
 pub(crate) struct Reactor {
     registry: Registry,
-    waker: Waker,
+    waker: Arc<Waker>,
     sources: Mutex<HashMap<usize, Arc<dyn Dispatch>>>,
     next_token: AtomicUsize,
     pub(crate) timers: Mutex<Timers>,
     stopped: AtomicBool,
+    /// Set when `poll` failed for good: I/O and timers stop, workers park on their parkers.
+    broken: AtomicBool,
+    driver: Mutex<Driver>,
+}
+
+/// The `Poll` and its event buffer: whoever holds this drives I/O.
+pub(crate) struct Driver {
+    poll: Poll,
+    events: Events,
 }
 
 impl Reactor {
-    pub(crate) fn new() -> io::Result<(Reactor, Poll)> {
+    pub(crate) fn new() -> io::Result<Reactor> {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
-        let waker = Waker::new(poll.registry(), WAKE_TOKEN)?;
-        Ok((
-            Reactor {
-                registry,
-                waker,
-                sources: Mutex::new(HashMap::new()),
-                next_token: AtomicUsize::new(0),
-                timers: Mutex::new(Timers::default()),
-                stopped: AtomicBool::new(false),
-            },
-            poll,
-        ))
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE_TOKEN)?);
+        Ok(Reactor {
+            registry,
+            waker,
+            sources: Mutex::new(HashMap::new()),
+            next_token: AtomicUsize::new(0),
+            timers: Mutex::new(Timers::default()),
+            stopped: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
+            driver: Mutex::new(Driver {
+                poll,
+                events: Events::with_capacity(256),
+            }),
+        })
     }
 
-    pub(crate) fn wake(&self) {
-        if let Err(e) = self.waker.wake() {
-            tracing::error!(error = %e, "waking the reactor thread failed");
+    /// What makes a sleeping driver's `poll` return (the sleep protocol uses it).
+    pub(crate) fn waker(&self) -> Arc<Waker> {
+        self.waker.clone()
+    }
+
+    /// The driver, unless another worker holds it or I/O has stopped.
+    pub(crate) fn try_driver(&self) -> Option<MutexGuard<'_, Driver>> {
+        if self.stopped.load(Ordering::Relaxed) || self.broken.load(Ordering::Relaxed) {
+            return None;
+        }
+        match self.driver.try_lock() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
         }
     }
 
@@ -145,13 +177,13 @@ impl Reactor {
         lock(&self.sources).len()
     }
 
-    /// Stops the reactor thread's loop; the caller joins the thread.
+    /// Stops I/O and timers: no driver is handed out from now on. Shutdown then wakes every
+    /// worker, the one in `poll` too.
     pub(crate) fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
-        self.wake();
     }
 
-    /// Deregisters and drops every source. After the reactor thread has exited.
+    /// Deregisters and drops every source. After `stop`.
     pub(crate) fn close_sources(&self) -> usize {
         let sources: Vec<_> = lock(&self.sources).drain().map(|(_, s)| s).collect();
         for s in &sources {
@@ -161,32 +193,55 @@ impl Reactor {
     }
 }
 
-/// The reactor thread's loop.
-pub(crate) fn run(mut poll: Poll, inner: Arc<Inner>) {
-    let mut events = Events::with_capacity(256);
-    while !inner.reactor.stopped.load(Ordering::SeqCst) {
-        let timeout = inner.fire_timers(std::time::Instant::now());
-        if let Err(e) = poll.poll(&mut events, timeout) {
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
+impl Driver {
+    /// Waits up to `timeout` (`None`: until something happens) for readiness and appends the
+    /// ready sources to `ready`. Wake-ups through the waker only make it return.
+    pub(crate) fn poll(
+        &mut self,
+        reactor: &Reactor,
+        timeout: Option<Duration>,
+        ready: &mut Vec<(usize, Ready)>,
+    ) {
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
+            Err(e) => {
+                tracing::error!(error = %e, "the I/O driver's poll failed; I/O and timers stop");
+                reactor.broken.store(true, Ordering::SeqCst);
+                return;
             }
-            tracing::error!(error = %e, "the reactor's poll failed; I/O and timers stop");
-            break;
         }
-        for ev in events.iter() {
-            if ev.token() == WAKE_TOKEN {
-                continue;
-            }
-            let source = lock(&inner.reactor.sources).get(&ev.token().0).cloned();
-            if let Some(s) = source {
-                s.on_event(Ready::of(ev), &inner);
-            }
+        ready.extend(
+            self.events
+                .iter()
+                .filter(|ev| ev.token() != WAKE_TOKEN)
+                .map(|ev| (ev.token().0, Ready::of(ev))),
+        );
+    }
+}
+
+impl Inner {
+    /// Queues the callbacks of the sources in `ready`: on `local`'s run queue when a worker
+    /// drove the poll.
+    pub(crate) fn dispatch_io(&self, ready: &[(usize, Ready)], local: Option<&WorkerContext>) {
+        if ready.is_empty() || self.reactor.stopped.load(Ordering::Relaxed) {
+            return;
+        }
+        let found: Vec<(Arc<dyn Dispatch>, Ready)> = {
+            let sources = lock(&self.reactor.sources);
+            ready
+                .iter()
+                .filter_map(|(token, r)| sources.get(token).map(|s| (s.clone(), *r)))
+                .collect()
+        };
+        for (s, r) in found {
+            s.on_event(r, self, local);
         }
     }
 }
 
 pub(crate) trait Dispatch: Send + Sync {
-    fn on_event(self: Arc<Self>, ready: Ready, inner: &Inner);
+    fn on_event(self: Arc<Self>, ready: Ready, inner: &Inner, local: Option<&WorkerContext>);
     fn close(&self, registry: &Registry);
 }
 
@@ -209,16 +264,17 @@ thread_local! {
 }
 
 impl<S: mio::event::Source + Send + 'static> Dispatch for Source<S> {
-    fn on_event(self: Arc<Self>, ready: Ready, inner: &Inner) {
+    fn on_event(self: Arc<Self>, ready: Ready, inner: &Inner, local: Option<&WorkerContext>) {
         self.pending.fetch_or(ready.0, Ordering::SeqCst);
         if self.queued.swap(true, Ordering::SeqCst) {
             return;
         }
         let me = self.clone();
-        inner.push(
+        inner.push_via(
             self.target,
             Box::new(move |cx| me.dispatch(cx)),
             crate::trace::Origin::Io,
+            local,
         );
     }
 

@@ -5,7 +5,7 @@
 //! 1. Outside threads are shut out: `closed` is set, and shutdown waits until no
 //!    [`Handle::spawn`] that started before is still in progress (`outside_inflight`), so every
 //!    outside spawn either failed with [`ErrorKind::Shutdown`] or is queued.
-//! 2. The reactor thread stops; armed timers are dropped (counted) and every I/O source is
+//! 2. I/O stops (no worker takes the driver any more); armed timers are dropped (counted) and every I/O source is
 //!    deregistered and dropped (counted). Nothing outside the workers produces callbacks now.
 //! 3. Draining shutdown waits (up to its deadline) until every worker sleeps with nothing
 //!    queued: queued callbacks run, and the callbacks they queue run too.
@@ -36,9 +36,11 @@ use crate::cx::Cx;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handler::{Handler, Target};
 use crate::policy::{Compiled, Policy};
-use crate::reactor::{self, Interest, Io, IoEvent, Reactor};
+use crate::reactor::{Interest, Io, IoEvent, Reactor};
 use crate::recorder::{Batch, Outlet, TraceLevel};
-use crate::scheduler::{ColorTable, Idle, Runnable, Worker, WorkerMetrics, WorkerStats};
+use crate::scheduler::{
+    ColorTable, Idle, Runnable, Worker, WorkerContext, WorkerMetrics, WorkerStats,
+};
 use crate::sync::lock;
 use crate::telemetry::{ServerOptions, TelemetryServer};
 use crate::timer::TimerId;
@@ -60,7 +62,7 @@ pub(crate) struct Config {
     pub(crate) sample_interval: Duration,
 }
 
-/// State shared by every worker, the reactor thread and every [`Handle`].
+/// State shared by every worker and every [`Handle`].
 pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) colors: ColorTable,
@@ -96,8 +98,21 @@ impl Inner {
         self.stopping.load(Ordering::Relaxed)
     }
 
-    /// Queues a callback from a thread that is not running one (a [`Handle`], the reactor).
+    /// Queues a callback from a thread that is not running one (a [`Handle`]).
     pub(crate) fn push(&self, target: Target, work: Work, origin: Origin) {
+        self.push_via(target, work, origin, None);
+    }
+
+    /// Queues a callback that no running callback queued: from a [`Handle`], or from a worker
+    /// that fires timers or I/O readiness (`local`), which puts a color that becomes runnable
+    /// on its own run queue: it is awake and about to look for work.
+    pub(crate) fn push_via(
+        &self,
+        target: Target,
+        work: Work,
+        origin: Origin,
+        local: Option<&WorkerContext>,
+    ) {
         let target = self.recolor(target);
         let queued = if self.level != TraceLevel::Off {
             self.clock.raw()
@@ -113,9 +128,15 @@ impl Inner {
             origin,
         };
         if let Some(cq) = self.colors.push(target.color, cb) {
-            let home = cq.home();
-            self.injectors[home].push(cq);
-            self.idle.wake(Some(home), self.config.stealing);
+            match local {
+                // No wake-up here: the worker decides once it has queued all it found.
+                Some(w) => w.local.push(cq),
+                None => {
+                    let home = cq.home();
+                    self.injectors[home].push(cq);
+                    self.idle.wake(Some(home), self.config.stealing);
+                }
+            }
         }
     }
 
@@ -308,7 +329,7 @@ impl Builder {
         self
     }
 
-    /// Starts the runtime: its workers and its reactor thread run from now on.
+    /// Starts the runtime: its workers run from now on.
     pub fn build(self) -> Result<Runtime> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = self.workers.unwrap_or(cores);
@@ -353,7 +374,7 @@ impl Builder {
             },
         };
         let trace = TraceSetup::resolve(&self, workers, policy.as_ref())?;
-        let (reactor, poll) = Reactor::new()
+        let reactor = Reactor::new()
             .map_err(|e| Error::io(ErrorKind::Spawn, "creating the I/O reactor failed", e))?;
         let (outlet, rx) = if trace.level != TraceLevel::Off {
             let (tx, rx) = std::sync::mpsc::sync_channel(OUTLET_CAPACITY);
@@ -383,7 +404,7 @@ impl Builder {
                 .map(|_| CachePadded::new(Injector::new()))
                 .collect(),
             stealers: locals.iter().map(|w| w.stealer()).collect(),
-            idle: Idle::new(workers),
+            idle: Idle::new(workers, reactor.waker()),
             metrics: (0..workers).map(|_| WorkerMetrics::default()).collect(),
             reactor,
             clock: trace.clock.clone(),
@@ -403,7 +424,6 @@ impl Builder {
         let mut rt = Runtime {
             inner: inner.clone(),
             workers: Vec::with_capacity(workers),
-            reactor: None,
             collector: None,
             done: false,
         };
@@ -427,13 +447,6 @@ impl Builder {
                     .map_err(spawn_failed)?,
             );
         }
-        let r = inner.clone();
-        rt.reactor = Some(
-            std::thread::Builder::new()
-                .name(format!("{}-reactor", self.thread_name))
-                .spawn(move || reactor::run(poll, r))
-                .map_err(spawn_failed)?,
-        );
         for (i, local) in locals.into_iter().enumerate() {
             let w = Worker::new(i, inner.clone(), local);
             let t = std::thread::Builder::new()
@@ -464,7 +477,6 @@ enum Drain {
 pub struct Runtime {
     inner: Arc<Inner>,
     workers: Vec<JoinHandle<()>>,
-    reactor: Option<JoinHandle<()>>,
     collector: Option<JoinHandle<()>>,
     done: bool,
 }
@@ -587,9 +599,6 @@ impl Runtime {
         }
         // Step 2.
         inner.reactor.stop();
-        if let Some(t) = self.reactor.take() {
-            let _ = t.join();
-        }
         let disarmed = lock(&inner.reactor.timers).close();
         let dropped_timers = disarmed.len() as u64;
         let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(disarmed)));

@@ -1,8 +1,9 @@
-//! Timers: one-shot and periodic, cancellable, fired by the reactor thread.
+//! Timers: one-shot and periodic, cancellable, fired by the worker that drives I/O.
 //!
-//! Armed timers sit in a binary heap by deadline; the reactor thread sleeps in `poll` until
-//! the earliest deadline, then queues each due timer's callback in its color like any other
-//! callback. Cancelling removes the timer's entry and leaves its heap slot to be skipped when
+//! Armed timers sit in a binary heap by deadline; the worker that sleeps in the I/O driver's
+//! `poll` sleeps until the earliest deadline at most, then queues each due timer's callback in
+//! its color like any other callback (busy workers fire due timers when they look at the
+//! driver, see `reactor.rs`). Arming a timer due before all others wakes the driver. Cancelling removes the timer's entry and leaves its heap slot to be skipped when
 //! it comes up, so cancelling costs O(1) under the lock.
 
 use std::cmp::Reverse;
@@ -16,6 +17,7 @@ use crate::cx::Cx;
 use crate::error::{Error, Result};
 use crate::handler::Target;
 use crate::runtime::Inner;
+use crate::scheduler::WorkerContext;
 use crate::sync::lock;
 use crate::trace::Origin;
 
@@ -127,7 +129,7 @@ impl Inner {
         t.entries.insert(id, Entry { target, kind });
         drop(t);
         if earliest.is_none_or(|e| deadline < e) {
-            self.reactor.wake();
+            self.idle.wake_driver();
         }
         Ok(TimerId(id))
     }
@@ -150,8 +152,12 @@ impl Inner {
     }
 
     /// Queues the callbacks of every timer due at `now`; returns how long until the next one.
-    /// Reactor thread only.
-    pub(crate) fn fire_timers(&self, now: Instant) -> Option<Duration> {
+    /// Whoever holds the I/O driver.
+    pub(crate) fn fire_timers(
+        &self,
+        now: Instant,
+        local: Option<&WorkerContext>,
+    ) -> Option<Duration> {
         loop {
             let mut t = lock(&self.reactor.timers);
             let (deadline, id) = match t.heap.peek() {
@@ -170,7 +176,7 @@ impl Inner {
                     drop(t);
                     // Queue first, then let the idle check see the timer gone: in between,
                     // the callback is visible on a run queue, so the runtime never looks idle.
-                    self.push(target, work, Origin::Timer);
+                    self.push_via(target, work, Origin::Timer, local);
                     if now_unarmed {
                         self.idle.poke();
                     }
@@ -194,7 +200,7 @@ impl Inner {
                     );
                     drop(t);
                     if !state.pending.swap(true, Ordering::AcqRel) {
-                        self.push(
+                        self.push_via(
                             target,
                             Box::new(move |cx| {
                                 state.pending.store(false, Ordering::Release);
@@ -203,6 +209,7 @@ impl Inner {
                                 }
                             }),
                             Origin::Timer,
+                            local,
                         );
                     }
                 }

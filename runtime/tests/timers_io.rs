@@ -258,3 +258,128 @@ fn registering_a_closed_foreign_or_registered_source_fails_clearly() {
     drop(l);
     let _ = TcpStream::connect; // mio's stream type is part of the public re-export.
 }
+
+/// Keeps every worker of `rt` busy with a stream of short callbacks (each queues the next in
+/// its own color, so some worker always has work) until `stop` is set.
+fn keep_busy(rt: &Runtime, streams: u64, stop: &Arc<std::sync::atomic::AtomicBool>) {
+    fn step(cx: &mut hue_runtime::Cx<'_>, stop: Arc<std::sync::atomic::AtomicBool>) {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_micros(20) {
+            std::hint::spin_loop();
+        }
+        if !stop.load(Ordering::SeqCst) {
+            let h = cx.handler();
+            let color = cx.color();
+            cx.spawn(h.color(color), move |cx| step(cx, stop));
+        }
+    }
+    for i in 0..streams {
+        let stop = stop.clone();
+        rt.spawn(Handler::new("busy").color(Color::of(&i)), move |cx| {
+            step(cx, stop)
+        })
+        .unwrap();
+    }
+}
+
+/// No thread of its own polls for I/O or fires timers: the workers do, also while each of them
+/// always has work queued (they look at the driver now and then, not only when idle).
+#[test]
+fn timers_and_io_are_served_while_every_worker_stays_busy() {
+    for workers in [1, 2] {
+        let rt = Runtime::builder().workers(workers).build().unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        keep_busy(&rt, workers as u64 * 2, &stop);
+        // A timer due in 20 ms fires long before the 2 s the busy streams would run.
+        let fired = Arc::new(Mutex::new(None));
+        let f = fired.clone();
+        let armed = Instant::now();
+        rt.handle()
+            .after(Duration::from_millis(20), Handler::new("tick"), move |_| {
+                *f.lock().unwrap() = Some(armed.elapsed());
+            })
+            .unwrap();
+        // And a connection is accepted and answered while the streams run.
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        rt.handle()
+            .register(
+                listener,
+                Interest::READABLE,
+                Handler::new("accept"),
+                |_, ev| {
+                    while let Ok((mut s, _)) = ev.source().accept() {
+                        let _ = s.write_all(b"hi");
+                    }
+                },
+            )
+            .unwrap();
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let asked = Instant::now();
+        let mut got = [0u8; 2];
+        client.read_exact(&mut got).unwrap();
+        let answered = asked.elapsed();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while fired.lock().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let still_busy = !stop.swap(true, Ordering::SeqCst);
+        let fired = *fired.lock().unwrap();
+        rt.shutdown();
+        assert!(still_busy);
+        assert_eq!(&got, b"hi");
+        assert!(
+            answered < Duration::from_secs(1),
+            "{workers} busy workers: the connection waited {answered:?}"
+        );
+        let fired =
+            fired.unwrap_or_else(|| panic!("{workers} busy workers: the timer never fired"));
+        assert!(
+            fired >= Duration::from_millis(20) && fired < Duration::from_secs(1),
+            "{workers} busy workers: the 20 ms timer fired after {fired:?}"
+        );
+    }
+}
+
+/// With two workers, one stuck in a long callback does not hold up I/O: the other drives it.
+#[test]
+fn io_is_served_while_another_worker_runs_a_long_callback() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    rt.spawn(Handler::new("long"), move |_| {
+        started_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+    })
+    .unwrap();
+    started_rx.recv().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.handle()
+        .register(
+            listener,
+            Interest::READABLE,
+            Handler::new("accept").color(Color::fresh()),
+            |_, ev| {
+                while let Ok((mut s, _)) = ev.source().accept() {
+                    let _ = s.write_all(b"hi");
+                }
+            },
+        )
+        .unwrap();
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let asked = Instant::now();
+    let mut got = [0u8; 2];
+    client.read_exact(&mut got).unwrap();
+    let answered = asked.elapsed();
+    rt.shutdown();
+    assert!(
+        answered < Duration::from_millis(1000),
+        "the answer waited {answered:?} for the long callback"
+    );
+}

@@ -12,6 +12,15 @@
 //! A worker that found work on its second look takes itself off the list; if a producer got
 //! there first, the worker's parker holds a token and its next `park` returns at once.
 //!
+//! # Sleeping in the I/O driver
+//!
+//! One sleeping worker at a time may sleep in the I/O driver's `poll` instead of on its parker
+//! (`worker.rs`, `Worker::sleep`): it says so when it announces its sleep (`driving`, set and
+//! read under the sleepers lock). A producer that removes that worker from `sleepers` wakes it
+//! through the driver's `Waker` (an eventfd write, which makes `poll` return) instead of its
+//! parker. A wake-up that arrives after the worker stopped polling leaves the eventfd readable,
+//! so the next `poll` returns at once: spurious, never lost.
+//!
 //! # No wake-up storms
 //!
 //! A producer only wakes a worker it removed from `sleepers`, so each sleeping worker is
@@ -21,52 +30,70 @@
 //! # Idle
 //!
 //! The runtime is idle when every worker is asleep, no run queue holds a color and no timer is
-//! armed. The last worker to fall asleep and the reactor (when the last timer goes) wake
+//! armed. The last worker to fall asleep and whoever fires or cancels the last timer wake
 //! whoever waits in [`Idle::wait_idle`]; the waiter checks the condition under the sleepers
 //! lock, which producers also take before waking anyone, so it cannot see a half-done hand-off.
 
 use std::sync::atomic::{AtomicUsize, Ordering, fence};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
+use mio::Waker;
 
 use super::park::Parker;
 use crate::sync::lock;
+
+const NOBODY: usize = usize::MAX;
 
 pub(crate) struct Idle {
     /// Number of entries in `sleepers`; read by producers without the lock.
     num_sleeping: CachePadded<AtomicUsize>,
     sleepers: Mutex<Vec<usize>>,
-    /// Signalled when the last worker falls asleep or the reactor's last timer goes.
+    /// The sleeper that sleeps in the I/O driver's `poll`, or `NOBODY`. Changed and read under
+    /// the `sleepers` lock only (an atomic so that `Idle` stays `Sync` without another lock).
+    driving: AtomicUsize,
+    /// Makes the I/O driver's `poll` return.
+    waker: Arc<Waker>,
+    /// Signalled when the last worker falls asleep or the last timer goes.
     quiet: Condvar,
     parkers: Box<[CachePadded<Parker>]>,
 }
 
 impl Idle {
-    pub(crate) fn new(workers: usize) -> Idle {
+    pub(crate) fn new(workers: usize, waker: Arc<Waker>) -> Idle {
         Idle {
             num_sleeping: CachePadded::new(AtomicUsize::new(0)),
             sleepers: Mutex::new(Vec::with_capacity(workers)),
+            driving: AtomicUsize::new(NOBODY),
+            waker,
             quiet: Condvar::new(),
             parkers: (0..workers).map(|_| CachePadded::default()).collect(),
         }
     }
 
-    /// Step 1 of the protocol: `worker` is about to sleep.
-    pub(crate) fn announce_sleep(&self, worker: usize) {
+    /// Step 1 of the protocol: `worker` is about to sleep, in the I/O driver's `poll` if
+    /// `driving` (it holds the driver), else on its parker.
+    pub(crate) fn announce_sleep(&self, worker: usize, driving: bool) {
         let mut s = lock(&self.sleepers);
         s.push(worker);
+        if driving {
+            self.driving.store(worker, Ordering::Relaxed);
+        }
         self.num_sleeping.store(s.len(), Ordering::SeqCst);
         if s.len() == self.parkers.len() {
             self.quiet.notify_all();
         }
     }
 
-    /// The worker found work after announcing its sleep. Returns `false` if a producer already
-    /// took it off the list (its parker then holds a token).
+    /// The worker found work after announcing its sleep, or woke from the driver's `poll`.
+    /// Returns `false` if a producer already took it off the list (its parker then holds a
+    /// token, or the driver's waker has fired).
     pub(crate) fn cancel_sleep(&self, worker: usize) -> bool {
         let mut s = lock(&self.sleepers);
+        if self.driving.load(Ordering::Relaxed) == worker {
+            self.driving.store(NOBODY, Ordering::Relaxed);
+        }
         match s.iter().position(|&w| w == worker) {
             Some(i) => {
                 s.swap_remove(i);
@@ -93,8 +120,45 @@ impl Idle {
             .or_else(|| (any && !s.is_empty()).then(|| s.len() - 1));
         if let Some(i) = pos {
             let w = s.swap_remove(i);
-            self.num_sleeping.store(s.len(), Ordering::SeqCst);
-            drop(s);
+            self.unpark(s, w);
+        }
+    }
+
+    /// Wakes whoever sleeps in the I/O driver; if nobody does, one worker parked elsewhere, so
+    /// that it takes the driver (a timer was armed that is due before anything the driver
+    /// waits for).
+    pub(crate) fn wake_driver(&self) {
+        fence(Ordering::SeqCst);
+        if self.num_sleeping.load(Ordering::SeqCst) == 0 {
+            // Nobody sleeps: a worker will look at the timers before it does.
+            return;
+        }
+        let mut s = lock(&self.sleepers);
+        let d = self.driving.load(Ordering::Relaxed);
+        let pos = if d == NOBODY {
+            s.len().checked_sub(1)
+        } else {
+            s.iter().position(|&w| w == d)
+        };
+        if let Some(i) = pos {
+            let w = s.swap_remove(i);
+            self.unpark(s, w);
+        }
+    }
+
+    /// Wakes `w`, just taken off the list, in the way it sleeps; releases the lock first.
+    fn unpark(&self, s: MutexGuard<'_, Vec<usize>>, w: usize) {
+        self.num_sleeping.store(s.len(), Ordering::SeqCst);
+        let in_driver = self.driving.load(Ordering::Relaxed) == w;
+        if in_driver {
+            self.driving.store(NOBODY, Ordering::Relaxed);
+        }
+        drop(s);
+        if in_driver {
+            if let Err(e) = self.waker.wake() {
+                tracing::error!(error = %e, "waking the worker in the I/O driver failed");
+            }
+        } else {
             self.parkers[w].unpark();
         }
     }
@@ -104,7 +168,9 @@ impl Idle {
         let mut s = lock(&self.sleepers);
         let woken: Vec<usize> = s.drain(..).collect();
         self.num_sleeping.store(0, Ordering::SeqCst);
+        self.driving.store(NOBODY, Ordering::Relaxed);
         drop(s);
+        let _ = self.waker.wake();
         for w in woken {
             self.parkers[w].unpark();
         }

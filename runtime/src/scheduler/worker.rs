@@ -40,15 +40,19 @@ use super::table::Runnable;
 use crate::callback::Callback;
 use crate::clock::thread_usage;
 use crate::cx::Cx;
+use crate::reactor::Ready;
 use crate::recorder::{self, CallbackUsage, Current, RawCallback, Recorder, TraceLevel};
 use crate::runtime::Inner;
 
 /// How often `find_work` looks at the inbox before the run queue.
 const INBOX_INTERVAL: u32 = 61;
 
-/// How long an idle worker looks for work before it sleeps. A futex wake-up plus the sleeper
-/// getting a core again costs 10–50 µs here; work that arrives sooner is cheaper to wait for.
-const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(10);
+/// The longest an idle worker looks for work before it sleeps. A wake-up plus the sleeper
+/// getting a core again costs 10–50 µs of latency here and a few µs of CPU on each side; work
+/// that arrives sooner is cheaper to wait for. How long it really spins adapts (`spin_ns`).
+const SPIN_MAX_NS: u64 = 10_000;
+/// What a spin that had dropped to nothing grows back to after a short sleep.
+const SPIN_MIN_NS: u64 = 1_000;
 
 /// What a callback running on this worker can reach: the worker's own run queue and the
 /// runtime. Borrowed by [`Cx`], so it never leaves the worker thread.
@@ -68,7 +72,7 @@ pub(crate) struct WorkerContext {
 impl WorkerContext {
     /// Puts a runnable color at the back of this worker's run queue, and wakes a sleeping
     /// worker that may steal it.
-    fn push_local(&self, cq: Runnable) {
+    pub(crate) fn push_local(&self, cq: Runnable) {
         self.local.push(cq);
         if self.inner.config.stealing {
             self.inner.idle.wake(None, true);
@@ -106,6 +110,11 @@ pub(crate) struct Worker {
     /// to decide whose callbacks get their CPU time read.
     avg_wall: Vec<u64>,
     cpu_threshold_ticks: u64,
+    /// Sources found ready by this worker's last look at the I/O driver.
+    ready: Vec<(usize, Ready)>,
+    /// How long this worker spins before sleeping: halved by each spin that found nothing,
+    /// doubled by each sleep shorter than `SPIN_MAX_NS` (a longer spin would have caught it).
+    spin_ns: u64,
 }
 
 impl Worker {
@@ -129,6 +138,8 @@ impl Worker {
             seq: 0,
             avg_wall: Vec::new(),
             cpu_threshold_ticks: recorder::cpu_threshold_ticks(&inner_clock),
+            ready: Vec::with_capacity(256),
+            spin_ns: SPIN_MAX_NS,
             batch,
             stats: WorkerStats::default(),
             rng: 0x2545_f491_4f6c_dd1d ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
@@ -149,7 +160,7 @@ impl Worker {
         while !inner.stopping() {
             if let Some(cq) = self.find_work() {
                 self.run_color(cq);
-            } else if !self.spin_for_work() {
+            } else if !self.poll_io() && !self.spin_for_work() {
                 self.sleep();
             }
         }
@@ -163,6 +174,8 @@ impl Worker {
         // a prime, so it does not beat against batch sizes).
         self.ticks = self.ticks.wrapping_add(1);
         if self.ticks.is_multiple_of(INBOX_INTERVAL) {
+            // And I/O and timers, which nobody drives while every worker is busy.
+            self.poll_io();
             let inbox = &self.cx.inner.injectors[self.cx.index];
             if let Steal::Success(cq) = inbox.steal_batch_and_pop(&self.cx.local) {
                 return Some(cq);
@@ -358,10 +371,16 @@ impl Worker {
         });
     }
 
-    /// Looks for work for a few microseconds before sleeping: work that arrives that soon
-    /// (the next request of a busy server) then costs no futex wake-up on either side.
+    /// Looks for work for up to `spin_ns` before sleeping: work that arrives that soon (the
+    /// next request of a busy server) then costs no wake-up on either side. The spin adapts:
+    /// where work comes in bursts with long gaps (a closed-loop server whose other worker does
+    /// the I/O) a spin mostly burns CPU that the rest of the process needs, and it shrinks to
+    /// nothing; where sleeps keep being short it grows back.
     fn spin_for_work(&mut self) -> bool {
-        let until = Instant::now() + SPIN_BEFORE_SLEEP;
+        if self.spin_ns == 0 {
+            return false;
+        }
+        let until = Instant::now() + Duration::from_nanos(self.spin_ns);
         while Instant::now() < until {
             for _ in 0..32 {
                 std::hint::spin_loop();
@@ -370,25 +389,86 @@ impl Worker {
                 return true;
             }
         }
+        self.spin_ns /= 2;
+        if self.spin_ns < SPIN_MIN_NS / 2 {
+            self.spin_ns = 0;
+        }
         false
     }
 
+    /// Looks at the I/O driver without blocking, if no other worker holds it: fires due
+    /// timers and queues the callbacks of ready sources here. Returns whether that queued work.
+    fn poll_io(&mut self) -> bool {
+        let inner = self.cx.inner.clone();
+        let Some(mut driver) = inner.reactor.try_driver() else {
+            return false;
+        };
+        inner.fire_timers(Instant::now(), Some(&self.cx));
+        driver.poll(&inner.reactor, Some(Duration::ZERO), &mut self.ready);
+        drop(driver);
+        self.dispatch_ready();
+        !self.cx.local.is_empty()
+    }
+
+    /// Queues the callbacks of the sources in `self.ready` on this worker's run queue. If that
+    /// leaves more than this worker is about to take, wakes a sleeping worker to steal.
+    fn dispatch_ready(&mut self) {
+        let inner = self.cx.inner.clone();
+        inner.dispatch_io(&self.ready, Some(&self.cx));
+        self.ready.clear();
+        if inner.config.stealing && self.cx.local.len() > 1 {
+            inner.idle.wake(None, true);
+        }
+    }
+
+    /// Sleeps until there is work: in the I/O driver's `poll` (until a source is ready, the
+    /// earliest timer is due or a producer wakes it) if no other worker holds the driver,
+    /// else on the parker.
     fn sleep(&mut self) {
+        let asleep = Instant::now();
+        self.sleep_once();
+        if asleep.elapsed() < Duration::from_nanos(SPIN_MAX_NS) {
+            self.spin_ns = (self.spin_ns * 2).clamp(SPIN_MIN_NS, SPIN_MAX_NS);
+        }
+    }
+
+    fn sleep_once(&mut self) {
         let inner = self.cx.inner.clone();
         let me = self.cx.index;
+        let mut driver = inner.reactor.try_driver();
+        // Due timers first: what they queue is seen by the second look below.
+        let timeout = match driver {
+            Some(_) => inner.fire_timers(Instant::now(), Some(&self.cx)),
+            None => None,
+        };
         self.stats.parks += 1;
         self.stats.submit(&inner.metrics[me]);
         if self.cx.tracing {
             recorder::with(|r| r.before_park());
         }
-        inner.idle.announce_sleep(me);
+        inner.idle.announce_sleep(me, driver.is_some());
         if (inner.stopping() || self.work_visible()) && inner.idle.cancel_sleep(me) {
             self.stats.parks -= 1;
             return;
         }
-        inner.idle.park(me);
-        if self.cx.tracing {
-            recorder::with(|r| r.after_park());
+        match driver.as_mut() {
+            Some(d) => {
+                d.poll(&inner.reactor, timeout, &mut self.ready);
+                // Woken by I/O or a timer rather than by a producer: off the list ourselves.
+                inner.idle.cancel_sleep(me);
+                inner.fire_timers(Instant::now(), Some(&self.cx));
+                drop(driver);
+                if self.cx.tracing {
+                    recorder::with(|r| r.after_park());
+                }
+                self.dispatch_ready();
+            }
+            None => {
+                inner.idle.park(me);
+                if self.cx.tracing {
+                    recorder::with(|r| r.after_park());
+                }
+            }
         }
     }
 
