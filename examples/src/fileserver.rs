@@ -379,39 +379,60 @@ impl ServerConfig {
     }
 }
 
-/// File contents: a keyed pseudo-random stream (byte `i` of file `f` is byte `i % 8` of
-/// [`word`]`(f, i / 8)`), so the client can check a block without holding the files.
+/// File contents: a keyed pseudo-random stream (bytes `8k..8k + 8` of file `f` are
+/// [`word`]`(f, k)`, little-endian), so the client can check a block without holding the files.
 fn fill(file: u32, start: usize, out: &mut [u8]) {
-    for_words(file, start, out.len(), |at, bytes| {
-        out[at..at + bytes.len()].copy_from_slice(bytes)
-    });
+    let (head, words, tail) = split_at_words(start, out.len());
+    for (k, b) in out[..head].iter_mut().enumerate() {
+        *b = byte(file, start + k);
+    }
+    let first = (start + head) / 8;
+    let (middle, rest) = out[head..].split_at_mut(8 * words);
+    for (k, w) in middle.chunks_exact_mut(8).enumerate() {
+        w.copy_from_slice(&word(file, (first + k) as u64).to_le_bytes());
+    }
+    let at = start + head + 8 * words;
+    for (k, b) in rest[..tail].iter_mut().enumerate() {
+        *b = byte(file, at + k);
+    }
 }
 
-/// Whether `data` is file `file`'s contents from byte `start` on.
+/// Whether `data` is file `file`'s contents from byte `start` on. A word at a time, with no
+/// copy: the client checks blocks with it.
 fn matches(file: u32, start: usize, data: &[u8]) -> bool {
-    let mut same = true;
-    for_words(file, start, data.len(), |at, bytes| {
-        same &= data[at..at + bytes.len()] == *bytes
-    });
-    same
+    let (head, words, _) = split_at_words(start, data.len());
+    let first = (start + head) / 8;
+    let (front, rest) = data.split_at(head);
+    let (middle, back) = rest.split_at(8 * words);
+    let at = start + head + 8 * words;
+    front
+        .iter()
+        .enumerate()
+        .all(|(k, &b)| b == byte(file, start + k))
+        && middle.chunks_exact(8).enumerate().all(|(k, w)| {
+            let got = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            got == word(file, (first + k) as u64)
+        })
+        && back
+            .iter()
+            .enumerate()
+            .all(|(k, &b)| b == byte(file, at + k))
+}
+
+/// `len` bytes from offset `start`: how many come before the first word boundary, how many
+/// whole words follow, and how many bytes after them.
+fn split_at_words(start: usize, len: usize) -> (usize, usize, usize) {
+    let head = ((8 - start % 8) % 8).min(len);
+    let words = (len - head) / 8;
+    (head, words, len - head - 8 * words)
 }
 
 fn word(file: u32, index: u64) -> u64 {
     mix((0x5eed_f11e_u64 ^ (u64::from(file) << 40)) ^ index)
 }
 
-/// Calls `f(offset, bytes)` for the bytes `start..start + len` of file `file`, a word (or the
-/// part of one at either end) at a time.
-fn for_words(file: u32, start: usize, len: usize, mut f: impl FnMut(usize, &[u8])) {
-    let mut at = 0;
-    while at < len {
-        let i = start + at;
-        let bytes = word(file, (i / 8) as u64).to_le_bytes();
-        let from = i % 8;
-        let n = (8 - from).min(len - at);
-        f(at, &bytes[from..from + n]);
-        at += n;
-    }
+fn byte(file: u32, i: usize) -> u8 {
+    (word(file, (i / 8) as u64) >> (8 * (i % 8))) as u8
 }
 
 /// A file server benchmark run.
@@ -889,5 +910,31 @@ impl Protocol for FsClient {
 
     fn verified(&self) -> u64 {
         self.verified
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_contents_are_the_same_from_any_offset() {
+        let mut whole = vec![0u8; 100];
+        fill(3, 0, &mut whole);
+        for start in 0..20 {
+            for len in [0, 1, 5, 8, 13, 64, 80] {
+                let mut part = vec![0u8; len];
+                fill(3, start, &mut part);
+                assert_eq!(part, whole[start..start + len], "{start} {len}");
+                assert!(matches(3, start, &part));
+                assert!(!matches(2, start, &part) || len == 0);
+                for k in 0..len {
+                    let mut bad = part.clone();
+                    bad[k] ^= 1;
+                    assert!(!matches(3, start, &bad), "{start} {len} {k}");
+                }
+            }
+        }
+        assert_eq!(whole[9], (word(3, 1) >> 8) as u8);
     }
 }
