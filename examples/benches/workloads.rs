@@ -10,7 +10,9 @@
 //! Options: `--rounds N` (default 7), `--seconds S` per run (default 2), `--only GROUP`
 //! (`fileserver`, `webserver`, `pipeline`), `--variant TEXT` (only the variants whose name
 //! contains `TEXT`; comparisons missing a side are left out), `--wait-quiet S` (the longest
-//! wait for a quiet machine before each round, default 2 s), `--no-trace`.
+//! wait for a quiet machine before each round, default 2 s), `--depth N` (requests outstanding
+//! per connection in every group, instead of each group's own: [`FS_DEPTH`] for the file
+//! server, [`HTTP_DEPTH`] for the web server and the pipeline), `--no-trace`, `--help`.
 //!
 //! Each group runs its variants back to back, one run of `--seconds` each, for `--rounds`
 //! rounds; every round starts at the next variant, so each variant takes each place in the
@@ -66,6 +68,30 @@ read = \"by-key\"\nopen = \"by-key\"\ntimeout = \"by-key\"\n";
 /// Largest file the web load generator asks for (as `webserver::Config::default`).
 const MAX_FILE: usize = 8 * 1024;
 
+/// Requests outstanding per connection for the file server: one at a time, as the paper's
+/// clients did; the generator's cost there is in the blocks, and it discards those it does
+/// not open without copying them.
+const FS_DEPTH: usize = 1;
+
+/// Requests outstanding per connection for the web server (and the tokio one) and the
+/// pipeline: pipelined, so that the generator, which shares the server's cores, spends less
+/// CPU per request (fewer reads, writes and wake-ups).
+const HTTP_DEPTH: usize = 4;
+
+const HELP: &str = "\
+cargo bench -p hue-examples --bench workloads [-- OPTIONS]
+
+  --rounds N        rounds of every variant (default 7; 0: the traced runs only)
+  --seconds S       seconds per run (default 2)
+  --only GROUP      fileserver, webserver or pipeline
+  --variant TEXT    only the variants whose name contains TEXT
+  --wait-quiet S    longest wait for a quiet machine before each round (default 2)
+  --depth N         requests outstanding per connection in every group (default: file
+                    server 1, web server and pipeline 4)
+  --no-trace        no traced run after the rounds
+  --help            this
+";
+
 struct Options {
     rounds: usize,
     seconds: f64,
@@ -74,6 +100,8 @@ struct Options {
     variant: Option<String>,
     /// Before each round, wait up to this long for a quiet second.
     wait_quiet: f64,
+    /// Overrides every group's depth.
+    depth: Option<usize>,
     trace: bool,
 }
 
@@ -85,6 +113,7 @@ impl Options {
             only: None,
             variant: None,
             wait_quiet: 2.0,
+            depth: None,
             trace: true,
         };
         let mut args = std::env::args().skip(1);
@@ -95,13 +124,21 @@ impl Options {
                 "--only" => o.only = Some(args.next().ok_or("--only GROUP")?),
                 "--variant" => o.variant = Some(args.next().ok_or("--variant TEXT")?),
                 "--wait-quiet" => o.wait_quiet = args.next().ok_or("--wait-quiet S")?.parse()?,
+                "--depth" => o.depth = Some(args.next().ok_or("--depth N")?.parse()?),
                 "--no-trace" => o.trace = false,
+                "--help" | "-h" => {
+                    print!("{HELP}");
+                    std::process::exit(0);
+                }
                 // `cargo bench` passes `--bench`; a filter would come as a bare word.
                 _ => {}
             }
         }
         if o.seconds <= 0.0 {
             return Err("--seconds must be positive".into());
+        }
+        if o.depth == Some(0) {
+            return Err("--depth must be at least 1".into());
         }
         Ok(o)
     }
@@ -110,12 +147,14 @@ impl Options {
         self.variant.as_deref().is_none_or(|t| v.name.contains(t))
     }
 
-    fn load(&self, seconds: f64) -> Load {
+    /// The load of a run of `seconds` in group `g`.
+    fn load(&self, g: &Group, seconds: f64) -> Load {
         Load {
             connections: 16,
             requests: u64::MAX,
             duration: Duration::from_secs_f64(seconds),
             threads: 1,
+            depth: self.depth.unwrap_or(g.depth),
         }
     }
 }
@@ -182,6 +221,8 @@ struct Comparison {
 
 struct Group {
     name: &'static str,
+    /// Requests outstanding per connection.
+    depth: usize,
     variants: Vec<Variant>,
     comparisons: Vec<Comparison>,
 }
@@ -216,6 +257,7 @@ fn fileserver_group() -> Result<Group> {
     use fileserver::Coloring::{ByConnection, Serial};
     Ok(Group {
         name: "fileserver",
+        depth: FS_DEPTH,
         variants: vec![
             variant("fileserver serial, 1 worker", true, fs(Serial, 1)),
             variant(
@@ -267,6 +309,7 @@ fn webserver_group() -> Group {
     };
     Group {
         name: "webserver",
+        depth: HTTP_DEPTH,
         variants: vec![
             variant("webserver by-connection, 1 worker", true, web(1)),
             variant("webserver by-connection, 2 workers", true, web(2)),
@@ -308,6 +351,7 @@ fn pipeline_group() -> Group {
     use pipeline::Stages::{Coarse, Fine};
     Group {
         name: "pipeline",
+        depth: HTTP_DEPTH,
         variants: vec![
             variant(
                 "pipeline staged fine, 2 workers",
@@ -431,7 +475,7 @@ fn run_group(g: &Group, o: &Options) -> Result<Vec<Vec<Sample>>> {
     }
     // A short warm-up of each variant: first runs pay for page faults and cold caches.
     for v in g.variants.iter().filter(|v| o.wants(v)) {
-        (v.run)(builder(), o.load(0.3))?;
+        (v.run)(builder(), o.load(g, 0.3))?;
     }
     let mut samples = vec![Vec::new(); n];
     for round in 0..o.rounds {
@@ -449,7 +493,7 @@ fn run_group(g: &Group, o: &Options) -> Result<Vec<Vec<Sample>>> {
                 continue;
             }
             let before = (Instant::now(), machine_busy(), process_cpu());
-            let summary = (g.variants[i].run)(builder(), o.load(o.seconds))?;
+            let summary = (g.variants[i].run)(builder(), o.load(g, o.seconds))?;
             let mut s = Sample::of(&summary)?;
             let wall = before.0.elapsed().as_secs_f64().max(1e-9);
             let mine = process_cpu().saturating_sub(before.2);
@@ -509,13 +553,16 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     let mut variants_table = String::new();
     let mut traced = Vec::new();
+    let mut depths = Vec::new();
     for g in &groups {
         if o.only.as_deref().is_some_and(|only| only != g.name) {
             continue;
         }
+        depths.push(format!("{} {}", g.name, o.depth.unwrap_or(g.depth)));
         eprintln!(
-            "{}: {}",
+            "{} (depth {}): {}",
             g.name,
+            o.depth.unwrap_or(g.depth),
             g.variants
                 .iter()
                 .enumerate()
@@ -620,10 +667,15 @@ fn main() -> Result<()> {
         }
         if o.trace {
             for v in g.variants.iter().filter(|v| v.traced && o.wants(v)) {
-                traced.push((v.name, analyze(v, &o)?));
+                traced.push((v.name, analyze(g, v, &o)?));
             }
         }
     }
+    println!();
+    println!(
+        "Load: 16 connections from one generator thread; requests outstanding per connection: {}.",
+        depths.join(", ")
+    );
     println!();
     println!(
         "| ratio (req/s) | goal | median of quiet rounds [min .. max] | median of all rounds [min .. max] | ceiling: cores ÷ cores used by b (its quiet runs) | CPU per request, a ÷ b | goal met? |"
@@ -675,7 +727,7 @@ fn main() -> Result<()> {
 // ---- where the serial work is: one traced run ----------------------------------------------
 
 /// Runs `v` once with a full trace and summarizes where callback time went by color.
-fn analyze(v: &Variant, o: &Options) -> Result<String> {
+fn analyze(g: &Group, v: &Variant, o: &Options) -> Result<String> {
     let path: PathBuf = std::env::temp_dir().join(format!(
         "hue-bench-workloads-{}-{}.hue",
         std::process::id(),
@@ -684,7 +736,7 @@ fn analyze(v: &Variant, o: &Options) -> Result<String> {
     wait_quiet(o.wait_quiet);
     let before = (Instant::now(), machine_busy(), process_cpu());
     let sampler = ThreadSampler::start();
-    let summary = (v.run)(builder().trace_file(&path), o.load(o.seconds.min(1.5)));
+    let summary = (v.run)(builder().trace_file(&path), o.load(g, o.seconds.min(1.5)));
     let threads = sampler.stop();
     let mine = process_cpu().saturating_sub(before.2);
     let others = machine_busy()

@@ -1,9 +1,11 @@
-//! Entry points for the workload benchmarks (`examples/benches/workloads.rs`), which need the
-//! crate's private load generator to drive a server that is not one of the crate's own (an
-//! equivalent tokio web server). Hidden from the docs and not a stable API.
+//! Entry points for the workload benchmarks (`examples/benches/workloads.rs`) and the
+//! integration tests, which need the crate's private load generator to drive a server that is
+//! not one of the crate's own (an equivalent tokio web server, a test's fake or corrupting
+//! one). Hidden from the docs and not a stable API.
 
 use std::net::SocketAddr;
 
+use crate::fileserver::{self, ServerConfig};
 use crate::webserver::{self, Site};
 use crate::{Load, Result, Summary};
 
@@ -32,6 +34,29 @@ pub fn drive_webserver(
         "webserver",
         variant.to_owned(),
         workers,
+        report,
+    ))
+}
+
+/// Drives the file server at `addr`, which must serve the files of `config` under its secret,
+/// with the load generator of [`fileserver::run`]: every response's head checked, one block in
+/// `verify_every` opened and compared with the file, the others discarded unread. The
+/// summary's runtime fields are zero.
+pub fn drive_fileserver(
+    addr: SocketAddr,
+    load: &Load,
+    config: &ServerConfig,
+    verify_every: u64,
+) -> Result<Summary> {
+    crate::check_common(1, load, &crate::Limits::default())?;
+    if verify_every == 0 {
+        return Err(crate::Error::config("verify_every must be at least 1"));
+    }
+    let report = fileserver::drive(addr, load, config, verify_every)?;
+    Ok(Summary::external(
+        "fileserver",
+        "external".to_owned(),
+        0,
         report,
     ))
 }

@@ -37,6 +37,7 @@
 //!   connection's response sequence number as `u64`), then the payload: the block sealed with
 //!   nonce = sequence number, associated data = the head's first 12 bytes, tag appended.
 
+use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,14 +45,13 @@ use std::time::Duration;
 
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
-use hue_runtime::net::TcpListener;
-use hue_runtime::{Builder, Color, Cx, Handle, Handler, Io, Runtime, Target};
+use hue_runtime::{Builder, Color, Cx, Handle, Handler, Runtime, Target};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::loadgen::{self, Protocol, Rng, mix};
+use crate::loadgen::{self, Frame, Protocol, Rng, mix};
 use crate::net::{self, Input, Then};
-use crate::{ConnStats, Limits, Load, SHUTDOWN_GRACE, Summary};
+use crate::{ConnStats, Limits, Load, Served, Summary, Workload};
 
 /// Where `encrypt` runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -182,17 +182,19 @@ impl Sealed {
 
     /// Parses the response at the front of `buf`: `None` until all of it is there.
     fn parse(buf: &[u8]) -> Result<Option<(Sealed, usize)>> {
-        let Some(len) = frame_len(buf)? else {
+        if buf.len() < HEAD_LEN {
             return Ok(None);
-        };
-        let status = Status::from_byte(buf[0])
-            .ok_or_else(|| Error::protocol(format!("unknown response status {}", buf[0])))?;
-        let u32_at = |i: usize| u32::from_le_bytes(buf[i..i + 4].try_into().unwrap_or_default());
+        }
+        let head = Head::parse(buf)?;
+        let len = HEAD_LEN + head.len;
+        if buf.len() < len {
+            return Ok(None);
+        }
         let sealed = Sealed {
-            status,
-            file: u32_at(4),
-            block: u32_at(8),
-            seq: u64::from_le_bytes(buf[16..24].try_into().unwrap_or_default()),
+            status: head.status,
+            file: head.file,
+            block: head.block,
+            seq: head.seq,
             payload: buf[HEAD_LEN..len].to_vec(),
         };
         Ok(Some((sealed, len)))
@@ -206,51 +208,94 @@ impl Sealed {
     }
 }
 
-fn open_with(cipher: &ChaCha20Poly1305, s: &Sealed) -> Result<Vec<u8>> {
-    if s.status != Status::Ok {
-        return Err(Error::protocol(format!("block has status {:?}", s.status)));
+/// A response head's fields.
+struct Head {
+    status: Status,
+    file: u32,
+    block: u32,
+    /// Of the payload.
+    len: usize,
+    seq: u64,
+}
+
+impl Head {
+    /// Parses the head at the front of `buf`, which holds at least [`HEAD_LEN`] bytes.
+    fn parse(buf: &[u8]) -> Result<Head> {
+        let Some(h) = buf.get(..HEAD_LEN) else {
+            return Err(Error::protocol("a response head was cut short"));
+        };
+        let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        let status = Status::from_byte(h[0])
+            .ok_or_else(|| Error::protocol(format!("unknown response status {}", h[0])))?;
+        let len = u32_at(12) as usize;
+        if len > MAX_BLOCK + TAG_LEN {
+            return Err(Error::protocol(format!(
+                "a response claims a {len}-byte payload"
+            )));
+        }
+        Ok(Head {
+            status,
+            file: u32_at(4),
+            block: u32_at(8),
+            len,
+            seq: u64::from_le_bytes([h[16], h[17], h[18], h[19], h[20], h[21], h[22], h[23]]),
+        })
     }
-    let Some(split) = s.payload.len().checked_sub(TAG_LEN) else {
+}
+
+fn open_with(cipher: &ChaCha20Poly1305, s: &Sealed) -> Result<Vec<u8>> {
+    let head = Head {
+        status: s.status,
+        file: s.file,
+        block: s.block,
+        len: s.payload.len(),
+        seq: s.seq,
+    };
+    let mut plain = Vec::new();
+    open_into(cipher, &head, &s.payload, &mut plain)?;
+    Ok(plain)
+}
+
+/// Opens `payload` (the ciphertext and its tag), sent under `head`, into `plain`.
+fn open_into(
+    cipher: &ChaCha20Poly1305,
+    head: &Head,
+    payload: &[u8],
+    plain: &mut Vec<u8>,
+) -> Result<()> {
+    if head.status != Status::Ok {
+        return Err(Error::protocol(format!(
+            "block has status {:?}",
+            head.status
+        )));
+    }
+    let Some(split) = payload.len().checked_sub(TAG_LEN) else {
         return Err(Error::verify("a sealed block is shorter than its tag"));
     };
-    let head = Sealed::head(s.status, s.file, s.block, s.payload.len(), s.seq);
-    let mut plain = s.payload[..split].to_vec();
-    let tag = Tag::try_from(&s.payload[split..])
+    let aad = Sealed::head(head.status, head.file, head.block, payload.len(), head.seq);
+    plain.clear();
+    plain.extend_from_slice(&payload[..split]);
+    let tag = Tag::try_from(&payload[split..])
         .map_err(|_| Error::verify("a sealed block's tag is malformed"))?;
     cipher
         .decrypt_inout_detached(
-            &nonce(s.seq),
-            &head[..12],
+            &nonce(head.seq),
+            &aad[..12],
             plain.as_mut_slice().into(),
             &tag,
         )
         .map_err(|_| {
             Error::verify(format!(
                 "block {} of file {} failed to authenticate (wrong key or altered bytes)",
-                s.block, s.file
+                head.block, head.file
             ))
-        })?;
-    Ok(plain)
+        })
 }
 
 fn nonce(seq: u64) -> Nonce {
     let mut n = [0u8; 12];
     n[..8].copy_from_slice(&seq.to_le_bytes());
     Nonce::from(n)
-}
-
-fn frame_len(buf: &[u8]) -> Result<Option<usize>> {
-    if buf.len() < HEAD_LEN {
-        return Ok(None);
-    }
-    let len = u32::from_le_bytes([buf[12], buf[13], buf[14], buf[15]]) as usize;
-    if len > MAX_BLOCK + TAG_LEN {
-        return Err(Error::protocol(format!(
-            "a response claims a {len}-byte payload"
-        )));
-    }
-    let total = HEAD_LEN + len;
-    Ok((buf.len() >= total).then_some(total))
 }
 
 /// The refusal of a connection over the limit: a `Busy` head.
@@ -334,20 +379,60 @@ impl ServerConfig {
     }
 }
 
-/// File contents: a keyed pseudo-random stream, so the client can check a block without
-/// holding the files.
+/// File contents: a keyed pseudo-random stream (bytes `8k..8k + 8` of file `f` are
+/// [`word`]`(f, k)`, little-endian), so the client can check a block without holding the files.
 fn fill(file: u32, start: usize, out: &mut [u8]) {
-    let seed = 0x5eed_f11e_u64 ^ (u64::from(file) << 40);
-    let mut word_idx = u64::MAX;
-    let mut word = 0u64;
-    for (k, b) in out.iter_mut().enumerate() {
-        let i = (start + k) as u64;
-        if i / 8 != word_idx {
-            word_idx = i / 8;
-            word = mix(seed ^ word_idx);
-        }
-        *b = (word >> (8 * (i % 8))) as u8;
+    let (head, words, tail) = split_at_words(start, out.len());
+    for (k, b) in out[..head].iter_mut().enumerate() {
+        *b = byte(file, start + k);
     }
+    let first = (start + head) / 8;
+    let (middle, rest) = out[head..].split_at_mut(8 * words);
+    for (k, w) in middle.chunks_exact_mut(8).enumerate() {
+        w.copy_from_slice(&word(file, (first + k) as u64).to_le_bytes());
+    }
+    let at = start + head + 8 * words;
+    for (k, b) in rest[..tail].iter_mut().enumerate() {
+        *b = byte(file, at + k);
+    }
+}
+
+/// Whether `data` is file `file`'s contents from byte `start` on. A word at a time, with no
+/// copy: the client checks blocks with it.
+fn matches(file: u32, start: usize, data: &[u8]) -> bool {
+    let (head, words, _) = split_at_words(start, data.len());
+    let first = (start + head) / 8;
+    let (front, rest) = data.split_at(head);
+    let (middle, back) = rest.split_at(8 * words);
+    let at = start + head + 8 * words;
+    front
+        .iter()
+        .enumerate()
+        .all(|(k, &b)| b == byte(file, start + k))
+        && middle.chunks_exact(8).enumerate().all(|(k, w)| {
+            let got = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            got == word(file, (first + k) as u64)
+        })
+        && back
+            .iter()
+            .enumerate()
+            .all(|(k, &b)| b == byte(file, at + k))
+}
+
+/// `len` bytes from offset `start`: how many come before the first word boundary, how many
+/// whole words follow, and how many bytes after them.
+fn split_at_words(start: usize, len: usize) -> (usize, usize, usize) {
+    let head = ((8 - start % 8) % 8).min(len);
+    let words = (len - head) / 8;
+    (head, words, len - head - 8 * words)
+}
+
+fn word(file: u32, index: u64) -> u64 {
+    mix((0x5eed_f11e_u64 ^ (u64::from(file) << 40)) ^ index)
+}
+
+fn byte(file: u32, i: usize) -> u8 {
+    (word(file, (i / 8) as u64) >> (8 * (i % 8))) as u8
 }
 
 /// A file server benchmark run.
@@ -504,8 +589,7 @@ pub struct ServerStats {
 /// A running file server. See [`crate::webserver::Server`] for its lifetime.
 pub struct Server {
     net: Arc<Net>,
-    addr: SocketAddr,
-    listener: Io<TcpListener>,
+    listening: net::Listening,
 }
 
 impl Server {
@@ -529,17 +613,13 @@ impl Server {
         };
         // Reading and writing stay in the default color in both colorings.
         let net = net::Server::new(fs, |_| Color::DEFAULT, limits);
-        let (listener, addr) = net.listen(handle, addr)?;
-        Ok(Server {
-            net,
-            addr,
-            listener,
-        })
+        let listening = net.listen(handle, addr)?;
+        Ok(Server { net, listening })
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.listening.addr()
     }
 
     /// What it has done so far.
@@ -648,14 +728,6 @@ fn fresh_nonce() -> [u8; 32] {
     h.finalize().into()
 }
 
-impl Drop for Server {
-    /// Stops accepting: new connections are refused from now on.
-    fn drop(&mut self) {
-        // Fails only if the runtime is gone, which closed the listener already.
-        let _ = self.listener.deregister();
-    }
-}
-
 /// Runs the server and the load generator on a runtime of `config.workers` workers.
 pub fn run(config: Config) -> Result<Summary> {
     run_with(Runtime::builder(), config)
@@ -664,48 +736,72 @@ pub fn run(config: Config) -> Result<Summary> {
 /// Like [`run`], on a runtime from `builder` (whose worker count and thread names `run_with`
 /// sets).
 pub fn run_with(builder: Builder, config: Config) -> Result<Summary> {
-    crate::check_common(config.workers, &config.load, &config.server.limits)?;
     if config.verify_every == 0 {
         return Err(Error::config("verify_every must be at least 1"));
     }
     let server_config = ServerConfig {
         coloring: config.coloring,
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        addr: crate::loopback(),
         ..config.server
     };
-    let rt = crate::build_runtime(builder, config.workers)?;
-    let server = Server::start(&rt.handle(), server_config.clone())?;
-    let shared = Arc::new(server_config);
-    let load = loadgen::run(server.addr(), &config.load, |t| FsClient {
+    let workload = Workload {
+        name: "fileserver",
+        variant: config.coloring.name().to_owned(),
+        workers: config.workers,
+        load: &config.load,
+        limits: &server_config.limits,
+    };
+    crate::run_workload(
+        builder,
+        workload,
+        |handle| Server::start(handle, server_config.clone()),
+        |addr| drive(addr, &config.load, &server_config, config.verify_every),
+    )
+}
+
+impl Served for Server {
+    fn addr(&self) -> SocketAddr {
+        self.addr()
+    }
+
+    fn conflicts(&self) -> u64 {
+        self.stats().conflicts
+    }
+}
+
+/// Drives the file server at `addr`, which serves `config`'s files, with `load`: random
+/// blocks, every head checked, one block in `verify_every` opened and compared with the file.
+pub(crate) fn drive(
+    addr: SocketAddr,
+    load: &Load,
+    config: &ServerConfig,
+    verify_every: u64,
+) -> Result<loadgen::Report> {
+    let shared = Arc::new(config.clone());
+    loadgen::run(addr, load, |t| FsClient {
         config: shared.clone(),
-        verify_every: config.verify_every,
+        verify_every,
         rng: Rng::new(0xf11e_5eed ^ t as u64),
         conns: Vec::new(),
         responses: 0,
         verified: 0,
-    })?;
-    let steals = rt.metrics().steals();
-    let conflicts = server.stats().conflicts;
-    let report = rt.shutdown_timeout(SHUTDOWN_GRACE);
-    Ok(Summary::new(
-        "fileserver",
-        config.coloring.name().to_owned(),
-        config.workers,
-        load,
-        &report,
-        steals,
-        conflicts,
-    ))
+        plain: Vec::new(),
+    })
 }
 
 #[derive(Default)]
 struct FsSession {
     cipher: Option<ChaCha20Poly1305>,
     seq: u64,
-    want: (u32, u32),
+    /// The blocks asked for and not yet answered, oldest first.
+    want: VecDeque<(u32, u32)>,
+    /// The block of the response framed for a check.
+    checking: (u32, u32),
 }
 
-/// The load generator's side: random blocks, every `verify_every`-th opened and compared.
+/// The load generator's side: random blocks, every head checked (status, file, block, sequence
+/// number, in request order), every `verify_every`-th block opened and compared; the other
+/// blocks are discarded unread.
 struct FsClient {
     config: Arc<ServerConfig>,
     verify_every: u64,
@@ -713,6 +809,8 @@ struct FsClient {
     conns: Vec<FsSession>,
     responses: u64,
     verified: u64,
+    /// Reused for the block being opened.
+    plain: Vec<u8>,
 }
 
 impl FsClient {
@@ -736,54 +834,107 @@ impl Protocol for FsClient {
     fn request(&mut self, conn: usize, out: &mut Vec<u8>) {
         let file = self.rng.below(self.config.files as u64) as u32;
         let block = self.rng.below(u64::from(self.config.blocks())) as u32;
-        self.session(conn).want = (file, block);
+        self.session(conn).want.push_back((file, block));
         out.extend_from_slice(&file.to_le_bytes());
         out.extend_from_slice(&block.to_le_bytes());
     }
 
-    fn frame(&self, buf: &[u8]) -> Result<Option<usize>> {
-        frame_len(buf)
-    }
-
-    fn check(&mut self, conn: usize, response: &[u8]) -> Result<()> {
-        let (sealed, _) = Sealed::parse(response)?
-            .ok_or_else(|| Error::protocol("an incomplete response was framed"))?;
+    fn frame(&mut self, conn: usize, buf: &[u8]) -> Result<Frame> {
+        if buf.len() < HEAD_LEN {
+            return Ok(Frame::Partial {
+                need: HEAD_LEN - buf.len(),
+            });
+        }
+        let head = Head::parse(buf)?;
         self.responses += 1;
         let deep = self.responses.is_multiple_of(self.verify_every);
-        let config = self.config.clone();
         let s = self.session(conn);
-        let (file, block) = s.want;
-        if sealed.seq != s.seq || (sealed.file, sealed.block) != (file, block) {
+        let (file, block) = s
+            .want
+            .pop_front()
+            .ok_or_else(|| Error::protocol(format!("connection {conn} got an unasked block")))?;
+        if head.seq != s.seq || (head.file, head.block) != (file, block) {
             return Err(Error::protocol(format!(
                 "connection {conn} expected response {} for block {block} of file {file}, got \
                  response {} for block {} of file {}",
-                s.seq, sealed.seq, sealed.block, sealed.file
+                s.seq, head.seq, head.block, head.file
             )));
         }
         s.seq += 1;
-        if sealed.status != Status::Ok {
+        if head.status != Status::Ok {
             return Err(Error::protocol(format!(
                 "block {block} of file {file}: status {:?}",
-                sealed.status
+                head.status
             )));
         }
+        let len = head.len;
         if deep {
-            let cipher = s
-                .cipher
-                .as_ref()
-                .ok_or_else(|| Error::protocol("a response came before the hello was sent"))?;
-            let plain = open_with(cipher, &sealed)?;
-            if Some(plain) != config.block_contents(file, block) {
-                return Err(Error::verify(format!(
-                    "block {block} of file {file} opened to the wrong contents"
-                )));
-            }
-            self.verified += 1;
+            s.checking = (file, block);
+            Ok(Frame::Check(HEAD_LEN + len))
+        } else {
+            Ok(Frame::Discard {
+                head: HEAD_LEN,
+                body: len,
+            })
         }
+    }
+
+    fn check(&mut self, conn: usize, response: &[u8]) -> Result<()> {
+        let head = Head::parse(response)?;
+        let s = self
+            .conns
+            .get(conn)
+            .ok_or_else(|| Error::protocol(format!("connection {conn} got an unasked block")))?;
+        let (file, block) = s.checking;
+        let cipher = s
+            .cipher
+            .as_ref()
+            .ok_or_else(|| Error::protocol("a response came before the hello was sent"))?;
+        open_into(cipher, &head, &response[HEAD_LEN..], &mut self.plain)?;
+        let range = self.config.block_range(file, block);
+        if !range.is_some_and(|(start, end)| {
+            end - start == self.plain.len() && matches(file, start, &self.plain)
+        }) {
+            return Err(Error::verify(format!(
+                "block {block} of file {file} opened to the wrong contents"
+            )));
+        }
+        self.verified += 1;
         Ok(())
+    }
+
+    /// Nothing past the head it frames: a block it will discard is never copied.
+    fn read_ahead(&self) -> usize {
+        0
     }
 
     fn verified(&self) -> u64 {
         self.verified
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_contents_are_the_same_from_any_offset() {
+        let mut whole = vec![0u8; 100];
+        fill(3, 0, &mut whole);
+        for start in 0..20 {
+            for len in [0, 1, 5, 8, 13, 64, 80] {
+                let mut part = vec![0u8; len];
+                fill(3, start, &mut part);
+                assert_eq!(part, whole[start..start + len], "{start} {len}");
+                assert!(matches(3, start, &part));
+                assert!(!matches(2, start, &part) || len == 0);
+                for k in 0..len {
+                    let mut bad = part.clone();
+                    bad[k] ^= 1;
+                    assert!(!matches(3, start, &bad), "{start} {len} {k}");
+                }
+            }
+        }
+        assert_eq!(whole[9], (word(3, 1) >> 8) as u8);
     }
 }

@@ -422,6 +422,11 @@ pub(crate) struct Response {
 /// Frames the response at the front of `buf`, for the load generator: `None` until it is all
 /// here. Every response of these servers has a `Content-Length`.
 pub(crate) fn response(buf: &[u8]) -> Result<Option<Response>> {
+    Ok(response_head(buf)?.filter(|r| buf.len() >= r.len))
+}
+
+/// Like [`response`], but as soon as the head is here (the body may still be on its way).
+pub(crate) fn response_head(buf: &[u8]) -> Result<Option<Response>> {
     let Some(head_len) = head_end(buf) else {
         if buf.len() > 64 * 1024 {
             return Err(Error::protocol("a response head is over 64 KiB"));
@@ -442,10 +447,9 @@ pub(crate) fn response(buf: &[u8]) -> Result<Option<Response>> {
         .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, v)| v.trim().parse::<usize>().ok())
         .ok_or_else(|| Error::protocol("a response has no Content-Length"))?;
-    let len = head_len + length;
-    Ok((buf.len() >= len).then_some(Response {
+    Ok(Some(Response {
         status,
-        len,
+        len: head_len + length,
         head_len,
     }))
 }
@@ -581,6 +585,9 @@ mod tests {
         assert_eq!((r.status, r.len), (200, out.len()));
         assert_eq!(response(&out[..out.len() - 1]).unwrap(), None);
         assert_eq!(response(&out[..10]).unwrap(), None);
+        let head = response_head(&out[..out.len() - 1]).unwrap().unwrap();
+        assert_eq!((head.len, head.head_len), (out.len(), out.len() - 5));
+        assert_eq!(response_head(&out[..10]).unwrap(), None);
         let refusal = response(REFUSAL).unwrap().unwrap();
         assert_eq!((refusal.status, refusal.len), (503, REFUSAL.len()));
     }

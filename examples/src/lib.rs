@@ -54,6 +54,7 @@ pub mod pipeline;
 pub mod webserver;
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use error::{Error, ErrorKind, Result};
@@ -66,9 +67,10 @@ pub(crate) const SERVER_THREADS: &str = "hue-srv";
 /// How long `run` lets the runtime finish queued work at shutdown before dropping it.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// What the load generator does: `connections` keep-alive connections, each with one request
-/// outstanding at a time (closed loop), until `requests` responses have come back in total or
-/// `duration` has passed, whichever is first. It connects to loopback only.
+/// What the load generator does: `connections` keep-alive connections, each with up to `depth`
+/// requests outstanding (closed loop: a response in sends the next request), until `requests`
+/// responses have come back in total or `duration` has passed, whichever is first. It connects
+/// to loopback only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Load {
     /// Client connections, spread over the generator's threads.
@@ -79,6 +81,10 @@ pub struct Load {
     pub duration: Duration,
     /// Generator threads, each driving its share of the connections with its own `poll`.
     pub threads: usize,
+    /// Requests outstanding per connection (HTTP pipelining, as wrk's pipeline script or
+    /// h2load's `-m`; the file server's protocol pipelines too). The first `depth` go out in
+    /// one write; responses are matched to requests in order. 1: one request at a time.
+    pub depth: usize,
 }
 
 impl Default for Load {
@@ -88,6 +94,7 @@ impl Default for Load {
             requests: 1_000_000,
             duration: Duration::from_secs(5),
             threads: 1,
+            depth: 1,
         }
     }
 }
@@ -131,6 +138,10 @@ pub struct Summary {
     pub requests: u64,
     /// Response bytes the load generator received.
     pub bytes: u64,
+    /// Of `bytes`, body bytes the load generator received without looking at them (the file
+    /// server's blocks it does not open): on Linux they are dropped in the kernel, never
+    /// copied to the generator.
+    pub discarded: u64,
     /// From the first request to the last response.
     pub elapsed: Duration,
     /// Responses checked in depth (the file server's decrypted blocks).
@@ -178,6 +189,7 @@ impl Summary {
             workers,
             requests: load.requests,
             bytes: load.bytes,
+            discarded: load.discarded,
             elapsed: load.elapsed,
             verified: load.verified,
             callbacks: report.callbacks_run,
@@ -204,6 +216,7 @@ impl Summary {
             workers,
             requests: load.requests,
             bytes: load.bytes,
+            discarded: load.discarded,
             elapsed: load.elapsed,
             verified: load.verified,
             callbacks: 0,
@@ -263,9 +276,9 @@ pub(crate) fn check_common(workers: usize, load: &Load, limits: &Limits) -> Resu
     if workers == 0 {
         return Err(Error::config("a workload needs at least one worker"));
     }
-    if load.connections == 0 || load.threads == 0 {
+    if load.connections == 0 || load.threads == 0 || load.depth == 0 {
         return Err(Error::config(
-            "the load generator needs at least one connection and one thread",
+            "the load generator needs at least one connection, one thread and a depth of one",
         ));
     }
     if load.connections > limits.max_connections {
@@ -282,14 +295,49 @@ pub(crate) fn check_common(workers: usize, load: &Load, limits: &Limits) -> Resu
     Ok(())
 }
 
-/// Builds the runtime a workload's `run` uses: `workers` workers, threads named so their CPU
-/// time can be found.
-pub(crate) fn build_runtime(
+/// A workload's server, as [`run_workload`] sees it.
+pub(crate) trait Served {
+    /// Where it listens.
+    fn addr(&self) -> SocketAddr;
+    /// Conflicts on its state so far.
+    fn conflicts(&self) -> u64;
+}
+
+/// What a workload's `run_with` runs, for its [`Summary`].
+pub(crate) struct Workload<'a> {
+    pub(crate) name: &'static str,
+    pub(crate) variant: String,
+    pub(crate) workers: usize,
+    pub(crate) load: &'a Load,
+    pub(crate) limits: &'a Limits,
+}
+
+/// The body of every workload's `run_with`: checks the load, builds the runtime from `builder`
+/// (`workers` workers, threads named so their CPU time can be found), starts the server with
+/// `start`, drives it with `drive` (the load generator, given the server's address), shuts the
+/// runtime down and sums up.
+pub(crate) fn run_workload<S: Served>(
     builder: hue_runtime::Builder,
-    workers: usize,
-) -> Result<hue_runtime::Runtime> {
-    Ok(builder
-        .workers(workers)
+    w: Workload<'_>,
+    start: impl FnOnce(&hue_runtime::Handle) -> Result<S>,
+    drive: impl FnOnce(SocketAddr) -> Result<loadgen::Report>,
+) -> Result<Summary> {
+    check_common(w.workers, w.load, w.limits)?;
+    let rt = builder
+        .workers(w.workers)
         .thread_name(SERVER_THREADS)
-        .build()?)
+        .build()?;
+    let server = start(&rt.handle())?;
+    let load = drive(server.addr())?;
+    let steals = rt.metrics().steals();
+    let conflicts = server.conflicts();
+    let report = rt.shutdown_timeout(SHUTDOWN_GRACE);
+    Ok(Summary::new(
+        w.name, w.variant, w.workers, load, &report, steals, conflicts,
+    ))
+}
+
+/// Where a workload's `run` serves: an ephemeral port on loopback.
+pub(crate) fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
 }

@@ -18,8 +18,11 @@
 //!    stops being read, and costs the server that much memory at most.
 //! 3. The service's stages answer with [`Server::send`]: from the connection's color the
 //!    response is written at once; from any other color it goes to the `write` stage in the
-//!    connection's color (see the crate's Architecture Invariant). What the socket does not
-//!    take stays buffered, and `WRITABLE` interest brings the `read` stage back to write it.
+//!    connection's color (see the crate's Architecture Invariant). Answers to pipelined
+//!    requests are written together: while other requests parsed from the connection's input
+//!    still wait for their answers, a response waits in the output buffer, and the last
+//!    answer writes them all with one `write`. What the socket does not take stays buffered,
+//!    and `WRITABLE` interest brings the `read` stage back to write it.
 //! 4. Closing. A response sent with [`Then::Close`] is the last: once it is all written, the
 //!    server shuts its writing half and discards input until the peer closes (a "lingering
 //!    close": closing with unread input would send a reset that can destroy the response
@@ -30,7 +33,7 @@
 //! # Pending work
 //!
 //! `Conn::pending` counts input handed to the service and not yet parsed, plus requests parsed
-//! and not yet answered. A connection whose peer has closed closes when it reaches zero and
+//! and not yet answered (those alone are `Conn::unanswered`). A connection whose peer has closed closes when it reaches zero and
 //! its output is written; the idle timer leaves it alone while it is above zero.
 //!
 //! # Locks
@@ -66,6 +69,27 @@ pub(crate) enum Input {
     Deferred,
     /// The input is not the protocol at all: close the connection now.
     Close,
+}
+
+/// A server's listening socket, registered with the `accept` stage. Dropping it stops
+/// accepting: new connections are refused from then on.
+pub(crate) struct Listening {
+    io: Io<TcpListener>,
+    addr: SocketAddr,
+}
+
+impl Listening {
+    /// The address it listens on.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        // Fails only if the runtime is gone, which closed the listener already.
+        let _ = self.io.deregister();
+    }
 }
 
 /// What happens after a response is sent.
@@ -219,6 +243,8 @@ pub(crate) struct Conn<T> {
     /// The last response is written and our writing half shut: discard input until EOF.
     draining: bool,
     pending: u32,
+    /// Requests parsed and not yet answered: each will be answered by one [`Server::send`].
+    unanswered: u32,
     last_active: Option<Instant>,
     timer: Option<TimerId>,
     /// The service's state for this connection.
@@ -237,6 +263,7 @@ impl<T: Default> Default for Conn<T> {
             closing: false,
             draining: false,
             pending: 0,
+            unanswered: 0,
             last_active: None,
             timer: None,
             state: T::default(),
@@ -280,11 +307,7 @@ impl<S: Service> Server<S> {
 
     /// Listens on `addr` and registers the `accept` stage. The listener's callback holds the
     /// server weakly: the server goes away with its last strong reference.
-    pub(crate) fn listen(
-        self: &Arc<Self>,
-        handle: &Handle,
-        addr: SocketAddr,
-    ) -> Result<(Io<TcpListener>, SocketAddr)> {
+    pub(crate) fn listen(self: &Arc<Self>, handle: &Handle, addr: SocketAddr) -> Result<Listening> {
         let listener = TcpListener::bind(addr)
             .map_err(|e| Error::io(format!("binding a listener on {addr} failed"), e))?;
         let local = listener
@@ -300,7 +323,7 @@ impl<S: Service> Server<S> {
                 None => ev.close(),
             },
         )?;
-        Ok((io, local))
+        Ok(Listening { io, addr: local })
     }
 
     /// The color of connection `id`.
@@ -510,6 +533,7 @@ impl<S: Service> Server<S> {
     fn account(&self, cx: &mut Cx<'_>, id: u64, requests: u32) -> bool {
         self.with_conn(cx, id, |c| {
             c.pending = c.pending.saturating_sub(1) + requests;
+            c.unanswered += requests;
             c.finished()
         })
         .unwrap_or(false)
@@ -550,29 +574,31 @@ impl<S: Service> Server<S> {
 
     fn write(self: &Arc<Self>, cx: &mut Cx<'_>, id: u64, data: Vec<u8>, then: Then) {
         let now = Instant::now();
-        // Queue behind waiting output, or take the socket and write straight from `data`.
+        // Queue behind waiting output, or take the socket and write what waits.
         let direct = self.with_conn(cx, id, |c| {
             c.pending = c.pending.saturating_sub(1);
+            c.unanswered = c.unanswered.saturating_sub(1);
             if c.closing {
                 return None; // the connection's last response is already out
             }
             if then == Then::Close {
                 c.closing = true;
             }
+            c.out.push(data);
+            if c.unanswered > 0 && !c.closing {
+                // More answers to pipelined requests are coming: the last writes them all.
+                return None;
+            }
             match &c.io {
-                Some(io) if c.out.pending() == 0 => Some((io.clone(), data)),
-                _ => {
-                    // The socket is not writable now (or not known yet): `read` writes this
-                    // once it is.
-                    c.out.push(data);
-                    None
-                }
+                Some(io) if !c.writable_wanted => Some((io.clone(), std::mem::take(&mut c.out))),
+                // The socket is not writable now (or not known yet): `read` writes this once
+                // it is.
+                _ => None,
             }
         });
-        let Some(Some((io, data))) = direct else {
+        let Some(Some((io, mut out))) = direct else {
             return;
         };
-        let mut out = Outbuf { buf: data, pos: 0 };
         let wrote = match io.with(|s| out.flush(s)) {
             Err(_) => return, // closed meanwhile
             Ok(Err(_)) => return self.close(cx, id, None, Why::Reset),

@@ -30,15 +30,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use hue_runtime::net::TcpListener;
-use hue_runtime::{Builder, Color, Cx, Handle, Handler, Io, Runtime, Shared};
+use hue_runtime::{Builder, Color, Cx, Handle, Handler, Runtime, Shared};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::http::{self, Request, RequestStream, Status};
-use crate::loadgen::{self, Protocol, Rng};
+use crate::loadgen::{self, Frame, Protocol, Rng};
 use crate::net::{self, Input, Then};
-use crate::{ConnStats, Limits, Load, SHUTDOWN_GRACE, Summary};
+use crate::{ConnStats, Limits, Load, Served, Summary, Workload};
 
 /// Where the stages run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -682,8 +681,7 @@ impl ServerStats {
 /// A running pipeline server. See [`crate::webserver::Server`] for its lifetime.
 pub struct Server {
     net: Arc<Net>,
-    addr: SocketAddr,
-    listener: Io<TcpListener>,
+    listening: net::Listening,
 }
 
 impl Server {
@@ -712,17 +710,13 @@ impl Server {
             started: Instant::now(),
         };
         let net = net::Server::new(bank, color, limits);
-        let (listener, addr) = net.listen(handle, addr)?;
-        Ok(Server {
-            net,
-            addr,
-            listener,
-        })
+        let listening = net.listen(handle, addr)?;
+        Ok(Server { net, listening })
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.listening.addr()
     }
 
     /// What it has done so far. Cheap, and never in the way of the server's handlers.
@@ -748,14 +742,6 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    /// Stops accepting: new connections are refused from now on.
-    fn drop(&mut self) {
-        // Fails only if the runtime is gone, which closed the listener already.
-        let _ = self.listener.deregister();
-    }
-}
-
 /// Runs the server and the load generator on a runtime of `config.workers` workers.
 pub fn run(config: Config) -> Result<Summary> {
     run_with(Runtime::builder(), config)
@@ -764,42 +750,60 @@ pub fn run(config: Config) -> Result<Summary> {
 /// Like [`run`], on a runtime from `builder` (whose worker count and thread names `run_with`
 /// sets).
 pub fn run_with(builder: Builder, config: Config) -> Result<Summary> {
-    crate::check_common(config.workers, &config.load, &config.server.limits)?;
     let server_config = ServerConfig {
         coloring: config.coloring,
         stages: config.stages,
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        addr: crate::loopback(),
         ..config.server
     };
-    let accounts = server_config.accounts;
-    let secret = server_config.secret;
-    let rt = crate::build_runtime(builder, config.workers)?;
-    let server = Server::start(&rt.handle(), server_config)?;
-    let load = loadgen::run(server.addr(), &config.load, |t| BankClient {
-        accounts,
-        secret,
-        rng: Rng::new(0xba4c ^ t as u64),
-    })?;
-    let steals = rt.metrics().steals();
-    let conflicts = server.stats().conflicts();
-    let report = rt.shutdown_timeout(SHUTDOWN_GRACE);
-    Ok(Summary::new(
-        "pipeline",
-        format!("{}, {}", config.coloring.name(), config.stages.name()),
-        config.workers,
-        load,
-        &report,
-        steals,
-        conflicts,
-    ))
+    let (accounts, secret) = (server_config.accounts, server_config.secret);
+    let workload = Workload {
+        name: "pipeline",
+        variant: format!("{}, {}", config.coloring.name(), config.stages.name()),
+        workers: config.workers,
+        load: &config.load,
+        limits: &server_config.limits,
+    };
+    crate::run_workload(
+        builder,
+        workload,
+        |handle| Server::start(handle, server_config.clone()),
+        |addr| {
+            loadgen::run(addr, &config.load, |t| BankClient {
+                accounts,
+                secret,
+                rng: Rng::new(0xba4c ^ t as u64),
+                conns: Vec::new(),
+                checking: 0,
+                title: String::new(),
+            })
+        },
+    )
+}
+
+impl Served for Server {
+    fn addr(&self) -> SocketAddr {
+        self.addr()
+    }
+
+    fn conflicts(&self) -> u64 {
+        self.stats().conflicts()
+    }
 }
 
 /// The load generator's side: a mix of balance checks, deposits and withdrawals on random
-/// accounts, with memos that need escaping.
+/// accounts, with memos that need escaping. Each response must be the page of the account its
+/// request asked for, in request order.
 struct BankClient {
     accounts: u32,
     secret: [u8; 32],
     rng: Rng,
+    /// Per connection: the accounts of the outstanding requests, oldest first.
+    conns: Vec<VecDeque<u32>>,
+    /// The account of the response framed for a check.
+    checking: u32,
+    /// Reused for the page title the check expects.
+    title: String,
 }
 
 const MEMOS: [&str; 6] = [
@@ -812,8 +816,12 @@ const MEMOS: [&str; 6] = [
 ];
 
 impl Protocol for BankClient {
-    fn request(&mut self, _conn: usize, out: &mut Vec<u8>) {
+    fn request(&mut self, conn: usize, out: &mut Vec<u8>) {
         let account = self.rng.below(u64::from(self.accounts)) as u32;
+        if self.conns.len() <= conn {
+            self.conns.resize_with(conn + 1, VecDeque::new);
+        }
+        self.conns[conn].push_back(account);
         let roll = self.rng.below(100);
         let mut target = format!("/account/{account}");
         if roll >= 60 {
@@ -836,17 +844,32 @@ impl Protocol for BankClient {
         );
     }
 
-    fn frame(&self, buf: &[u8]) -> Result<Option<usize>> {
-        Ok(http::response(buf)?.map(|r| r.len))
+    fn frame(&mut self, conn: usize, buf: &[u8]) -> Result<Frame> {
+        let Some(r) = http::response_head(buf)? else {
+            return Ok(Frame::Partial { need: 1 });
+        };
+        self.checking = self
+            .conns
+            .get_mut(conn)
+            .and_then(VecDeque::pop_front)
+            .ok_or_else(|| Error::protocol("a response came for no request"))?;
+        Ok(Frame::Check(r.len))
     }
 
     fn check(&mut self, _conn: usize, response: &[u8]) -> Result<()> {
         let r = http::response(response)?
             .ok_or_else(|| Error::protocol("an incomplete response was framed"))?;
         let body = &response[r.head_len..];
-        if !matches!(r.status, 200 | 409) || !body.starts_with(b"<!doctype html>") {
+        self.title.clear();
+        let _ = write!(
+            self.title,
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Account {}</title>",
+            self.checking
+        );
+        if !matches!(r.status, 200 | 409) || !body.starts_with(self.title.as_bytes()) {
             return Err(Error::protocol(format!(
-                "expected an account page, got status {} with {} bytes",
+                "expected the page of account {}, got status {} with {} bytes",
+                self.checking,
                 r.status,
                 body.len()
             )));

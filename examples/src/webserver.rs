@@ -26,14 +26,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use hue_runtime::net::TcpListener;
-use hue_runtime::{Builder, Color, Cx, Handle, Handler, Io, Runtime, Shared};
+use hue_runtime::{Builder, Color, Cx, Handle, Handler, Runtime, Shared};
 
 use crate::error::{Error, Result};
 use crate::http::{self, Request, RequestStream, Status};
-use crate::loadgen::{self, Protocol};
+use crate::loadgen::{self, Frame, Protocol};
 use crate::net::{self, Input, Then};
-use crate::{ConnStats, Limits, Load, SHUTDOWN_GRACE, Summary};
+use crate::{ConnStats, Limits, Load, Served, Summary, Workload};
 
 /// Where the web server's stages run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -448,8 +447,7 @@ pub struct AccessLogCopy {
 /// queued callback and timer are gone.
 pub struct Server {
     net: Arc<Net>,
-    addr: SocketAddr,
-    listener: Io<TcpListener>,
+    listening: net::Listening,
 }
 
 impl Server {
@@ -466,17 +464,13 @@ impl Server {
             started: Instant::now(),
         };
         let net = net::Server::new(web, config.coloring.color_fn(), config.limits);
-        let (listener, addr) = net.listen(handle, config.addr)?;
-        Ok(Server {
-            net,
-            addr,
-            listener,
-        })
+        let listening = net.listen(handle, config.addr)?;
+        Ok(Server { net, listening })
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.listening.addr()
     }
 
     /// What it has done so far. Cheap, and never in the way of the server's handlers.
@@ -502,14 +496,6 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    /// Stops accepting: new connections are refused from now on.
-    fn drop(&mut self) {
-        // Fails only if the runtime is gone, which closed the listener already.
-        let _ = self.listener.deregister();
-    }
-}
-
 /// Runs the server and the load generator on a runtime of `config.workers` workers.
 pub fn run(config: Config) -> Result<Summary> {
     run_with(Runtime::builder(), config)
@@ -518,28 +504,35 @@ pub fn run(config: Config) -> Result<Summary> {
 /// Like [`run`], on a runtime from `builder` (whose worker count and thread names `run_with`
 /// sets).
 pub fn run_with(builder: Builder, config: Config) -> Result<Summary> {
-    crate::check_common(config.workers, &config.load, &config.server.limits)?;
     let server_config = ServerConfig {
         coloring: config.coloring,
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        addr: crate::loopback(),
         ..config.server
     };
     let paths = client_paths(&server_config.site, config.max_file)?;
-    let rt = crate::build_runtime(builder, config.workers)?;
-    let server = Server::start(&rt.handle(), server_config)?;
-    let load = drive(server.addr(), &config.load, &paths)?;
-    let steals = rt.metrics().steals();
-    let conflicts = server.stats().conflicts;
-    let report = rt.shutdown_timeout(SHUTDOWN_GRACE);
-    Ok(Summary::new(
-        "webserver",
-        config.coloring.name().to_owned(),
-        config.workers,
-        load,
-        &report,
-        steals,
-        conflicts,
-    ))
+    let workload = Workload {
+        name: "webserver",
+        variant: config.coloring.name().to_owned(),
+        workers: config.workers,
+        load: &config.load,
+        limits: &server_config.limits,
+    };
+    crate::run_workload(
+        builder,
+        workload,
+        |handle| Server::start(handle, server_config.clone()),
+        |addr| drive(addr, &config.load, &paths),
+    )
+}
+
+impl Served for Server {
+    fn addr(&self) -> SocketAddr {
+        self.addr()
+    }
+
+    fn conflicts(&self) -> u64 {
+        self.stats().conflicts
+    }
 }
 
 /// The files of `site` the load generator asks for (those of at most `max_file` bytes), with
@@ -567,32 +560,37 @@ pub(crate) fn drive(
 ) -> Result<loadgen::Report> {
     loadgen::run(addr, load, |_| WebClient {
         paths: paths.clone(),
-        next: Vec::new(),
-        expect: Vec::new(),
+        conns: Vec::new(),
     })
 }
 
-/// The load generator's side: GETs of the small files in turn, each checked for status and
-/// length.
+/// The load generator's side: GETs of the small files in turn, each response checked for its
+/// status and its length, which tells the files apart well enough to catch a response out of
+/// order. The bodies are not looked at, so they are discarded.
 struct WebClient {
     paths: Arc<[(String, usize)]>,
-    /// Per connection: the index of the next path.
-    next: Vec<usize>,
-    /// Per connection: the body length the outstanding request should get.
-    expect: Vec<usize>,
+    conns: Vec<WebConn>,
+}
+
+#[derive(Default)]
+struct WebConn {
+    /// The index of the next path.
+    next: usize,
+    /// The body lengths the outstanding requests should get, oldest first.
+    expect: VecDeque<usize>,
 }
 
 impl Protocol for WebClient {
     fn request(&mut self, conn: usize, out: &mut Vec<u8>) {
-        if self.next.len() <= conn {
-            self.next.resize(conn + 1, 0);
-            self.expect.resize(conn + 1, 0);
+        if self.conns.len() <= conn {
+            self.conns.resize_with(conn + 1, WebConn::default);
         }
+        let c = &mut self.conns[conn];
         // Connections start at different files so the mix is even from the start.
-        let i = (self.next[conn] + conn) % self.paths.len();
-        self.next[conn] += 1;
+        let i = (c.next + conn) % self.paths.len();
+        c.next += 1;
         let (path, len) = &self.paths[i];
-        self.expect[conn] = *len;
+        c.expect.push_back(*len);
         let _ = std::io::Write::write_fmt(
             out,
             format_args!(
@@ -601,20 +599,30 @@ impl Protocol for WebClient {
         );
     }
 
-    fn frame(&self, buf: &[u8]) -> Result<Option<usize>> {
-        Ok(http::response(buf)?.map(|r| r.len))
-    }
-
-    fn check(&mut self, conn: usize, response: &[u8]) -> Result<()> {
-        let r = http::response(response)?
-            .ok_or_else(|| Error::protocol("an incomplete response was framed"))?;
+    fn frame(&mut self, conn: usize, buf: &[u8]) -> Result<Frame> {
+        let Some(r) = http::response_head(buf)? else {
+            return Ok(Frame::Partial { need: 1 });
+        };
+        let expect = self
+            .conns
+            .get_mut(conn)
+            .and_then(|c| c.expect.pop_front())
+            .ok_or_else(|| Error::protocol("a response came for no request"))?;
         let body = r.len - r.head_len;
-        if r.status != 200 || body != self.expect[conn] {
+        if r.status != 200 || body != expect {
             return Err(Error::protocol(format!(
-                "expected 200 with {} bytes, got {} with {body}",
-                self.expect[conn], r.status
+                "expected 200 with {expect} bytes, got {} with {body}",
+                r.status
             )));
         }
+        Ok(Frame::Discard {
+            head: r.head_len,
+            body,
+        })
+    }
+
+    /// Never called: every response is framed with [`Frame::Discard`].
+    fn check(&mut self, _conn: usize, _response: &[u8]) -> Result<()> {
         Ok(())
     }
 }

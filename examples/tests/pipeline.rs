@@ -150,6 +150,7 @@ fn the_staged_coloring_has_no_conflicts_on_shared_state() {
                 requests: 600,
                 duration: std::time::Duration::from_secs(5),
                 threads: 1,
+                depth: 1,
             },
             server: ServerConfig {
                 limits: Limits::default(),

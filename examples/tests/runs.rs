@@ -12,6 +12,7 @@ fn load() -> Load {
         requests: 400,
         duration: Duration::from_secs(5),
         threads: 2,
+        depth: 1,
     }
 }
 
