@@ -40,6 +40,7 @@ fn load(requests: u64) -> Load {
         requests,
         duration: Duration::from_secs(30),
         threads: 1,
+        ..Load::default()
     }
 }
 

@@ -6,116 +6,47 @@
 //! HUE_SIM_CALLBACKS=1000000 cargo bench -p hue-profiler --bench simulate
 //! ```
 //!
-//! The trace is what a one-worker server records: 1000 clients in a closed loop, each
-//! request an I/O `read` (3–13 µs) that queues a `parse` (5–25 µs) that queues a `reply`
-//! (10–60 µs), all in the default color; the client's next request comes 20–120 µs after
-//! its reply. It is written to a temporary file (about 20 bytes per callback), then
-//! indexed once and simulated for N = 1..=64 with `reply` and `parse` colored by key, plain
-//! and burdened, on all the machine's cores. The bench prints the time of each phase, the
-//! most DAG nodes a simulation held, and the process's peak resident memory.
+//! The trace is what a one-worker server records (`hue_profiler::testing::ClosedLoop`):
+//! 1000 clients in a closed loop, each request an I/O `read` (3–13 µs) that queues a
+//! `parse` (5–25 µs) that queues a `reply` (10–60 µs), all in the default color; the
+//! client's next request comes 20–120 µs after its reply. It is written to a temporary file
+//! (about 20 bytes per callback), then indexed once and simulated for N = 1..=64 with
+//! `reply` and `parse` colored by key, plain and burdened, on all the machine's cores. The
+//! bench prints the time of each phase, the most DAG nodes a simulation held, and the
+//! process's peak resident memory.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::Instant;
 
+use hue_profiler::testing::{ClosedLoop, Stage};
 use hue_profiler::{Coloring, Predictor, Profile, Trace};
-use hue_runtime::trace::{
-    CallbackRecord, FORMAT_VERSION, Header, Name, NameKind, Origin, Record, TraceWriter,
-};
+use hue_runtime::trace::TraceWriter;
 use hue_runtime::{Policy, Rule};
 
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x % n
-    }
-}
-
-/// A callback ready to run: (queued, id, key, parent, handler).
-type Ready = (u64, u64, u64, Option<u64>, u32);
-
 fn write_trace(path: &std::path::Path, callbacks: u64) {
-    let header = Header {
-        version: FORMAT_VERSION,
-        start_unix_ns: 0,
-        ticks_per_sec: 3e9,
-        workers: 1,
-        program: "simulate bench".to_owned(),
-        policy: String::new(),
-    };
+    let stages = [
+        Stage {
+            name: "read",
+            min: 3_000,
+            spread: 10_000,
+        },
+        Stage {
+            name: "parse",
+            min: 5_000,
+            spread: 20_000,
+        },
+        Stage {
+            name: "reply",
+            min: 10_000,
+            spread: 50_000,
+        },
+    ];
+    let header = hue_profiler::testing::header(1, "simulate bench", "");
     let mut w = TraceWriter::create(path, &header).expect("a temporary file");
-    let names: Vec<Record> = ["read", "parse", "reply"]
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            Record::Name(Name {
-                kind: NameKind::Handler,
-                id: i as u32,
-                name: (*n).to_owned(),
-            })
-        })
-        .collect();
-    w.write_batch(&names).expect("writing");
-    let mut rng = Rng(0x5eed);
-    let clients = 1000u64;
-    let mut ready: BinaryHeap<Reverse<Ready>> = BinaryHeap::new();
-    let mut id = 0;
-    for key in 0..clients {
-        id += 1;
-        ready.push(Reverse((key * 1_000, id, key, None, 0)));
-    }
-    let mut now = 0;
+    let records = ClosedLoop::new(0x5eed, 1000, None, &stages, (20_000, 100_000), 400)
+        .take(stages.len() + callbacks as usize);
     let mut batch = Vec::with_capacity(4096);
-    let mut written = 0;
-    while let Some(Reverse((queued, cid, key, parent, handler))) = ready.pop() {
-        if written == callbacks {
-            break;
-        }
-        let started = now.max(queued);
-        let dur = match handler {
-            0 => 3_000 + rng.below(10_000),
-            1 => 5_000 + rng.below(20_000),
-            _ => 10_000 + rng.below(50_000),
-        };
-        let ended = started + dur;
-        now = ended + 400;
-        batch.push(Record::Callback(CallbackRecord {
-            id: cid,
-            parent,
-            origin: if handler == 0 {
-                Origin::Io
-            } else {
-                Origin::Callback
-            },
-            handler,
-            color: 0,
-            key: Some(key),
-            worker: 0,
-            queued,
-            runnable: queued.max(started.saturating_sub(400)),
-            started,
-            ended,
-            cpu: None,
-        }));
-        written += 1;
-        id += 1;
-        if handler < 2 {
-            ready.push(Reverse((ended, id, key, Some(cid), handler + 1)));
-        } else {
-            ready.push(Reverse((
-                ended + 20_000 + rng.below(100_000),
-                id,
-                key,
-                None,
-                0,
-            )));
-        }
+    for r in records {
+        batch.push(r);
         if batch.len() == 4096 {
             w.write_batch(&batch).expect("writing");
             batch.clear();

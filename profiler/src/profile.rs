@@ -279,8 +279,6 @@ const COLOR_HANDLERS: usize = 4;
 #[derive(Clone, Copy, Default)]
 struct ColorAcc {
     color: u64,
-    /// The slot holds a color.
-    used: bool,
     /// The key whose color it is, if one was found (`has_key`).
     key: u64,
     has_key: bool,
@@ -406,8 +404,10 @@ impl Profile {
         let mut reader = trace.reader()?;
         let mut ingest = Ingest::new(trace.name(), reader.header());
         let mut stopped = None;
-        for record in reader.by_ref() {
-            match record {
+        while let Some(record) = reader.next_record() {
+            // By reference: a record is over 100 bytes, and moving it costs.
+            match &record {
+                Ok(Record::Callback(c)) => ingest.callback(c),
                 Ok(r) => ingest.record(r),
                 Err(e) => stopped = Some((e.to_string(), e.offset())),
             }
@@ -502,7 +502,7 @@ impl Hasher for IdHasher {
 pub(crate) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 /// Bits of the per-handler key sketch (linear counting): exact in practice up to a few dozen
-/// keys, within a few % to a few thousand, for 512 bytes per handler and a multiply and a bit
+/// keys, within a few % to a few thousand, for 512 bytes per handler and a hash and a bit
 /// set per callback (a small sketch stays in cache while records stream through).
 const KEY_SKETCH_BITS: usize = 1 << 12;
 
@@ -522,8 +522,15 @@ impl Default for KeySketch {
 impl KeySketch {
     #[inline]
     fn insert(&mut self, key: u64) {
-        let h = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - KEY_SKETCH_BITS.trailing_zeros()))
-            as usize;
+        // Linear counting needs bits that look random: splitmix64's finalizer. A bare
+        // multiply spreads sequential keys (connection numbers) too evenly, so that none
+        // collide and the estimate comes out high (13% at 900 keys), and keys that differ
+        // only in their high bits land on few bits.
+        let mut z = key.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        let h = (z >> (64 - KEY_SKETCH_BITS.trailing_zeros())) as usize;
         self.bits[h / 64] |= 1 << (h % 64);
     }
 
@@ -582,19 +589,23 @@ struct WorkerAcc {
     last_color: Option<(u64, usize)>,
 }
 
-/// The colors being counted: an open-addressing table (linear probing, at most half full)
-/// that holds each color's counters in its own slot, so that a callback costs one probe into
-/// one place rather than a map lookup and then a second place.
+/// The colors being counted: their counters in a dense `Vec`, found through an
+/// open-addressing index of 16-byte slots (linear probing, at most a quarter full, so that
+/// a probe rarely goes past its first slot), so that a callback touches the index and its
+/// color's counters, nothing else.
 struct ColorTable {
-    slots: Vec<ColorAcc>,
-    len: usize,
+    /// (color, index into `accs`); `EMPTY` marks a free slot.
+    slots: Vec<(u64, u32)>,
+    accs: Vec<ColorAcc>,
 }
+
+const EMPTY: u32 = u32::MAX;
 
 impl ColorTable {
     fn new() -> ColorTable {
         ColorTable {
-            slots: vec![ColorAcc::default(); 1024],
-            len: 0,
+            slots: vec![(0, EMPTY); 1024],
+            accs: Vec::new(),
         }
     }
 
@@ -604,59 +615,63 @@ impl ColorTable {
         (color.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
     }
 
-    /// The slot of `color`, added if new; `None` if the table is full (time to fold).
-    #[inline]
+    /// The index of `color`'s counters, added if new; `None` if the table is full (time to
+    /// fold).
+    #[inline(always)]
     fn slot(&mut self, color: u64) -> Option<usize> {
         let mask = self.slots.len() - 1;
         let mut i = self.home(color);
         loop {
-            let s = &self.slots[i];
-            if !s.used {
+            let (c, j) = self.slots[i];
+            if j == EMPTY {
                 break;
             }
-            if s.color == color {
-                return Some(i);
+            if c == color {
+                return Some(j as usize);
             }
             i = (i + 1) & mask;
         }
-        if self.len >= MAX_TRACKED_COLORS {
+        self.add(color, i)
+    }
+
+    /// Adds `color`, whose probe ended at free slot `i`.
+    #[cold]
+    fn add(&mut self, color: u64, i: usize) -> Option<usize> {
+        let len = self.accs.len();
+        if len >= MAX_TRACKED_COLORS {
             return None;
         }
-        if (self.len + 1) * 2 > self.slots.len() {
-            self.rebuild(self.slots.len() * 2, Vec::new());
+        if (len + 1) * 4 > self.slots.len() {
+            let all = self.take();
+            self.rebuild(self.slots.len() * 2, all);
             return self.slot(color);
         }
-        self.slots[i] = ColorAcc {
+        self.slots[i] = (color, len as u32);
+        self.accs.push(ColorAcc {
             color,
-            used: true,
             ..ColorAcc::default()
-        };
-        self.len += 1;
-        Some(i)
+        });
+        Some(len)
     }
 
-    /// The colors in the table.
+    /// The colors in the table, which is left empty.
     fn take(&mut self) -> Vec<ColorAcc> {
-        let all = self.slots.iter().filter(|s| s.used).copied().collect();
-        self.slots.iter_mut().for_each(|s| *s = ColorAcc::default());
-        self.len = 0;
-        all
+        self.slots.iter_mut().for_each(|s| *s = (0, EMPTY));
+        std::mem::take(&mut self.accs)
     }
 
-    /// Rehashes into `size` slots, with `extra` colors added.
-    fn rebuild(&mut self, size: usize, extra: Vec<ColorAcc>) {
-        let mut all = self.take();
-        all.extend(extra);
-        self.slots = vec![ColorAcc::default(); size];
+    /// Empties the table into `size` slots, holding `colors`.
+    fn rebuild(&mut self, size: usize, colors: Vec<ColorAcc>) {
+        self.slots = vec![(0, EMPTY); size];
         let mask = size - 1;
-        for c in all {
+        for (j, c) in colors.iter().enumerate() {
             let mut i = self.home(c.color);
-            while self.slots[i].used {
+            while self.slots[i].1 != EMPTY {
                 i = (i + 1) & mask;
             }
-            self.slots[i] = c;
-            self.len += 1;
+            self.slots[i] = (c.color, j as u32);
         }
+        self.accs = colors;
     }
 }
 
@@ -670,6 +685,8 @@ pub(crate) struct Ingest {
     states: Vec<StateAcc>,
     workers: Vec<WorkerAcc>,
     colors: ColorTable,
+    /// Scratch for `resolve_accesses`.
+    seen_states: Vec<u32>,
     other_colors: OtherColors,
     totals: Totals,
     timeline: Timeline,
@@ -690,6 +707,7 @@ impl Ingest {
             states: Vec::new(),
             workers: Vec::new(),
             colors: ColorTable::new(),
+            seen_states: Vec::new(),
             other_colors: OtherColors::default(),
             totals: Totals {
                 first: u64::MAX,
@@ -704,9 +722,9 @@ impl Ingest {
     }
 
     #[inline]
-    pub(crate) fn record(&mut self, r: Record) {
+    pub(crate) fn record(&mut self, r: &Record) {
         match r {
-            Record::Callback(c) => self.callback(&c),
+            Record::Callback(c) => self.callback(c),
             Record::Access(a) => self.access(a),
             Record::Name(n) => {
                 let names = match n.kind {
@@ -718,13 +736,13 @@ impl Ingest {
                 if i >= names.len() {
                     names.resize(i + 1, None);
                 }
-                names[i] = Some(n.name);
+                names[i] = Some(n.name.clone());
             }
             Record::Panic(p) => {
                 let h = self.handler(p.handler);
                 h.seen = true;
                 h.panics += 1;
-                h.panic_message = Some(p.message);
+                h.panic_message = Some(p.message.clone());
                 self.totals.panics += 1;
             }
             Record::Blocking(b) => {
@@ -733,7 +751,7 @@ impl Ingest {
                 h.blocking += 1;
                 self.totals.blocking += 1;
             }
-            Record::Sample(s) => self.sample(&s),
+            Record::Sample(s) => self.sample(s),
             Record::Event(_) => self.totals.events += 1,
             Record::Drops(d) => {
                 let w = &mut self.worker(d.worker).stats;
@@ -764,7 +782,7 @@ impl Ingest {
     }
 
     #[inline]
-    fn callback(&mut self, c: &CallbackRecord) {
+    pub(crate) fn callback(&mut self, c: &CallbackRecord) {
         let wall = c.ended.saturating_sub(c.started);
         let serial = c.runnable.saturating_sub(c.queued);
         let worker_wait = c.started.saturating_sub(c.runnable);
@@ -779,7 +797,7 @@ impl Ingest {
         // Which kind of color: default, its key's, or another. A color remembers the key it
         // was found to be the color of, so the hash runs once per color and key.
         let ci = self.color(c.worker, c.color);
-        let col = &mut self.colors.slots[ci];
+        let col = &mut self.colors.accs[ci];
         let by_key = c.color != 0
             && c.key.is_some_and(|k| {
                 (col.has_key && col.key == k) || {
@@ -795,15 +813,24 @@ impl Ingest {
         col.busy += wall;
         col.serial_wait += serial;
         col.worker_wait += worker_wait;
-        let n = usize::from(col.handler_count);
-        match col.handlers[..n].iter().position(|&id| id == c.handler) {
-            Some(i) => col.handler_busy[i] += wall,
-            None if n < COLOR_HANDLERS => {
-                col.handlers[n] = c.handler;
-                col.handler_busy[n] = wall;
-                col.handler_count += 1;
-            }
-            None => col.more_handlers = true,
+        // Without branches on which slot matched: which one is not predictable, and the
+        // color's counters may still be on their way from memory.
+        let n = col.handler_count;
+        let mut hits = 0u32;
+        for (i, &h) in col.handlers.iter().enumerate() {
+            hits |= u32::from(h == c.handler) << i;
+        }
+        hits &= (1 << n) - 1;
+        for (i, busy) in col.handler_busy.iter_mut().enumerate() {
+            *busy += wall & 0u64.wrapping_sub(u64::from((hits >> i) & 1));
+        }
+        let found = hits != 0;
+        let full = usize::from(n) == COLOR_HANDLERS;
+        col.more_handlers |= !found & full;
+        if !found && !full {
+            col.handlers[usize::from(n)] = c.handler;
+            col.handler_busy[usize::from(n)] = wall;
+            col.handler_count += 1;
         }
 
         let h = self.handler(c.handler);
@@ -902,7 +929,7 @@ impl Ingest {
         }
     }
 
-    fn access(&mut self, a: AccessRecord) {
+    fn access(&mut self, a: &AccessRecord) {
         self.totals.accesses += 1;
         let i = a.state as usize;
         if i >= self.states.len() {
@@ -931,13 +958,15 @@ impl Ingest {
         use_.wait += a.wait;
         use_.contended += u64::from(a.contended);
         // Whether it was the callback's own key is known when the callback's record comes.
-        self.worker(a.worker).pending.push(a);
+        self.worker(a.worker).pending.push(*a);
     }
 
     /// Attributes the accesses made by callback `c` now that its key is known.
     fn resolve_accesses(&mut self, c: &CallbackRecord) {
         let mut pending = std::mem::take(&mut self.workers[c.worker as usize].pending);
-        let mut seen: Vec<u32> = Vec::new();
+        // States already counted for this callback; kept for its allocation.
+        let mut seen = std::mem::take(&mut self.seen_states);
+        seen.clear();
         for a in pending.iter() {
             let h = self.handler(a.handler);
             let use_ = state_use(h, a.state);
@@ -959,6 +988,7 @@ impl Ingest {
         }
         pending.clear();
         self.workers[c.worker as usize].pending = pending;
+        self.seen_states = seen;
     }
 
     fn sample(&mut self, s: &WorkerSample) {
@@ -1150,12 +1180,17 @@ impl Default for Timeline {
 }
 
 impl Timeline {
-    #[inline]
+    #[inline(always)]
     fn bin(&mut self, at: u64) -> &mut Interval {
         let (lo, hi, i) = self.last;
         if (lo..hi).contains(&at) {
             return &mut self.bins[i];
         }
+        self.bin_slow(at)
+    }
+
+    #[inline(never)]
+    fn bin_slow(&mut self, at: u64) -> &mut Interval {
         let mut i = (at / self.width) as usize;
         while i >= MAX_INTERVALS {
             self.widen();

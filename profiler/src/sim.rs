@@ -258,7 +258,9 @@ pub fn simulate(
     config: &SimConfig,
 ) -> Result<SimResult> {
     config.check()?;
-    let dag = Dag::new(trace.reader()?, index.config, coloring.recolor(), true);
+    let mut dag = Dag::new(trace.reader()?, index.config, coloring.recolor(), true);
+    // A simulation holds at least what the index pass held.
+    dag.nodes.reserve(index.peak_nodes);
     let mut sim = Sim::new(dag, *config, index.calendar.cursor());
     sim.run();
     Ok(SimResult {
@@ -322,14 +324,19 @@ struct Bound {
     answer: Option<(u64, u64)>,
 }
 
-const DONE_BIT: u64 = 1 << 40;
+/// An event's code: a node released, or (with this bit) worker `code & !DONE_BIT` done.
+const DONE_BIT: u64 = 1 << 32;
+
+/// Events are `(time, seq << SEQ_SHIFT | code)`: ordered by time, then by when they were
+/// pushed, in two words.
+const SEQ_SHIFT: u32 = 33;
 
 struct Sim<'c> {
     dag: Dag,
     cfg: SimConfig,
     calendar: CalendarCursor<'c>,
     now: u64,
-    events: BinaryHeap<Reverse<(u64, u64, u64)>>,
+    events: BinaryHeap<Reverse<(u64, u64)>>,
     event_seq: u64,
     workers: Vec<Worker>,
     /// Workers asleep (no color, not busy).
@@ -411,7 +418,7 @@ impl<'c> Sim<'c> {
 
     fn run(&mut self) {
         loop {
-            let next = self.events.peek().map(|Reverse((t, _, _))| *t);
+            let next = self.events.peek().map(|Reverse((t, _))| *t);
             let limit = if self.dag.eof {
                 u64::MAX
             } else {
@@ -468,7 +475,25 @@ impl<'c> Sim<'c> {
 
     fn push_event(&mut self, at: u64, code: u64) {
         self.event_seq += 1;
-        self.events.push(Reverse((at, self.event_seq, code)));
+        if self.event_seq >> (64 - SEQ_SHIFT) != 0 {
+            self.renumber_events();
+        }
+        self.events
+            .push(Reverse((at, self.event_seq << SEQ_SHIFT | code)));
+    }
+
+    /// Numbers the pending events 1, 2, ... in their order, when the numbers run out (after
+    /// 2^31 events).
+    #[cold]
+    fn renumber_events(&mut self) {
+        let mut all = std::mem::take(&mut self.events).into_sorted_vec();
+        all.reverse(); // `Reverse` sorted ascending is the events latest first
+        let code_mask = (1u64 << SEQ_SHIFT) - 1;
+        for (i, Reverse((_, e))) in all.iter_mut().enumerate() {
+            *e = (i as u64 + 1) << SEQ_SHIFT | (*e & code_mask);
+        }
+        self.event_seq = all.len() as u64 + 1;
+        self.events = BinaryHeap::from(all);
     }
 
     fn release_at(&mut self, v: u32, at: u64) {
@@ -555,7 +580,8 @@ impl<'c> Sim<'c> {
 
     fn step(&mut self, t: u64) {
         self.now = t;
-        while let Some(&Reverse((at, _, code))) = self.events.peek() {
+        while let Some(&Reverse((at, e))) = self.events.peek() {
+            let code = e & ((1 << SEQ_SHIFT) - 1);
             if at != t {
                 break;
             }
@@ -644,7 +670,6 @@ impl<'c> Sim<'c> {
         self.end = self.end.max(t);
         let n = &mut self.dag.nodes[v as usize];
         n.run = Run::Done;
-        n.sim_end = t;
         self.dag.maybe_free(v);
     }
 
@@ -788,5 +813,49 @@ impl<'c> Sim<'c> {
             .max()
             .unwrap_or(0)
             .max(self.fresh_max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Shape, encode, random_trace};
+
+    /// Renumbering the pending events, when their numbers run out, keeps their order: a
+    /// simulation that starts next to the limit gives what one from zero gives.
+    #[test]
+    fn events_keep_their_order_when_renumbered() {
+        let shape = Shape {
+            seed: 5,
+            keys: 6,
+            requests: 30,
+            timers: 3,
+            max_dur: 20_000,
+            max_gap: 50_000,
+        };
+        let bytes = encode(&random_trace(&shape), 4, "t", "", true);
+        let trace = Trace::from_bytes("t", bytes).unwrap();
+        let index = DagIndex::build(&trace, DagConfig::default()).unwrap();
+        let coloring = Coloring::recorded();
+        let run = |first_seq: u64| {
+            let dag = Dag::new(
+                trace.reader().unwrap(),
+                index.config,
+                coloring.recolor(),
+                true,
+            );
+            let mut sim = Sim::new(dag, SimConfig::new(3), index.calendar.cursor());
+            sim.event_seq = first_seq;
+            sim.run();
+            (
+                (sim.start, sim.end, sim.handoffs, sim.dag.callbacks),
+                sim.event_seq,
+            )
+        };
+        let plain = run(0);
+        let limit = 1u64 << (64 - SEQ_SHIFT);
+        let renumbered = run(limit - 50);
+        assert!(renumbered.1 < limit - 50, "the events were renumbered");
+        assert_eq!(plain.0, renumbered.0);
     }
 }

@@ -38,6 +38,7 @@ fn small_load(requests: u64) -> Load {
         requests,
         duration: Duration::from_secs(20),
         threads: 1,
+        ..Load::default()
     }
 }
 

@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{Shape, random_trace, write};
+use common::write;
+use hue_profiler::testing::{ClosedLoop, Shape, Stage, random_trace};
 use hue_profiler::{Coloring, DagConfig, DagIndex, SimConfig, Trace, simulate};
 use hue_runtime::{Policy, Rule};
 use proptest::prelude::*;
@@ -138,67 +139,20 @@ fn the_simulator_holds_a_window_not_the_trace() {
     }
 }
 
-/// A callback ready to run: (queued, id, key, parent, handler, requests left).
-type Ready = (u64, u64, u64, Option<u64>, u32, u64);
-
 /// `clients` clients of a one-worker server, `requests` each: a `read` (I/O, 3..13 µs) queues
 /// a `reply` (10..30 µs); the client's next request comes 20 µs after its reply.
 fn one_worker_recording(clients: u64, requests: u64) -> Vec<hue_runtime::trace::Record> {
-    use hue_runtime::trace::{CallbackRecord, Name, NameKind, Origin, Record};
-    use std::cmp::Reverse;
-    use std::collections::BinaryHeap;
-    let mut rng = common::Rng::new(3);
-    let mut out: Vec<Record> = ["read", "reply"]
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            Record::Name(Name {
-                kind: NameKind::Handler,
-                id: i as u32,
-                name: (*n).into(),
-            })
-        })
-        .collect();
-    let mut ready: BinaryHeap<Reverse<Ready>> = BinaryHeap::new();
-    let mut id = 0;
-    for key in 0..clients {
-        id += 1;
-        ready.push(Reverse((key * 1_000, id, key, None, 0, requests)));
-    }
-    let mut now = 0;
-    while let Some(Reverse((queued, cid, key, parent, handler, left))) = ready.pop() {
-        let started = now.max(queued);
-        let dur = if handler == 0 {
-            3_000 + rng.below(10_000)
-        } else {
-            10_000 + rng.below(20_000)
-        };
-        let ended = started + dur;
-        now = ended + 500;
-        out.push(Record::Callback(CallbackRecord {
-            id: cid,
-            parent,
-            origin: if handler == 0 {
-                Origin::Io
-            } else {
-                Origin::Callback
-            },
-            handler,
-            color: 0,
-            key: Some(key),
-            worker: 0,
-            queued,
-            runnable: queued,
-            started,
-            ended,
-            cpu: None,
-        }));
-        id += 1;
-        if handler == 0 {
-            ready.push(Reverse((ended, id, key, Some(cid), 1, left)));
-        } else if left > 1 {
-            ready.push(Reverse((ended + 20_000, id, key, None, 0, left - 1)));
-        }
-    }
-    out
+    let stages = [
+        Stage {
+            name: "read",
+            min: 3_000,
+            spread: 10_000,
+        },
+        Stage {
+            name: "reply",
+            min: 10_000,
+            spread: 20_000,
+        },
+    ];
+    ClosedLoop::new(3, clients, Some(requests), &stages, (20_000, 0), 500).collect()
 }

@@ -23,10 +23,11 @@
 
 use std::collections::HashMap;
 
+pub use hue_profiler::testing::encode as write;
 use hue_profiler::{Coloring, Options, Predictor, Profile, Trace, assess, suggest, text};
 use hue_runtime::trace::{
-    AccessRecord, BlockingRecord, CallbackRecord, DropRecord, FORMAT_VERSION, Header, Name,
-    NameKind, Origin, PanicRecord, Record, TraceWriter, WorkerSample,
+    AccessRecord, BlockingRecord, CallbackRecord, DropRecord, Name, NameKind, Origin, PanicRecord,
+    Record, WorkerSample,
 };
 use hue_runtime::{Color, Key, Policy, Rule};
 
@@ -168,34 +169,6 @@ pub fn bytes(spec: &str, finish: bool) -> Vec<u8> {
         .max()
         .unwrap_or(1);
     write(&records, workers, "test", "", finish)
-}
-
-pub fn write(
-    records: &[Record],
-    workers: u16,
-    program: &str,
-    policy: &str,
-    finish: bool,
-) -> Vec<u8> {
-    let header = Header {
-        version: FORMAT_VERSION,
-        start_unix_ns: 1_700_000_000_000_000_000,
-        ticks_per_sec: 3e9,
-        workers,
-        program: program.to_owned(),
-        policy: policy.to_owned(),
-    };
-    let mut out = Vec::new();
-    let mut w = TraceWriter::new(&mut out, &header).expect("writing to memory");
-    for batch in records.chunks(1000) {
-        w.write_batch(batch).expect("writing to memory");
-    }
-    if finish {
-        w.finish().expect("writing to memory");
-    } else {
-        drop(w);
-    }
-    out
 }
 
 const US: u64 = 1000;
@@ -359,159 +332,5 @@ pub fn records(spec: &str) -> Vec<Record> {
         out.extend(after.remove(&c.id).unwrap_or_default());
     }
     out.extend(tail);
-    out
-}
-
-/// A deterministic xorshift generator.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-/// The shape of a random closed-loop program.
-#[derive(Clone, Debug)]
-pub struct Shape {
-    pub seed: u64,
-    /// Clients, each a key.
-    pub keys: u64,
-    /// Requests per client.
-    pub requests: u64,
-    /// Timers firing at random times.
-    pub timers: u64,
-    /// The longest callback, ns.
-    pub max_dur: u64,
-    /// The longest client gap, ns.
-    pub max_gap: u64,
-}
-
-/// A random trace of a closed-loop server, recorded as if with unlimited workers (each
-/// callback starts a little after it is queued): clients send requests (I/O `read`), each
-/// spawning up to three stages that may spawn one more; a client's next request comes a gap
-/// after the request and its first stages ended (the second stages may still run). Colors mix the default color, keys, fixed colors and
-/// colors of their own. Records are written in the order callbacks end, as workers do.
-pub fn random_trace(shape: &Shape) -> Vec<Record> {
-    const HANDLERS: [&str; 5] = ["read", "parse", "query", "render", "log"];
-    let mut rng = Rng::new(shape.seed);
-    let mut callbacks: Vec<CallbackRecord> = Vec::new();
-    let mut next_id = 1u64;
-    let dur = |rng: &mut Rng| 1 + rng.below(shape.max_dur);
-    let color_for = |rng: &mut Rng, handler: u32, key: u64| -> u64 {
-        match rng.below(4) {
-            0 => 0,
-            1 => Key(key).color().raw(),
-            2 => Color::of(&("fixed", handler)).raw(),
-            _ => Color::of(&("own", rng.next())).raw(),
-        }
-    };
-    for key in 0..shape.keys {
-        let mut t = rng.below(shape.max_gap + 1);
-        for _ in 0..shape.requests {
-            // The request.
-            let d = dur(&mut rng);
-            let wait = rng.below(shape.max_dur / 2 + 1);
-            let root = CallbackRecord {
-                id: next_id,
-                parent: None,
-                origin: Origin::Io,
-                handler: 0,
-                color: color_for(&mut rng, 0, key),
-                key: Some(key),
-                worker: (key % 4) as u16,
-                queued: t,
-                runnable: t,
-                started: t + wait,
-                ended: t + wait + d,
-                cpu: None,
-            };
-            next_id += 1;
-            // The client answers once the request and its first stages are done; the
-            // stages they queue (a log, say) may still run when the next request comes.
-            let mut answered = root.ended;
-            let mut level = vec![root];
-            callbacks.push(root);
-            for _depth in 0..2 {
-                let mut next_level = Vec::new();
-                for p in &level {
-                    for _ in 0..rng.below(if _depth == 0 { 4 } else { 2 }) {
-                        let handler = 1 + rng.below(4) as u32;
-                        let q = p.started + rng.below(p.ended - p.started + 1);
-                        let wait = rng.below(shape.max_dur / 2 + 1);
-                        let d = dur(&mut rng);
-                        let c = CallbackRecord {
-                            id: next_id,
-                            parent: Some(p.id),
-                            origin: Origin::Callback,
-                            handler,
-                            color: color_for(&mut rng, handler, key),
-                            key: Some(key),
-                            worker: (rng.below(4)) as u16,
-                            queued: q,
-                            runnable: q,
-                            started: q + wait,
-                            ended: q + wait + d,
-                            cpu: None,
-                        };
-                        next_id += 1;
-                        if _depth == 0 {
-                            answered = answered.max(c.ended);
-                        }
-                        next_level.push(c);
-                        callbacks.push(c);
-                    }
-                }
-                level = next_level;
-            }
-            t = answered + rng.below(shape.max_gap + 1);
-        }
-    }
-    let span = callbacks.iter().map(|c| c.ended).max().unwrap_or(0);
-    for _ in 0..shape.timers {
-        let q = rng.below(span + 1);
-        let d = dur(&mut rng);
-        callbacks.push(CallbackRecord {
-            id: next_id,
-            parent: None,
-            origin: Origin::Timer,
-            handler: 4,
-            color: 0,
-            key: None,
-            worker: 0,
-            queued: q,
-            runnable: q,
-            started: q,
-            ended: q + d,
-            cpu: None,
-        });
-        next_id += 1;
-    }
-    callbacks.sort_by_key(|c| (c.ended, c.id));
-    let mut out: Vec<Record> = HANDLERS
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            Record::Name(Name {
-                kind: NameKind::Handler,
-                id: i as u32,
-                name: (*n).to_owned(),
-            })
-        })
-        .collect();
-    out.extend(callbacks.into_iter().map(Record::Callback));
     out
 }

@@ -1,0 +1,471 @@
+//! Synthetic traces shared by the profiler's tests and benchmarks. Not part of the API: it is
+//! public only so that `tests/` and `benches/` (separate crates) can use one copy.
+//!
+//! - [`Rng`]: a deterministic xorshift generator.
+//! - [`encode`]: records to the bytes of a `.hue` file.
+//! - [`server`]: a multi-worker server's trace with state accesses and samples (ingest).
+//! - [`ClosedLoop`]: a one-worker closed-loop server, streamed as records (the long traces
+//!   of the simulator's bench and its memory test).
+//! - [`random_trace`]: a random closed-loop program recorded with unlimited workers (the
+//!   property tests).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use hue_runtime::trace::{
+    AccessRecord, CallbackRecord, FORMAT_VERSION, Header, Name, NameKind, Origin, Record,
+    TraceWriter, WorkerSample,
+};
+use hue_runtime::{Color, Key};
+
+/// A deterministic xorshift generator.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded with `seed` (any value, 0 included).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    /// The next 64 random bits.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A number in `0..n` (0 if `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// The header of a synthetic trace.
+pub fn header(workers: u16, program: &str, policy: &str) -> Header {
+    Header {
+        version: FORMAT_VERSION,
+        start_unix_ns: 1_700_000_000_000_000_000,
+        ticks_per_sec: 3e9,
+        workers,
+        program: program.to_owned(),
+        policy: policy.to_owned(),
+    }
+}
+
+/// `records` as the bytes of a `.hue` file, in chunks of 1000 records; without the end marker
+/// if `finish` is false (a trace whose writer never finished).
+pub fn encode(
+    records: &[Record],
+    workers: u16,
+    program: &str,
+    policy: &str,
+    finish: bool,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut w =
+        TraceWriter::new(&mut out, &header(workers, program, policy)).expect("writing to memory");
+    for batch in records.chunks(1000) {
+        w.write_batch(batch).expect("writing to memory");
+    }
+    if finish {
+        w.finish().expect("writing to memory");
+    } else {
+        drop(w);
+    }
+    out
+}
+
+fn handler_names(names: &[&str]) -> Vec<Record> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            Record::Name(Name {
+                kind: NameKind::Handler,
+                id: i as u32,
+                name: (*n).to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// A server's trace, encoded, with `n` callbacks: 4 workers, 1000 connections each with its
+/// own color and key, 8 handlers, most callbacks queued by a recent one, one in ten touching
+/// keyed state and one in fifty shared state, one in twenty long with its CPU time measured,
+/// a worker sample every 100 ms; records in per-worker batches of 2048, as workers hand them
+/// over.
+pub fn server(n: usize) -> Vec<u8> {
+    const HANDLERS: [&str; 8] = [
+        "accept", "read", "parse", "encrypt", "query", "respond", "write", "log",
+    ];
+    let workers = 4usize;
+    let mut rng = Rng::new(0x5eed);
+    let mut clocks = vec![1_000_000u64; workers];
+    let mut next_sample = vec![100_000_000u64; workers];
+    let mut recent: Vec<u64> = Vec::with_capacity(256);
+    let mut pending: Vec<Vec<Record>> = vec![Vec::new(); workers];
+    let mut names = handler_names(&HANDLERS);
+    for (i, s) in ["connections", "db"].iter().enumerate() {
+        names.push(Record::Name(Name {
+            kind: NameKind::State,
+            id: i as u32,
+            name: (*s).to_owned(),
+        }));
+    }
+    let mut out = Vec::new();
+    let mut w = TraceWriter::new(&mut out, &header(workers as u16, "server", ""))
+        .expect("writing to memory");
+    w.write_batch(&names).expect("writing to memory");
+    for id in 1..=n as u64 {
+        let wi = rng.below(workers as u64) as usize;
+        let (origin, parent) = match rng.below(10) {
+            0 => (Origin::Io, None),
+            1 => (Origin::Timer, None),
+            _ if !recent.is_empty() => {
+                let back = rng.below(recent.len().min(64) as u64) as usize;
+                (Origin::Callback, Some(recent[recent.len() - 1 - back]))
+            }
+            _ => (Origin::Outside, None),
+        };
+        if recent.len() == 256 {
+            recent.drain(..128);
+        }
+        recent.push(id);
+        let conn = rng.below(1000);
+        let long = rng.below(20) == 0;
+        let wall = if long {
+            50_000 + rng.below(200_000)
+        } else {
+            1_000 + rng.below(15_000)
+        };
+        let started = clocks[wi] + 300 + rng.below(3_000);
+        let runnable = started - rng.below(2_000);
+        let queued = if rng.below(4) == 0 {
+            runnable - rng.below(40_000)
+        } else {
+            runnable
+        };
+        let ended = started + wall;
+        clocks[wi] = ended;
+        let handler = rng.below(HANDLERS.len() as u64) as u32;
+        let b = &mut pending[wi];
+        let access = |state: u32, key: Option<u64>, write: bool, held: u64| {
+            Record::Access(AccessRecord {
+                callback: id,
+                handler,
+                state,
+                key,
+                worker: wi as u16,
+                write,
+                at: started + 100,
+                wait: 0,
+                held,
+                contended: false,
+                holder: None,
+            })
+        };
+        match rng.below(50) {
+            0..=4 => b.push(access(0, Some(conn), true, 200)),
+            5 => b.push(access(1, None, false, 500)),
+            _ => {}
+        }
+        b.push(Record::Callback(CallbackRecord {
+            id,
+            parent,
+            origin,
+            handler,
+            color: Key(conn).color().raw(),
+            key: Some(conn),
+            worker: wi as u16,
+            queued,
+            runnable,
+            started,
+            ended,
+            cpu: long.then(|| wall - rng.below(wall / 10 + 1)),
+        }));
+        if ended >= next_sample[wi] {
+            b.push(Record::Sample(WorkerSample {
+                worker: wi as u16,
+                start: next_sample[wi] - 100_000_000,
+                end: next_sample[wi],
+                busy: 90_000_000,
+                parked: 5_000_000,
+                callbacks: 10_000,
+                steals: 3,
+                cpu: 92_000_000,
+            }));
+            next_sample[wi] += 100_000_000;
+        }
+        if b.len() >= 2048 {
+            w.write_batch(b).expect("writing to memory");
+            b.clear();
+        }
+    }
+    for b in pending.iter().filter(|b| !b.is_empty()) {
+        w.write_batch(b).expect("writing to memory");
+    }
+    w.finish().expect("writing to memory");
+    out
+}
+
+/// One stage of a [`ClosedLoop`] request: its handler's name and its duration, ns, drawn
+/// from `min..min + spread`.
+#[derive(Clone, Copy, Debug)]
+pub struct Stage {
+    /// The handler.
+    pub name: &'static str,
+    /// The shortest duration, ns.
+    pub min: u64,
+    /// Durations spread over this much above `min`, ns.
+    pub spread: u64,
+}
+
+/// A callback of a [`ClosedLoop`] ready to run: (queued, id, key, parent, stage, requests
+/// left).
+type Ready = (u64, u64, u64, Option<u64>, usize, u64);
+
+/// What a one-worker server records serving `clients` clients in a closed loop: each request
+/// is an I/O callback of the first stage, which queues the second stage, and so on; the
+/// client's next request comes a think time after the last stage ended. All in the default
+/// color, on worker 0, each callback starting `pause` after the previous one ended (or when
+/// it was queued, if later). An iterator of records: handler names first, then callbacks in
+/// the order they ran, so that a long trace can be written without being held.
+#[derive(Clone, Debug)]
+pub struct ClosedLoop {
+    stages: Vec<Stage>,
+    /// Think time, ns: `min..min + spread`.
+    think: (u64, u64),
+    pause: u64,
+    /// Requests each client makes; unlimited if `None`.
+    requests: Option<u64>,
+    rng: Rng,
+    names: std::vec::IntoIter<Record>,
+    ready: BinaryHeap<Reverse<Ready>>,
+    next_id: u64,
+    now: u64,
+}
+
+impl ClosedLoop {
+    /// `clients` clients, the first connecting at time 0 and one more every microsecond;
+    /// `requests` each (`None`: no end); think time `think` (min, spread); `pause` between
+    /// callbacks.
+    pub fn new(
+        seed: u64,
+        clients: u64,
+        requests: Option<u64>,
+        stages: &[Stage],
+        think: (u64, u64),
+        pause: u64,
+    ) -> ClosedLoop {
+        assert!(!stages.is_empty());
+        let names: Vec<&str> = stages.iter().map(|s| s.name).collect();
+        let mut ready = BinaryHeap::new();
+        let mut next_id = 0;
+        if requests != Some(0) {
+            for key in 0..clients {
+                next_id += 1;
+                ready.push(Reverse((
+                    key * 1_000,
+                    next_id,
+                    key,
+                    None,
+                    0,
+                    requests.unwrap_or(u64::MAX),
+                )));
+            }
+        }
+        ClosedLoop {
+            stages: stages.to_vec(),
+            think,
+            pause,
+            requests,
+            rng: Rng::new(seed),
+            names: handler_names(&names).into_iter(),
+            ready,
+            next_id,
+            now: 0,
+        }
+    }
+}
+
+impl Iterator for ClosedLoop {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        if let Some(name) = self.names.next() {
+            return Some(name);
+        }
+        let Reverse((queued, id, key, parent, stage, left)) = self.ready.pop()?;
+        let s = self.stages[stage];
+        let started = self.now.max(queued);
+        let ended = started + s.min + self.rng.below(s.spread);
+        self.now = ended + self.pause;
+        self.next_id += 1;
+        if stage + 1 < self.stages.len() {
+            self.ready.push(Reverse((
+                ended,
+                self.next_id,
+                key,
+                Some(id),
+                stage + 1,
+                left,
+            )));
+        } else if left > 1 {
+            let think = self.think.0 + self.rng.below(self.think.1);
+            let left = if self.requests.is_some() {
+                left - 1
+            } else {
+                left
+            };
+            self.ready
+                .push(Reverse((ended + think, self.next_id, key, None, 0, left)));
+        }
+        Some(Record::Callback(CallbackRecord {
+            id,
+            parent,
+            origin: if stage == 0 {
+                Origin::Io
+            } else {
+                Origin::Callback
+            },
+            handler: stage as u32,
+            color: 0,
+            key: Some(key),
+            worker: 0,
+            queued,
+            runnable: queued,
+            started,
+            ended,
+            cpu: None,
+        }))
+    }
+}
+
+/// The shape of a [`random_trace`].
+#[derive(Clone, Debug)]
+pub struct Shape {
+    /// Seeds the generator.
+    pub seed: u64,
+    /// Clients, each a key.
+    pub keys: u64,
+    /// Requests per client.
+    pub requests: u64,
+    /// Timers firing at random times.
+    pub timers: u64,
+    /// The longest callback, ns.
+    pub max_dur: u64,
+    /// The longest client gap, ns.
+    pub max_gap: u64,
+}
+
+/// A random trace of a closed-loop server, recorded as if with unlimited workers (each
+/// callback starts a little after it is queued): clients send requests (I/O `read`), each
+/// spawning up to three stages that may spawn one more; a client's next request comes a gap
+/// after the request and its first stages ended (the second stages may still run). Colors
+/// mix the default color, keys, fixed colors and colors of their own. Records are written in
+/// the order callbacks end, as workers do.
+pub fn random_trace(shape: &Shape) -> Vec<Record> {
+    const HANDLERS: [&str; 5] = ["read", "parse", "query", "render", "log"];
+    let mut rng = Rng::new(shape.seed);
+    let mut callbacks: Vec<CallbackRecord> = Vec::new();
+    let mut next_id = 1u64;
+    let dur = |rng: &mut Rng| 1 + rng.below(shape.max_dur);
+    let color_for = |rng: &mut Rng, handler: u32, key: u64| -> u64 {
+        match rng.below(4) {
+            0 => 0,
+            1 => Key(key).color().raw(),
+            2 => Color::of(&("fixed", handler)).raw(),
+            _ => Color::of(&("own", rng.next())).raw(),
+        }
+    };
+    for key in 0..shape.keys {
+        let mut t = rng.below(shape.max_gap + 1);
+        for _ in 0..shape.requests {
+            // The request.
+            let d = dur(&mut rng);
+            let wait = rng.below(shape.max_dur / 2 + 1);
+            let root = CallbackRecord {
+                id: next_id,
+                parent: None,
+                origin: Origin::Io,
+                handler: 0,
+                color: color_for(&mut rng, 0, key),
+                key: Some(key),
+                worker: (key % 4) as u16,
+                queued: t,
+                runnable: t,
+                started: t + wait,
+                ended: t + wait + d,
+                cpu: None,
+            };
+            next_id += 1;
+            // The client answers once the request and its first stages are done; the
+            // stages they queue (a log, say) may still run when the next request comes.
+            let mut answered = root.ended;
+            let mut level = vec![root];
+            callbacks.push(root);
+            for depth in 0..2 {
+                let mut next_level = Vec::new();
+                for p in &level {
+                    for _ in 0..rng.below(if depth == 0 { 4 } else { 2 }) {
+                        let handler = 1 + rng.below(4) as u32;
+                        let q = p.started + rng.below(p.ended - p.started + 1);
+                        let wait = rng.below(shape.max_dur / 2 + 1);
+                        let d = dur(&mut rng);
+                        let c = CallbackRecord {
+                            id: next_id,
+                            parent: Some(p.id),
+                            origin: Origin::Callback,
+                            handler,
+                            color: color_for(&mut rng, handler, key),
+                            key: Some(key),
+                            worker: (rng.below(4)) as u16,
+                            queued: q,
+                            runnable: q,
+                            started: q + wait,
+                            ended: q + wait + d,
+                            cpu: None,
+                        };
+                        next_id += 1;
+                        if depth == 0 {
+                            answered = answered.max(c.ended);
+                        }
+                        next_level.push(c);
+                        callbacks.push(c);
+                    }
+                }
+                level = next_level;
+            }
+            t = answered + rng.below(shape.max_gap + 1);
+        }
+    }
+    let span = callbacks.iter().map(|c| c.ended).max().unwrap_or(0);
+    for _ in 0..shape.timers {
+        let q = rng.below(span + 1);
+        let d = dur(&mut rng);
+        callbacks.push(CallbackRecord {
+            id: next_id,
+            parent: None,
+            origin: Origin::Timer,
+            handler: 4,
+            color: 0,
+            key: None,
+            worker: 0,
+            queued: q,
+            runnable: q,
+            started: q,
+            ended: q + d,
+            cpu: None,
+        });
+        next_id += 1;
+    }
+    callbacks.sort_by_key(|c| (c.ended, c.id));
+    let mut out = handler_names(&HANDLERS);
+    out.extend(callbacks.into_iter().map(Record::Callback));
+    out
+}
