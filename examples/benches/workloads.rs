@@ -44,6 +44,9 @@
 //! heads, an access log behind a mutex with the same line per response. It answers only what
 //! the load generator asks (GET of existing files, keep-alive); errors close the connection.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::Write as _;

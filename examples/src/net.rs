@@ -473,7 +473,8 @@ impl<S: Service> Server<S> {
             //    paused connection has output queued, and only this stage writes queued output.
             let mut more = false;
             if !c.peer_closed && (c.out.pending() <= HIGH_WATER || c.draining) {
-                match read_some(ev.source(), &mut chunk, c.closing) {
+                let short_read_drains = !ev.ready().is_read_closed();
+                match read_some(ev.source(), &mut chunk, c.closing, short_read_drains) {
                     Ok(r) => {
                         c.peer_closed |= r.eof;
                         more = r.more;
@@ -729,7 +730,18 @@ struct ReadResult {
 
 /// Reads what `s` has, up to [`READ_BUDGET`], appending to `into` (or dropping it if
 /// `discard`).
-fn read_some(s: &mut TcpStream, into: &mut Vec<u8>, discard: bool) -> io::Result<ReadResult> {
+///
+/// With `short_read_drains`, a read that fills less than the room it was given ends the loop:
+/// the socket had no more, and with edge-triggered readiness the next bytes to arrive make a
+/// new event, so reading on until `WouldBlock` would only cost a `recv` that finds nothing
+/// (tokio stops the same way). Not when the peer has closed its side: no event follows the
+/// end of file, so the loop reads on until it sees it.
+fn read_some(
+    s: &mut TcpStream,
+    into: &mut Vec<u8>,
+    discard: bool,
+    short_read_drains: bool,
+) -> io::Result<ReadResult> {
     let mut r = ReadResult {
         got: 0,
         eof: false,
@@ -741,8 +753,8 @@ fn read_some(s: &mut TcpStream, into: &mut Vec<u8>, discard: bool) -> io::Result
             r.more = true;
             return Ok(r);
         }
-        let res = if discard {
-            s.read(&mut scratch)
+        let (res, room) = if discard {
+            (s.read(&mut scratch), scratch.len())
         } else {
             // Most requests fit in one small read; grow for bulk uploads.
             let start = into.len();
@@ -750,14 +762,19 @@ fn read_some(s: &mut TcpStream, into: &mut Vec<u8>, discard: bool) -> io::Result
             into.resize(start + room, 0);
             let res = s.read(&mut into[start..]);
             into.truncate(start + *res.as_ref().unwrap_or(&0));
-            res
+            (res, room)
         };
         match res {
             Ok(0) => {
                 r.eof = true;
                 return Ok(r);
             }
-            Ok(n) => r.got += n,
+            Ok(n) => {
+                r.got += n;
+                if short_read_drains && n < room {
+                    return Ok(r);
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(r),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
