@@ -121,11 +121,23 @@ fn fileserver_suggests_encrypt_by_key_and_the_policy_recolors_it() {
 /// The pipeline, in the workflow a user follows: suggest from the uncolored trace, apply,
 /// re-trace, suggest again, apply.
 ///
-/// Uncolored, `respond` runs in its connection's color and writes the response itself, so
-/// the trace never shows the `write` stage. Once the policy colors `respond` by key, the
-/// program hands responses to `write`, in the default color, where it races with `read`
-/// and `parse` on the connection's state: evidence cannot name a stage that never ran. The
-/// second trace shows it, and the second round of suggestions fixes it first.
+/// Why one round cannot give the whole safe policy here: the second round needs evidence
+/// the first trace cannot contain. `respond` answers through `net::Server::send`, which
+/// writes at once if the callback runs in what the program calls the connection's color
+/// (`cx.color() == color_of(id)`) and otherwise queues a `write` callback in that color.
+/// Uncolored, the connection's color is the default color and so is `respond`'s: it writes
+/// itself, no `write` callback ever runs, and since the runtime names a handler in the
+/// trace only before its first callback, the first trace does not even hold the name
+/// `write` (checked below). The first round's policy colors `respond` by key (with `read`,
+/// `parse` and `open`, which share the keyed `connections` state); now `respond` is out of
+/// the connection's color, and the program starts queueing `write` in the default color,
+/// where it can race with `read` and `parse` (by key) on `connections`. No rule can be
+/// written for a handler the evidence does not name, and no rule the first trace supports
+/// would avoid it (leaving `respond` serial forgoes the gain). The second trace shows
+/// `write`: `check_recorded` flags it and the second round fixes it first. The same cause
+/// brings `log` into the second policy: `write` moves most of the work into the default
+/// color, which the first round's simulation had no way to see, and `log` then gains by
+/// leaving it. `query` and `log` get their group verdicts in the first round already.
 #[test]
 fn pipeline_query_and_log_are_groups_and_the_policy_has_no_conflicts() {
     let config = |workers| pipeline::Config {
@@ -138,6 +150,10 @@ fn pipeline_query_and_log_are_groups_and_the_policy_has_no_conflicts() {
     let first = dir.file("serial.hue");
     pipeline::run_with(Runtime::builder().trace_file(&first), config(1)).unwrap();
     let (trace, profile) = read(&first);
+    assert!(
+        profile.handler("write").is_none(),
+        "the uncolored pipeline never queues `write`"
+    );
 
     for (handler, state) in [("query", "db"), ("log", "log")] {
         let a = assess(&profile, handler).unwrap();
@@ -176,6 +192,10 @@ fn pipeline_query_and_log_are_groups_and_the_policy_has_no_conflicts() {
     )
     .unwrap();
     let (trace, profile) = read(&second);
+    assert!(
+        !hue_profiler::check_recorded(&profile).is_empty(),
+        "`write` ran in the default color, `read` and `parse` by key"
+    );
     let report = suggest(&trace, &profile, &Options::default()).unwrap();
     let fix = &report.suggestions[0];
     assert!(
