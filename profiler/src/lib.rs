@@ -43,6 +43,7 @@ mod coloring;
 pub mod dag;
 mod error;
 mod histogram;
+mod machine;
 mod predict;
 mod profile;
 pub mod sim;
@@ -57,6 +58,7 @@ pub use coloring::{Class, Coloring};
 pub use dag::DagConfig;
 pub use error::{Error, ErrorKind, Result};
 pub use histogram::{Histogram, Percentiles};
+pub use machine::MachineUse;
 pub use predict::{Point, Predictor};
 pub use profile::{
     ColorStats, ColorUse, HandlerStats, Interval, MAX_INTERVALS, MAX_TRACKED_COLORS, OtherColors,

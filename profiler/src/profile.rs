@@ -25,6 +25,7 @@ use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::histogram::{Histogram, Percentiles};
+use crate::machine::{MachineFold, MachineUse};
 use crate::trace::Trace;
 
 /// Colors tracked one by one; beyond, the less busy half is folded into "other colors".
@@ -74,6 +75,8 @@ pub struct Profile {
     pub intervals: Vec<Interval>,
     /// Costs of the runtime itself, measured from the gaps between callbacks.
     pub overhead: Overhead,
+    /// What the machine gave the process (traces written before machine samples: `None`).
+    pub machine: Option<MachineUse>,
 }
 
 /// How much of a trace file was read.
@@ -694,6 +697,7 @@ pub(crate) struct Ingest {
     overhead_n: u64,
     handoff_sum: u64,
     handoff_n: u64,
+    machine: MachineFold,
 }
 
 impl Ingest {
@@ -718,6 +722,7 @@ impl Ingest {
             overhead_n: 0,
             handoff_sum: 0,
             handoff_n: 0,
+            machine: MachineFold::default(),
         }
     }
 
@@ -757,6 +762,7 @@ impl Ingest {
                 let w = &mut self.worker(d.worker).stats;
                 w.dropped = w.dropped.max(d.records);
             }
+            Record::Machine(m) => self.machine.machine(m),
         }
     }
 
@@ -997,6 +1003,7 @@ impl Ingest {
         w.parked += s.parked;
         w.cpu += s.cpu;
         w.steals += s.steals;
+        self.machine.worker_cpu(s.cpu);
     }
 
     pub(crate) fn finish(mut self, reading: Reading) -> Profile {
@@ -1144,6 +1151,7 @@ impl Ingest {
             states,
             intervals: self.timeline.intervals(),
             overhead,
+            machine: self.machine.finish(),
         }
     }
 }

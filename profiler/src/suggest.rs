@@ -30,6 +30,7 @@ use serde::Serialize;
 
 use crate::coloring::{Class, Coloring};
 use crate::error::{Error, ErrorKind, Result};
+use crate::machine::MachineUse;
 use crate::predict::{Point, Predictor};
 use crate::profile::{Overhead, Profile};
 use crate::trace::Trace;
@@ -125,6 +126,9 @@ pub struct Report {
     pub overhead: Overhead,
     /// Things to know about the trace (truncated, dropped records, conflicts).
     pub warnings: Vec<String>,
+    /// What the traced machine gave the process: the predictions assume `cores` free cores,
+    /// this says how much more throughput the traced machine itself has room for.
+    pub machine: Option<MachineUse>,
 }
 
 impl Report {
@@ -363,6 +367,7 @@ pub fn suggest(trace: &Trace, profile: &Profile, options: &Options) -> Result<Re
         policy: merge(&current, &combined).to_toml(),
         overhead: profile.overhead,
         warnings,
+        machine: profile.machine.clone(),
     })
 }
 

@@ -54,6 +54,9 @@ pub fn header(workers: u16, program: &str, policy: &str) -> Header {
         workers,
         program: program.to_owned(),
         policy: policy.to_owned(),
+        batch: None,
+        stealing: None,
+        cores: None,
     }
 }
 

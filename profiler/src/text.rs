@@ -175,6 +175,9 @@ pub fn stats(p: &Profile, top: usize) -> String {
             .unwrap_or_else(|_| vec!["(unreadable)".to_owned()]);
         let _ = writeln!(out, "policy: {}", rules.join(", "));
     }
+    if let Some(m) = &p.machine {
+        machine_line(m, &mut out);
+    }
     if p.totals.callbacks == 0 {
         out.push_str("\nThe trace holds no callbacks: nothing to show.\n");
         notes(p, &mut out);
@@ -482,6 +485,30 @@ fn notes(p: &Profile, out: &mut String) {
     }
 }
 
+/// What the traced machine had room for (see `machine.rs`).
+fn machine_line(m: &crate::MachineUse, out: &mut String) {
+    let others = m
+        .other_process_cores()
+        .map_or_else(|| "not recorded".to_owned(), |o| format!("{o:.2} cores"));
+    let _ = write!(
+        out,
+        "On the traced machine ({} cores) the process used {:.2} cores ({:.2} in its workers, {:.2} in its other threads) and other processes {others}",
+        m.cores,
+        m.process_cores(),
+        m.worker_cores(),
+        m.rest_of_process_cores(),
+    );
+    match m.speedup_bound() {
+        Some(b) => {
+            let _ = writeln!(
+                out,
+                ": there, throughput can grow at most {b:.2}x over the traced run, whatever the coloring."
+            );
+        }
+        None => out.push_str(".\n"),
+    }
+}
+
 /// `hue suggest`: the suggestions, best first, with their evidence and rules.
 pub fn suggestions(r: &Report) -> String {
     let mut out = String::new();
@@ -515,6 +542,9 @@ pub fn suggestions(r: &Report) -> String {
             "  with all suggestions: {:.2}x (plain {:.2}x, bound {:.2}x)",
             all.burdened, all.speedup, all.bound
         );
+    }
+    if let Some(m) = &r.machine {
+        machine_line(m, &mut out);
     }
     for w in &r.warnings {
         let _ = writeln!(out, "warning: {w}");

@@ -27,7 +27,7 @@ fn a_trace_cut_short_is_analysed_up_to_the_cut() {
         &heading(&trace),
         "
         cut.hue: test (1 worker), 110.0 µs, 2 callbacks
-        read 4 records in 1 chunk, 119 bytes; stopped early: cut.hue: the file ends at byte 119 without an end marker: its writer did not finish (4 records in 1 chunks were read); the records before were analysed
+        read 4 records in 1 chunk, 126 bytes; stopped early: cut.hue: the file ends at byte 126 without an end marker: its writer did not finish (4 records in 1 chunks were read); the records before were analysed
         ",
     );
 }
@@ -104,7 +104,7 @@ fn an_empty_trace_says_so() {
         &render(&trace, Show::Stats(5)),
         "
         empty.hue: test (1 worker), 0 ns, 0 callbacks
-        read 0 records in 0 chunks, 70 bytes; complete
+        read 0 records in 0 chunks, 77 bytes; complete
         policy: none
 
         The trace holds no callbacks: nothing to show.

@@ -396,7 +396,7 @@ fn reference(records: &[Record]) -> (View, BTreeMap<String, u64>) {
                 let w = workers.entry(d.worker).or_default();
                 w[8] = w[8].max(d.records);
             }
-            Record::Name(_) => {}
+            Record::Name(_) | Record::Machine(_) => {}
         }
     }
     totals[2] = if totals[0] == 0 { 0 } else { first };

@@ -1,0 +1,145 @@
+//! What the machine gave the traced process: the bound no number of workers can pass there.
+//!
+//! The simulator predicts a run on N workers as if each had a core of its own and nothing
+//! else ran. A trace taken on a small machine shared with other work (a load generator in
+//! the same process, other processes) says otherwise, and its machine samples (FORMAT.md,
+//! chunk 0x81) measure how much: the CPU the whole process used, the part of it its workers
+//! used, and what every other process used, over the same wall time.
+//!
+//! The model: the process's CPU grows with its throughput (a load generator or a sidecar
+//! does work per request, as the workers do), other processes' CPU stays as it was. On the
+//! traced machine the process can then use at most `cores − others` cores, so its throughput
+//! can grow at most by `(cores − others) / process cores` over the traced run, whatever the
+//! workers and colors allow. On another machine this bound does not apply.
+
+use serde::Serialize;
+
+/// CPU use over the traced run, from the trace's machine and worker samples.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct MachineUse {
+    /// Cores online on the traced machine.
+    pub cores: u16,
+    /// Wall time the samples cover, ns.
+    pub wall_ns: u64,
+    /// CPU time of the whole process, ns.
+    pub process_cpu_ns: u64,
+    /// CPU time of the runtime's workers (from the worker samples), ns.
+    pub workers_cpu_ns: u64,
+    /// CPU time of every process on the machine, ns; `None` where the system did not say.
+    pub machine_cpu_ns: Option<u64>,
+}
+
+impl MachineUse {
+    fn per_wall(&self, ns: u64) -> f64 {
+        if self.wall_ns == 0 {
+            0.0
+        } else {
+            ns as f64 / self.wall_ns as f64
+        }
+    }
+
+    /// Cores the whole process used on average.
+    pub fn process_cores(&self) -> f64 {
+        self.per_wall(self.process_cpu_ns)
+    }
+
+    /// Cores the workers used on average.
+    pub fn worker_cores(&self) -> f64 {
+        self.per_wall(self.workers_cpu_ns)
+    }
+
+    /// Cores the rest of the process used (other threads: a load generator, the trace writer).
+    pub fn rest_of_process_cores(&self) -> f64 {
+        self.per_wall(self.process_cpu_ns.saturating_sub(self.workers_cpu_ns))
+    }
+
+    /// Cores other processes used on average, if the machine's CPU was recorded.
+    pub fn other_process_cores(&self) -> Option<f64> {
+        self.machine_cpu_ns
+            .map(|m| self.per_wall(m.saturating_sub(self.process_cpu_ns)))
+    }
+
+    /// The most the traced program's throughput can grow on the traced machine: the cores
+    /// left by other processes over the cores the process used. `None` without enough data
+    /// (no samples, no CPU used).
+    pub fn speedup_bound(&self) -> Option<f64> {
+        let used = self.process_cores();
+        if self.cores == 0 || self.wall_ns == 0 || used <= 0.0 {
+            return None;
+        }
+        let free = (self.cores as f64 - self.other_process_cores().unwrap_or(0.0)).max(used);
+        Some(free / used)
+    }
+}
+
+/// Folds machine and worker samples into a [`MachineUse`].
+#[derive(Default)]
+pub(crate) struct MachineFold {
+    last: Option<hue_runtime::trace::MachineSample>,
+    workers_cpu_ns: u64,
+}
+
+impl MachineFold {
+    pub(crate) fn machine(&mut self, m: &hue_runtime::trace::MachineSample) {
+        // Samples are cumulative: the latest holds the whole run (a lost one loses nothing).
+        if self.last.is_none_or(|l| m.at >= l.at) {
+            self.last = Some(*m);
+        }
+    }
+
+    pub(crate) fn worker_cpu(&mut self, ns: u64) {
+        self.workers_cpu_ns += ns;
+    }
+
+    pub(crate) fn finish(self) -> Option<MachineUse> {
+        let m = self.last?;
+        Some(MachineUse {
+            cores: m.cores,
+            wall_ns: m.at,
+            process_cpu_ns: m.process_cpu,
+            workers_cpu_ns: self.workers_cpu_ns.min(m.process_cpu),
+            machine_cpu_ns: m.machine_cpu,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn use_(cores: u16, process: f64, workers: f64, machine: Option<f64>) -> MachineUse {
+        let s = 1_000_000_000.0;
+        MachineUse {
+            cores,
+            wall_ns: s as u64,
+            process_cpu_ns: (process * s) as u64,
+            workers_cpu_ns: (workers * s) as u64,
+            machine_cpu_ns: machine.map(|m| (m * s) as u64),
+        }
+    }
+
+    #[test]
+    fn the_bound_is_free_cores_over_the_cores_the_process_used() {
+        // 1 worker at 1 core, a load generator at 0.25 in the same process, nothing else.
+        let m = use_(2, 1.25, 1.0, Some(1.25));
+        assert!((m.speedup_bound().unwrap() - 1.6).abs() < 1e-9);
+        assert!((m.rest_of_process_cores() - 0.25).abs() < 1e-9);
+        assert!((m.other_process_cores().unwrap()).abs() < 1e-9);
+        // Another process took half a core: 1.5 free cores.
+        let m = use_(2, 1.25, 1.0, Some(1.75));
+        assert!((m.speedup_bound().unwrap() - 1.2).abs() < 1e-9);
+        // Without the machine's CPU, other processes count as nothing.
+        let m = use_(4, 1.0, 1.0, None);
+        assert!((m.speedup_bound().unwrap() - 4.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn no_data_no_bound_and_never_below_one() {
+        assert_eq!(MachineUse::default().speedup_bound(), None);
+        assert_eq!(use_(2, 0.0, 0.0, None).speedup_bound(), None);
+        // Others used more than was left: the bound never says the run could not happen.
+        let m = use_(2, 1.5, 1.0, Some(3.0));
+        assert!((m.speedup_bound().unwrap() - 1.0).abs() < 1e-9);
+    }
+}

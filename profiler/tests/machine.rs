@@ -1,0 +1,96 @@
+//! The machine bound: machine samples in a trace become `Profile::machine`, and `hue stats`
+//! and `hue suggest` say what the traced machine had room for.
+
+use hue_profiler::{Options, Profile, Trace, suggest, testing, text};
+use hue_runtime::trace::{
+    CallbackRecord, MachineSample, Name, NameKind, Origin, Record, WorkerSample,
+};
+
+const S: u64 = 1_000_000_000;
+
+/// One second of a 1-worker run: a callback a millisecond, the worker at 0.8 cores, the whole
+/// process at 1.0 (a load generator in it takes the rest), the machine at 1.5 of 2 cores.
+fn records(machine_samples: bool) -> Vec<Record> {
+    let mut r = vec![Record::Name(Name {
+        kind: NameKind::Handler,
+        id: 0,
+        name: "work".to_owned(),
+    })];
+    for i in 0..1000u64 {
+        let t = i * 1_000_000;
+        r.push(Record::Callback(CallbackRecord {
+            id: i + 1,
+            parent: None,
+            origin: Origin::Outside,
+            handler: 0,
+            color: 0,
+            key: None,
+            worker: 0,
+            queued: t,
+            runnable: t,
+            started: t,
+            ended: t + 800_000,
+            cpu: None,
+        }));
+        if machine_samples && i % 250 == 249 {
+            // Cumulative: a sample lost on the way changes nothing.
+            let at = t + 1_000_000;
+            r.push(Record::Machine(MachineSample {
+                at,
+                process_cpu: at,
+                machine_cpu: Some(at * 3 / 2),
+                cores: 2,
+            }));
+        }
+    }
+    r.push(Record::Sample(WorkerSample {
+        worker: 0,
+        start: 0,
+        end: S,
+        busy: S * 8 / 10,
+        parked: S / 5,
+        callbacks: 1000,
+        steals: 0,
+        cpu: S * 8 / 10,
+    }));
+    r
+}
+
+fn profile(machine_samples: bool) -> (Trace, Profile) {
+    let bytes = testing::encode(&records(machine_samples), 1, "test", "", true);
+    let trace = Trace::from_bytes("machine.hue", bytes).unwrap();
+    let profile = Profile::read(&trace).unwrap();
+    (trace, profile)
+}
+
+#[test]
+fn machine_samples_give_the_cores_used_and_the_bound() {
+    let (trace, p) = profile(true);
+    let m = p.machine.clone().expect("machine samples were read");
+    assert_eq!(m.cores, 2);
+    assert_eq!(m.wall_ns, S);
+    assert!((m.process_cores() - 1.0).abs() < 1e-9);
+    assert!((m.worker_cores() - 0.8).abs() < 1e-9);
+    assert!((m.rest_of_process_cores() - 0.2).abs() < 1e-9);
+    assert!((m.other_process_cores().unwrap() - 0.5).abs() < 1e-9);
+    // 2 cores − 0.5 for other processes, over the 1.0 the process used.
+    assert!((m.speedup_bound().unwrap() - 1.5).abs() < 1e-9);
+
+    let stats = text::stats(&p, 5);
+    assert!(
+        stats.contains("On the traced machine (2 cores) the process used 1.00 cores (0.80 in its workers, 0.20 in its other threads) and other processes 0.50 cores: there, throughput can grow at most 1.50x"),
+        "{stats}"
+    );
+    let report = suggest(&trace, &p, &Options::default()).unwrap();
+    assert!(text::suggestions(&report).contains("at most 1.50x"));
+    assert!(report.to_json().contains("\"process_cpu_ns\": 1000000000"));
+}
+
+#[test]
+fn traces_without_machine_samples_say_nothing_of_the_machine() {
+    let (trace, p) = profile(false);
+    assert_eq!(p.machine, None);
+    assert!(!text::stats(&p, 5).contains("traced machine"));
+    let report = suggest(&trace, &p, &Options::default()).unwrap();
+    assert!(!text::suggestions(&report).contains("traced machine"));
+}
