@@ -124,7 +124,8 @@ pub(crate) struct Worker {
     /// When this worker last looked at the I/O driver.
     last_io_look: Instant,
     /// How long this worker spins before sleeping: halved by each spin that found nothing,
-    /// doubled by each sleep shorter than `SPIN_MAX_NS` (a longer spin would have caught it).
+    /// doubled by each sleep shorter than `SPIN_MAX_NS` that another thread's work ended (a
+    /// longer spin would have caught it; I/O it would not have seen).
     spin_ns: u64,
 }
 
@@ -453,13 +454,16 @@ impl Worker {
     /// else on the parker.
     fn sleep(&mut self) {
         let asleep = Instant::now();
-        self.sleep_once();
-        if asleep.elapsed() < Duration::from_nanos(SPIN_MAX_NS) {
+        // Only a short sleep ended by another thread's work says a longer spin would have
+        // caught it: the spin looks at the run queues, not at I/O.
+        if self.sleep_once() && asleep.elapsed() < Duration::from_nanos(SPIN_MAX_NS) {
             self.spin_ns = (self.spin_ns * 2).clamp(SPIN_MIN_NS, SPIN_MAX_NS);
         }
     }
 
-    fn sleep_once(&mut self) {
+    /// Returns whether the sleep was ended by a producer (not by I/O, a timer, or work seen
+    /// before it began).
+    fn sleep_once(&mut self) -> bool {
         let inner = self.cx.inner.clone();
         let me = self.cx.index;
         let mut driver = inner.reactor.try_driver();
@@ -476,25 +480,28 @@ impl Worker {
         inner.idle.announce_sleep(me, driver.is_some());
         if (inner.stopping() || self.work_visible()) && inner.idle.cancel_sleep(me) {
             self.stats.parks -= 1;
-            return;
+            return false;
         }
         match driver.as_mut() {
             Some(d) => {
                 d.poll(&inner.reactor, timeout, &mut self.ready);
-                // Woken by I/O or a timer rather than by a producer: off the list ourselves.
-                inner.idle.cancel_sleep(me);
+                // Still on the list: woken by I/O or a timer, not by a producer, which takes
+                // the sleeper it wakes off the list. Off it ourselves.
+                let by_producer = !inner.idle.cancel_sleep(me);
                 inner.fire_timers(Instant::now(), Some(&self.cx));
                 drop(driver);
                 if self.cx.tracing {
                     recorder::with(|r| r.after_park());
                 }
                 self.dispatch_ready();
+                by_producer
             }
             None => {
                 inner.idle.park(me);
                 if self.cx.tracing {
                     recorder::with(|r| r.after_park());
                 }
+                true
             }
         }
     }
