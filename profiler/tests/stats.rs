@@ -24,7 +24,7 @@ fn tables_per_handler_color_worker_and_state() {
         Show::Stats(10),
         "
         t.hue: test (2 workers), 340.0 µs, 7 callbacks
-        read 17 records in 1 chunk, 326 bytes; complete
+        read 17 records in 1 chunk, 333 bytes; complete
         policy: none
 
         Handlers
@@ -75,7 +75,7 @@ fn trouble_is_noted() {
         Show::Stats(1),
         "
         t.hue: test (2 workers), 2.06 ms, 4 callbacks
-        read 13 records in 1 chunk, 236 bytes; complete
+        read 13 records in 1 chunk, 243 bytes; complete
         policy: none
 
         Handlers
