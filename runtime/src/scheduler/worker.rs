@@ -121,8 +121,11 @@ pub(crate) struct Worker {
     cpu_threshold_ticks: u64,
     /// Sources found ready by this worker's last look at the I/O driver.
     ready: Vec<(usize, Ready)>,
-    /// When this worker last looked at the I/O driver.
-    last_io_look: Instant,
+    /// The clock reading (raw TSC ticks: a tenth of `Instant::now`'s cost here, and this is
+    /// asked once per color run) from which a busy worker looks at the I/O driver again.
+    next_io_look: u64,
+    /// `IO_LOOK_INTERVAL` in raw clock ticks.
+    io_look_ticks: u64,
     /// How long this worker spins before sleeping: halved by each spin that found nothing,
     /// doubled by each sleep shorter than `SPIN_MAX_NS` that another thread's work ended (a
     /// longer spin would have caught it; I/O it would not have seen).
@@ -151,7 +154,8 @@ impl Worker {
             avg_wall: Vec::new(),
             cpu_threshold_ticks: recorder::cpu_threshold_ticks(&inner_clock),
             ready: Vec::with_capacity(256),
-            last_io_look: Instant::now(),
+            next_io_look: 0,
+            io_look_ticks: (IO_LOOK_INTERVAL.as_secs_f64() * inner_clock.ticks_per_sec()) as u64,
             spin_ns: SPIN_MAX_NS,
             batch,
             stats: WorkerStats::default(),
@@ -420,13 +424,13 @@ impl Worker {
     /// its last look.
     #[inline]
     fn io_look_due(&self) -> bool {
-        self.last_io_look.elapsed() >= IO_LOOK_INTERVAL
+        self.cx.inner.clock.raw() >= self.next_io_look
     }
 
     /// Looks at the I/O driver without blocking, if no other worker holds it: fires due
     /// timers and queues the callbacks of ready sources here. Returns whether that queued work.
     fn poll_io(&mut self) -> bool {
-        self.last_io_look = Instant::now();
+        self.next_io_look = self.cx.inner.clock.raw() + self.io_look_ticks;
         let inner = self.cx.inner.clone();
         let Some(mut driver) = inner.reactor.try_driver() else {
             return false;
