@@ -83,7 +83,7 @@ pub use scheduler::WorkerStats;
 pub use state::{Keyed, Shared};
 pub use timer::TimerId;
 
-/// mio's socket types, re-exported so users register what the reactor polls, plus
+/// mio's socket types, re-exported so users register what the I/O driver polls, plus
 /// [`SourceFd`](net::SourceFd) for any other pollable descriptor.
 pub mod net {
     pub use mio::net::*;

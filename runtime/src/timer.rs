@@ -3,8 +3,9 @@
 //! Armed timers sit in a binary heap by deadline; the worker that sleeps in the I/O driver's
 //! `poll` sleeps until the earliest deadline at most, then queues each due timer's callback in
 //! its color like any other callback (busy workers fire due timers when they look at the
-//! driver, see `reactor.rs`). Arming a timer due before all others wakes the driver. Cancelling removes the timer's entry and leaves its heap slot to be skipped when
-//! it comes up, so cancelling costs O(1) under the lock.
+//! driver, see `reactor.rs`). Arming a timer due before all others wakes the driver.
+//! Cancelling removes the timer's entry and leaves its heap slot to be skipped when it comes
+//! up, so cancelling costs O(1) under the lock.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -62,7 +63,7 @@ pub(crate) struct Timers {
     heap: BinaryHeap<Reverse<(Instant, u64)>>,
     entries: HashMap<u64, Entry>,
     next_id: u64,
-    /// Set at shutdown: no timer may be armed after the reactor stopped.
+    /// Set at shutdown: no timer may be armed after I/O and timers stopped.
     closed: bool,
 }
 
