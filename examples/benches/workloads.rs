@@ -47,12 +47,11 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hue_examples::bench_support::{self, SERVER_THREADS};
@@ -94,6 +93,8 @@ cargo bench -p hue-examples --bench workloads [-- OPTIONS]
   --wait-quiet S    longest wait for a quiet machine before each round (default 2)
   --depth N         requests outstanding per connection in every group (default: file
                     server 4, web server and pipeline 8)
+  --connections N   client connections (default 16)
+  --generators N    load generator threads (default 1)
   --no-trace        no traced run after the rounds
   --help            this
 ";
@@ -108,6 +109,8 @@ struct Options {
     wait_quiet: f64,
     /// Overrides every group's depth.
     depth: Option<usize>,
+    connections: usize,
+    generators: usize,
     trace: bool,
 }
 
@@ -120,6 +123,8 @@ impl Options {
             variant: None,
             wait_quiet: 2.0,
             depth: None,
+            connections: 16,
+            generators: 1,
             trace: true,
         };
         let mut args = std::env::args().skip(1);
@@ -131,6 +136,12 @@ impl Options {
                 "--variant" => o.variant = Some(args.next().ok_or("--variant TEXT")?),
                 "--wait-quiet" => o.wait_quiet = args.next().ok_or("--wait-quiet S")?.parse()?,
                 "--depth" => o.depth = Some(args.next().ok_or("--depth N")?.parse()?),
+                "--connections" => {
+                    o.connections = args.next().ok_or("--connections N")?.parse()?;
+                }
+                "--generators" => {
+                    o.generators = args.next().ok_or("--generators N")?.parse()?;
+                }
                 "--no-trace" => o.trace = false,
                 "--help" | "-h" => {
                     print!("{HELP}");
@@ -142,6 +153,12 @@ impl Options {
         }
         if o.seconds <= 0.0 {
             return Err("--seconds must be positive".into());
+        }
+        if o.generators == 0 {
+            return Err("--generators must be at least 1".into());
+        }
+        if o.connections == 0 {
+            return Err("--connections must be at least 1".into());
         }
         if o.depth == Some(0) {
             return Err("--depth must be at least 1".into());
@@ -156,10 +173,10 @@ impl Options {
     /// The load of a run of `seconds` in group `g`.
     fn load(&self, g: &Group, seconds: f64) -> Load {
         Load {
-            connections: 16,
+            connections: self.connections,
             requests: u64::MAX,
             duration: Duration::from_secs_f64(seconds),
-            threads: 1,
+            threads: self.generators,
             depth: self.depth.unwrap_or(g.depth),
         }
     }
@@ -679,7 +696,9 @@ fn main() -> Result<()> {
     }
     println!();
     println!(
-        "Load: 16 connections from one generator thread; requests outstanding per connection: {}.",
+        "Load: {} connections from {} generator thread(s); requests outstanding per connection: {}.",
+        o.connections,
+        o.generators,
         depths.join(", ")
     );
     println!();
@@ -926,188 +945,26 @@ fn busy_by_color(path: &PathBuf, summary: &Summary) -> Result<String> {
 
 // ---- the tokio web server ------------------------------------------------------------------
 
-/// The access log, as `webserver`'s: totals, counts by status, the last 256 lines.
-#[derive(Default)]
-struct AccessLog {
-    requests: u64,
-    bytes: u64,
-    by_status: BTreeMap<u16, u64>,
-    recent: VecDeque<String>,
-}
-
-struct TokioSite {
-    /// Path -> the whole 200 response (head and body), as `webserver` renders it.
-    files: HashMap<String, (Arc<[u8]>, &'static str)>,
-    log: Mutex<AccessLog>,
-    started: Instant,
-}
-
-fn content_type(path: &str) -> &'static str {
-    // `Site::demo`'s types (its `Site` does not expose them).
-    if path.ends_with(".html") {
-        "text/html"
-    } else if path.ends_with(".css") {
-        "text/css"
-    } else {
-        "application/octet-stream"
-    }
-}
-
-impl TokioSite {
-    fn new(site: &Site) -> TokioSite {
-        let files = site
-            .small_paths(usize::MAX)
-            .into_iter()
-            .filter_map(|p| {
-                let body: Arc<[u8]> = site.get(&p)?.into();
-                let ct = content_type(&p);
-                Some((p, (body, ct)))
-            })
-            .collect();
-        TokioSite {
-            files,
-            log: Mutex::new(AccessLog::default()),
-            started: Instant::now(),
-        }
-    }
-}
-
-/// A request the tokio server answers.
-struct Request {
-    method: String,
-    target: String,
-    minor: u8,
-    keep_alive: bool,
-}
-
-/// Parses the request at the front of `buf` (as strictly as the load generator needs, with
-/// the same per-request work as `webserver`'s parser: owned method, target and headers).
-/// `Ok(None)`: not all here yet.
-fn parse_request(buf: &[u8]) -> std::result::Result<Option<(Request, usize)>, ()> {
-    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return if buf.len() > 8 * 1024 {
-            Err(())
-        } else {
-            Ok(None)
-        };
-    };
-    let head = std::str::from_utf8(&buf[..end]).map_err(|_| ())?;
-    let mut lines = head.split("\r\n");
-    let mut parts = lines.next().ok_or(())?.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(());
-    };
-    let minor = match version {
-        "HTTP/1.1" => 1,
-        "HTTP/1.0" => 0,
-        _ => return Err(()),
-    };
-    let mut headers: Vec<(String, String)> = Vec::new();
-    for l in lines {
-        let (n, v) = l.split_once(':').ok_or(())?;
-        headers.push((n.to_owned(), v.trim().to_owned()));
-    }
-    let mut close = false;
-    let mut keep = false;
-    for (n, v) in &headers {
-        if n.eq_ignore_ascii_case("content-length") && v != "0" {
-            return Err(()); // no uploads
-        }
-        if n.eq_ignore_ascii_case("connection") {
-            for t in v.split(',').map(str::trim) {
-                close |= t.eq_ignore_ascii_case("close");
-                keep |= t.eq_ignore_ascii_case("keep-alive");
-            }
-        }
-    }
-    Ok(Some((
-        Request {
-            method: method.to_owned(),
-            target: target.to_owned(),
-            minor,
-            keep_alive: !close && (minor == 1 || keep),
-        },
-        end + 4,
-    )))
-}
-
-/// Appends the response to `req` to `out`; `false` if the connection should close after it.
-fn respond(site: &TokioSite, peer: SocketAddr, req: &Request, out: &mut Vec<u8>) -> bool {
-    let path = req.target.split(['?', '#']).next().unwrap_or("");
-    let path = if path == "/" { "/index.html" } else { path };
-    let start = out.len();
-    let (status, keep) = match site.files.get(path) {
-        Some((body, ct)) if req.method == "GET" => {
-            let _ = write!(
-                out,
-                "HTTP/1.1 200 OK\r\nServer: hue\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n{}",
-                body.len(),
-                if req.keep_alive {
-                    "\r\n"
-                } else {
-                    "Connection: close\r\n\r\n"
-                }
-            );
-            out.extend_from_slice(body);
-            (200, req.keep_alive)
-        }
-        _ => {
-            let body = "404 Not Found\n";
-            let _ = write!(
-                out,
-                "HTTP/1.1 404 Not Found\r\nServer: hue\r\nContent-Type: text/plain\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            (404, false)
-        }
-    };
-    let bytes = out.len() - start;
-    // The log line, as `webserver`'s `log` stage writes it.
-    let t = site.started.elapsed();
-    let mut line = String::with_capacity(96);
-    let _ = write!(
-        line,
-        "{} - - [+{}.{:03}] \"{} {} HTTP/1.{}\" {status} {bytes}",
-        peer.ip(),
-        t.as_secs(),
-        t.subsec_millis(),
-        req.method,
-        req.target,
-        req.minor
-    );
-    let mut log = site.log.lock().unwrap_or_else(|e| e.into_inner());
-    log.requests += 1;
-    log.bytes += bytes as u64;
-    *log.by_status.entry(status).or_default() += 1;
-    if log.recent.len() == 256 {
-        log.recent.pop_front();
-    }
-    log.recent.push_back(line);
-    keep
-}
-
-async fn serve_conn(mut stream: tokio::net::TcpStream, peer: SocketAddr, site: Arc<TokioSite>) {
+/// One connection of the tokio server: a task that reads, answers every request the input
+/// completes with the web server's own HTTP code (`bench_support::InlineHttp`: the same
+/// parser, responses and access-log lines as hue's `parse`, `respond` and `log` stages),
+/// writes the answers in one write, and reads again.
+async fn serve_conn(
+    mut stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    http: Arc<bench_support::InlineHttp>,
+) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let _ = stream.set_nodelay(true);
+    let mut conn = bench_support::InlineConn::default();
     let mut input: Vec<u8> = Vec::with_capacity(4096);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     loop {
-        let mut used = 0;
-        let mut keep = true;
-        while keep {
-            match parse_request(&input[used..]) {
-                Ok(Some((req, n))) => {
-                    used += n;
-                    keep = respond(&site, peer, &req, &mut out);
-                }
-                Ok(None) => break,
-                Err(()) => return,
-            }
+        match stream.read_buf(&mut input).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
         }
-        input.drain(..used);
+        let keep = http.input(&mut conn, peer, std::mem::take(&mut input), &mut out);
         if !out.is_empty() {
             if stream.write_all(&out).await.is_err() {
                 return;
@@ -1117,10 +974,7 @@ async fn serve_conn(mut stream: tokio::net::TcpStream, peer: SocketAddr, site: A
         if !keep {
             return;
         }
-        match stream.read_buf(&mut input).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
+        input.reserve(4096);
     }
 }
 
@@ -1128,7 +982,7 @@ async fn serve_conn(mut stream: tokio::net::TcpStream, peer: SocketAddr, site: A
 /// server's load generator.
 fn run_tokio(workers: usize, load: Load) -> Result<Summary> {
     let demo = Site::demo();
-    let site = Arc::new(TokioSite::new(&demo));
+    let site = Arc::new(bench_support::InlineHttp::new(demo.clone()));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         // Named like hue's server threads, so the load generator counts their CPU time.

@@ -60,3 +60,61 @@ pub fn drive_fileserver(
         report,
     ))
 }
+
+/// The web server's HTTP work done inline, for an equivalent server on another runtime (the
+/// workloads benchmark's tokio server): the same parser, the same responses and the same
+/// access-log lines as [`webserver::Server`]'s `parse`, `respond` and `log` stages, so that a
+/// comparison measures the runtimes, not two HTTP implementations.
+pub struct InlineHttp {
+    site: Site,
+    limits: crate::Limits,
+    started: std::time::Instant,
+    log: std::sync::Mutex<webserver::AccessLog>,
+}
+
+/// One connection's unparsed input, for [`InlineHttp::input`].
+#[derive(Default)]
+pub struct InlineConn(crate::http::RequestStream);
+
+impl InlineHttp {
+    /// Serves `site` with the default limits.
+    pub fn new(site: Site) -> InlineHttp {
+        InlineHttp {
+            site,
+            limits: crate::Limits::default(),
+            started: std::time::Instant::now(),
+            log: std::sync::Mutex::new(webserver::AccessLog::default()),
+        }
+    }
+
+    /// Takes `data` read from `conn`'s peer, appends the responses to every request it
+    /// completes to `out` and logs them. Returns whether the connection stays open.
+    pub fn input(
+        &self,
+        conn: &mut InlineConn,
+        peer: SocketAddr,
+        data: Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let mut keep = true;
+        for req in conn.0.split(data, &self.limits) {
+            let (response, entry, k) = webserver::render(&self.site, Some(peer), req);
+            out.extend_from_slice(&response);
+            let line = webserver::log_line(self.started, &entry);
+            self.log
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .record(&entry, line);
+            keep = k;
+        }
+        keep
+    }
+
+    /// Responses logged so far.
+    pub fn logged(&self) -> u64 {
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .requests
+    }
+}

@@ -219,8 +219,8 @@ impl Default for Config {
 
 /// The access log, shared by every connection: written only by the `log` stage.
 #[derive(Default)]
-struct AccessLog {
-    requests: u64,
+pub(crate) struct AccessLog {
+    pub(crate) requests: u64,
     bytes: u64,
     by_status: BTreeMap<u16, u64>,
     /// The last [`RECENT_LINES`] lines, in Common Log Format.
@@ -230,7 +230,7 @@ struct AccessLog {
 const RECENT_LINES: usize = 256;
 
 /// One response, as the `log` stage records it.
-struct Entry {
+pub(crate) struct Entry {
     peer: Option<SocketAddr>,
     method: String,
     target: String,
@@ -269,31 +269,52 @@ impl net::Service for Web {
     }
 }
 
-/// The `parse` stage: splits the connection's input into requests, each answered by a
-/// `respond` callback.
+/// The `parse` stage: splits the connection's input into requests, answered in order by one
+/// `respond` callback (pipelined requests that arrived together are answered together).
 fn parse(server: &Arc<Net>, cx: &mut Cx<'_>, id: u64, data: Vec<u8>) {
     let limits = &server.limits;
     let parsed = server.with_conn(cx, id, |c| (c.state.split(data, limits), c.peer));
     let Some((requests, peer)) = parsed else {
         return;
     };
+    // Once per chunk, requests or not: the connection counts chunks in flight.
     server.parsed(cx, id, requests.len() as u32);
-    let target = server.service.respond.color(server.color_of(id)).key(id);
-    for req in requests {
-        let s = server.clone();
-        cx.spawn(target, move |cx| respond(&s, cx, id, peer, req));
+    if requests.is_empty() {
+        return;
     }
+    let target = server.service.respond.color(server.color_of(id)).key(id);
+    let s = server.clone();
+    cx.spawn(target, move |cx| respond(&s, cx, id, peer, requests));
 }
 
-/// The `respond` stage: looks the file up, renders the response and sends it.
+/// The `respond` stage: for each request in order, looks the file up, renders the response
+/// and sends it; then hands what the log records of them to one `log` callback.
 fn respond(
     server: &Arc<Net>,
     cx: &mut Cx<'_>,
     id: u64,
     peer: Option<SocketAddr>,
-    req: std::result::Result<Request, Status>,
+    requests: Vec<std::result::Result<Request, Status>>,
 ) {
     let web = &server.service;
+    let mut entries = Vec::with_capacity(requests.len());
+    for req in requests {
+        let (out, entry, keep) = render(&web.site, peer, req);
+        server.send(cx, id, out, if keep { Then::KeepOpen } else { Then::Close });
+        entries.push(entry);
+    }
+    let s = server.clone();
+    cx.spawn(web.log_stage.key(id), move |cx| log(&s, cx, entries));
+}
+
+/// The response to one parsed request (or to a parse failure), what the access log records
+/// of it, and whether the connection stays open. The work of the `respond` stage, shared with
+/// the benchmark's tokio server so that both answer with the same code.
+pub(crate) fn render(
+    site: &Site,
+    peer: Option<SocketAddr>,
+    req: std::result::Result<Request, Status>,
+) -> (Vec<u8>, Entry, bool) {
     let (out, entry, keep) = match req {
         Err(status) => (
             http::error_response(status, &[]),
@@ -309,7 +330,7 @@ fn respond(
         ),
         Ok(req) => {
             let head_only = req.method == "HEAD";
-            let found = req.path().map(|p| web.site.lookup(&p));
+            let found = req.path().map(|p| site.lookup(&p));
             let (out, status) = match found {
                 _ if req.method != "GET" && !head_only => (
                     http::error_response(Status::METHOD_NOT_ALLOWED, &[("Allow", "GET, HEAD")]),
@@ -353,9 +374,7 @@ fn respond(
         bytes: out.len(),
         ..entry
     };
-    server.send(cx, id, out, if keep { Then::KeepOpen } else { Then::Close });
-    let s = server.clone();
-    cx.spawn(web.log_stage.key(id), move |cx| log(&s, cx, entry));
+    (out, entry, keep)
 }
 
 fn not_found(keep_alive: bool, head_only: bool) -> Vec<u8> {
@@ -376,9 +395,24 @@ fn not_found(keep_alive: bool, head_only: bool) -> Vec<u8> {
 }
 
 /// The `log` stage: one line per response into the shared access log.
-fn log(server: &Arc<Net>, cx: &mut Cx<'_>, e: Entry) {
+fn log(server: &Arc<Net>, cx: &mut Cx<'_>, entries: Vec<Entry>) {
     let web = &server.service;
-    let t = web.started.elapsed();
+    let lines: Vec<String> = entries.iter().map(|e| log_line(web.started, e)).collect();
+    cx.write(&web.log, |log| {
+        for (e, line) in entries.iter().zip(lines) {
+            log.record(e, line);
+        }
+    });
+    let bytes: u64 = entries.iter().map(|e| e.bytes as u64).sum();
+    web.logged
+        .fetch_add(entries.len() as u64, Ordering::Relaxed);
+    web.logged_bytes.fetch_add(bytes, Ordering::Relaxed);
+}
+
+/// The access-log line of one response, in Common Log Format with the time as seconds since
+/// `started`.
+pub(crate) fn log_line(started: Instant, e: &Entry) -> String {
+    let t = started.elapsed();
     let mut line = String::with_capacity(96);
     match e.peer {
         Some(p) => {
@@ -397,18 +431,20 @@ fn log(server: &Arc<Net>, cx: &mut Cx<'_>, e: Entry) {
         e.status.0,
         e.bytes
     );
-    cx.write(&web.log, |log| {
-        log.requests += 1;
-        log.bytes += e.bytes as u64;
-        *log.by_status.entry(e.status.0).or_default() += 1;
-        if log.recent.len() == RECENT_LINES {
-            log.recent.pop_front();
+    line
+}
+
+impl AccessLog {
+    /// Counts one response and keeps its line among the last [`RECENT_LINES`].
+    pub(crate) fn record(&mut self, e: &Entry, line: String) {
+        self.requests += 1;
+        self.bytes += e.bytes as u64;
+        *self.by_status.entry(e.status.0).or_default() += 1;
+        if self.recent.len() == RECENT_LINES {
+            self.recent.pop_front();
         }
-        log.recent.push_back(line);
-    });
-    web.logged.fetch_add(1, Ordering::Relaxed);
-    web.logged_bytes
-        .fetch_add(e.bytes as u64, Ordering::Relaxed);
+        self.recent.push_back(line);
+    }
 }
 
 /// What a web server has done so far.
