@@ -157,7 +157,7 @@ pub struct Summary {
     /// Accesses to the server's shared or keyed state that found it in use by a parallel
     /// callback: zero under a safe coloring.
     pub conflicts: u64,
-    /// CPU time of the runtime's threads (workers and reactor) while the load ran.
+    /// CPU time of the runtime's threads (its workers) while the load ran.
     pub server_cpu: Duration,
     /// CPU time of the load generator's threads: the benchmark's own cost, to be stated.
     pub generator_cpu: Duration,

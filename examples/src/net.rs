@@ -38,7 +38,7 @@
 //!
 //! # Locks
 //!
-//! The reactor holds a socket's lock while that socket's `read` callback runs, and the
+//! The runtime holds a socket's lock while that socket's `read` callback runs, and the
 //! callback takes the connection's [`Keyed`] entry. So every other stage takes the socket
 //! (through [`Io`]) only *after* releasing the entry: a stage never holds both, and a wrong
 //! coloring costs conflicts, never a deadlock.
@@ -485,7 +485,7 @@ impl<S: Service> Server<S> {
                     Err(_) => return Step::Close(Why::Reset),
                 }
             }
-            // 3. Interest: WRITABLE while output waits; re-arming makes the reactor look at
+            // 3. Interest: WRITABLE while output waits; re-arming makes the I/O driver look at
             //    the socket again, for input left behind by the budget.
             let want = c.out.pending() > 0;
             if want != c.writable_wanted || more {

@@ -5,6 +5,7 @@
 //! ```text
 //! cargo bench -p hue-profiler --bench accuracy
 //! HUE_ACCURACY_REPEATS=5 HUE_ACCURACY_REQUESTS=20000 cargo bench -p hue-profiler --bench accuracy
+//! HUE_ACCURACY_DEPTH=8 cargo bench -p hue-profiler --bench accuracy   # pipelined requests
 //! ```
 //!
 //! Predicted two-worker throughput = measured one-worker throughput × simulated one-worker
@@ -43,7 +44,7 @@ fn load(requests: u64) -> Load {
         requests,
         duration: Duration::from_secs(30),
         threads: 1,
-        ..Load::default()
+        depth: env("HUE_ACCURACY_DEPTH", 1).max(1) as usize,
     }
 }
 
@@ -186,8 +187,9 @@ fn main() {
     let repeats = env("HUE_ACCURACY_REPEATS", if quick { 1 } else { 3 });
     let requests = env("HUE_ACCURACY_REQUESTS", if quick { 400 } else { 12_000 });
     println!(
-        "{} cores available; {repeats} repeats of {requests} requests (file server: a quarter of that), 16 connections",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        "{} cores available; {repeats} repeats of {requests} requests (file server: a quarter of that), 16 connections, {} outstanding on each",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load(0).depth
     );
     println!(
         "{:<11} {:>10} {:>12} {:>12} {:>7} {:>10} {:>7} {:>9} {:>9} {:>9}  policy",
