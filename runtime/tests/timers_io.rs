@@ -372,3 +372,42 @@ fn io_is_served_while_another_worker_runs_a_long_callback() {
         "the answer waited {answered:?} for the long callback"
     );
 }
+
+/// A worker asleep in the I/O driver's `poll` (the only worker, idle) is woken by work queued
+/// from outside and by a timer armed from outside, not only by I/O: the producer wakes it
+/// through the driver's waker.
+#[test]
+fn a_worker_asleep_in_the_driver_is_woken_by_outside_work_and_new_timers() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    for round in 0..20 {
+        assert!(
+            rt.wait_idle_timeout(Duration::from_secs(5)),
+            "round {round}: idle"
+        );
+        // The worker now sleeps in the driver (it is the only one, so it holds it).
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = tx.clone();
+        rt.spawn(Handler::new("outside"), move |_| t.send("spawn").unwrap())
+            .unwrap();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)),
+            Ok("spawn"),
+            "round {round}: an outside spawn did not wake the worker in the driver"
+        );
+        assert!(
+            rt.wait_idle_timeout(Duration::from_secs(5)),
+            "round {round}: idle again"
+        );
+        rt.handle()
+            .after(Duration::from_millis(1), Handler::new("tick"), move |_| {
+                tx.send("timer").unwrap()
+            })
+            .unwrap();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)),
+            Ok("timer"),
+            "round {round}: a timer armed from outside did not wake the worker in the driver"
+        );
+    }
+    rt.shutdown();
+}
