@@ -6,6 +6,7 @@
 //! cargo bench -p hue-profiler --bench accuracy
 //! HUE_ACCURACY_REPEATS=5 HUE_ACCURACY_REQUESTS=20000 cargo bench -p hue-profiler --bench accuracy
 //! HUE_ACCURACY_DEPTH=8 cargo bench -p hue-profiler --bench accuracy   # pipelined requests
+//! HUE_ACCURACY_ROUNDS=2 cargo bench -p hue-profiler --bench accuracy  # suggest, apply, re-trace, suggest
 //! ```
 //!
 //! Predicted two-worker throughput = measured one-worker throughput × simulated one-worker
@@ -119,24 +120,41 @@ struct Row {
     policy: String,
 }
 
-fn one(w: &Workload) -> Row {
-    let first = temp(&format!("{}-1.hue", w.name));
-    let s1 = (w.run)(Runtime::builder().trace_file(&first), 1);
-    let trace = Trace::open(&first).expect("the trace");
-    let profile = Profile::read(&trace).expect("a profile");
-    let report = suggest(
-        &trace,
-        &profile,
-        &Options {
-            cores: 2,
-            ..Options::default()
-        },
-    )
-    .expect("suggestions");
-    let policy: Policy = report.policy().expect("a policy");
-    if std::env::var("HUE_ACCURACY_VERBOSE").is_ok() {
-        print!("{}", hue_profiler::text::suggestions(&report));
-    }
+fn one(w: &Workload, rounds: u64) -> Row {
+    // Round 1 traces the uncolored program on one worker; each later round traces it on one
+    // worker under the policy the previous round suggested (the workflow of a user: suggest,
+    // apply, re-trace). The prediction comes from the last 1-worker trace.
+    let mut applied: Option<Policy> = None;
+    let mut round = 1;
+    let (first, s1, trace, profile, policy) = loop {
+        let first = temp(&format!("{}-1-{round}.hue", w.name));
+        let mut b = Runtime::builder().trace_file(&first);
+        if let Some(p) = &applied {
+            b = b.policy(p.clone());
+        }
+        let s1 = (w.run)(b, 1);
+        let trace = Trace::open(&first).expect("the trace");
+        let profile = Profile::read(&trace).expect("a profile");
+        let report = suggest(
+            &trace,
+            &profile,
+            &Options {
+                cores: 2,
+                ..Options::default()
+            },
+        )
+        .expect("suggestions");
+        let policy: Policy = report.policy().expect("a policy");
+        if std::env::var("HUE_ACCURACY_VERBOSE").is_ok() {
+            print!("{}", hue_profiler::text::suggestions(&report));
+        }
+        if round >= rounds {
+            break (first, s1, trace, profile, policy);
+        }
+        let _ = std::fs::remove_file(&first);
+        applied = Some(policy);
+        round += 1;
+    };
     let predictor = Predictor::new(&trace, &profile).expect("an index");
     let points = predictor
         .points(&[
@@ -185,9 +203,10 @@ fn main() {
     // `cargo test --benches` runs this too, unoptimized: keep it small there.
     let quick = cfg!(debug_assertions) || std::env::args().any(|a| a == "--test");
     let repeats = env("HUE_ACCURACY_REPEATS", if quick { 1 } else { 3 });
+    let rounds = env("HUE_ACCURACY_ROUNDS", 1).max(1);
     let requests = env("HUE_ACCURACY_REQUESTS", if quick { 400 } else { 12_000 });
     println!(
-        "{} cores available; {repeats} repeats of {requests} requests (file server: a quarter of that), 16 connections, {} outstanding on each",
+        "{} cores available; {repeats} repeats of {requests} requests (file server: a quarter of that), 16 connections, {} outstanding on each; {rounds} round(s) of suggest before the prediction",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         load(0).depth
     );
@@ -205,7 +224,7 @@ fn main() {
         "gen cores"
     );
     for w in workloads(requests) {
-        let rows: Vec<Row> = (0..repeats).map(|_| one(&w)).collect();
+        let rows: Vec<Row> = (0..repeats).map(|_| one(&w, rounds)).collect();
         let m1 = median(rows.iter().map(|r| r.measured1).collect());
         let p2 = median(rows.iter().map(|r| r.predicted2).collect());
         let p2s = median(rows.iter().map(|r| r.predicted2_sim).collect());
