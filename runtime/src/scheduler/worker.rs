@@ -186,13 +186,13 @@ impl Worker {
     }
 
     fn find_work(&mut self) -> Option<Runnable> {
-        // Now and then the inbox first, so that a run queue that never empties cannot keep
-        // colors queued from outside waiting forever (61, like tokio's global queue interval:
-        // a prime, so it does not beat against batch sizes).
         if self.io_look_due() {
             // I/O and timers, which nobody drives while every worker is busy.
             self.poll_io();
         }
+        // Now and then the inbox first, so that a run queue that never empties cannot keep
+        // colors queued from outside waiting forever (61, like tokio's global queue interval:
+        // a prime, so it does not beat against batch sizes).
         self.ticks = self.ticks.wrapping_add(1);
         if self.ticks.is_multiple_of(INBOX_INTERVAL) {
             let inbox = &self.cx.inner.injectors[self.cx.index];
