@@ -471,17 +471,20 @@ impl Worker {
         let inner = self.cx.inner.clone();
         let me = self.cx.index;
         let mut driver = inner.reactor.try_driver();
-        // Due timers first: what they queue is seen by the second look below.
-        let timeout = match driver {
-            Some(_) => inner.fire_timers(Instant::now(), Some(&self.cx)),
-            None => None,
-        };
         self.stats.parks += 1;
         self.stats.submit(&inner.metrics[me]);
         if self.cx.tracing {
             recorder::with(|r| r.before_park());
         }
         inner.idle.announce_sleep(me, driver.is_some());
+        // Due timers, and how long until the next, only now: a timer armed before this
+        // announcement is seen here; one armed after it finds this worker asleep in the driver
+        // and wakes it (`Idle::wake_driver`). What the due ones queue is seen by the second
+        // look below.
+        let timeout = match driver {
+            Some(_) => inner.fire_timers(Instant::now(), Some(&self.cx)),
+            None => None,
+        };
         if (inner.stopping() || self.work_visible()) && inner.idle.cancel_sleep(me) {
             self.stats.parks -= 1;
             return false;
