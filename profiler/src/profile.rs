@@ -406,15 +406,13 @@ impl Profile {
     pub fn read(trace: &Trace) -> Result<Profile> {
         let mut reader = trace.reader()?;
         let mut ingest = Ingest::new(trace.name(), reader.header());
-        let mut stopped = None;
-        while let Some(record) = reader.next_record() {
-            // By reference: a record is over 100 bytes, and moving it costs.
-            match &record {
-                Ok(Record::Callback(c)) => ingest.callback(c),
-                Ok(r) => ingest.record(r),
-                Err(e) => stopped = Some((e.to_string(), e.offset())),
-            }
-        }
+        // By reference: a record is over 100 bytes, and moving each one out costs.
+        let stopped = reader
+            .for_each_record(|record| match record {
+                Record::Callback(c) => ingest.callback(c),
+                r => ingest.record(r),
+            })
+            .map(|e| (e.to_string(), e.offset()));
         let summary = reader.summary();
         let reading = Reading {
             records: summary.records,

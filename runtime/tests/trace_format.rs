@@ -1074,3 +1074,39 @@ fn machine_samples_round_trip_between_records() {
     assert_eq!(back, records_of(&batches));
     assert!(reader.complete());
 }
+
+/// `for_each_record` hands out exactly what `next_record` returns, in order, and stops at the
+/// same error with the same summary, at every cut of a file.
+#[test]
+fn for_each_record_matches_next_record_at_every_cut() {
+    let drops = |w: u16, n: u64| {
+        Record::Drops(DropRecord {
+            worker: w,
+            records: n,
+        })
+    };
+    let batches: Vec<Vec<Record>> = (0..4u64)
+        .map(|b| (0..5).map(|i| drops((i % 2) as u16, b * 10 + i)).collect())
+        .collect();
+    let (file, _) = write(&header(), &batches);
+    for cut in (0..=file.len()).step_by(3).chain([file.len()]) {
+        let bytes = &file[..cut];
+        let (Ok(mut a), Ok(mut b)) = (TraceReader::new(bytes), TraceReader::new(bytes)) else {
+            continue; // cut inside the header: both fail to open
+        };
+        let mut by_next = Vec::new();
+        let mut err_next = None;
+        while let Some(r) = a.next_record() {
+            match r {
+                Ok(r) => by_next.push(r),
+                Err(e) => err_next = Some(e.to_string()),
+            }
+        }
+        let mut by_each = Vec::new();
+        let err_each = b.for_each_record(|r| by_each.push(r.clone()));
+        assert_eq!(by_each, by_next, "cut at {cut}");
+        assert_eq!(err_each.map(|e| e.to_string()), err_next, "cut at {cut}");
+        assert_eq!(b.summary().records, a.summary().records, "cut at {cut}");
+        assert_eq!(b.complete(), a.complete(), "cut at {cut}");
+    }
+}
