@@ -249,13 +249,7 @@ impl<R: Read> TraceReader<R> {
                 self.summary.records += 1;
                 return Some(Ok(record));
             }
-            if self.done {
-                return None;
-            }
-            let at = self.offset;
-            if let Err(e) = self.read_chunk() {
-                self.done = true;
-                self.summary.stopped_at = e.offset().or(Some(at));
+            if let Err(e) = self.next_chunk()? {
                 return Some(Err(e));
             }
         }
@@ -272,16 +266,25 @@ impl<R: Read> TraceReader<R> {
             }
             self.summary.records += self.pending.len() as u64;
             self.pending.clear();
-            if self.done {
-                return None;
-            }
-            let at = self.offset;
-            if let Err(e) = self.read_chunk() {
-                self.done = true;
-                self.summary.stopped_at = e.offset().or(Some(at));
+            if let Err(e) = self.next_chunk()? {
                 return Some(e);
             }
         }
+    }
+
+    /// Reads the next chunk into `pending`: `None` once reading has ended; an error ends it
+    /// (and records where).
+    fn next_chunk(&mut self) -> Option<Result<(), TraceError>> {
+        if self.done {
+            return None;
+        }
+        let at = self.offset;
+        let res = self.read_chunk();
+        if let Err(e) = &res {
+            self.done = true;
+            self.summary.stopped_at = e.offset().or(Some(at));
+        }
+        Some(res)
     }
 
     /// Reads and decodes the next chunk into `pending`.
