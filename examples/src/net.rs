@@ -187,10 +187,17 @@ impl Outbuf {
 
     fn push(&mut self, data: Vec<u8>) {
         if self.pending() == 0 {
-            *self = Outbuf { buf: data, pos: 0 };
-        } else {
-            self.buf.extend_from_slice(&data);
+            self.pos = 0;
+            self.buf.clear();
+            if self.buf.capacity() < data.len() {
+                // No kept buffer it fits in: take the response's own.
+                self.buf = data;
+                return;
+            }
         }
+        // Into the buffer kept from earlier writes: a copy, but no allocation, and the
+        // answers to pipelined requests that follow find room.
+        self.buf.extend_from_slice(&data);
     }
 
     /// Puts `front` (written earlier, partly) before what is queued.
