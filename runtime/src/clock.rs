@@ -81,25 +81,24 @@ pub(crate) fn thread_cpu_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// This thread's CPU time (ns, microsecond precision) and voluntary context switches, from
-/// one `getrusage(RUSAGE_THREAD)` syscall.
+/// This thread's voluntary context switches so far, from one `getrusage(RUSAGE_THREAD)`.
 ///
-/// The switch count tells a callback that blocked (slept, waited on I/O or a lock: voluntary
+/// The count tells a callback that blocked (slept, waited on I/O or a lock: voluntary
 /// switches) from one that was only preempted on a busy machine (involuntary switches): both
 /// spend wall time off the CPU, only the first holds its worker doing nothing.
-pub(crate) fn thread_usage() -> (u64, u64) {
+///
+/// Its CPU times are not used: for a running thread the kernel reports the runtime as of the
+/// last scheduler tick or switch, so the difference of two reads around a 500 µs callback was
+/// off by up to +600 µs here; [`thread_cpu_ns`] brings the runtime up to date first.
+pub(crate) fn thread_voluntary_switches() -> u64 {
     // SAFETY: an all-zero rusage is a valid value of the plain-data struct.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `ru` is valid and writable; RUSAGE_THREAD is supported since Linux 2.6.26.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
     if rc != 0 {
-        return (0, 0);
+        return 0;
     }
-    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    (
-        (us(ru.ru_utime) + us(ru.ru_stime)) * 1000,
-        ru.ru_nvcsw as u64,
-    )
+    ru.ru_nvcsw as u64
 }
 
 /// CPU time used so far by every thread of this process, in ns (`CLOCK_PROCESS_CPUTIME_ID`).

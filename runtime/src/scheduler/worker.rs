@@ -43,7 +43,7 @@ use crossbeam_deque::Steal;
 use super::stats::WorkerStats;
 use super::table::Runnable;
 use crate::callback::Callback;
-use crate::clock::thread_usage;
+use crate::clock::{thread_cpu_ns, thread_voluntary_switches};
 use crate::cx::Cx;
 use crate::reactor::Ready;
 use crate::recorder::{self, CallbackUsage, Current, RawCallback, Recorder, TraceLevel};
@@ -337,7 +337,7 @@ impl Worker {
             .avg_wall
             .get(h)
             .is_some_and(|&w| w >= self.cpu_threshold_ticks)
-            .then(thread_usage);
+            .then(|| (thread_voluntary_switches(), thread_cpu_ns()));
         // Back to back in a batch, one callback's end is the next one's start: the clock is read
         // once per callback (a TSC read is ~10 ns here, a third of an empty callback's cost),
         // and the few nanoseconds of bookkeeping between two callbacks count toward the second.
@@ -348,15 +348,25 @@ impl Worker {
         let mut cx = Cx::new(&self.cx, cq, handler, key, id);
         let res = panic::catch_unwind(AssertUnwindSafe(|| work(&mut cx)));
         let ended = clock.raw();
-        self.last_end = Some(ended);
-        self.flush_own_color(cq, ended);
-        let usage = cpu0.map(|(cpu0, vol0)| {
-            let (cpu1, vol1) = thread_usage();
+        let usage = cpu0.map(|(vol0, cpu0)| {
+            let wall_ns = clock.delta_ns(started, ended);
+            // The CPU reads bracket the clock reads by a syscall each: never report more CPU
+            // than the wall time the callback took.
+            let cpu_ns = thread_cpu_ns().saturating_sub(cpu0).min(wall_ns);
+            // Switches matter only where the callback spent most of its time off the CPU
+            // (`Recorder::callback` flags blocking there): one syscall fewer for the rest.
+            let voluntary_switches = if cpu_ns < wall_ns / 2 {
+                thread_voluntary_switches().saturating_sub(vol0)
+            } else {
+                0
+            };
             CallbackUsage {
-                cpu_ns: cpu1.saturating_sub(cpu0),
-                voluntary_switches: vol1.saturating_sub(vol0),
+                cpu_ns,
+                voluntary_switches,
             }
         });
+        self.last_end = Some(ended);
+        self.flush_own_color(cq, ended);
         self.stats.callbacks += 1;
         // The later of being queued and the previous callback of the color ending; clamped to
         // the start, since TSCs of two cores may differ by a few ticks.
