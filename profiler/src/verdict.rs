@@ -81,9 +81,10 @@ pub enum Verdict {
         states: Vec<String>,
         /// The other handlers in the group.
         with: Vec<String>,
-        /// Share of its time spent inside the shared states.
+        /// Share of a typical callback's time spent inside the shared states (the lesser of
+        /// the mean and the median callback, so preempted outliers do not count).
         inside: f64,
-        /// Mean time per callback outside them, ns.
+        /// A typical callback's time outside them, ns.
         outside_mean: u64,
     },
     /// Nothing safe would help.
@@ -302,16 +303,23 @@ pub fn assess(profile: &Profile, name: &str) -> Option<Assessment> {
             .filter(|u| shared.contains(&u.name.as_str()))
             .map(|u| u.held)
             .sum();
-        let inside = if h.busy == 0 {
+        // The typical callback, not the mean one: on a loaded machine a few callbacks are
+        // preempted for milliseconds, which says nothing about the handler and would turn a
+        // 2 µs logger into a "split" candidate. The lesser of the mean and the median errs
+        // toward the group rule, which is safe either way.
+        let held_mean = held.checked_div(h.callbacks).unwrap_or(0);
+        let mean = h.busy.checked_div(h.callbacks).unwrap_or(0);
+        let typical = match h.durations.p50 {
+            0 => mean,
+            p50 => mean.min(p50),
+        }
+        .max(held_mean);
+        let inside = if typical == 0 {
             1.0
         } else {
-            held as f64 / h.busy as f64
+            held_mean as f64 / typical as f64
         };
-        let outside_mean = h
-            .busy
-            .saturating_sub(held)
-            .checked_div(h.callbacks)
-            .unwrap_or(0);
+        let outside_mean = typical - held_mean;
         let worth = (SPLIT_MIN_OVERHEADS * profile.overhead.per_callback).max(SPLIT_MIN_NS);
         let states: Vec<String> = shared.iter().map(|s| s.to_string()).collect();
         if inside < SPLIT_FRACTION && outside_mean >= worth {

@@ -102,6 +102,26 @@ fn a_short_stay_in_shared_state_is_a_split() {
     );
 }
 
+/// A 4 µs logger preempted once for 3 ms on a busy machine: its mean callback is then mostly
+/// outside `log`, its typical one is not. The verdict speaks of the handler: group, not split.
+#[test]
+fn a_preempted_outlier_does_not_make_a_split() {
+    let mut text = String::new();
+    for i in 0..11u64 {
+        let q = i * 10_000;
+        let e = if i == 5 { q + 3_000 } else { q + 4 };
+        text.push_str(&format!("{} log q={q} s={q} e={e} k={}\n", i + 1, i + 1));
+        text.push_str(&format!("access {} log held=2 write\n", i + 1));
+    }
+    check(
+        &text,
+        Show::Verdicts,
+        r#"
+        log: group [log group "log"]
+        "#,
+    );
+}
+
 /// An access to another key's entry makes keyed state shared.
 #[test]
 fn another_keys_entry_is_shared_state() {
