@@ -458,3 +458,80 @@ fn a_color_that_never_drains_does_not_starve_work_queued_from_outside() {
     );
     rt.wait_idle();
 }
+
+/// A request that moves from stage to stage through colors stays on the worker it started
+/// on (the next slot), instead of waking another worker at every hop.
+#[test]
+fn a_chain_of_colors_stays_on_one_worker() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let hops = Arc::new(Mutex::new(Vec::new()));
+    fn hop(cx: &mut Cx<'_>, i: u64, hops: Arc<Mutex<Vec<std::thread::ThreadId>>>) {
+        hops.lock().unwrap().push(std::thread::current().id());
+        if i < 2000 {
+            let next = color(1 + (i * 7919 % 64) as usize);
+            cx.spawn(Handler::new("chain.hop").color(next), move |cx| {
+                hop(cx, i + 1, hops)
+            });
+        }
+    }
+    let h = hops.clone();
+    rt.spawn(Handler::new("chain.hop").color(color(0)), move |cx| {
+        hop(cx, 0, h)
+    })
+    .unwrap();
+    rt.wait_idle();
+    let hops = hops.lock().unwrap();
+    assert_eq!(hops.len(), 2001);
+    let moves = hops.windows(2).filter(|w| w[0] != w[1]).count();
+    // By home worker alone about half the hops would move; the slot hands one on to the run
+    // queues only every ninth hop (its cap), and half of those go home elsewhere.
+    assert!(moves < 300, "{moves} of 2000 hops changed worker");
+}
+
+/// The next slot is capped: two colors that hand a request back and forth forever through it
+/// do not starve colors queued from outside or displaced from the slot.
+#[test]
+fn a_chain_through_the_next_slot_does_not_starve_other_colors() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let ran = Arc::new(AtomicU64::new(0));
+    fn ping(cx: &mut Cx<'_>, i: u64, stop: Arc<AtomicBool>) {
+        std::hint::black_box((0..1000).sum::<u64>());
+        if !stop.load(Ordering::Relaxed) {
+            let next = color(1 + (i % 2) as usize);
+            cx.spawn(Handler::new("slot.ping").color(next), move |cx| {
+                ping(cx, i + 1, stop)
+            });
+        }
+    }
+    let (s, r) = (stop.clone(), ran.clone());
+    rt.spawn(Handler::new("slot.ping").color(color(1)), move |cx| {
+        // Displaced from the slot by the chain's next hop, queued after it.
+        for c in 10..14 {
+            let r = r.clone();
+            cx.spawn(Handler::new("slot.displaced").color(color(c)), move |_| {
+                r.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        ping(cx, 0, s)
+    })
+    .unwrap();
+    for c in 20..24 {
+        let r = ran.clone();
+        rt.spawn(Handler::new("slot.outside").color(color(c)), move |_| {
+            r.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while ran.load(Ordering::SeqCst) < 8 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        8,
+        "colors starved behind a chain through the next slot"
+    );
+    rt.wait_idle();
+}

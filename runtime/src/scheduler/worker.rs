@@ -2,8 +2,13 @@
 //!
 //! # The loop, top to bottom
 //!
-//! 1. **Find a runnable color** ([`Worker::find_work`]), in the order crossbeam-deque documents:
-//!    the worker's own run queue; else a batch from its own inbox (colors whose home it is,
+//! 1. **Find a runnable color** ([`Worker::find_work`]): first the *next slot*, the color the
+//!    last callback made runnable (tokio's LIFO slot: a request passing from stage to stage
+//!    through colors stays on this worker, and nobody is woken for a color about to run here;
+//!    a second color made runnable pushes the first out to the run queues, the slot is
+//!    emptied there too while the running batch has callbacks left, and after 8 slot runs in
+//!    a row its color takes its turn on the run queues like any other). Then, in the order
+//!    crossbeam-deque documents: the worker's own run queue; else a batch from its own inbox (colors whose home it is,
 //!    queued by other threads); else, if stealing is on, one color from another worker's inbox
 //!    or run queue, starting at a random worker; retried while any steal says `Retry`.
 //!    Stealing moves a whole runnable color, never a callback of a color that is running: a
@@ -32,7 +37,7 @@
 //! batch back at the front of the color's queue (so shutdown finds and reports every callback
 //! that did not run), publishes its counters and exits.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -60,6 +65,10 @@ const IO_LOOK_INTERVAL: Duration = Duration::from_millis(1);
 /// getting a core again costs 10–50 µs of latency here and a few µs of CPU on each side; work
 /// that arrives sooner is cheaper to wait for. How long it really spins adapts (`spin_ns`).
 const SPIN_MAX_NS: u64 = 10_000;
+/// Colors a worker takes from its next slot in a row before the slot's color goes to the run
+/// queues like any other (tokio caps its LIFO slot at 3 polls; a request here passes through
+/// up to 6 stages).
+const NEXT_MAX_RUNS: u32 = 8;
 /// What a spin that had dropped to nothing grows back to after a short sleep.
 const SPIN_MIN_NS: u64 = 1_000;
 
@@ -76,6 +85,13 @@ pub(crate) struct WorkerContext {
     /// in one critical section when it returns: a callback that queues many into its own color
     /// (an event loop's usual shape) takes the color's lock once, not once per callback.
     pub(crate) own_color: RefCell<Vec<Callback>>,
+    /// The color the running callback made runnable last, kept to run next on this worker
+    /// without waking anyone (tokio's LIFO slot): a request that moves from stage to stage
+    /// through colors then stays on one worker instead of costing a wake-up per hop. Only
+    /// this worker sees it; it goes out to the run queues (`place`) when a second color
+    /// displaces it, when the worker has more of the running color's batch to run first, and
+    /// after [`NEXT_MAX_RUNS`] slot runs in a row.
+    pub(crate) next: Cell<Option<Runnable>>,
 }
 
 impl WorkerContext {
@@ -88,8 +104,36 @@ impl WorkerContext {
         }
     }
 
-    /// Puts a color that just became runnable on its home worker's run queue.
+    /// A callback running on this worker made `cq` runnable: it goes to the next slot, and
+    /// what was there to the run queues.
+    ///
+    /// With stealing off, a color only ever runs on its home worker, so it goes to the slot
+    /// only if that is this one.
     pub(crate) fn schedule(&self, cq: Runnable) {
+        if !self.inner.config.stealing && cq.home() != self.index {
+            self.place(cq);
+        } else if let Some(prev) = self.next.replace(Some(cq)) {
+            self.place(prev);
+        }
+    }
+
+    fn next_is_set(&self) -> bool {
+        // A `Cell` of a non-`Copy` value is looked at by taking it out and putting it back.
+        let cq = self.next.take();
+        let set = cq.is_some();
+        self.next.set(cq);
+        set
+    }
+
+    /// Moves the color in the next slot, if any, out to the run queues.
+    fn release_next(&self) {
+        if let Some(cq) = self.next.take() {
+            self.place(cq);
+        }
+    }
+
+    /// Puts a runnable color on its home worker's run queue, waking a worker for it.
+    fn place(&self, cq: Runnable) {
         let inner = &*self.inner;
         let home = cq.home();
         if home == self.index {
@@ -109,6 +153,9 @@ pub(crate) struct Worker {
     rng: u64,
     /// Counts `find_work` calls, to look at the inbox first now and then.
     ticks: u32,
+    /// Colors taken from the next slot in a row; at [`NEXT_MAX_RUNS`] the slot's color goes
+    /// to the run queues instead, so that a chain of stages cannot starve them.
+    next_runs: u32,
     /// With tracing on: the clock reading at the end of the previous callback, while this
     /// worker runs a batch back to back; it doubles as the next callback's start. `None` at
     /// the start of a batch.
@@ -147,7 +194,9 @@ impl Worker {
                 inner,
                 local,
                 own_color: RefCell::new(Vec::new()),
+                next: Cell::new(None),
             },
+            next_runs: 0,
             ticks: 0,
             last_end: None,
             seq: 0,
@@ -186,6 +235,14 @@ impl Worker {
     }
 
     fn find_work(&mut self) -> Option<Runnable> {
+        if let Some(cq) = self.cx.next.take() {
+            if self.next_runs < NEXT_MAX_RUNS {
+                self.next_runs += 1;
+                return Some(cq);
+            }
+            self.cx.place(cq);
+        }
+        self.next_runs = 0;
         if self.io_look_due() {
             // I/O and timers, which nobody drives while every worker is busy.
             self.poll_io();
@@ -265,6 +322,11 @@ impl Worker {
                     self.stats.submit(&inner.metrics[self.cx.index]);
                     return;
                 }
+                if !self.batch.is_empty() {
+                    // The slot's color would wait for the rest of the batch: let another
+                    // worker have it.
+                    self.cx.release_next();
+                }
             }
             if !cq.more_or_release() {
                 inner.colors.retire(&cq);
@@ -277,7 +339,7 @@ impl Worker {
                 self.poll_io();
             }
             let inbox = &inner.injectors[self.cx.index];
-            if !self.cx.local.is_empty() || !inbox.is_empty() {
+            if !self.cx.local.is_empty() || !inbox.is_empty() || self.cx.next_is_set() {
                 // Others wait: go to the back of the run queue. Colors in the inbox move to
                 // the run queue first, ahead of this one, or a color that never drains would
                 // keep finding itself alone on the run queue and never let the inbox be read.
