@@ -52,6 +52,9 @@ use crate::trace::Reader;
 /// No node.
 pub(crate) const NONE: u32 = u32::MAX;
 
+/// No simulated worker.
+pub(crate) const NO_WORKER: u16 = u16::MAX;
+
 /// How the DAG is read from a trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DagConfig {
@@ -111,6 +114,11 @@ pub(crate) struct Node {
     pub(crate) earliest: u64,
     pub(crate) run: Run,
     pub(crate) sim_start: u64,
+    /// The simulated worker it ran on (once started).
+    pub(crate) sim_worker: u16,
+    /// The simulated worker whose running callback released it (its parent's), or
+    /// [`NO_WORKER`]: where the runtime's next slot would put its color.
+    pub(crate) via: u16,
     /// Head of the list of nodes waiting for this one to start or end.
     pub(crate) waiters: u32,
     /// Next in the list of the node this one waits for.
@@ -396,6 +404,8 @@ impl Dag {
             earliest,
             run: Run::Waiting,
             sim_start: 0,
+            sim_worker: NO_WORKER,
+            via: NO_WORKER,
             waiters: NONE,
             next_waiter: NONE,
             next_in_color: NONE,

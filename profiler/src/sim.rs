@@ -5,7 +5,11 @@
 //!
 //! - Every color has a FIFO queue. A color with work and no running callback is *runnable*
 //!   and sits on one worker's run queue: its home worker's (a hash of the color), as in the
-//!   runtime.
+//!   runtime. A color made runnable by a running callback goes instead to that worker's
+//!   *next slot* (the runtime's): it runs there next, after its parent, and no other worker
+//!   takes it; a second such color pushes the first out to its home run queue, the slot is
+//!   emptied there too when the worker has more of its batch to run, and after 8 slot runs
+//!   in a row the slot's color goes to the run queues like any other.
 //! - A worker that takes a color takes a batch of up to [`SimConfig::batch`] of the callbacks
 //!   queued in it at that moment and runs them one after another; after the batch it keeps
 //!   the color for another batch if nothing else waits on its run queue, and otherwise puts
@@ -61,7 +65,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use serde::Serialize;
 
 use crate::coloring::{Coloring, SimColor};
-use crate::dag::{Calendar, CalendarCursor, Dag, DagConfig, Dep, NONE, Run};
+use crate::dag::{Calendar, CalendarCursor, Dag, DagConfig, Dep, NO_WORKER, NONE, Run};
 use crate::error::{Error, ErrorKind, Result};
 use crate::profile::{IdMap, Profile};
 use crate::trace::Trace;
@@ -71,6 +75,10 @@ pub const MAX_SIM_WORKERS: usize = 64;
 
 /// The runtime's default batch: callbacks of one color a worker runs before looking at others.
 pub const DEFAULT_BATCH: usize = 64;
+
+/// Colors a worker takes from its next slot in a row, as the runtime (`NEXT_MAX_RUNS` in
+/// `hue-runtime`'s `worker.rs`).
+const NEXT_MAX_RUNS: u32 = 8;
 
 /// How to simulate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -286,6 +294,8 @@ const MAX_COLOR_WORK: usize = 1 << 20;
 enum ColorState {
     Idle,
     Queued(u16),
+    /// In that worker's next slot.
+    Next(u16),
     Running(u16),
 }
 
@@ -311,6 +321,10 @@ struct Worker {
     idle: bool,
     idle_since: u64,
     run_queue: VecDeque<u32>,
+    /// The color its running callback made runnable last (the runtime's next slot).
+    next: Option<u32>,
+    /// Colors taken from the next slot in a row.
+    next_runs: u32,
 }
 
 /// A lower bound on the release of callbacks not yet admitted, valid while it lasts.
@@ -381,6 +395,8 @@ impl<'c> Sim<'c> {
                 idle: true,
                 idle_since: 0,
                 run_queue: VecDeque::new(),
+                next: None,
+                next_runs: 0,
             })
             .collect();
         let all = if cfg.workers == 64 {
@@ -533,6 +549,9 @@ impl<'c> Sim<'c> {
                 let p = &self.dag.nodes[node as usize];
                 if matches!(p.run, Run::Started | Run::Done) {
                     let at = p.sim_start + offset;
+                    if p.run == Run::Started {
+                        self.dag.nodes[v as usize].via = p.sim_worker;
+                    }
                     self.release_at(v, at);
                     self.dag.unpin(node);
                 } else {
@@ -565,13 +584,19 @@ impl<'c> Sim<'c> {
     /// Releases the nodes waiting for `v` to start: its children and the I/O it answers.
     fn wake_waiters(&mut self, v: u32) {
         let mut w = std::mem::replace(&mut self.dag.nodes[v as usize].waiters, NONE);
-        let start = self.dag.nodes[v as usize].sim_start;
+        let (start, worker) = {
+            let n = &self.dag.nodes[v as usize];
+            (n.sim_start, n.sim_worker)
+        };
         while w != NONE {
             let next = self.dag.nodes[w as usize].next_waiter;
-            if let Dep::Parent { offset, .. } | Dep::Loop { offset, .. } =
-                self.dag.nodes[w as usize].dep
-            {
-                self.release_at(w, start + offset);
+            match self.dag.nodes[w as usize].dep {
+                Dep::Parent { offset, .. } => {
+                    self.dag.nodes[w as usize].via = worker;
+                    self.release_at(w, start + offset);
+                }
+                Dep::Loop { offset, .. } => self.release_at(w, start + offset),
+                _ => {}
             }
             self.dag.unpin(v);
             w = next;
@@ -623,11 +648,27 @@ impl<'c> Sim<'c> {
         q.len += 1;
         self.dag.nodes[v as usize].next_in_color = NONE;
         if q.state == ColorState::Idle {
-            let home = q.home;
-            q.state = ColorState::Queued(home);
-            self.workers[home as usize].run_queue.push_back(c);
-            self.queued_mask |= 1 << home;
+            // Made runnable by a callback still running on `via`: that worker's next slot,
+            // and what was there to the run queues (the runtime's `WorkerContext::schedule`).
+            let via = self.dag.nodes[v as usize].via;
+            if via != NO_WORKER && self.workers[via as usize].busy {
+                self.colors[c as usize].state = ColorState::Next(via);
+                if let Some(prev) = self.workers[via as usize].next.replace(c) {
+                    self.place(prev);
+                }
+            } else {
+                self.place(c);
+            }
         }
+    }
+
+    /// A runnable color goes to its home worker's run queue.
+    fn place(&mut self, c: u32) {
+        let q = &mut self.colors[c as usize];
+        let home = q.home;
+        q.state = ColorState::Queued(home);
+        self.workers[home as usize].run_queue.push_back(c);
+        self.queued_mask |= 1 << home;
     }
 
     fn new_color(&mut self, raw: u64, fresh: bool) -> u32 {
@@ -704,10 +745,14 @@ impl<'c> Sim<'c> {
             let len = self.colors[c as usize].len as usize;
             if len > 0 {
                 if self.workers[w].batch_left > 0 {
+                    // The slot's color would wait for the rest of the batch.
+                    if let Some(n) = self.workers[w].next.take() {
+                        self.place(n);
+                    }
                     self.start(w, c, t, 0);
                     return;
                 }
-                if self.workers[w].run_queue.is_empty() {
+                if self.workers[w].run_queue.is_empty() && self.workers[w].next.is_none() {
                     // Nothing else waits here: keep the color for another batch.
                     self.workers[w].batch_left = len.min(self.cfg.batch);
                     self.start(w, c, t, 0);
@@ -722,6 +767,15 @@ impl<'c> Sim<'c> {
             }
             self.workers[w].color = None;
         }
+        if let Some(c) = self.workers[w].next.take() {
+            if self.workers[w].next_runs < NEXT_MAX_RUNS {
+                self.workers[w].next_runs += 1;
+                self.own(w, c, t, 0);
+                return;
+            }
+            self.place(c);
+        }
+        self.workers[w].next_runs = 0;
         let woken = self.workers[w].idle && self.workers[w].idle_since < t;
         let (c, stolen) = match self.workers[w].run_queue.pop_front() {
             Some(c) => (c, false),
@@ -740,6 +794,17 @@ impl<'c> Sim<'c> {
         if self.workers[w].run_queue.is_empty() {
             self.queued_mask &= !(1 << w);
         }
+        let cost = if (stolen || woken) && self.cfg.handoff > 0 {
+            self.handoffs += 1;
+            self.cfg.handoff
+        } else {
+            0
+        };
+        self.own(w, c, t, cost);
+    }
+
+    /// Worker `w` takes color `c` for a batch and starts its first callback after `cost`.
+    fn own(&mut self, w: usize, c: u32, t: u64, cost: u64) {
         let len = self.colors[c as usize].len as usize;
         let worker = &mut self.workers[w];
         worker.color = Some(c);
@@ -747,12 +812,6 @@ impl<'c> Sim<'c> {
         worker.idle = false;
         self.idle_mask &= !(1 << w);
         self.colors[c as usize].state = ColorState::Running(w as u16);
-        let cost = if (stolen || woken) && self.cfg.handoff > 0 {
-            self.handoffs += 1;
-            self.cfg.handoff
-        } else {
-            0
-        };
         self.start(w, c, t, cost);
     }
 
@@ -785,6 +844,7 @@ impl<'c> Sim<'c> {
         let n = &mut self.dag.nodes[v as usize];
         n.run = Run::Started;
         n.sim_start = at;
+        n.sim_worker = w as u16;
         let (dur, rec_started, rec_ended) = (n.dur, n.rec_started, n.rec_ended);
         self.wake_waiters(v);
         if let Some((key, serial, delta, rec_started)) = self.dag.answered(v, at)

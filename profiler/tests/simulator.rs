@@ -106,9 +106,10 @@ fn a_fork_runs_level_by_level() {
     );
 }
 
-/// A child queued halfway through its parent's run may start then, on another worker.
+/// A child queued halfway through its parent's run goes to the next slot of its parent's
+/// worker, as in the runtime: nobody is woken for it, and it starts when its parent returns.
 #[test]
-fn children_are_released_when_they_were_queued() {
+fn a_child_waits_for_its_parent_in_the_next_slot() {
     check(
         "
         1 parent q=0 s=0 e=100 outside
@@ -117,7 +118,25 @@ fn children_are_released_when_they_were_queued() {
         Show::Speedup("", &[1, 2]),
         "
         N=1: 1.00x (bound 1.00x) time 150 work 150 span 100 color 100
-        N=2: 1.50x (bound 1.50x) time 100 work 150 span 100 color 100
+        N=2: 1.00x (bound 1.50x) time 150 work 150 span 100 color 100
+        ",
+    );
+}
+
+/// A second child pushes the first out of the slot to the run queues, where the idle worker
+/// takes it at once: it runs beside its parent.
+#[test]
+fn a_displaced_child_starts_when_it_was_queued_on_another_worker() {
+    check(
+        "
+        1 parent q=0 s=0 e=100 outside
+        2 first q=40 s=100 e=150 c=a p=1
+        3 second q=50 s=150 e=200 c=b p=1
+        ",
+        Show::Speedup("", &[1, 2]),
+        "
+        N=1: 1.00x (bound 1.00x) time 200 work 200 span 100 color 100
+        N=2: 1.33x (bound 2.00x) time 150 work 200 span 100 color 100
         ",
     );
 }
