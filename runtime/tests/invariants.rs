@@ -446,16 +446,24 @@ fn a_color_that_never_drains_does_not_starve_work_queued_from_outside() {
         })
         .unwrap();
     }
+    wait_for_probes(
+        &rt,
+        &ran,
+        8,
+        &stop,
+        "probes starved behind a color that never drains",
+    );
+}
+
+/// Waits up to 5 s for `want` probes to have run, stops the background work, and checks that
+/// they all ran.
+fn wait_for_probes(rt: &Runtime, ran: &AtomicU64, want: u64, stop: &AtomicBool, what: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while ran.load(Ordering::SeqCst) < 8 && std::time::Instant::now() < deadline {
+    while ran.load(Ordering::SeqCst) < want && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));
     }
     stop.store(true, Ordering::Relaxed);
-    assert_eq!(
-        ran.load(Ordering::SeqCst),
-        8,
-        "probes starved behind a color that never drains"
-    );
+    assert_eq!(ran.load(Ordering::SeqCst), want, "{what}");
     rt.wait_idle();
 }
 
@@ -523,15 +531,11 @@ fn a_chain_through_the_next_slot_does_not_starve_other_colors() {
         })
         .unwrap();
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while ran.load(Ordering::SeqCst) < 8 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    stop.store(true, Ordering::Relaxed);
-    assert_eq!(
-        ran.load(Ordering::SeqCst),
+    wait_for_probes(
+        &rt,
+        &ran,
         8,
-        "colors starved behind a chain through the next slot"
+        &stop,
+        "colors starved behind a chain through the next slot",
     );
-    rt.wait_idle();
 }
