@@ -21,6 +21,12 @@
 //! server, and on a two-core machine shared with other work the two-worker run competes with
 //! the load generator and the reactor for the cores. Read the errors with that in mind.
 
+// The allocator of the workloads bench (examples/benches/workloads.rs), for the same reason:
+// with glibc's, a buffer allocated on one worker and freed on the other costs arena-lock
+// futex wake-ups that only the 2-worker runs pay.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
