@@ -7,6 +7,7 @@
 //! HUE_ACCURACY_REPEATS=5 HUE_ACCURACY_REQUESTS=20000 cargo bench -p hue-profiler --bench accuracy
 //! HUE_ACCURACY_DEPTH=8 cargo bench -p hue-profiler --bench accuracy   # pipelined requests
 //! HUE_ACCURACY_ROUNDS=2 cargo bench -p hue-profiler --bench accuracy  # suggest, apply, re-trace, suggest
+//! HUE_ACCURACY_TRACE_WORKERS=2 cargo bench -p hue-profiler --bench accuracy  # predict from a 2-worker trace
 //! ```
 //!
 //! Predicted two-worker throughput = measured one-worker throughput × simulated one-worker
@@ -138,7 +139,7 @@ fn one(w: &Workload, rounds: u64) -> Row {
         if let Some(p) = &applied {
             b = b.policy(p.clone());
         }
-        let s1 = (w.run)(b, 1);
+        let s1 = (w.run)(b, trace_workers());
         let trace = Trace::open(&first).expect("the trace");
         let profile = Profile::read(&trace).expect("a profile");
         let report = suggest(
@@ -164,7 +165,7 @@ fn one(w: &Workload, rounds: u64) -> Row {
     let predictor = Predictor::new(&trace, &profile).expect("an index");
     let points = predictor
         .points(&[
-            (Coloring::recorded(), 1),
+            (Coloring::recorded(), trace_workers()),
             (Coloring::with_policy(policy.clone()), 2),
         ])
         .expect("simulations");
@@ -200,6 +201,13 @@ fn one(w: &Workload, rounds: u64) -> Row {
     }
 }
 
+/// Workers of the traced runs the predictions come from (`HUE_ACCURACY_TRACE_WORKERS`, default
+/// 1): with 2, the prediction starts from a 2-worker trace of the uncolored program, which
+/// is what `hue demo` writes.
+fn trace_workers() -> usize {
+    env("HUE_ACCURACY_TRACE_WORKERS", 1).clamp(1, 2) as usize
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -212,14 +220,15 @@ fn main() {
     let rounds = env("HUE_ACCURACY_ROUNDS", 1).max(1);
     let requests = env("HUE_ACCURACY_REQUESTS", if quick { 400 } else { 12_000 });
     println!(
-        "{} cores available; {repeats} repeats of {requests} requests (file server: a quarter of that), 16 connections, {} outstanding on each; {rounds} round(s) of suggest before the prediction",
+        "{} cores available; {repeats} repeats of {requests} requests (file server: a quarter of that), 16 connections, {} outstanding on each; {rounds} round(s) of suggest before the prediction, traced on {} worker(s)",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-        load(0).depth
+        load(0).depth,
+        trace_workers()
     );
     println!(
         "{:<11} {:>10} {:>12} {:>12} {:>7} {:>10} {:>7} {:>9} {:>9} {:>9}  policy",
         "workload",
-        "1w req/s",
+        "traced r/s",
         "pred 2w",
         "(sim only)",
         "bound",
