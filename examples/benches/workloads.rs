@@ -40,7 +40,8 @@
 //! trace writer.
 //!
 //! The tokio server is an equivalent of `webserver::Server` written the usual tokio way (a
-//! task per connection on a 2-worker multi-thread runtime): the same files, the same response
+//! task per connection on a multi-thread runtime of 2 workers, and of 1 for the reference of
+//! what a second worker buys on this machine): the same files, the same response
 //! heads, an access log behind a mutex with the same line per response. It answers only what
 //! the load generator asks (GET of existing files, keep-alive); errors close the connection.
 
@@ -339,6 +340,11 @@ fn webserver_group() -> Group {
             variant("tokio web server, 2 workers", false, |_, load| {
                 run_tokio(2, load)
             }),
+            // What a second worker buys the same server written the usual tokio way, on this
+            // machine with this load generator: the reference for hue's 2 / 1 ratio.
+            variant("tokio web server, 1 worker", false, |_, load| {
+                run_tokio(1, load)
+            }),
         ],
         comparisons: vec![
             Comparison {
@@ -350,6 +356,11 @@ fn webserver_group() -> Group {
                 a: 1,
                 b: 2,
                 goal: Some(("≥ 1.0x", 1.0)),
+            },
+            Comparison {
+                a: 2,
+                b: 3,
+                goal: None,
             },
         ],
     }
