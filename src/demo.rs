@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -40,7 +40,7 @@ pub struct Args {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Workload {
+pub(crate) enum Workload {
     /// libasync-smp's SFS experiment: blocks sealed with ChaCha20-Poly1305 per connection.
     Fileserver,
     /// libasync-smp's web server: small cached files over HTTP/1.1 keep-alive.
@@ -97,6 +97,19 @@ impl Workload {
     }
 }
 
+/// Loads the recolor policy at `path`, warning about rules for handlers `w` does not have.
+pub(crate) fn load_policy(path: &Path, w: Workload) -> anyhow::Result<Policy> {
+    let p = Policy::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for h in p.unknown_handlers(w.handlers()) {
+        tracing::warn!(
+            "{}: the {} workload has no handler `{h}`; that rule does nothing",
+            path.display(),
+            w.name()
+        );
+    }
+    Ok(p)
+}
+
 /// One run to make: a variant of the program on some workers.
 #[derive(Clone)]
 struct Run {
@@ -127,17 +140,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
         );
     }
     let policy = match &args.policy {
-        Some(path) => {
-            let p = Policy::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-            for h in p.unknown_handlers(args.workload.handlers()) {
-                tracing::warn!(
-                    "{}: the {} workload has no handler `{h}`; that rule does nothing",
-                    path.display(),
-                    args.workload.name()
-                );
-            }
-            Some(p)
-        }
+        Some(path) => Some(load_policy(path, args.workload)?),
         None => None,
     };
     let mut worker_counts = vec![1];

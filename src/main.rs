@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod serve;
 mod stats;
 mod suggest;
 
@@ -22,6 +23,9 @@ enum Command {
     /// Run a built-in workload uncolored and colored, on 1 worker and on all cores, and print
     /// what coloring bought.
     Demo(demo::Args),
+    /// Serve the demo web server on ADDR for curl, wrk or a browser, until Ctrl-C; colored as
+    /// written or by a recolor policy, and traced with --trace.
+    Serve(serve::Args),
     /// Print what a trace says, per handler, color, worker and state: calls, busy time,
     /// percentiles, serialization and worker waits, conflicts.
     Stats(stats::Args),
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
     };
     let res = match cli.command {
         Command::Demo(args) => demo::run(&args, &mut io::stdout().lock()),
+        Command::Serve(args) => serve::run(&args, &mut io::stdout().lock()),
         Command::Stats(args) => stats::run(&args, &mut io::stdout().lock()),
         Command::Suggest(args) => suggest::run(&args, &mut io::stdout().lock()),
     };

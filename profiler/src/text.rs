@@ -485,6 +485,10 @@ fn notes(p: &Profile, out: &mut String) {
     }
 }
 
+/// Below this many cores on average the process counts as mostly idle: no machine bound is
+/// worth stating.
+const IDLE_PROCESS_CORES: f64 = 0.5;
+
 /// What the traced machine had room for (see `machine.rs`).
 fn machine_line(m: &crate::MachineUse, out: &mut String) {
     let others = m
@@ -499,6 +503,14 @@ fn machine_line(m: &crate::MachineUse, out: &mut String) {
         m.rest_of_process_cores(),
     );
     match m.speedup_bound() {
+        // Under half a core: the process mostly waited (for its clients, its timers), and the
+        // machine's cores were not what held its throughput.
+        Some(_) if m.process_cores() < IDLE_PROCESS_CORES => {
+            let _ = writeln!(
+                out,
+                ": it was mostly idle, so the machine was not what held its throughput back."
+            );
+        }
         Some(b) => {
             let _ = writeln!(
                 out,

@@ -94,3 +94,27 @@ fn traces_without_machine_samples_say_nothing_of_the_machine() {
     let report = suggest(&trace, &p, &Options::default()).unwrap();
     assert!(!text::suggestions(&report).contains("traced machine"));
 }
+
+/// A server that waited for its clients most of the time (0.1 of a core) is not bound by the
+/// machine: no "at most 15x" is printed for it.
+#[test]
+fn a_mostly_idle_process_is_not_said_to_be_bound_by_the_machine() {
+    let records: Vec<Record> = records(true)
+        .into_iter()
+        .map(|r| match r {
+            Record::Machine(m) => Record::Machine(MachineSample {
+                process_cpu: m.at / 10,
+                ..m
+            }),
+            Record::Sample(w) => Record::Sample(WorkerSample { cpu: S / 20, ..w }),
+            r => r,
+        })
+        .collect();
+    let bytes = testing::encode(&records, 1, "test", "", true);
+    let trace = Trace::from_bytes("idle.hue", bytes).unwrap();
+    let p = Profile::read(&trace).unwrap();
+    let stats = text::stats(&p, 5);
+    assert!(stats.contains("the process used 0.10 cores"), "{stats}");
+    assert!(stats.contains("it was mostly idle"), "{stats}");
+    assert!(!stats.contains("at most"), "{stats}");
+}
