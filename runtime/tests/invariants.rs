@@ -439,13 +439,7 @@ fn a_color_that_never_drains_does_not_starve_work_queued_from_outside() {
     rt.spawn(hog.color(color(1)), move |cx| again(cx, hog, s))
         .unwrap();
     let ran = Arc::new(AtomicU64::new(0));
-    for c in 2..10 {
-        let r = ran.clone();
-        rt.spawn(Handler::new("starve.probe").color(color(c)), move |_| {
-            r.fetch_add(1, Ordering::SeqCst);
-        })
-        .unwrap();
-    }
+    spawn_probes(&rt, &ran, 2..10, "starve.probe");
     wait_for_probes(
         &rt,
         &ran,
@@ -453,6 +447,17 @@ fn a_color_that_never_drains_does_not_starve_work_queued_from_outside() {
         &stop,
         "probes starved behind a color that never drains",
     );
+}
+
+/// Queues from outside one probe into each of `colors`, counting into `ran` when it runs.
+fn spawn_probes(rt: &Runtime, ran: &Arc<AtomicU64>, colors: std::ops::Range<usize>, name: &str) {
+    for c in colors {
+        let r = ran.clone();
+        rt.spawn(Handler::new(name).color(color(c)), move |_| {
+            r.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
 }
 
 /// Waits up to 5 s for `want` probes to have run, stops the background work, and checks that
@@ -524,13 +529,7 @@ fn a_chain_through_the_next_slot_does_not_starve_other_colors() {
         ping(cx, 0, s)
     })
     .unwrap();
-    for c in 20..24 {
-        let r = ran.clone();
-        rt.spawn(Handler::new("slot.outside").color(color(c)), move |_| {
-            r.fetch_add(1, Ordering::SeqCst);
-        })
-        .unwrap();
-    }
+    spawn_probes(&rt, &ran, 20..24, "slot.outside");
     wait_for_probes(
         &rt,
         &ran,
