@@ -8,12 +8,13 @@
 //!    a second color made runnable pushes the first out to the run queues, the slot is
 //!    emptied there too while the running batch has callbacks left, and after 8 slot runs in
 //!    a row its color takes its turn on the run queues like any other). Then, in the order
-//!    crossbeam-deque documents: the worker's own run queue; else a batch from its own inbox (colors whose home it is,
-//!    queued by other threads); else, if stealing is on, one color from another worker's inbox
-//!    or run queue, starting at a random worker; retried while any steal says `Retry`.
-//!    Stealing moves a whole runnable color, never a callback of a color that is running: a
-//!    running color is on no run queue, its owner has it. Every 61st time the inbox is looked at
-//!    first, so a run queue that never empties cannot keep outside work waiting.
+//!    crossbeam-deque documents: the worker's own run queue; else a batch from its own inbox
+//!    (colors whose home it is, queued by other threads); else, if stealing is on, one color
+//!    from another worker's inbox or run queue, starting at a random worker; retried while any
+//!    steal says `Retry`. Stealing moves a whole runnable color, never a callback of a color
+//!    that is running: a running color is on no run queue, its owner has it (nor one in a
+//!    next slot). Every 61st time the inbox is looked at first, so a run queue that never
+//!    empties cannot keep outside work waiting.
 //! 2. **Run a batch** ([`Worker::run_color`]): the worker now owns the color (see
 //!    `color_queue.rs` for the hand-off). It takes up to `batch` callbacks in one lock and runs
 //!    them one after another, each under `catch_unwind`. What a callback queues into its own
