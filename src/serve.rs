@@ -146,7 +146,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
 
     writeln!(
         out,
-        "\nServed {} responses ({:.1} MB) in {:.1} s on {} connections ({} refused, {} timed out); conflicts: {}.",
+        "\nServed {} response(s) ({:.1} MB) in {:.1} s on {} connections ({} refused, {} timed out); conflicts: {}.",
         stats.requests,
         stats.bytes as f64 / 1e6,
         elapsed.as_secs_f64(),

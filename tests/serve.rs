@@ -188,7 +188,7 @@ fn seconds_stops_it_and_a_policy_is_applied() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("Served 0 responses"), "{stdout}");
+    assert!(stdout.contains("Served 0 response(s)"), "{stdout}");
     let stats = Command::new(HUE).arg("stats").arg(&trace).output().unwrap();
     let text = String::from_utf8_lossy(&stats.stdout);
     assert!(text.contains("respond = \"by-key\""), "{text}");
