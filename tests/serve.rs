@@ -12,10 +12,25 @@ use std::time::{Duration, Instant};
 
 const HUE: &str = env!("CARGO_BIN_EXE_hue");
 
-fn temp_dir(name: &str) -> PathBuf {
+/// A temporary directory, removed when dropped (also when the test fails).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(name: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("hue-serve-test-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 /// Whether `program` runs here; if not, fails under CI and tells why elsewhere.
@@ -169,7 +184,6 @@ fn curl_and_wrk_are_served_ctrl_c_stops_it_and_the_trace_reads_back() {
         assert!(text.contains(handler), "{handler} missing from\n{text}");
     }
     assert!(text.contains("hue serve (by-connection)"), "{text}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -192,7 +206,6 @@ fn seconds_stops_it_and_a_policy_is_applied() {
     let stats = Command::new(HUE).arg("stats").arg(&trace).output().unwrap();
     let text = String::from_utf8_lossy(&stats.stdout);
     assert!(text.contains("respond = \"by-key\""), "{text}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -224,5 +237,4 @@ fn an_address_in_use_and_a_bad_policy_are_clear_errors() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("bad.toml:3"), "{stderr}");
     assert!(stderr.contains("sideways"), "{stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
