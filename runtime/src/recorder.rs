@@ -229,8 +229,17 @@ pub(crate) struct Outlet {
 /// CPU use of one callback, measured when its handler runs long.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CallbackUsage {
+    pub(crate) wall_ns: u64,
     pub(crate) cpu_ns: u64,
     pub(crate) voluntary_switches: u64,
+}
+
+/// Whether a callback of this wall and CPU time spent long enough off the CPU to count as
+/// blocking if it also gave the CPU up by itself (a voluntary switch); the worker reads the
+/// switch count only then.
+#[inline]
+pub(crate) fn mostly_off_cpu(wall_ns: u64, cpu_ns: u64) -> bool {
+    wall_ns >= BLOCKING_MIN_WALL_NS && cpu_ns < wall_ns / 2
 }
 
 /// The callback running on this thread, for records made inside it.
@@ -391,16 +400,11 @@ impl Recorder {
         h.serial_wait += serial_wait;
         h.worker_wait += worker_wait;
         let mut blocking = false;
-        let wall_ns = if usage.is_some() {
-            self.clock.delta_ns(started, ended)
-        } else {
-            0
-        };
+        let wall_ns = usage.map_or(0, |u| u.wall_ns);
         if let Some(u) = usage {
-            let cpu = u.cpu_ns;
-            h.cpu_ns += cpu;
+            h.cpu_ns += u.cpu_ns;
             h.cpu_wall += busy;
-            if wall_ns >= BLOCKING_MIN_WALL_NS && u.voluntary_switches > 0 && cpu < wall_ns / 2 {
+            if u.voluntary_switches > 0 && mostly_off_cpu(u.wall_ns, u.cpu_ns) {
                 h.blocking = true;
                 blocking = true;
             }

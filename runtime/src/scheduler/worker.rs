@@ -416,14 +416,15 @@ impl Worker {
             // The CPU reads bracket the clock reads by a syscall each: never report more CPU
             // than the wall time the callback took.
             let cpu_ns = thread_cpu_ns().saturating_sub(cpu0).min(wall_ns);
-            // Switches matter only where the callback spent most of its time off the CPU
-            // (`Recorder::callback` flags blocking there): one syscall fewer for the rest.
-            let voluntary_switches = if cpu_ns < wall_ns / 2 {
+            // Switches matter only where the callback may count as blocking: one syscall
+            // fewer for the rest.
+            let voluntary_switches = if recorder::mostly_off_cpu(wall_ns, cpu_ns) {
                 thread_voluntary_switches().saturating_sub(vol0)
             } else {
                 0
             };
             CallbackUsage {
+                wall_ns,
                 cpu_ns,
                 voluntary_switches,
             }
