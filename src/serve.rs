@@ -90,9 +90,10 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
     {
         bail!("--seconds must be above 0 and at most 86400, not {s}");
     }
+    let coloring = webserver::Coloring::from(args.coloring);
     let mut builder = Runtime::builder()
         .workers(workers)
-        .program(format!("hue serve ({})", args.coloring.name()));
+        .program(format!("hue serve ({})", coloring.name()));
     if let Some(path) = &args.policy {
         builder = builder.policy(load_policy(path, Workload::Webserver)?);
     }
@@ -105,10 +106,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
     let rt = builder.build().context("the runtime did not start")?;
     let config = ServerConfig {
         site: Site::demo(),
-        coloring: match args.coloring {
-            Coloring::Serial => webserver::Coloring::Serial,
-            Coloring::ByConnection => webserver::Coloring::ByConnection,
-        },
+        coloring,
         addr: args.addr,
         ..ServerConfig::default()
     };
@@ -120,7 +118,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
         out,
         "hue serve: the demo web server on http://{addr}/ ({} workers, {}{})",
         workers,
-        args.coloring.name(),
+        coloring.name(),
         args.policy
             .as_ref()
             .map(|p| format!(", policy {}", p.display()))
@@ -174,11 +172,11 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-impl Coloring {
-    fn name(self) -> &'static str {
-        match self {
-            Coloring::Serial => "serial",
-            Coloring::ByConnection => "by-connection",
+impl From<Coloring> for webserver::Coloring {
+    fn from(c: Coloring) -> webserver::Coloring {
+        match c {
+            Coloring::Serial => webserver::Coloring::Serial,
+            Coloring::ByConnection => webserver::Coloring::ByConnection,
         }
     }
 }

@@ -10,6 +10,10 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::TempDir;
+
 const HUE: &str = env!("CARGO_BIN_EXE_hue");
 
 /// How long each of the demo's runs drives load: it makes 4 runs on a machine with more than
@@ -114,38 +118,19 @@ fn hue_in(cwd: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// Runs `hue demo --workload webserver --seconds SECONDS` and `extra` in `cwd`.
+fn web_demo_in(cwd: &Path, seconds: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["demo", "--workload", "webserver", "--seconds", seconds];
+    args.extend_from_slice(extra);
+    hue_in(cwd, &args)
+}
+
 fn hue(args: &[&str]) -> Run {
     hue_in(&std::env::temp_dir(), args)
 }
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("temp paths are UTF-8 here")
-}
-
-/// A directory of this test process's own, removed when dropped (also when the test fails).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("hue-cli-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The one `hue demo` run the tests share, and what it left.
@@ -172,18 +157,7 @@ fn demo() -> &'static Demo {
         // SAFETY: registers a plain `extern "C" fn` that takes no arguments.
         unsafe { libc::atexit(remove_demo_dir) };
         let trace = dir.join("t.hue");
-        let run = hue_in(
-            dir.path(),
-            &[
-                "demo",
-                "--workload",
-                "webserver",
-                "--seconds",
-                DEMO_SECONDS,
-                "--trace",
-                path_str(&trace),
-            ],
-        );
+        let run = web_demo_in(dir.path(), DEMO_SECONDS, &["--trace", path_str(&trace)]);
         let mut files: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -506,19 +480,10 @@ fn demo_with_an_invalid_policy_names_the_file_and_line() {
     let policy = dir.join("bad.toml");
     std::fs::write(&policy, "version = 1\n[rules\nread = \"by-key\"\n").unwrap();
     let trace = dir.join("t.hue");
-    let run = hue_in(
+    let run = web_demo_in(
         dir.path(),
-        &[
-            "demo",
-            "--workload",
-            "webserver",
-            "--seconds",
-            "0.2",
-            "--policy",
-            path_str(&policy),
-            "--trace",
-            path_str(&trace),
-        ],
+        "0.2",
+        &["--policy", path_str(&policy), "--trace", path_str(&trace)],
     );
     let reason = run.assert_failure();
     // PolicyError's format: `FILE:LINE:COLUMN: message`.

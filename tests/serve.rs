@@ -6,32 +6,14 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::TempDir;
+
 const HUE: &str = env!("CARGO_BIN_EXE_hue");
-
-/// A temporary directory, removed when dropped (also when the test fails).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp_dir(name: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("hue-serve-test-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    TempDir(dir)
-}
 
 /// Whether `program` runs here; if not, fails under CI and tells why elsewhere.
 fn have(program: &str) -> bool {
@@ -107,7 +89,7 @@ fn curl_and_wrk_are_served_ctrl_c_stops_it_and_the_trace_reads_back() {
     if !have("curl") || !have("wrk") {
         return;
     }
-    let dir = temp_dir("curl-wrk");
+    let dir = TempDir::new("curl-wrk");
     let trace = dir.join("serve.hue");
     let (child, url, out) = serve(&[
         "--coloring",
@@ -188,7 +170,7 @@ fn curl_and_wrk_are_served_ctrl_c_stops_it_and_the_trace_reads_back() {
 
 #[test]
 fn seconds_stops_it_and_a_policy_is_applied() {
-    let dir = temp_dir("policy");
+    let dir = TempDir::new("policy");
     let policy = dir.join("hue-recolor.toml");
     std::fs::write(&policy, "version = 1\n\n[rules]\nrespond = \"by-key\"\n").unwrap();
     let trace = dir.join("policy.hue");
@@ -224,7 +206,7 @@ fn an_address_in_use_and_a_bad_policy_are_clear_errors() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 
-    let dir = temp_dir("bad-policy");
+    let dir = TempDir::new("bad-policy");
     let policy = dir.join("bad.toml");
     std::fs::write(&policy, "version = 1\n[rules]\nrespond = \"sideways\"\n").unwrap();
     let out = Command::new(HUE)
