@@ -98,8 +98,7 @@ impl InlineHttp {
     ) -> bool {
         let mut keep = true;
         for req in conn.0.split(data, &self.limits) {
-            let (response, entry, k) = webserver::render(&self.site, Some(peer), req);
-            out.extend_from_slice(&response);
+            let (entry, k) = webserver::render(&self.site, Some(peer), req, out);
             let line = webserver::log_line(self.started, &entry);
             self.log
                 .lock()

@@ -571,7 +571,7 @@ fn encrypt(
             }
         }
     };
-    server.send_later(cx, id, frame, Then::KeepOpen);
+    server.send_later(cx, id, frame, 1, Then::KeepOpen);
 }
 
 /// What a file server has done so far.

@@ -173,6 +173,37 @@ struct Counters {
     reset: AtomicU64,
 }
 
+/// Buffers a thread keeps for responses: written ones come back here, and the next response
+/// rendered on the thread reuses one, warm in its cache and already grown, instead of growing a
+/// new one (a copy at each doubling, and fresh pages for the big ones).
+const POOL_BUFFERS: usize = 8;
+/// A buffer bigger than this is given back to the allocator instead.
+const POOL_MAX_CAPACITY: usize = 256 * 1024;
+
+thread_local! {
+    static POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty buffer for a response, from this thread's pool if it has one.
+pub(crate) fn out_buffer() -> Vec<u8> {
+    POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default()
+}
+
+/// Gives a written buffer back to this thread's pool.
+fn recycle(mut buf: Vec<u8>) {
+    if buf.capacity() == 0 || buf.capacity() > POOL_MAX_CAPACITY {
+        return;
+    }
+    buf.clear();
+    // During thread teardown the pool may be gone: then the buffer is simply freed.
+    let _ = POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL_BUFFERS {
+            p.push(buf);
+        }
+    });
+}
+
 /// Output not yet written: `buf[pos..]`.
 #[derive(Default)]
 struct Outbuf {
@@ -187,16 +218,12 @@ impl Outbuf {
 
     fn push(&mut self, data: Vec<u8>) {
         if self.pending() == 0 {
+            // Nothing waits: the data's own buffer becomes the queue (all the answers to
+            // pipelined requests come in one buffer), no copy.
             self.pos = 0;
-            self.buf.clear();
-            if self.buf.capacity() < data.len() {
-                // No kept buffer it fits in: take the response's own.
-                self.buf = data;
-                return;
-            }
+            self.buf = data;
+            return;
         }
-        // Into the buffer kept from earlier writes: a copy, but no allocation, and the
-        // answers to pipelined requests that follow find room.
         self.buf.extend_from_slice(&data);
     }
 
@@ -222,12 +249,9 @@ impl Outbuf {
         }
         let wrote = self.pos - start;
         if self.pending() == 0 {
-            // Keep a small buffer for the next response; give a big one back.
+            // The next push brings its own buffer; this one goes back to the thread's pool.
+            recycle(std::mem::take(&mut self.buf));
             self.pos = 0;
-            self.buf.clear();
-            if self.buf.capacity() > 64 * 1024 {
-                self.buf = Vec::new();
-            }
         }
         Ok(wrote)
     }
@@ -282,6 +306,13 @@ impl<T> Conn<T> {
     /// Whether the connection is finished: the peer has closed and nothing is left to do.
     fn finished(&self) -> bool {
         self.peer_closed && self.pending == 0 && self.out.pending() == 0
+    }
+
+    /// A chunk of input became `requests` requests. Returns whether the connection is finished.
+    fn parsed(&mut self, requests: u32) -> bool {
+        self.pending = self.pending.saturating_sub(1) + requests;
+        self.unanswered += requests;
+        self.finished()
     }
 }
 
@@ -539,31 +570,51 @@ impl<S: Service> Server<S> {
     /// The service parsed one chunk of input into `requests` requests. Returns whether the
     /// connection is finished.
     fn account(&self, cx: &mut Cx<'_>, id: u64, requests: u32) -> bool {
-        self.with_conn(cx, id, |c| {
-            c.pending = c.pending.saturating_sub(1) + requests;
-            c.unanswered += requests;
-            c.finished()
-        })
-        .unwrap_or(false)
+        self.with_conn(cx, id, |c| c.parsed(requests))
+            .unwrap_or(false)
     }
 
-    /// Called by the service's parse stage once per chunk it was handed: the chunk made
-    /// `requests` requests, each of which will be answered with one [`Server::send`].
-    pub(crate) fn parsed(self: &Arc<Self>, cx: &mut Cx<'_>, id: u64, requests: u32) {
-        if self.account(cx, id, requests) {
+    /// The service's parse stage, given the chunk `read` handed it: runs `split` on
+    /// connection `id`'s protocol state and counts the requests it made, in one access to the
+    /// connection's entry. Each request is then answered by [`Server::send`] (several may be
+    /// answered by one send). Returns the requests and the peer's address; `None` if the
+    /// connection is closed, or closes now (its peer has gone and nothing is left to answer).
+    pub(crate) fn parse_chunk<R>(
+        self: &Arc<Self>,
+        cx: &mut Cx<'_>,
+        id: u64,
+        split: impl FnOnce(&mut S::State) -> Vec<R>,
+    ) -> Option<(Vec<R>, Option<SocketAddr>)> {
+        let (requests, peer, finished) = self.with_conn(cx, id, |c| {
+            let requests = split(&mut c.state);
+            let finished = c.parsed(requests.len() as u32);
+            (requests, c.peer, finished)
+        })?;
+        if finished {
             self.close(cx, id, None, Why::Peer);
+            return None;
         }
+        Some((requests, peer))
     }
 
     // --- write --------------------------------------------------------------------------
 
-    /// Answers one request of connection `id` with `data`. From the connection's color it
-    /// writes at once; from another color it queues the `write` stage there.
-    pub(crate) fn send(self: &Arc<Self>, cx: &mut Cx<'_>, id: u64, data: Vec<u8>, then: Then) {
+    /// Answers `answers` requests of connection `id` (at least one, parsed earlier and not yet
+    /// answered, in order) with `data`, their responses one after the other. From the
+    /// connection's color it writes at once; from another color it queues the `write` stage
+    /// there.
+    pub(crate) fn send(
+        self: &Arc<Self>,
+        cx: &mut Cx<'_>,
+        id: u64,
+        data: Vec<u8>,
+        answers: u32,
+        then: Then,
+    ) {
         if cx.color() == self.color_of(id) {
-            self.write(cx, id, data, then);
+            self.write(cx, id, data, answers, then);
         } else {
-            self.send_later(cx, id, data, then);
+            self.send_later(cx, id, data, answers, then);
         }
     }
 
@@ -573,19 +624,20 @@ impl<S: Service> Server<S> {
         cx: &mut Cx<'_>,
         id: u64,
         data: Vec<u8>,
+        answers: u32,
         then: Then,
     ) {
         let server = self.clone();
         let target = self.stages.write.color(self.color_of(id)).key(id);
-        cx.spawn(target, move |cx| server.write(cx, id, data, then));
+        cx.spawn(target, move |cx| server.write(cx, id, data, answers, then));
     }
 
-    fn write(self: &Arc<Self>, cx: &mut Cx<'_>, id: u64, data: Vec<u8>, then: Then) {
+    fn write(self: &Arc<Self>, cx: &mut Cx<'_>, id: u64, data: Vec<u8>, answers: u32, then: Then) {
         let now = Instant::now();
         // Queue behind waiting output, or take the socket and write what waits.
         let direct = self.with_conn(cx, id, |c| {
-            c.pending = c.pending.saturating_sub(1);
-            c.unanswered = c.unanswered.saturating_sub(1);
+            c.pending = c.pending.saturating_sub(answers);
+            c.unanswered = c.unanswered.saturating_sub(answers);
             if c.closing {
                 return None; // the connection's last response is already out
             }

@@ -327,12 +327,9 @@ impl net::Service for Bank {
 fn parse(server: &Arc<Net>, cx: &mut Cx<'_>, id: u64, data: Vec<u8>) {
     let bank = &server.service;
     let limits = &server.limits;
-    let Some((requests, peer)) =
-        server.with_conn(cx, id, |c| (c.state.split(data, limits), c.peer))
-    else {
+    let Some((requests, peer)) = server.parse_chunk(cx, id, |s| s.split(data, limits)) else {
         return;
     };
-    server.parsed(cx, id, requests.len() as u32);
     for req in requests {
         let (work, meta) = match req {
             Err(status) => (
@@ -544,7 +541,13 @@ fn respond(
         }
     };
     let bytes = out.len();
-    server.send(cx, id, out, if keep { Then::KeepOpen } else { Then::Close });
+    server.send(
+        cx,
+        id,
+        out,
+        1,
+        if keep { Then::KeepOpen } else { Then::Close },
+    );
     let s = server.clone();
     let target = bank.log_stage.color(bank.log_color()).key(id);
     cx.spawn(target, move |cx| log(&s, cx, meta, status, bytes, declined));

@@ -273,12 +273,10 @@ impl net::Service for Web {
 /// `respond` callback (pipelined requests that arrived together are answered together).
 fn parse(server: &Arc<Net>, cx: &mut Cx<'_>, id: u64, data: Vec<u8>) {
     let limits = &server.limits;
-    let parsed = server.with_conn(cx, id, |c| (c.state.split(data, limits), c.peer));
-    let Some((requests, peer)) = parsed else {
+    // Once per chunk, requests or not: the connection counts chunks in flight.
+    let Some((requests, peer)) = server.parse_chunk(cx, id, |s| s.split(data, limits)) else {
         return;
     };
-    // Once per chunk, requests or not: the connection counts chunks in flight.
-    server.parsed(cx, id, requests.len() as u32);
     if requests.is_empty() {
         return;
     }
@@ -287,8 +285,9 @@ fn parse(server: &Arc<Net>, cx: &mut Cx<'_>, id: u64, data: Vec<u8>) {
     cx.spawn(target, move |cx| respond(&s, cx, id, peer, requests));
 }
 
-/// The `respond` stage: for each request in order, looks the file up, renders the response
-/// and sends it; then hands what the log records of them to one `log` callback.
+/// The `respond` stage: for each request in order, looks the file up and renders the
+/// response; sends them all at once (one write for pipelined requests that arrived together);
+/// then hands what the log records of them to one `log` callback.
 fn respond(
     server: &Arc<Net>,
     cx: &mut Cx<'_>,
@@ -297,54 +296,84 @@ fn respond(
     requests: Vec<std::result::Result<Request, Status>>,
 ) {
     let web = &server.service;
+    let answers = requests.len() as u32;
     let mut entries = Vec::with_capacity(requests.len());
+    let mut out = net::out_buffer();
+    let mut then = Then::KeepOpen;
     for req in requests {
-        let (out, entry, keep) = render(&web.site, peer, req);
-        server.send(cx, id, out, if keep { Then::KeepOpen } else { Then::Close });
+        let (entry, keep) = render(&web.site, peer, req, &mut out);
         entries.push(entry);
+        if !keep {
+            // The connection's last response: what follows it is not answered.
+            then = Then::Close;
+            break;
+        }
+    }
+    if !entries.is_empty() {
+        server.send(cx, id, out, answers, then);
     }
     let s = server.clone();
     cx.spawn(web.log_stage.key(id), move |cx| log(&s, cx, entries));
 }
 
-/// The response to one parsed request (or to a parse failure), what the access log records
-/// of it, and whether the connection stays open. The work of the `respond` stage, shared with
-/// the benchmark's tokio server so that both answer with the same code.
+/// Appends the response to one parsed request (or to a parse failure) to `out`; returns what
+/// the access log records of it and whether the connection stays open. The work of the
+/// `respond` stage, shared with the benchmark's tokio server so that both answer with the
+/// same code.
 pub(crate) fn render(
     site: &Site,
     peer: Option<SocketAddr>,
     req: std::result::Result<Request, Status>,
-) -> (Vec<u8>, Entry, bool) {
-    let (out, entry, keep) = match req {
-        Err(status) => (
-            http::error_response(status, &[]),
-            Entry {
+    out: &mut Vec<u8>,
+) -> (Entry, bool) {
+    let start = out.len();
+    let (entry, keep) = match req {
+        Err(status) => {
+            out.extend_from_slice(&http::error_response(status, &[]));
+            let entry = Entry {
                 peer,
                 method: "-".into(),
                 target: "-".into(),
                 minor: 1,
                 status,
                 bytes: 0,
-            },
-            false,
-        ),
+            };
+            (entry, false)
+        }
         Ok(req) => {
             let head_only = req.method == "HEAD";
             let found = req.path().map(|p| site.lookup(&p));
-            let (out, status) = match found {
-                _ if req.method != "GET" && !head_only => (
-                    http::error_response(Status::METHOD_NOT_ALLOWED, &[("Allow", "GET, HEAD")]),
-                    Status::METHOD_NOT_ALLOWED,
-                ),
-                None => (
-                    http::error_response(Status::BAD_REQUEST, &[]),
-                    Status::BAD_REQUEST,
-                ),
-                Some(None) => (not_found(req.keep_alive, head_only), Status::NOT_FOUND),
-                Some(Some(file)) => {
-                    let mut out = Vec::with_capacity(160 + file.body.len());
+            let status = match found {
+                _ if req.method != "GET" && !head_only => {
+                    out.extend_from_slice(&http::error_response(
+                        Status::METHOD_NOT_ALLOWED,
+                        &[("Allow", "GET, HEAD")],
+                    ));
+                    Status::METHOD_NOT_ALLOWED
+                }
+                None => {
+                    out.extend_from_slice(&http::error_response(Status::BAD_REQUEST, &[]));
+                    Status::BAD_REQUEST
+                }
+                Some(None) => {
+                    let body = b"404 Not Found\n";
                     http::head(
-                        &mut out,
+                        out,
+                        Status::NOT_FOUND,
+                        "text/plain",
+                        body.len(),
+                        req.keep_alive,
+                        &[],
+                    );
+                    if !head_only {
+                        out.extend_from_slice(body);
+                    }
+                    Status::NOT_FOUND
+                }
+                Some(Some(file)) => {
+                    out.reserve(160 + file.body.len());
+                    http::head(
+                        out,
                         Status::OK,
                         file.content_type,
                         file.body.len(),
@@ -354,44 +383,27 @@ pub(crate) fn render(
                     if !head_only {
                         out.extend_from_slice(&file.body);
                     }
-                    (out, Status::OK)
+                    Status::OK
                 }
             };
             // 405 and 400 close the connection (their helper says so); 404 keeps it.
             let keep = req.keep_alive && matches!(status, Status::OK | Status::NOT_FOUND);
             let entry = Entry {
                 peer,
-                bytes: out.len(),
+                bytes: 0,
                 method: req.method,
                 target: req.target,
                 minor: req.minor,
                 status,
             };
-            (out, entry, keep)
+            (entry, keep)
         }
     };
     let entry = Entry {
-        bytes: out.len(),
+        bytes: out.len() - start,
         ..entry
     };
-    (out, entry, keep)
-}
-
-fn not_found(keep_alive: bool, head_only: bool) -> Vec<u8> {
-    let body = b"404 Not Found\n";
-    let mut out = Vec::with_capacity(160);
-    http::head(
-        &mut out,
-        Status::NOT_FOUND,
-        "text/plain",
-        body.len(),
-        keep_alive,
-        &[],
-    );
-    if !head_only {
-        out.extend_from_slice(body);
-    }
-    out
+    (entry, keep)
 }
 
 /// The `log` stage: one line per response into the shared access log.

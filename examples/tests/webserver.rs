@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use common::{closed_within, connect, get, read_response, request, web};
 use hue_examples::Limits;
@@ -202,6 +202,54 @@ fn pipelined_requests_are_answered_in_order() {
             0,
             "{coloring:?} touched state from two colors"
         );
+    }
+}
+
+#[test]
+fn a_pipelined_request_that_closes_is_the_last_one_answered() {
+    for coloring in [Coloring::Serial, Coloring::ByConnection] {
+        let (rt, server) = web(2, config(coloring));
+        let mut s = connect(server.addr());
+        // Three requests in one write: the second is answered with 405, which closes the
+        // connection, so the third is not answered (nor logged).
+        s.write_all(
+            b"GET /style.css HTTP/1.1\r\nHost: t\r\n\r\n\
+              DELETE /style.css HTTP/1.1\r\nHost: t\r\n\r\n\
+              GET /files/0.html HTTP/1.1\r\nHost: t\r\n\r\n",
+        )
+        .unwrap();
+        let mut buf = Vec::new();
+        let first = read_response(&mut s, &mut buf);
+        assert_eq!((first.status, first.closes()), (200, false), "{coloring:?}");
+        let second = read_response(&mut s, &mut buf);
+        assert_eq!(
+            (second.status, second.closes()),
+            (405, true),
+            "{coloring:?}"
+        );
+        // Nothing more comes, up to the server's close.
+        s.set_read_timeout(Some(common::PATIENCE)).unwrap();
+        let mut rest = [0u8; 4096];
+        loop {
+            match s.read(&mut rest) {
+                Ok(0) => break,
+                Ok(n) => buf.extend_from_slice(&rest[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("{coloring:?}: the connection did not close: {e}"),
+            }
+        }
+        assert!(
+            buf.is_empty(),
+            "{coloring:?}: bytes after the last response: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        drop(s);
+        rt.wait_idle_timeout(common::PATIENCE);
+        common::eventually("both responses are logged", || server.stats().requests == 2);
+        let log = server.access_log();
+        assert_eq!(log.recent.len(), 2, "{coloring:?}: {:?}", log.recent);
+        assert_eq!(log.by_status.get(&200), Some(&1));
+        assert_eq!(log.by_status.get(&405), Some(&1));
     }
 }
 
