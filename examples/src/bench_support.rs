@@ -99,11 +99,11 @@ impl InlineHttp {
         let mut keep = true;
         for req in conn.0.split(data, &self.limits) {
             let (entry, k) = webserver::render(&self.site, Some(peer), req, out);
-            let line = webserver::log_line(self.started, &entry);
+            let logged = webserver::Logged::new(self.started, &entry);
             self.log
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .record(&entry, line);
+                .record(logged);
             keep = k;
         }
         keep

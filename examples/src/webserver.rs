@@ -302,7 +302,9 @@ fn respond(
     let mut then = Then::KeepOpen;
     for req in requests {
         let (entry, keep) = render(&web.site, peer, req, &mut out);
-        entries.push(entry);
+        // The line is made here, in the connection's color: the serialized `log` stage only
+        // appends it.
+        entries.push(Logged::new(web.started, &entry));
         if !keep {
             // The connection's last response: what follows it is not answered.
             then = Then::Close;
@@ -407,23 +409,40 @@ pub(crate) fn render(
 }
 
 /// The `log` stage: one line per response into the shared access log.
-fn log(server: &Arc<Net>, cx: &mut Cx<'_>, entries: Vec<Entry>) {
+fn log(server: &Arc<Net>, cx: &mut Cx<'_>, entries: Vec<Logged>) {
     let web = &server.service;
-    let lines: Vec<String> = entries.iter().map(|e| log_line(web.started, e)).collect();
+    let n = entries.len() as u64;
+    let bytes: u64 = entries.iter().map(|e| e.bytes as u64).sum();
     cx.write(&web.log, |log| {
-        for (e, line) in entries.iter().zip(lines) {
-            log.record(e, line);
+        for e in entries {
+            log.record(e);
         }
     });
-    let bytes: u64 = entries.iter().map(|e| e.bytes as u64).sum();
-    web.logged
-        .fetch_add(entries.len() as u64, Ordering::Relaxed);
+    web.logged.fetch_add(n, Ordering::Relaxed);
     web.logged_bytes.fetch_add(bytes, Ordering::Relaxed);
+}
+
+/// What the access log keeps of one response: its status, its size and its line.
+pub(crate) struct Logged {
+    status: Status,
+    bytes: usize,
+    line: String,
+}
+
+impl Logged {
+    /// `entry`'s record, its line stamped with the time since `started`.
+    pub(crate) fn new(started: Instant, entry: &Entry) -> Logged {
+        Logged {
+            status: entry.status,
+            bytes: entry.bytes,
+            line: log_line(started, entry),
+        }
+    }
 }
 
 /// The access-log line of one response, in Common Log Format with the time as seconds since
 /// `started`.
-pub(crate) fn log_line(started: Instant, e: &Entry) -> String {
+fn log_line(started: Instant, e: &Entry) -> String {
     let t = started.elapsed();
     let mut line = String::with_capacity(96);
     match e.peer {
@@ -448,14 +467,14 @@ pub(crate) fn log_line(started: Instant, e: &Entry) -> String {
 
 impl AccessLog {
     /// Counts one response and keeps its line among the last [`RECENT_LINES`].
-    pub(crate) fn record(&mut self, e: &Entry, line: String) {
+    pub(crate) fn record(&mut self, e: Logged) {
         self.requests += 1;
         self.bytes += e.bytes as u64;
         *self.by_status.entry(e.status.0).or_default() += 1;
         if self.recent.len() == RECENT_LINES {
             self.recent.pop_front();
         }
-        self.recent.push_back(line);
+        self.recent.push_back(e.line);
     }
 }
 
