@@ -19,6 +19,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::clock::{Clock, thread_cpu_ns};
 use crate::sync::lock;
@@ -55,6 +56,13 @@ impl std::str::FromStr for TraceLevel {
 /// enough that the hand-off (a channel send) is rare, small enough that a worker that sleeps
 /// does not sit on much.
 pub(crate) const BUFFER_RECORDS: usize = 4096;
+
+/// A worker that goes to sleep hands its records and counters to the collector only if its
+/// interval has been open this long; otherwise it comes back to do so this long after the
+/// interval opened, if it is still asleep then ([`Recorder::before_park`]). So what a worker
+/// did reaches the trace and the live view at most this late, and a worker that sleeps and
+/// wakes very often hands over at most once per this period.
+pub(crate) const PARK_CLOSE_NS: u64 = 1_000_000;
 
 /// Handlers whose recent callbacks average at least this wall time get their CPU time read
 /// per callback: the CPU clock costs ~1.4 µs, under 3% of a 50 µs callback.
@@ -257,6 +265,8 @@ pub(crate) struct Recorder {
     records: Vec<Raw>,
     agg: Box<Aggregates>,
     interval_ticks: u64,
+    /// How long an interval is open before a park closes it ([`Recorder::before_park`]).
+    park_close_ticks: u64,
     interval_start: u64,
     interval_cpu_start: u64,
     park_start: u64,
@@ -347,6 +357,7 @@ impl Recorder {
             },
             agg: Box::default(),
             interval_ticks,
+            park_close_ticks: interval_ticks.min(clock.ticks_for_ns(PARK_CLOSE_NS)),
             interval_start: now,
             interval_cpu_start: thread_cpu_ns(),
             park_start: now,
@@ -517,11 +528,27 @@ impl Recorder {
         });
     }
 
-    /// The worker is about to sleep: close the interval so the collector has everything.
-    pub(crate) fn before_park(&mut self) {
+    /// The worker is about to sleep. Closes the interval, so that the collector has everything,
+    /// once it has been open for [`PARK_CLOSE_NS`] (or the whole sampling interval, if that is
+    /// shorter); a younger interval stays open, and the worker is told how long it may sleep
+    /// before it must come back and close it. A worker that sleeps and wakes tens of thousands
+    /// of times a second (a server whose load comes in bursts) would otherwise read its CPU
+    /// clock, write a sample and hand the collector a small batch at every sleep: that cost more
+    /// than the rest of tracing on two workers.
+    pub(crate) fn before_park(&mut self) -> Option<Duration> {
         let now = self.now();
-        self.close_interval(now);
         self.park_start = now;
+        let open = now.wrapping_sub(self.interval_start);
+        if open >= self.park_close_ticks {
+            self.close_interval(now);
+            return None;
+        }
+        if self.records.is_empty() && self.agg.is_empty() {
+            // Nothing to hand over: sleep as long as there is no work.
+            return None;
+        }
+        let left = self.park_close_ticks - open;
+        Some(Duration::from_nanos(self.clock.delta_ns(0, left)).max(Duration::from_micros(1)))
     }
 
     pub(crate) fn after_park(&mut self) {
@@ -644,11 +671,11 @@ mod tests {
             tx,
             pool: Mutex::new(Vec::new()),
         });
-        // A 10 s interval: nothing closes it during the test but `before_park`.
-        (
-            Recorder::new(level, 3, Clock::new(), outlet, 10_000_000_000),
-            rx,
-        )
+        // A 10 s interval: nothing closes it during the test but `before_park`, which closes
+        // it at once.
+        let mut r = Recorder::new(level, 3, Clock::new(), outlet, 10_000_000_000);
+        r.park_close_ticks = 0;
+        (r, rx)
     }
 
     fn one_callback(r: &mut Recorder, handler: u32) {
@@ -704,6 +731,49 @@ mod tests {
         assert_eq!(agg.handlers[2].callbacks, 10);
         assert_eq!(b.dropped, 0);
         assert_eq!(callback_id(3, 7) >> 48, 4, "ids carry the worker");
+    }
+
+    #[test]
+    fn a_park_soon_after_the_interval_opened_hands_over_later() {
+        let (mut r, rx) = recorder(TraceLevel::Full, 4);
+        let clock = Clock::new();
+        // Long enough that the test's own pauses never reach it.
+        r.park_close_ticks = clock.ticks_for_ns(3_600_000_000_000);
+        r.interval_start = r.now();
+        assert_eq!(r.before_park(), None, "nothing to hand over: no deadline");
+        r.after_park();
+        for _ in 0..10 {
+            one_callback(&mut r, 2);
+        }
+        let due = r.before_park().expect("records wait: a deadline");
+        assert!(due > Duration::from_secs(3000), "{due:?}");
+        assert!(rx.try_recv().is_err(), "nothing handed over yet");
+        // Once the interval is old enough, the next park closes it with everything in it.
+        r.park_close_ticks = 0;
+        assert_eq!(r.before_park(), None);
+        let b = rx.try_recv().unwrap();
+        assert_eq!(b.records.len(), 11);
+        assert!(matches!(b.records[10], Raw::Sample { callbacks: 10, .. }));
+    }
+
+    #[test]
+    fn the_park_deadline_is_the_close_period_or_the_sampling_interval() {
+        let (tx, _rx) = sync_channel(4);
+        let outlet = Arc::new(Outlet {
+            tx,
+            pool: Mutex::new(Vec::new()),
+        });
+        let clock = Clock::new();
+        let long = Recorder::new(
+            TraceLevel::Full,
+            0,
+            clock.clone(),
+            outlet.clone(),
+            10_000_000_000,
+        );
+        assert_eq!(long.park_close_ticks, clock.ticks_for_ns(PARK_CLOSE_NS));
+        let short = Recorder::new(TraceLevel::Full, 0, clock.clone(), outlet, 100_000);
+        assert_eq!(short.park_close_ticks, clock.ticks_for_ns(100_000));
     }
 
     #[test]

@@ -71,6 +71,43 @@ fn a_viewer_sees_handlers_colors_workers_and_conflicts() {
 }
 
 #[test]
+fn what_a_worker_did_before_it_went_idle_reaches_the_viewer_while_it_sleeps() {
+    // A sampling interval far longer than the test: only the worker's own hand-over before
+    // or during its sleep can bring these callbacks to the viewer.
+    let rt = Runtime::builder()
+        .workers(1)
+        .telemetry("127.0.0.1:0".parse().unwrap())
+        .sample_interval(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let mut viewer = TelemetryClient::connect(rt.telemetry_addr().unwrap()).unwrap();
+    viewer
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let h = Handler::new("live.burst");
+    for _ in 0..5 {
+        rt.handle().spawn(h, |_| {}).unwrap();
+    }
+    rt.wait_idle();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = 0;
+    while seen < 5 && Instant::now() < deadline {
+        let snap = viewer.next_snapshot().unwrap();
+        seen += snap
+            .handlers
+            .iter()
+            .filter(|x| x.name == "live.burst")
+            .map(|x| x.callbacks)
+            .sum::<u64>();
+    }
+    assert_eq!(
+        seen, 5,
+        "the sleeping worker's last callbacks never reached the viewer"
+    );
+    rt.shutdown();
+}
+
+#[test]
 fn telemetry_refuses_a_port_in_use_and_non_loopback_addresses() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let err = Runtime::builder()

@@ -36,7 +36,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 use mio::Waker;
@@ -106,6 +106,21 @@ impl Idle {
 
     pub(crate) fn park(&self, worker: usize) {
         self.parkers[worker].park();
+    }
+
+    /// Parks `worker` for at most `timeout`. Returns whether a producer woke it. If not, the
+    /// worker is still on the sleepers' list: it takes itself off, unless a producer took it
+    /// off meanwhile, and then it takes the token that producer left, which makes it "woken".
+    pub(crate) fn park_timeout(&self, worker: usize, timeout: Duration) -> bool {
+        if self.parkers[worker].park_timeout(timeout) {
+            return true;
+        }
+        if self.cancel_sleep(worker) {
+            return false;
+        }
+        // The producer's token is left or on its way: it comes at once.
+        self.parkers[worker].park();
+        true
     }
 
     /// Wakes `preferred` if it sleeps, else any sleeper if `any` is set.

@@ -1,6 +1,7 @@
 //! Parking a worker thread.
 
 use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::sync::lock;
 
@@ -23,6 +24,25 @@ impl Parker {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         *t = false;
+    }
+
+    /// Like [`Parker::park`], giving up after `timeout`. Returns whether it took a token.
+    pub(crate) fn park_timeout(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut t = lock(&self.token);
+        while !*t {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            t = self
+                .cv
+                .wait_timeout(t, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        *t = false;
+        true
     }
 
     pub(crate) fn unpark(&self) {

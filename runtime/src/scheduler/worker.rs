@@ -547,9 +547,12 @@ impl Worker {
         let mut driver = inner.reactor.try_driver();
         self.stats.parks += 1;
         self.stats.submit(&inner.metrics[me]);
-        if self.cx.tracing {
-            recorder::with(|r| r.before_park());
-        }
+        // How long the recorder lets this worker sleep before it must hand over its records.
+        let handover = if self.cx.tracing {
+            recorder::with(|r| r.before_park()).flatten()
+        } else {
+            None
+        };
         inner.idle.announce_sleep(me, driver.is_some());
         // Due timers, and how long until the next, only now: a timer armed before this
         // announcement is seen here; one armed after it finds this worker asleep in the driver
@@ -558,6 +561,10 @@ impl Worker {
         let timeout = match driver {
             Some(_) => inner.fire_timers(Instant::now(), Some(&self.cx)),
             None => None,
+        };
+        let timeout = match (timeout, handover) {
+            (Some(t), Some(h)) => Some(t.min(h)),
+            (t, h) => t.or(h),
         };
         if (inner.stopping() || self.work_visible()) && inner.idle.cancel_sleep(me) {
             self.stats.parks -= 1;
@@ -578,11 +585,17 @@ impl Worker {
                 by_producer
             }
             None => {
-                inner.idle.park(me);
+                let by_producer = match handover {
+                    Some(h) => inner.idle.park_timeout(me, h),
+                    None => {
+                        inner.idle.park(me);
+                        true
+                    }
+                };
                 if self.cx.tracing {
                     recorder::with(|r| r.after_park());
                 }
-                true
+                by_producer
             }
         }
     }
