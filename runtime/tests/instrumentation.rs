@@ -12,10 +12,21 @@ use hue_runtime::trace::{
 };
 use hue_runtime::{Color, Handler, Runtime, Shared, TraceLevel};
 
-fn temp_trace(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hue-test-{}", std::process::id()));
+/// A directory of its own for one test's trace, removed when the test ends (passed or not).
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A trace path in a fresh directory, and the guard that removes the directory.
+fn temp_trace(name: &str) -> (TempDir, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("hue-test-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join(format!("{name}.hue"))
+    let path = dir.join(format!("{name}.hue"));
+    (TempDir(dir), path)
 }
 
 /// Spins for `d` of CPU time on this thread (a sleep would look like blocking).
@@ -99,7 +110,7 @@ impl Trace {
 
 #[test]
 fn a_known_workload_yields_matching_records() {
-    let path = temp_trace("known");
+    let (_dir, path) = temp_trace("known");
     let rt = Runtime::builder()
         .workers(2)
         .trace_file(&path)
@@ -181,7 +192,7 @@ fn a_known_workload_yields_matching_records() {
 }
 
 fn serialization_wait(color_by_key: bool) -> u64 {
-    let path = temp_trace(if color_by_key {
+    let (_dir, path) = temp_trace(if color_by_key {
         "serial-keyed"
     } else {
         "serial-default"
@@ -224,7 +235,7 @@ fn one_color_shows_serialization_wait_and_coloring_by_key_removes_it() {
 
 #[test]
 fn two_handlers_in_different_colors_on_one_shared_produce_a_conflict_naming_both() {
-    let path = temp_trace("conflict");
+    let (_dir, path) = temp_trace("conflict");
     let rt = Runtime::builder()
         .workers(2)
         .trace_file(&path)
@@ -272,7 +283,7 @@ fn two_handlers_in_different_colors_on_one_shared_produce_a_conflict_naming_both
 
 #[test]
 fn cpu_time_is_measured_for_long_handlers_and_blocking_ones_are_flagged() {
-    let path = temp_trace("cpu");
+    let (_dir, path) = temp_trace("cpu");
     let rt = Runtime::builder()
         .workers(1)
         .trace_file(&path)
@@ -352,10 +363,11 @@ fn an_unwritable_trace_path_logs_and_runs_untraced_or_fails_when_strict() {
 
 #[test]
 fn a_trace_file_needs_level_full() {
+    let (_dir, path) = temp_trace("agg");
     let err = Runtime::builder()
         .workers(1)
         .trace_level(TraceLevel::Aggregate)
-        .trace_file(temp_trace("agg"))
+        .trace_file(path)
         .build()
         .err()
         .unwrap();
@@ -401,7 +413,7 @@ fn keyed_existing_does_not_make_values() {
 
 #[test]
 fn a_policy_recolors_without_code_changes_and_the_trace_records_it() {
-    let path = temp_trace("policy");
+    let (_dir, path) = temp_trace("policy");
     let policy =
         hue_runtime::Policy::parse("[rules]\n\"p.work\" = \"by-key\"\n", "test policy").unwrap();
     let rt = Runtime::builder()
@@ -451,7 +463,7 @@ fn a_bad_policy_file_fails_the_build_with_its_line() {
 /// whole process (not only its workers) and the machine used: the profiler's machine bound.
 #[test]
 fn the_trace_records_scheduler_settings_and_process_and_machine_cpu() {
-    let path = temp_trace("machine");
+    let (_dir, path) = temp_trace("machine");
     let rt = Runtime::builder()
         .workers(2)
         .batch(7)
@@ -510,5 +522,4 @@ fn the_trace_records_scheduler_settings_and_process_and_machine_cpu() {
             last.process_cpu
         );
     }
-    let _ = std::fs::remove_file(&path);
 }
