@@ -50,7 +50,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::loadgen::{self, Frame, Protocol, Rng, mix};
-use crate::net::{self, Input, Then};
+use crate::net::{self, Input, Reply, Then};
 use crate::{ConnStats, Limits, Load, Served, Summary, Workload};
 
 /// Where `encrypt` runs.
@@ -571,7 +571,15 @@ fn encrypt(
             }
         }
     };
-    server.send_later(cx, id, frame, 1, Then::KeepOpen);
+    server.send_later(
+        cx,
+        id,
+        Reply {
+            data: frame,
+            answers: 1,
+            then: Then::KeepOpen,
+        },
+    );
 }
 
 /// What a file server has done so far.

@@ -100,6 +100,15 @@ pub(crate) enum Then {
     Close,
 }
 
+/// What a service sends on a connection: the responses to `answers` requests (at least one,
+/// parsed earlier and not yet answered, in order), one after the other in `data`, and what
+/// happens after them.
+pub(crate) struct Reply {
+    pub(crate) data: Vec<u8>,
+    pub(crate) answers: u32,
+    pub(crate) then: Then,
+}
+
 /// A protocol served over [`Server`].
 pub(crate) trait Service: Send + Sync + Sized + 'static {
     /// Per-connection protocol state, kept in the connection's [`Conn`].
@@ -599,40 +608,29 @@ impl<S: Service> Server<S> {
 
     // --- write --------------------------------------------------------------------------
 
-    /// Answers `answers` requests of connection `id` (at least one, parsed earlier and not yet
-    /// answered, in order) with `data`, their responses one after the other. From the
-    /// connection's color it writes at once; from another color it queues the `write` stage
-    /// there.
-    pub(crate) fn send(
-        self: &Arc<Self>,
-        cx: &mut Cx<'_>,
-        id: u64,
-        data: Vec<u8>,
-        answers: u32,
-        then: Then,
-    ) {
+    /// Sends `reply` on connection `id`. From the connection's color it writes at once; from
+    /// another color it queues the `write` stage there.
+    pub(crate) fn send(self: &Arc<Self>, cx: &mut Cx<'_>, id: u64, reply: Reply) {
         if cx.color() == self.color_of(id) {
-            self.write(cx, id, data, answers, then);
+            self.write(cx, id, reply);
         } else {
-            self.send_later(cx, id, data, answers, then);
+            self.send_later(cx, id, reply);
         }
     }
 
     /// Like [`Server::send`], but always through the `write` stage.
-    pub(crate) fn send_later(
-        self: &Arc<Self>,
-        cx: &mut Cx<'_>,
-        id: u64,
-        data: Vec<u8>,
-        answers: u32,
-        then: Then,
-    ) {
+    pub(crate) fn send_later(self: &Arc<Self>, cx: &mut Cx<'_>, id: u64, reply: Reply) {
         let server = self.clone();
         let target = self.stages.write.color(self.color_of(id)).key(id);
-        cx.spawn(target, move |cx| server.write(cx, id, data, answers, then));
+        cx.spawn(target, move |cx| server.write(cx, id, reply));
     }
 
-    fn write(self: &Arc<Self>, cx: &mut Cx<'_>, id: u64, data: Vec<u8>, answers: u32, then: Then) {
+    fn write(self: &Arc<Self>, cx: &mut Cx<'_>, id: u64, reply: Reply) {
+        let Reply {
+            data,
+            answers,
+            then,
+        } = reply;
         let now = Instant::now();
         // Queue behind waiting output, or take the socket and write what waits.
         let direct = self.with_conn(cx, id, |c| {

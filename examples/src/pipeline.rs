@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::http::{self, Request, RequestStream, Status};
 use crate::loadgen::{self, Frame, Protocol, Rng};
-use crate::net::{self, Input, Then};
+use crate::net::{self, Input, Reply, Then};
 use crate::{ConnStats, Limits, Load, Served, Summary, Workload};
 
 /// Where the stages run.
@@ -541,12 +541,15 @@ fn respond(
         }
     };
     let bytes = out.len();
+    let then = if keep { Then::KeepOpen } else { Then::Close };
     server.send(
         cx,
         id,
-        out,
-        1,
-        if keep { Then::KeepOpen } else { Then::Close },
+        Reply {
+            data: out,
+            answers: 1,
+            then,
+        },
     );
     let s = server.clone();
     let target = bank.log_stage.color(bank.log_color()).key(id);

@@ -31,7 +31,7 @@ use hue_runtime::{Builder, Color, Cx, Handle, Handler, Runtime, Shared};
 use crate::error::{Error, Result};
 use crate::http::{self, Request, RequestStream, Status};
 use crate::loadgen::{self, Frame, Protocol};
-use crate::net::{self, Input, Then};
+use crate::net::{self, Input, Reply, Then};
 use crate::{ConnStats, Limits, Load, Served, Summary, Workload};
 
 /// Where the web server's stages run.
@@ -312,7 +312,15 @@ fn respond(
         }
     }
     if !entries.is_empty() {
-        server.send(cx, id, out, answers, then);
+        server.send(
+            cx,
+            id,
+            Reply {
+                data: out,
+                answers,
+                then,
+            },
+        );
     }
     let s = server.clone();
     cx.spawn(web.log_stage.key(id), move |cx| log(&s, cx, entries));
