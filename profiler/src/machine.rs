@@ -28,6 +28,9 @@ pub struct MachineUse {
     pub workers_cpu_ns: u64,
     /// CPU time of every process on the machine, ns; `None` where the system did not say.
     pub machine_cpu_ns: Option<u64>,
+    /// Time the workers were ready to run but waited for a CPU, summed over the workers, ns;
+    /// `None` where the system did not say (and in older traces).
+    pub workers_cpu_wait_ns: Option<u64>,
 }
 
 impl MachineUse {
@@ -58,6 +61,15 @@ impl MachineUse {
     pub fn other_process_cores(&self) -> Option<f64> {
         self.machine_cpu_ns
             .map(|m| self.per_wall(m.saturating_sub(self.process_cpu_ns)))
+    }
+
+    /// Of the time the workers were ready to run (running or waiting for a CPU), the share
+    /// they waited: how much the machine's cores, not the colors, held them back. `None` if
+    /// not recorded or the workers never ran.
+    pub fn workers_cpu_wait_share(&self) -> Option<f64> {
+        let wait = self.workers_cpu_wait_ns?;
+        let ready = wait + self.workers_cpu_ns;
+        (ready > 0).then(|| wait as f64 / ready as f64)
     }
 
     /// The most the traced program's throughput can grow on the traced machine: the cores
@@ -100,6 +112,7 @@ impl MachineFold {
             process_cpu_ns: m.process_cpu,
             workers_cpu_ns: self.workers_cpu_ns.min(m.process_cpu),
             machine_cpu_ns: m.machine_cpu,
+            workers_cpu_wait_ns: m.workers_cpu_wait,
         })
     }
 }
@@ -116,7 +129,20 @@ mod tests {
             process_cpu_ns: (process * s) as u64,
             workers_cpu_ns: (workers * s) as u64,
             machine_cpu_ns: machine.map(|m| (m * s) as u64),
+            workers_cpu_wait_ns: None,
         }
+    }
+
+    #[test]
+    fn the_wait_share_is_of_the_time_the_workers_were_ready_to_run() {
+        let mut m = use_(2, 1.5, 1.2, Some(1.5));
+        assert_eq!(m.workers_cpu_wait_share(), None, "not recorded");
+        // 1.2 cores' worth running, 0.4 waiting: ready 1.6, waiting a quarter of it.
+        m.workers_cpu_wait_ns = Some(400_000_000);
+        assert!((m.workers_cpu_wait_share().unwrap() - 0.25).abs() < 1e-9);
+        m.workers_cpu_ns = 0;
+        m.workers_cpu_wait_ns = Some(0);
+        assert_eq!(m.workers_cpu_wait_share(), None, "never ready");
     }
 
     #[test]

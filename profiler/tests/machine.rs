@@ -40,6 +40,7 @@ fn records(machine_samples: bool) -> Vec<Record> {
                 process_cpu: at,
                 machine_cpu: Some(at * 3 / 2),
                 cores: 2,
+                workers_cpu_wait: None,
             }));
         }
     }
@@ -93,6 +94,51 @@ fn traces_without_machine_samples_say_nothing_of_the_machine() {
     assert!(!text::stats(&p, 5).contains("traced machine"));
     let report = suggest(&trace, &p, &Options::default()).unwrap();
     assert!(!text::suggestions(&report).contains("traced machine"));
+}
+
+/// Workers that waited for a CPU a fifth of the time they were ready to run: `hue stats` says
+/// the machine held them back; a few percent is only reported.
+#[test]
+fn workers_waiting_for_a_cpu_are_reported_and_blamed_on_the_machine_when_it_is_much() {
+    let with_wait = |wait: u64| -> Profile {
+        let records: Vec<Record> = records(true)
+            .into_iter()
+            .map(|r| match r {
+                // Cumulative, like the cores: the latest sample holds the whole run.
+                Record::Machine(m) => Record::Machine(MachineSample {
+                    workers_cpu_wait: Some(wait * m.at / S),
+                    ..m
+                }),
+                r => r,
+            })
+            .collect();
+        let bytes = testing::encode(&records, 1, "test", "", true);
+        Profile::read(&Trace::from_bytes("wait.hue", bytes).unwrap()).unwrap()
+    };
+    // The worker ran 0.8 s; 0.2 s waiting makes a fifth of its 1.0 s ready.
+    let p = with_wait(S / 5);
+    let share = p
+        .machine
+        .as_ref()
+        .unwrap()
+        .workers_cpu_wait_share()
+        .unwrap();
+    assert!((share - 0.2).abs() < 1e-9, "{share}");
+    let stats = text::stats(&p, 5);
+    assert!(
+        stats.contains("Its workers were ready to run but waited for a CPU 20.0% of that time: the machine's cores, not the colors, held them back"),
+        "{stats}"
+    );
+    let p = with_wait(S / 50);
+    let stats = text::stats(&p, 5);
+    assert!(
+        stats.contains("waited for a CPU 2.4% of that time.\n"),
+        "{stats}"
+    );
+    assert!(!stats.contains("held them back"), "{stats}");
+    // Not recorded: not mentioned.
+    let (_, p) = profile(true);
+    assert!(!text::stats(&p, 5).contains("waited for a CPU"));
 }
 
 /// A server that waited for its clients most of the time (0.1 of a core) is not bound by the

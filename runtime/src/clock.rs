@@ -81,6 +81,30 @@ pub(crate) fn thread_cpu_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// How long the thread whose `schedstat` file `f` is has been runnable but waiting for a CPU,
+/// in ns: the second field of `/proc/thread-self/schedstat` (the kernel's `run_delay`, since
+/// the thread started). Opened once per thread ([`open_cpu_wait`]) and re-read with one
+/// `pread`. `None` if the read fails.
+pub(crate) fn cpu_wait_ns(f: &std::fs::File) -> Option<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = [0u8; 96];
+    let n = f.read_at(&mut buf, 0).ok()?;
+    std::str::from_utf8(&buf[..n])
+        .ok()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// This thread's `schedstat` file, for [`cpu_wait_ns`]; `None` where the kernel keeps no
+/// scheduler statistics (no such file).
+pub(crate) fn open_cpu_wait() -> Option<std::fs::File> {
+    let f = std::fs::File::open("/proc/thread-self/schedstat").ok()?;
+    cpu_wait_ns(&f)?;
+    Some(f)
+}
+
 /// This thread's voluntary context switches so far, from one `getrusage(RUSAGE_THREAD)`.
 ///
 /// The count tells a callback that blocked (slept, waited on I/O or a lock: voluntary

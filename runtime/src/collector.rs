@@ -63,7 +63,9 @@ impl MachineClock {
         }
     }
 
-    fn sample(&self, c: &Clock) -> MachineSample {
+    /// A sample now; `workers_cpu_wait` is the latest each worker reported.
+    fn sample(&self, c: &Clock, workers_cpu_wait: &[Option<u64>]) -> MachineSample {
+        let reported = workers_cpu_wait.iter().flatten();
         MachineSample {
             at: c.ns(c.raw()),
             process_cpu: clock::process_cpu_ns().saturating_sub(self.process0),
@@ -71,6 +73,10 @@ impl MachineClock {
                 .machine0
                 .and_then(|m0| Some(clock::machine_cpu_ns()?.saturating_sub(m0))),
             cores: self.cores,
+            workers_cpu_wait: workers_cpu_wait
+                .iter()
+                .any(Option::is_some)
+                .then(|| reported.sum()),
         }
     }
 }
@@ -95,6 +101,7 @@ impl Collector {
         let mut period = Aggregates::default();
         let mut period_workers = vec![WorkerAgg::default(); self.workers];
         let mut dropped_by_worker = vec![0u64; self.workers];
+        let mut cpu_wait_by_worker: Vec<Option<u64>> = vec![None; self.workers];
         let mut seq = 0u64;
         let machine = MachineClock::start();
         let mut period_start = Instant::now();
@@ -113,6 +120,9 @@ impl Collector {
                         t.steals += f.steals;
                         t.cpu_ns += f.cpu_ns;
                         merge(&mut period, &agg);
+                    }
+                    if batch.cpu_wait.is_some() {
+                        cpu_wait_by_worker[w] = cpu_wait_by_worker[w].max(batch.cpu_wait);
                     }
                     if batch.dropped > dropped_by_worker[w] {
                         dropped_by_worker[w] = batch.dropped;
@@ -141,7 +151,9 @@ impl Collector {
             let now = Instant::now();
             if now >= next_publish {
                 if self.writer.is_some() {
-                    self.write(&[Record::Machine(machine.sample(&self.clock))]);
+                    self.write(&[Record::Machine(
+                        machine.sample(&self.clock, &cpu_wait_by_worker),
+                    )]);
                 }
                 if let Some(server) = &self.telemetry {
                     seq += 1;
@@ -161,7 +173,9 @@ impl Collector {
             }
         }
         if self.writer.is_some() {
-            self.write(&[Record::Machine(machine.sample(&self.clock))]);
+            self.write(&[Record::Machine(
+                machine.sample(&self.clock, &cpu_wait_by_worker),
+            )]);
         }
         if let Some(Err(e)) = self.writer.take().map(|w| w.finish()) {
             tracing::error!(path = %self.trace_path, error = %e, "finishing the trace file failed");

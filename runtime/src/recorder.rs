@@ -211,6 +211,9 @@ pub(crate) struct Batch {
     pub(crate) agg: Option<Box<Aggregates>>,
     /// Records this worker dropped so far (cumulative).
     pub(crate) dropped: u64,
+    /// How long this worker's thread has been runnable but waiting for a CPU since it started
+    /// (cumulative; `None` where the kernel does not say).
+    pub(crate) cpu_wait: Option<u64>,
 }
 
 impl Batch {
@@ -220,6 +223,7 @@ impl Batch {
             records: Vec::new(),
             agg: None,
             dropped: 0,
+            cpu_wait: None,
         }
     }
 
@@ -276,6 +280,10 @@ pub(crate) struct Recorder {
     warned_blocking: Vec<u32>,
     /// Set when the worker exits: its last hand-off waits for room rather than dropping.
     final_flush: bool,
+    /// This thread's `schedstat` file (`None` where there is none), and what it said at the
+    /// last interval's close: how long the thread has waited for a CPU.
+    schedstat: Option<std::fs::File>,
+    cpu_wait: Option<u64>,
     /// The color of the last callback and its counters since it became the last one.
     run_color: u64,
     run: ColorAgg,
@@ -365,6 +373,9 @@ impl Recorder {
             dropped: 0,
             warned_blocking: Vec::new(),
             final_flush: false,
+            // `new` runs on the worker's own thread (`Worker::run`).
+            schedstat: crate::clock::open_cpu_wait(),
+            cpu_wait: None,
             run_color: 0,
             run: ColorAgg::default(),
             clock,
@@ -569,6 +580,9 @@ impl Recorder {
         self.fold_color();
         let cpu_now = thread_cpu_ns();
         let cpu_ns = cpu_now.saturating_sub(self.interval_cpu_start);
+        if let Some(f) = &self.schedstat {
+            self.cpu_wait = crate::clock::cpu_wait_ns(f).or(self.cpu_wait);
+        }
         self.agg.worker.cpu_ns += cpu_ns;
         if self.level == TraceLevel::Full {
             let w = self.agg.worker;
@@ -603,6 +617,7 @@ impl Recorder {
             records,
             agg,
             dropped: self.dropped,
+            cpu_wait: self.cpu_wait,
         };
         if self.final_flush {
             let _ = self.outlet.tx.send(batch);

@@ -523,3 +523,52 @@ fn the_trace_records_scheduler_settings_and_process_and_machine_cpu() {
         );
     }
 }
+
+/// Workers that outnumber the cores and all burn CPU wait for one: the machine samples say
+/// for how long (from the kernel's per-thread `run_delay`), so the profiler can tell a
+/// machine that held the workers back from colors that did.
+#[test]
+fn machine_samples_say_how_long_the_workers_waited_for_a_cpu() {
+    let (_dir, path) = temp_trace("cpu-wait");
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let workers = cores + 2;
+    let rt = Runtime::builder()
+        .workers(workers)
+        .sample_interval(Duration::from_millis(10))
+        .trace_file(&path)
+        .build()
+        .unwrap();
+    let h = Handler::new("w.burn");
+    for i in 0..workers {
+        rt.spawn(h.color(Color::of(&i)), |_| {
+            burn_cpu(Duration::from_millis(100))
+        })
+        .unwrap();
+    }
+    rt.wait_idle();
+    rt.shutdown();
+    let t = Trace::read(&path);
+    let last = t
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Machine(m) => Some(*m),
+            _ => None,
+        })
+        .next_back()
+        .expect("machine samples");
+    if !std::path::Path::new("/proc/thread-self/schedstat").exists() {
+        assert_eq!(last.workers_cpu_wait, None, "nothing to read it from");
+        return;
+    }
+    // `workers` × 100 ms of CPU on `cores` cores: together the workers waited at least
+    // (workers − cores) × 100 ms, less what the kernel's accounting rounds off.
+    let wait = last
+        .workers_cpu_wait
+        .expect("the workers report their wait");
+    let least = (workers - cores) as u64 * 100_000_000 / 2;
+    assert!(
+        wait >= least,
+        "{workers} workers on {cores} cores waited {wait} ns for a CPU, expected ≥ {least}"
+    );
+}

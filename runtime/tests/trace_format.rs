@@ -1049,6 +1049,7 @@ fn machine_samples_round_trip_between_records() {
             process_cpu: at / 2,
             machine_cpu: (at % 2 == 0).then_some(at * 3),
             cores: 2,
+            workers_cpu_wait: (at % 3 == 0).then_some(at / 4),
         })
     };
     let drops = |n| {

@@ -240,6 +240,11 @@ pub struct MachineSample {
     pub machine_cpu: Option<u64>,
     /// Cores online.
     pub cores: u16,
+    /// How long the runtime's worker threads have been runnable but waiting for a CPU since
+    /// they started, summed over the workers, ns (Linux: `run_delay` in each thread's
+    /// `/proc/.../schedstat`, as the workers last reported it). `None` where the system does
+    /// not say, and in files written before it was recorded.
+    pub workers_cpu_wait: Option<u64>,
 }
 
 /// Records one worker dropped because its buffers were full; cumulative.

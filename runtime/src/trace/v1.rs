@@ -118,6 +118,14 @@ pub(crate) fn encode_machine(m: &MachineSample, buf: &mut Vec<u8>) {
         None => buf.push(0),
     }
     buf.extend_from_slice(&m.cores.to_le_bytes());
+    // Appended later: a reader of the shorter payload stops before it.
+    match m.workers_cpu_wait {
+        Some(v) => {
+            buf.push(1);
+            put_varint(buf, v);
+        }
+        None => buf.push(0),
+    }
 }
 
 /// Reads a machine sample's payload.
@@ -130,11 +138,21 @@ pub(crate) fn decode_machine(payload: &[u8]) -> Result<MachineSample, Bad> {
         _ => Some(c.varint()?),
     };
     let cores = c.u16_le()?;
+    // Absent from samples written before it was appended.
+    let workers_cpu_wait = if c.is_empty() {
+        None
+    } else {
+        match c.u8()? {
+            0 => None,
+            _ => Some(c.varint()?),
+        }
+    };
     Ok(MachineSample {
         at,
         process_cpu,
         machine_cpu,
         cores,
+        workers_cpu_wait,
     })
 }
 
@@ -753,6 +771,30 @@ fn event_kind(code: u8) -> Option<EventKind> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_machine_sample_written_before_the_cpu_wait_was_appended_reads_without_it() {
+        let m = MachineSample {
+            at: 5,
+            process_cpu: 7,
+            machine_cpu: Some(11),
+            cores: 2,
+            workers_cpu_wait: Some(13),
+        };
+        let mut buf = Vec::new();
+        encode_machine(&m, &mut buf);
+        assert_eq!(decode_machine(&buf), Ok(m));
+        let none = MachineSample {
+            workers_cpu_wait: None,
+            ..m
+        };
+        let mut old = Vec::new();
+        encode_machine(&none, &mut old);
+        assert_eq!(decode_machine(&old), Ok(none));
+        // The older writer's payload ended at `cores`.
+        old.pop();
+        assert_eq!(decode_machine(&old), Ok(none));
+    }
 
     fn callback(worker: u16, id: u64, started: u64) -> CallbackRecord {
         CallbackRecord {
