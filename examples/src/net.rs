@@ -373,9 +373,16 @@ impl<S: Service> Server<S> {
         Ok(Listening { io, addr: local })
     }
 
-    /// The color of connection `id`.
+    /// The color of connection `id`, as the program colors it.
     pub(crate) fn color_of(&self, id: u64) -> Color {
         (self.color)(id)
+    }
+
+    /// The color connection `id`'s state lives in: where its `read` stage runs, after the
+    /// recolor policy in force (which may have moved the connection's stages out of
+    /// [`Server::color_of`]). Output goes to the socket from this color only.
+    fn conn_color(&self, cx: &Cx<'_>, id: u64) -> Color {
+        cx.color_for(self.stages.read.color(self.color_of(id)).key(id))
     }
 
     pub(crate) fn stats(&self) -> ConnStats {
@@ -611,17 +618,20 @@ impl<S: Service> Server<S> {
     /// Sends `reply` on connection `id`. From the connection's color it writes at once; from
     /// another color it queues the `write` stage there.
     pub(crate) fn send(self: &Arc<Self>, cx: &mut Cx<'_>, id: u64, reply: Reply) {
-        if cx.color() == self.color_of(id) {
+        if cx.color() == self.conn_color(cx, id) {
             self.write(cx, id, reply);
         } else {
             self.send_later(cx, id, reply);
         }
     }
 
-    /// Like [`Server::send`], but always through the `write` stage.
+    /// Like [`Server::send`], but always through the `write` stage, queued in the color the
+    /// connection's state lives in ([`Server::conn_color`]): under a policy that recolored the
+    /// other stages but has no rule for `write` (one that never ran in the trace it came
+    /// from), `write` still follows the connection.
     pub(crate) fn send_later(self: &Arc<Self>, cx: &mut Cx<'_>, id: u64, reply: Reply) {
         let server = self.clone();
-        let target = self.stages.write.color(self.color_of(id)).key(id);
+        let target = self.stages.write.color(self.conn_color(cx, id)).key(id);
         cx.spawn(target, move |cx| server.write(cx, id, reply));
     }
 
@@ -709,7 +719,8 @@ impl<S: Service> Server<S> {
 
     fn arm_timer(self: &Arc<Self>, cx: &mut Cx<'_>, id: u64, delay: std::time::Duration) {
         let server = self.clone();
-        let target = self.stages.timeout.color(self.color_of(id)).key(id);
+        // Like `write`, the timer follows the connection's state wherever a policy put it.
+        let target = self.stages.timeout.color(self.conn_color(cx, id)).key(id);
         let Ok(timer) = cx.after(delay, target, move |cx| server.on_timer(cx, id)) else {
             return; // the runtime is shutting down
         };

@@ -115,3 +115,62 @@ fn configs_that_cannot_run_are_refused() {
         hue_examples::ErrorKind::Config
     );
 }
+
+/// The policy `hue suggest` writes from an uncolored web server trace colors `open`, `read`,
+/// `parse` and `respond` by connection and says nothing of `write`, which never ran in that
+/// trace (uncolored, `respond` writes the socket itself). Applied, `respond` now runs in the
+/// connection's key color, and the socket is written from there or from a `write` stage
+/// queued in that same color, never from the default color the program gave `write`: every
+/// access to a connection's state comes from the connection's color.
+#[test]
+fn under_a_policy_without_a_write_rule_the_connection_state_stays_in_its_color() {
+    use hue_runtime::trace::{NameKind, Record, TraceReader};
+    use hue_runtime::{Key, Policy, Rule, Runtime};
+    let dir = std::env::temp_dir().join(format!("hue-examples-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("web.hue");
+    let policy = ["open", "read", "parse", "respond"]
+        .into_iter()
+        .fold(Policy::new(), |p, h| p.with_rule(h, Rule::ByKey));
+    let s = webserver::run_with(
+        Runtime::builder().policy(policy).trace_file(&path),
+        webserver::Config {
+            workers: 2,
+            coloring: webserver::Coloring::Serial,
+            load: Load { depth: 4, ..load() },
+            ..webserver::Config::default()
+        },
+    )
+    .unwrap();
+    assert!(s.requests > 0, "{s}");
+    assert_eq!((s.panics, s.conflicts), (0, 0), "{s}");
+    let mut reader = TraceReader::open(&path).unwrap();
+    let mut colors = std::collections::HashMap::new();
+    let mut accesses = Vec::new();
+    let mut connections = None;
+    while let Some(r) = reader.next_record() {
+        match r.unwrap() {
+            Record::Name(n) if n.kind == NameKind::State && n.name == "connections" => {
+                connections = Some(n.id)
+            }
+            Record::Callback(c) => {
+                colors.insert(c.id, c.color);
+            }
+            Record::Access(a) => accesses.push(a),
+            _ => {}
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let connections = connections.expect("the connections state is named in the trace");
+    let mut checked = 0;
+    for a in accesses.iter().filter(|a| a.state == connections) {
+        let key = a.key.expect("connection state is keyed");
+        assert_eq!(
+            colors[&a.callback],
+            Key(key).color().raw(),
+            "an access to connection {key}'s state from outside its color"
+        );
+        checked += 1;
+    }
+    assert!(checked > 400, "only {checked} accesses to connection state");
+}

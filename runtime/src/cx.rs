@@ -54,6 +54,14 @@ impl<'a> Cx<'a> {
         self.color.color()
     }
 
+    /// The color a callback queued at `target` would run in: `target`'s own, or what the
+    /// recolor policy in force makes of it. A stage that hands work to another stage's color
+    /// asks this rather than assuming the color the program gave it, since a policy may have
+    /// moved it. Queues nothing.
+    pub fn color_for(&self, target: impl Into<Target>) -> Color {
+        self.worker.inner.color_for(target.into())
+    }
+
     /// The key the running callback works for, if it was given one.
     pub fn key(&self) -> Option<Key> {
         self.key

@@ -298,10 +298,21 @@ impl Compiled {
     /// The target a callback queued at `t` goes to under this policy.
     #[inline]
     pub(crate) fn apply(&self, t: Target) -> Target {
+        self.resolve(t, true)
+    }
+
+    /// The target a callback queued at `t` would go to, without queueing one: the rule does
+    /// not count as used.
+    pub(crate) fn peek(&self, t: Target) -> Target {
+        self.resolve(t, false)
+    }
+
+    #[inline]
+    fn resolve(&self, t: Target, queued: bool) -> Target {
         let Some(Some(c)) = self.by_handler.get(t.handler.id() as usize) else {
             return t;
         };
-        if !c.used.load(Ordering::Relaxed) {
+        if queued && !c.used.load(Ordering::Relaxed) {
             c.used.store(true, Ordering::Relaxed);
         }
         let color = match &c.rule {
@@ -438,5 +449,16 @@ query = { group = "db" }
         assert_ne!(c.apply(h("u").into()).color, c.apply(h("u").into()).color);
         assert_eq!(c.apply(h("other").color(some)).color, some);
         assert_eq!(c.unused(), ["policy-test.never"]);
+    }
+
+    #[test]
+    fn peeking_at_a_rule_resolves_it_without_using_it() {
+        let h = Handler::new("policy-test.peek");
+        let c = Compiled::new(&Policy::new().with_rule("policy-test.peek", Rule::ByKey));
+        let some = Color::of("some color");
+        assert_eq!(c.peek(h.color(some).key(9u64)).color, crate::Key(9).color());
+        assert_eq!(c.unused(), ["policy-test.peek"], "peeking queues nothing");
+        c.apply(h.color(some).key(9u64));
+        assert!(c.unused().is_empty());
     }
 }

@@ -149,6 +149,14 @@ impl Inner {
         }
     }
 
+    /// The color a callback queued at `target` would run in, without queueing one.
+    pub(crate) fn color_for(&self, target: Target) -> Color {
+        match &self.policy {
+            Some(p) => p.peek(target).color,
+            None => target.color,
+        }
+    }
+
     /// Counts and logs a panic; returns its message.
     pub(crate) fn record_panic(
         &self,
