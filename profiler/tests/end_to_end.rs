@@ -127,23 +127,17 @@ fn fileserver_suggests_encrypt_by_key_and_the_policy_recolors_it() {
 /// The pipeline, in the workflow a user follows: suggest from the uncolored trace, apply,
 /// re-trace, suggest again, apply.
 ///
-/// Why one round cannot give the whole safe policy here: the second round needs evidence
-/// the first trace cannot contain. `respond` answers through `net::Server::send`, which
-/// writes at once if the callback runs in what the program calls the connection's color
-/// (`cx.color() == color_of(id)`) and otherwise queues a `write` callback in that color.
-/// Uncolored, the connection's color is the default color and so is `respond`'s: it writes
-/// itself, no `write` callback ever runs, and since the runtime names a handler in the
-/// trace only before its first callback, the first trace does not even hold the name
-/// `write` (checked below). The first round's policy colors `respond` by key (with `read`,
-/// `parse` and `open`, which share the keyed `connections` state); now `respond` is out of
-/// the connection's color, and the program starts queueing `write` in the default color,
-/// where it can race with `read` and `parse` (by key) on `connections`. No rule can be
-/// written for a handler the evidence does not name, and no rule the first trace supports
-/// would avoid it (leaving `respond` serial forgoes the gain). The second trace shows
-/// `write`: `check_recorded` flags it and the second round fixes it first. The same cause
-/// brings `log` into the second policy: `write` moves most of the work into the default
-/// color, which the first round's simulation had no way to see, and `log` then gains by
-/// leaving it. `query` and `log` get their group verdicts in the first round already.
+/// One round gives the whole safe policy. `respond` answers through `net::Server::send`,
+/// which writes at once if the callback runs in the connection's color and otherwise queues
+/// a `write` callback there. Uncolored, everything runs in the default color: `respond`
+/// writes itself, no `write` callback runs, and since the runtime names a handler in the
+/// trace only before its first callback, the first trace does not even hold the name `write`
+/// (checked below), so no rule can be written for it. The first round's policy colors
+/// `respond` by key with `read`, `parse` and `open` (they share the keyed `connections`
+/// state). The connection's color is where its `read` runs *after* the policy
+/// (`Cx::color_for`), so `respond` still writes itself and nothing touches `connections`
+/// from the default color: the recolored run on two workers has no conflict and a coloring
+/// `check_recorded` finds safe. `query` and `log` get their group verdicts in the first round.
 #[test]
 fn pipeline_query_and_log_are_groups_and_the_policy_has_no_conflicts() {
     let config = |workers| pipeline::Config {
@@ -190,39 +184,16 @@ fn pipeline_query_and_log_are_groups_and_the_policy_has_no_conflicts() {
         "the first trace never saw `write`"
     );
 
-    // Round two, on two workers, where a wrong coloring can show as contended accesses.
+    // The policy applied, on two workers, where a wrong coloring can show as contended
+    // accesses.
     let second = dir.file("recolored.hue");
-    pipeline::run_with(
+    let summary = pipeline::run_with(
         Runtime::builder().trace_file(&second).policy(policy),
         config(2),
     )
     .unwrap();
-    let (trace, profile) = read(&second);
-    assert!(
-        !hue_profiler::check_recorded(&profile).is_empty(),
-        "`write` ran in the default color, `read` and `parse` by key"
-    );
-    let report = suggest(&trace, &profile, &Options::default()).unwrap();
-    let fix = &report.suggestions[0];
-    assert!(
-        fix.fixes
-            .as_deref()
-            .is_some_and(|f| f.contains("`connections`")),
-        "{}",
-        hue_profiler::text::suggestions(&report)
-    );
-    let policy = report.policy().unwrap();
-    check_groups(&policy);
-    assert_eq!(policy.rule("write"), Some(&hue_runtime::Rule::ByKey));
-
-    let third = dir.file("fixed.hue");
-    let summary = pipeline::run_with(
-        Runtime::builder().trace_file(&third).policy(policy),
-        config(2),
-    )
-    .unwrap();
     assert_eq!(summary.conflicts, 0);
-    let (_, after) = read(&third);
+    let (trace, after) = read(&second);
     assert_eq!(
         after.totals.conflicts,
         0,
@@ -230,5 +201,17 @@ fn pipeline_query_and_log_are_groups_and_the_policy_has_no_conflicts() {
         hue_profiler::text::stats(&after, 5)
     );
     assert!(after.totals.accesses > 0);
-    assert!(hue_profiler::check_recorded(&after).is_empty());
+    assert!(
+        hue_profiler::check_recorded(&after).is_empty(),
+        "{}",
+        hue_profiler::text::stats(&after, 5)
+    );
+    // Nothing left to fix: what the recolored trace suggests keeps the groups.
+    let report = suggest(&trace, &after, &Options::default()).unwrap();
+    assert!(
+        report.suggestions.iter().all(|s| s.fixes.is_none()),
+        "{}",
+        hue_profiler::text::suggestions(&report)
+    );
+    check_groups(&report.policy().unwrap());
 }
