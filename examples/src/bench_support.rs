@@ -105,6 +105,10 @@ impl InlineHttp {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .record(logged);
             keep = k;
+            if !keep {
+                // The connection's last response, as in the web server: the rest is dropped.
+                break;
+            }
         }
         keep
     }

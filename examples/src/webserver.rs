@@ -296,6 +296,8 @@ fn respond(
     requests: Vec<std::result::Result<Request, Status>>,
 ) {
     let web = &server.service;
+    // Every request of the chunk is accounted for by this send, those after a closing
+    // response included: they are dropped unanswered.
     let answers = requests.len() as u32;
     let mut entries = Vec::with_capacity(requests.len());
     let mut out = net::out_buffer();
