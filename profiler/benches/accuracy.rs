@@ -17,6 +17,9 @@
 //! process used, load generator included, since the generator's work grows with the
 //! throughput). Both numbers are printed: the simulator alone, and with the bound. Both real runs are traced (the trace is
 //! what a user has; tracing costs the same in both). Each row is the median of the repeats.
+//! The last numeric column, from the two-worker run's own trace, is the share of its
+//! workers' ready time they spent waiting for a CPU: what the machine, not the colors, held
+//! back, and what no 1-worker trace can show.
 //!
 //! This is a benchmark, not a test: the load generator runs on the same machine as the
 //! server, and on a two-core machine shared with other work the two-worker run competes with
@@ -124,6 +127,8 @@ struct Row {
     /// Cores the server's threads used in the two-worker run, and the load generator.
     server_cores2: f64,
     generator_cores2: f64,
+    /// Share of the two-worker run's workers' ready time spent waiting for a CPU.
+    cpu_wait2: f64,
     policy: String,
 }
 
@@ -186,6 +191,13 @@ fn one(w: &Workload, rounds: u64) -> Row {
             .policy(policy.clone()),
         2,
     );
+    // What the measured run's own trace says of the machine: how long its workers waited
+    // for a CPU, of the time they were ready to run (NaN where the system does not say).
+    let wait2 = Trace::open(&second)
+        .ok()
+        .and_then(|t| Profile::read(&t).ok())
+        .and_then(|p| p.machine?.workers_cpu_wait_share())
+        .unwrap_or(f64::NAN);
     let _ = std::fs::remove_file(&first);
     let _ = std::fs::remove_file(&second);
     let rules: Vec<String> = policy.rules().map(|(h, r)| format!("{h}={r}")).collect();
@@ -197,6 +209,7 @@ fn one(w: &Workload, rounds: u64) -> Row {
         measured2: s2.requests_per_sec(),
         server_cores2: s2.server_cpu.as_secs_f64() / s2.elapsed.as_secs_f64(),
         generator_cores2: s2.generator_cpu.as_secs_f64() / s2.elapsed.as_secs_f64(),
+        cpu_wait2: wait2,
         policy: rules.join(" "),
     }
 }
@@ -226,7 +239,7 @@ fn main() {
         trace_workers()
     );
     println!(
-        "{:<11} {:>10} {:>12} {:>12} {:>7} {:>10} {:>7} {:>9} {:>9} {:>9}  policy",
+        "{:<11} {:>10} {:>12} {:>12} {:>7} {:>10} {:>7} {:>9} {:>9} {:>9} {:>9}  policy",
         "workload",
         "traced r/s",
         "pred 2w",
@@ -236,7 +249,8 @@ fn main() {
         "error",
         "(sim)",
         "srv cores",
-        "gen cores"
+        "gen cores",
+        "2w wait"
     );
     for w in workloads(requests) {
         let rows: Vec<Row> = (0..repeats).map(|_| one(&w, rounds)).collect();
@@ -247,8 +261,9 @@ fn main() {
         let m2 = median(rows.iter().map(|r| r.measured2).collect());
         let srv = median(rows.iter().map(|r| r.server_cores2).collect());
         let gen_ = median(rows.iter().map(|r| r.generator_cores2).collect());
+        let wait = median(rows.iter().map(|r| r.cpu_wait2).collect());
         println!(
-            "{:<11} {:>10.0} {:>12.0} {:>12.0} {:>6.2}x {:>10.0} {:>+6.1}% {:>+6.1}% {:>9.2} {:>9.2}  {}",
+            "{:<11} {:>10.0} {:>12.0} {:>12.0} {:>6.2}x {:>10.0} {:>+6.1}% {:>+6.1}% {:>9.2} {:>9.2} {:>8.1}%  {}",
             w.name,
             m1,
             p2,
@@ -259,6 +274,7 @@ fn main() {
             (p2s - m2) / m2 * 100.0,
             srv,
             gen_,
+            wait * 100.0,
             rows.last().map_or("", |r| r.policy.as_str())
         );
     }
