@@ -21,6 +21,14 @@
 //! parker. A wake-up that arrives after the worker stopped polling leaves the eventfd readable,
 //! so the next `poll` returns at once: spurious, never lost.
 //!
+//! # Sleeping with a deadline
+//!
+//! A worker with records to hand over sleeps at most until they are due
+//! ([`Idle::park_timeout`]). If the deadline passes first, the worker takes itself off
+//! `sleepers`; if a producer took it off meanwhile, that producer's token is left or on its
+//! way, and the worker waits for it and counts the sleep as ended by the producer: the
+//! wake-up is neither lost nor left behind as a stale token.
+//!
 //! # No wake-up storms
 //!
 //! A producer only wakes a worker it removed from `sleepers`, so each sleeping worker is
@@ -231,5 +239,45 @@ impl Idle {
 
     pub(crate) fn sleeping(&self) -> usize {
         self.num_sleeping.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timed_park_neither_loses_a_wake_up_nor_leaves_a_token_behind() {
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let idle = Arc::new(Idle::new(1, waker));
+        let mut by_producer = 0;
+        for i in 0..1000u64 {
+            idle.announce_sleep(0, false);
+            let producer = {
+                let idle = idle.clone();
+                std::thread::spawn(move || {
+                    let until = Instant::now() + Duration::from_micros(i % 50);
+                    while Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                    idle.wake(Some(0), false);
+                })
+            };
+            // Deadlines around the producer's delay: either side may come first.
+            if idle.park_timeout(0, Duration::from_micros((i * 7) % 50)) {
+                by_producer += 1;
+            }
+            producer.join().unwrap();
+            assert!(
+                !idle.cancel_sleep(0),
+                "round {i}: still on the sleepers' list"
+            );
+            assert!(
+                !idle.parkers[0].park_timeout(Duration::ZERO),
+                "round {i}: a stale token was left"
+            );
+        }
+        assert!(by_producer > 0, "no round was ended by the producer");
     }
 }
