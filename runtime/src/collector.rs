@@ -119,6 +119,7 @@ impl Collector {
                         t.callbacks += f.callbacks;
                         t.steals += f.steals;
                         t.cpu_ns += f.cpu_ns;
+                        t.cpu_wait_ns += f.cpu_wait_ns;
                         merge(&mut period, &agg);
                     }
                     if batch.cpu_wait.is_some() {
@@ -359,6 +360,7 @@ impl Collector {
                 busy_ns: ns(w.busy),
                 parked_ns: ns(w.parked),
                 cpu_ns: w.cpu_ns,
+                cpu_wait_ns: w.cpu_wait_ns,
                 callbacks: w.callbacks,
                 steals: w.steals,
             })

@@ -171,6 +171,8 @@ pub(crate) struct WorkerAgg {
     pub(crate) callbacks: u64,
     pub(crate) steals: u64,
     pub(crate) cpu_ns: u64,
+    /// Time the thread was runnable but waiting for a CPU (0 where the kernel does not say).
+    pub(crate) cpu_wait_ns: u64,
 }
 
 /// Aggregates of one worker over one interval.
@@ -354,6 +356,8 @@ impl Recorder {
     ) -> Recorder {
         let now = clock.raw();
         let interval_ticks = clock.ticks_for_ns(interval_ns).max(1);
+        let schedstat = crate::clock::open_cpu_wait();
+        let cpu_wait = schedstat.as_ref().and_then(crate::clock::cpu_wait_ns);
         Recorder {
             level,
             worker,
@@ -374,8 +378,8 @@ impl Recorder {
             warned_blocking: Vec::new(),
             final_flush: false,
             // `new` runs on the worker's own thread (`Worker::run`).
-            schedstat: crate::clock::open_cpu_wait(),
-            cpu_wait: None,
+            schedstat,
+            cpu_wait,
             run_color: 0,
             run: ColorAgg::default(),
             clock,
@@ -580,8 +584,11 @@ impl Recorder {
         self.fold_color();
         let cpu_now = thread_cpu_ns();
         let cpu_ns = cpu_now.saturating_sub(self.interval_cpu_start);
-        if let Some(f) = &self.schedstat {
-            self.cpu_wait = crate::clock::cpu_wait_ns(f).or(self.cpu_wait);
+        if let Some(now_wait) = self.schedstat.as_ref().and_then(crate::clock::cpu_wait_ns) {
+            // The first reading only sets the base: the thread's wait before its recorder.
+            let before = self.cpu_wait.unwrap_or(now_wait);
+            self.agg.worker.cpu_wait_ns += now_wait.saturating_sub(before);
+            self.cpu_wait = Some(now_wait);
         }
         self.agg.worker.cpu_ns += cpu_ns;
         if self.level == TraceLevel::Full {
@@ -669,6 +676,7 @@ pub(crate) fn merge(into: &mut Aggregates, from: &Aggregates) {
     t.callbacks += w.callbacks;
     t.steals += w.steals;
     t.cpu_ns += w.cpu_ns;
+    t.cpu_wait_ns += w.cpu_wait_ns;
 }
 
 #[cfg(test)]

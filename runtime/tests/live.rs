@@ -108,6 +108,48 @@ fn what_a_worker_did_before_it_went_idle_reaches_the_viewer_while_it_sleeps() {
 }
 
 #[test]
+fn a_viewer_sees_workers_wait_for_a_cpu_when_they_outnumber_the_cores() {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let workers = cores + 2;
+    let rt = Runtime::builder()
+        .workers(workers)
+        .telemetry("127.0.0.1:0".parse().unwrap())
+        .sample_interval(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let mut viewer = TelemetryClient::connect(rt.telemetry_addr().unwrap()).unwrap();
+    viewer
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let h = Handler::new("live.burn");
+    for i in 0..workers {
+        rt.handle()
+            .spawn(h.color(Color::of(&i)), |_| spin(Duration::from_millis(300)))
+            .unwrap();
+    }
+    let mut waited = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let snap = viewer.next_snapshot().unwrap();
+        waited += snap.workers.iter().map(|w| w.cpu_wait_ns).sum::<u64>();
+        if waited >= 50_000_000 {
+            break;
+        }
+    }
+    rt.wait_idle();
+    rt.shutdown();
+    if !std::path::Path::new("/proc/thread-self/schedstat").exists() {
+        assert_eq!(waited, 0, "nothing to read it from");
+        return;
+    }
+    // (workers - cores) × 300 ms of CPU could not have a core: well over 50 ms of waiting.
+    assert!(
+        waited >= 50_000_000,
+        "{workers} busy workers on {cores} cores showed only {waited} ns of waiting for a CPU"
+    );
+}
+
+#[test]
 fn telemetry_refuses_a_port_in_use_and_non_loopback_addresses() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let err = Runtime::builder()

@@ -32,6 +32,7 @@ fn snapshot(seq: u64, handlers: usize) -> Snapshot {
                 busy_ns: seq * 1000 + u64::from(w),
                 parked_ns: 5,
                 cpu_ns: 7,
+                cpu_wait_ns: 3,
                 callbacks: seq,
                 steals: u64::from(w),
             })

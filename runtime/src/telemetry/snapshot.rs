@@ -53,6 +53,9 @@ pub struct WorkerSnapshot {
     pub parked_ns: u64,
     /// Thread CPU time.
     pub cpu_ns: u64,
+    /// Time the worker's thread was ready to run but waited for a CPU (0 where the system
+    /// does not say, and from servers that predate it).
+    pub cpu_wait_ns: u64,
     /// Callbacks run.
     pub callbacks: u64,
     /// Colors stolen.
