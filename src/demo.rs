@@ -299,6 +299,15 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
             size as f64 / 1e6,
             s.callbacks
         )?;
+        // What the trace says of the machine: on a small one the load generator and the
+        // workers compete for the cores, and more workers cannot help.
+        let share = hue_profiler::Trace::open(&args.trace)
+            .ok()
+            .and_then(|t| hue_profiler::Profile::read(&t).ok())
+            .and_then(|p| p.machine?.workers_cpu_wait_share());
+        if let Some(note) = cpu_wait_note(share) {
+            writeln!(out, "{note}")?;
+        }
         writeln!(out, "\nTry next:")?;
         let t = args.trace.display();
         writeln!(
@@ -320,6 +329,20 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A note for a traced run whose workers waited for a CPU a good part of the time they were
+/// ready to run (`share` of it, from the trace); `None` below [`CPU_WAIT_NOTE`] or unknown.
+fn cpu_wait_note(share: Option<f64>) -> Option<String> {
+    let share = share.filter(|&s| s >= CPU_WAIT_NOTE)?;
+    Some(format!(
+        "Its workers were ready to run but waited for a CPU {:.0}% of that time: this machine's \
+         cores, shared with the load generator, not the colors, held that run back.",
+        share * 100.0
+    ))
+}
+
+/// The share of the workers' ready time spent waiting for a CPU above which the demo says so.
+const CPU_WAIT_NOTE: f64 = 0.10;
 
 fn run_workload(
     w: Workload,
@@ -374,4 +397,20 @@ fn run_workload(
             },
         )?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_that_waited_for_cpus_gets_a_note_and_others_do_not() {
+        assert_eq!(cpu_wait_note(None), None);
+        assert_eq!(cpu_wait_note(Some(0.05)), None);
+        let note = cpu_wait_note(Some(0.328)).unwrap();
+        assert!(
+            note.starts_with("Its workers were ready to run but waited for a CPU 33% of that time"),
+            "{note}"
+        );
+    }
 }
