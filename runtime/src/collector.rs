@@ -65,7 +65,6 @@ impl MachineClock {
 
     /// A sample now; `workers_cpu_wait` is the latest each worker reported.
     fn sample(&self, c: &Clock, workers_cpu_wait: &[Option<u64>]) -> MachineSample {
-        let reported = workers_cpu_wait.iter().flatten();
         MachineSample {
             at: c.ns(c.raw()),
             process_cpu: clock::process_cpu_ns().saturating_sub(self.process0),
@@ -76,7 +75,7 @@ impl MachineClock {
             workers_cpu_wait: workers_cpu_wait
                 .iter()
                 .any(Option::is_some)
-                .then(|| reported.sum()),
+                .then(|| workers_cpu_wait.iter().flatten().sum()),
         }
     }
 }

@@ -30,7 +30,9 @@
 //! 4. **Sleep** ([`Worker::sleep`]) when that finds nothing either, after spinning for up to
 //!    10 µs (adaptive, see `spin_for_work`): announce, look once more, then sleep in the I/O
 //!    driver's `poll` if no other worker holds the driver, else on the parker (the protocol is
-//!    in `idle.rs`, the driver in `reactor.rs`).
+//!    in `idle.rs`, the driver in `reactor.rs`). With tracing on, a worker that still holds
+//!    records younger than the recorder's hand-over period sleeps at most until they are due
+//!    (`Recorder::before_park`), then hands them over and sleeps on.
 //!
 //! # Stopping
 //!
