@@ -14,20 +14,25 @@ fn spin(d: Duration) {
     }
 }
 
-#[test]
-fn a_viewer_sees_handlers_colors_workers_and_conflicts() {
+/// A runtime of `workers` workers serving telemetry every `period`, and a viewer of it.
+fn watched(workers: usize, period: Duration) -> (Runtime, TelemetryClient) {
     let rt = Runtime::builder()
-        .workers(2)
+        .workers(workers)
         .telemetry("127.0.0.1:0".parse().unwrap())
-        .sample_interval(Duration::from_millis(50))
+        .sample_interval(period)
         .build()
         .unwrap();
-    assert_eq!(rt.metrics().trace_level, TraceLevel::Aggregate);
-    let addr = rt.telemetry_addr().unwrap();
-    let mut viewer = TelemetryClient::connect(addr).unwrap();
+    let mut viewer = TelemetryClient::connect(rt.telemetry_addr().unwrap()).unwrap();
     viewer
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
+    (rt, viewer)
+}
+
+#[test]
+fn a_viewer_sees_handlers_colors_workers_and_conflicts() {
+    let (rt, mut viewer) = watched(2, Duration::from_millis(50));
+    assert_eq!(rt.metrics().trace_level, TraceLevel::Aggregate);
     let h = Handler::new("live.work");
     let state = Shared::new("live.counter", 0u64);
     // Keep the runtime busy for ~0.5 s: 4 colors, 500 µs callbacks touching one Shared.
@@ -74,16 +79,7 @@ fn a_viewer_sees_handlers_colors_workers_and_conflicts() {
 fn what_a_worker_did_before_it_went_idle_reaches_the_viewer_while_it_sleeps() {
     // A sampling interval far longer than the test: only the worker's own hand-over before
     // or during its sleep can bring these callbacks to the viewer.
-    let rt = Runtime::builder()
-        .workers(1)
-        .telemetry("127.0.0.1:0".parse().unwrap())
-        .sample_interval(Duration::from_millis(500))
-        .build()
-        .unwrap();
-    let mut viewer = TelemetryClient::connect(rt.telemetry_addr().unwrap()).unwrap();
-    viewer
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    let (rt, mut viewer) = watched(1, Duration::from_millis(500));
     let h = Handler::new("live.burst");
     for _ in 0..5 {
         rt.handle().spawn(h, |_| {}).unwrap();
@@ -111,16 +107,7 @@ fn what_a_worker_did_before_it_went_idle_reaches_the_viewer_while_it_sleeps() {
 fn a_viewer_sees_workers_wait_for_a_cpu_when_they_outnumber_the_cores() {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let workers = cores + 2;
-    let rt = Runtime::builder()
-        .workers(workers)
-        .telemetry("127.0.0.1:0".parse().unwrap())
-        .sample_interval(Duration::from_millis(50))
-        .build()
-        .unwrap();
-    let mut viewer = TelemetryClient::connect(rt.telemetry_addr().unwrap()).unwrap();
-    viewer
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    let (rt, mut viewer) = watched(workers, Duration::from_millis(50));
     let h = Handler::new("live.burn");
     for i in 0..workers {
         rt.handle()
