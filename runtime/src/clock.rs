@@ -97,12 +97,12 @@ pub(crate) fn cpu_wait_ns(f: &std::fs::File) -> Option<u64> {
         .ok()
 }
 
-/// This thread's `schedstat` file, for [`cpu_wait_ns`]; `None` where the kernel keeps no
-/// scheduler statistics (no such file).
-pub(crate) fn open_cpu_wait() -> Option<std::fs::File> {
+/// This thread's `schedstat` file, for [`cpu_wait_ns`], and its wait so far; `None` where the
+/// kernel keeps no scheduler statistics (no such file).
+pub(crate) fn open_cpu_wait() -> Option<(std::fs::File, u64)> {
     let f = std::fs::File::open("/proc/thread-self/schedstat").ok()?;
-    cpu_wait_ns(&f)?;
-    Some(f)
+    let wait = cpu_wait_ns(&f)?;
+    Some((f, wait))
 }
 
 /// This thread's voluntary context switches so far, from one `getrusage(RUSAGE_THREAD)`.

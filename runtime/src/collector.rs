@@ -52,6 +52,8 @@ struct MachineClock {
     process0: u64,
     machine0: Option<u64>,
     cores: u16,
+    /// Whether threads here say how long they waited for a CPU (the workers then report it).
+    cpu_wait_known: bool,
 }
 
 impl MachineClock {
@@ -60,11 +62,12 @@ impl MachineClock {
             process0: clock::process_cpu_ns(),
             machine0: clock::machine_cpu_ns(),
             cores: clock::cores(),
+            cpu_wait_known: clock::open_cpu_wait().is_some(),
         }
     }
 
-    /// A sample now; `workers_cpu_wait` is the latest each worker reported.
-    fn sample(&self, c: &Clock, workers_cpu_wait: &[Option<u64>]) -> MachineSample {
+    /// A sample now; `workers_cpu_wait` is what the workers reported so far.
+    fn sample(&self, c: &Clock, workers_cpu_wait: u64) -> MachineSample {
         MachineSample {
             at: c.ns(c.raw()),
             process_cpu: clock::process_cpu_ns().saturating_sub(self.process0),
@@ -72,10 +75,7 @@ impl MachineClock {
                 .machine0
                 .and_then(|m0| Some(clock::machine_cpu_ns()?.saturating_sub(m0))),
             cores: self.cores,
-            workers_cpu_wait: workers_cpu_wait
-                .iter()
-                .any(Option::is_some)
-                .then(|| workers_cpu_wait.iter().flatten().sum()),
+            workers_cpu_wait: self.cpu_wait_known.then_some(workers_cpu_wait),
         }
     }
 }
@@ -100,7 +100,8 @@ impl Collector {
         let mut period = Aggregates::default();
         let mut period_workers = vec![WorkerAgg::default(); self.workers];
         let mut dropped_by_worker = vec![0u64; self.workers];
-        let mut cpu_wait_by_worker: Vec<Option<u64>> = vec![None; self.workers];
+        // The workers' wait for a CPU since the trace started, summed over the workers.
+        let mut cpu_wait = 0u64;
         let mut seq = 0u64;
         let machine = MachineClock::start();
         let mut period_start = Instant::now();
@@ -119,10 +120,8 @@ impl Collector {
                         t.steals += f.steals;
                         t.cpu_ns += f.cpu_ns;
                         t.cpu_wait_ns += f.cpu_wait_ns;
+                        cpu_wait += f.cpu_wait_ns;
                         merge(&mut period, &agg);
-                    }
-                    if batch.cpu_wait.is_some() {
-                        cpu_wait_by_worker[w] = cpu_wait_by_worker[w].max(batch.cpu_wait);
                     }
                     if batch.dropped > dropped_by_worker[w] {
                         dropped_by_worker[w] = batch.dropped;
@@ -151,9 +150,7 @@ impl Collector {
             let now = Instant::now();
             if now >= next_publish {
                 if self.writer.is_some() {
-                    self.write(&[Record::Machine(
-                        machine.sample(&self.clock, &cpu_wait_by_worker),
-                    )]);
+                    self.write(&[Record::Machine(machine.sample(&self.clock, cpu_wait))]);
                 }
                 if let Some(server) = &self.telemetry {
                     seq += 1;
@@ -173,9 +170,7 @@ impl Collector {
             }
         }
         if self.writer.is_some() {
-            self.write(&[Record::Machine(
-                machine.sample(&self.clock, &cpu_wait_by_worker),
-            )]);
+            self.write(&[Record::Machine(machine.sample(&self.clock, cpu_wait))]);
         }
         if let Some(Err(e)) = self.writer.take().map(|w| w.finish()) {
             tracing::error!(path = %self.trace_path, error = %e, "finishing the trace file failed");

@@ -202,7 +202,10 @@ impl Aggregates {
     }
 
     fn is_empty(&self) -> bool {
-        self.worker.callbacks == 0 && self.worker.parked == 0 && self.states.is_empty()
+        self.worker.callbacks == 0
+            && self.worker.parked == 0
+            && self.worker.cpu_wait_ns == 0
+            && self.states.is_empty()
     }
 }
 
@@ -213,9 +216,6 @@ pub(crate) struct Batch {
     pub(crate) agg: Option<Box<Aggregates>>,
     /// Records this worker dropped so far (cumulative).
     pub(crate) dropped: u64,
-    /// How long this worker's thread has been runnable but waiting for a CPU since it started
-    /// (cumulative; `None` where the kernel does not say).
-    pub(crate) cpu_wait: Option<u64>,
 }
 
 impl Batch {
@@ -225,7 +225,6 @@ impl Batch {
             records: Vec::new(),
             agg: None,
             dropped: 0,
-            cpu_wait: None,
         }
     }
 
@@ -283,9 +282,8 @@ pub(crate) struct Recorder {
     /// Set when the worker exits: its last hand-off waits for room rather than dropping.
     final_flush: bool,
     /// This thread's `schedstat` file (`None` where there is none), and what it said at the
-    /// last interval's close: how long the thread has waited for a CPU.
-    schedstat: Option<std::fs::File>,
-    cpu_wait: Option<u64>,
+    /// last interval's close: how long the thread has waited for a CPU since it started.
+    schedstat: Option<(std::fs::File, u64)>,
     /// The color of the last callback and its counters since it became the last one.
     run_color: u64,
     run: ColorAgg,
@@ -356,8 +354,6 @@ impl Recorder {
     ) -> Recorder {
         let now = clock.raw();
         let interval_ticks = clock.ticks_for_ns(interval_ns).max(1);
-        let schedstat = crate::clock::open_cpu_wait();
-        let cpu_wait = schedstat.as_ref().and_then(crate::clock::cpu_wait_ns);
         Recorder {
             level,
             worker,
@@ -378,8 +374,7 @@ impl Recorder {
             warned_blocking: Vec::new(),
             final_flush: false,
             // `new` runs on the worker's own thread (`Worker::run`).
-            schedstat,
-            cpu_wait,
+            schedstat: crate::clock::open_cpu_wait(),
             run_color: 0,
             run: ColorAgg::default(),
             clock,
@@ -584,11 +579,11 @@ impl Recorder {
         self.fold_color();
         let cpu_now = thread_cpu_ns();
         let cpu_ns = cpu_now.saturating_sub(self.interval_cpu_start);
-        if let Some(now_wait) = self.schedstat.as_ref().and_then(crate::clock::cpu_wait_ns) {
-            // The first reading only sets the base: the thread's wait before its recorder.
-            let before = self.cpu_wait.unwrap_or(now_wait);
-            self.agg.worker.cpu_wait_ns += now_wait.saturating_sub(before);
-            self.cpu_wait = Some(now_wait);
+        if let Some((f, last)) = &mut self.schedstat
+            && let Some(now_wait) = crate::clock::cpu_wait_ns(f)
+        {
+            self.agg.worker.cpu_wait_ns += now_wait.saturating_sub(*last);
+            *last = now_wait;
         }
         self.agg.worker.cpu_ns += cpu_ns;
         if self.level == TraceLevel::Full {
@@ -624,7 +619,6 @@ impl Recorder {
             records,
             agg,
             dropped: self.dropped,
-            cpu_wait: self.cpu_wait,
         };
         if self.final_flush {
             let _ = self.outlet.tx.send(batch);

@@ -241,7 +241,7 @@ pub struct MachineSample {
     /// Cores online.
     pub cores: u16,
     /// How long the runtime's worker threads have been runnable but waiting for a CPU since
-    /// they started, summed over the workers, ns (Linux: `run_delay` in each thread's
+    /// the trace's start, summed over the workers, ns (Linux: `run_delay` in each thread's
     /// `/proc/.../schedstat`, as the workers last reported it). `None` where the system does
     /// not say, and in files written before it was recorded.
     pub workers_cpu_wait: Option<u64>,
