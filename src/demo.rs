@@ -301,12 +301,12 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
         )?;
         // What the trace says of the machine: on a small one the load generator and the
         // workers compete for the cores, and more workers cannot help.
-        let share = hue_profiler::Trace::open(&args.trace)
+        let machine = hue_profiler::Trace::open(&args.trace)
             .ok()
             .and_then(|t| hue_profiler::Profile::read(&t).ok())
-            .and_then(|p| p.machine?.workers_cpu_wait_share());
-        if let Some(note) = cpu_wait_note(share) {
-            writeln!(out, "{note}")?;
+            .and_then(|p| p.machine);
+        if let Some(note) = cpu_wait_note(machine.as_ref()) {
+            write!(out, "{note}")?;
         }
         writeln!(out, "\nTry next:")?;
         let t = args.trace.display();
@@ -330,19 +330,12 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A note for a traced run whose workers waited for a CPU a good part of the time they were
-/// ready to run (`share` of it, from the trace); `None` below [`CPU_WAIT_NOTE`] or unknown.
-fn cpu_wait_note(share: Option<f64>) -> Option<String> {
-    let share = share.filter(|&s| s >= CPU_WAIT_NOTE)?;
-    Some(format!(
-        "Its workers were ready to run but waited for a CPU {:.0}% of that time: this machine's \
-         cores, shared with the load generator, not the colors, held that run back.",
-        share * 100.0
-    ))
+/// The note for a traced run whose workers waited for a CPU so much that the machine held
+/// them back (what `hue stats` says of it); `None` otherwise or unknown.
+fn cpu_wait_note(m: Option<&hue_profiler::MachineUse>) -> Option<String> {
+    m.filter(|m| m.cpu_held_workers_back())
+        .and_then(hue_profiler::text::cpu_wait_line)
 }
-
-/// The share of the workers' ready time spent waiting for a CPU above which the demo says so.
-const CPU_WAIT_NOTE: f64 = 0.10;
 
 fn run_workload(
     w: Workload,
@@ -405,11 +398,20 @@ mod tests {
 
     #[test]
     fn a_run_that_waited_for_cpus_gets_a_note_and_others_do_not() {
+        let waited = |wait: Option<u64>| {
+            let mut m = hue_profiler::MachineUse::default();
+            m.workers_cpu_ns = 1_000_000_000;
+            m.workers_cpu_wait_ns = wait;
+            m
+        };
         assert_eq!(cpu_wait_note(None), None);
-        assert_eq!(cpu_wait_note(Some(0.05)), None);
-        let note = cpu_wait_note(Some(0.328)).unwrap();
+        assert_eq!(cpu_wait_note(Some(&waited(None))), None);
+        // 5% of the ready time: reported by `hue stats`, no note here.
+        assert_eq!(cpu_wait_note(Some(&waited(Some(52_631_579)))), None);
+        // A third of it.
+        let note = cpu_wait_note(Some(&waited(Some(500_000_000)))).unwrap();
         assert!(
-            note.starts_with("Its workers were ready to run but waited for a CPU 33% of that time"),
+            note.starts_with("Its workers were ready to run but waited for a CPU 33.3% of that time: the machine's cores, not the colors, held them back"),
             "{note}"
         );
     }

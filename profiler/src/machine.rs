@@ -14,6 +14,10 @@
 
 use serde::Serialize;
 
+/// A wait for a CPU of this share of the workers' ready time or more says the machine was
+/// oversubscribed.
+pub const OVERSUBSCRIBED_WAIT: f64 = 0.10;
+
 /// CPU use over the traced run, from the trace's machine and worker samples.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[non_exhaustive]
@@ -70,6 +74,14 @@ impl MachineUse {
         let wait = self.workers_cpu_wait_ns?;
         let ready = wait + self.workers_cpu_ns;
         (ready > 0).then(|| wait as f64 / ready as f64)
+    }
+
+    /// Whether the workers waited for a CPU so much of their ready time
+    /// ([`OVERSUBSCRIBED_WAIT`] or more) that the machine's cores, not the colors, held them
+    /// back.
+    pub fn cpu_held_workers_back(&self) -> bool {
+        self.workers_cpu_wait_share()
+            .is_some_and(|s| s >= OVERSUBSCRIBED_WAIT)
     }
 
     /// The most the traced program's throughput can grow on the traced machine: the cores

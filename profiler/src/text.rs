@@ -519,26 +519,26 @@ fn machine_line(m: &crate::MachineUse, out: &mut String) {
         }
         None => out.push_str(".\n"),
     }
-    if let Some(share) = m.workers_cpu_wait_share() {
-        let _ = write!(
-            out,
-            "Its workers were ready to run but waited for a CPU {:.1}% of that time",
-            share * 100.0
-        );
-        if share >= OVERSUBSCRIBED_WAIT {
-            let _ = writeln!(
-                out,
-                ": the machine's cores, not the colors, held them back (more threads wanted to run than it had cores), so more workers will not make this run faster there."
-            );
-        } else {
-            out.push_str(".\n");
-        }
+    if let Some(line) = cpu_wait_line(m) {
+        out.push_str(&line);
     }
 }
 
-/// A wait for a CPU over this share of the workers' ready time says the machine was
-/// oversubscribed.
-const OVERSUBSCRIBED_WAIT: f64 = 0.10;
+/// The line that says how long the workers waited for a CPU, and when that was the machine
+/// holding them back ([`crate::MachineUse::cpu_held_workers_back`]); `None` if not recorded.
+pub fn cpu_wait_line(m: &crate::MachineUse) -> Option<String> {
+    let share = m.workers_cpu_wait_share()?;
+    let mut line = format!(
+        "Its workers were ready to run but waited for a CPU {:.1}% of that time",
+        share * 100.0
+    );
+    if m.cpu_held_workers_back() {
+        line.push_str(": the machine's cores, not the colors, held them back (more threads wanted to run than it had cores), so more workers will not make this run faster there.\n");
+    } else {
+        line.push_str(".\n");
+    }
+    Some(line)
+}
 
 /// `hue suggest`: the suggestions, best first, with their evidence and rules.
 pub fn suggestions(r: &Report) -> String {
