@@ -547,21 +547,12 @@ impl Runtime {
     /// Like [`Runtime::wait_stopped`], giving up after `timeout`. Returns whether a stop was
     /// requested.
     pub fn wait_stopped_timeout(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut stop = lock(&self.inner.stop_requested);
-        while !*stop {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            stop = self
-                .inner
-                .stop_cv
-                .wait_timeout(stop, deadline - now)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
-        }
-        true
+        let (stop, _) = self
+            .inner
+            .stop_cv
+            .wait_timeout_while(lock(&self.inner.stop_requested), timeout, |stop| !*stop)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *stop
     }
 
     /// A snapshot of the runtime's counters.

@@ -1,7 +1,7 @@
 //! Parking a worker thread.
 
 use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::sync::lock;
 
@@ -28,21 +28,11 @@ impl Parker {
 
     /// Like [`Parker::park`], giving up after `timeout`. Returns whether it took a token.
     pub(crate) fn park_timeout(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut t = lock(&self.token);
-        while !*t {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            t = self
-                .cv
-                .wait_timeout(t, deadline - now)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
-        }
-        *t = false;
-        true
+        let (mut t, _) = self
+            .cv
+            .wait_timeout_while(lock(&self.token), timeout, |t| !*t)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::replace(&mut *t, false)
     }
 
     pub(crate) fn unpark(&self) {
