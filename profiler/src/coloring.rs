@@ -1,10 +1,9 @@
 //! Colorings the profiler can simulate and check: the one a trace recorded, or that one
-//! changed by a recolor [`Policy`], applied to each callback the way the runtime applies it at
-//! queue time (`hue_runtime::Policy`): by-key → its key's color (callbacks without a key keep
-//! theirs), unique → a fresh color per callback, serial → the default color, group → the
-//! group's color, keep → the recorded color.
+//! changed by a recolor [`Policy`], applied to each callback by the same definition the
+//! runtime applies at queue time ([`ColorRule`], in `hue-formats`).
 
-use hue_runtime::{Key, Policy, Rule};
+use hue_formats::policy::{ColorRule, Recolored};
+use hue_formats::{Color, Key, Policy, Rule};
 use serde::Serialize;
 
 use crate::profile::HandlerStats;
@@ -59,36 +58,21 @@ pub(crate) enum SimColor {
     Fresh,
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Compiled {
-    Keep,
-    Serial,
-    ByKey,
-    Unique,
-    Group(u64),
-}
-
 /// A [`Coloring`] ready for the per-callback path: rules by handler id, filled in as the
 /// trace names its handlers.
 pub(crate) struct Recolor {
     policy: Option<Policy>,
-    table: Vec<Compiled>,
+    table: Vec<ColorRule>,
 }
 
 impl Recolor {
     /// Handler `id` is called `name`.
     pub(crate) fn name(&mut self, id: u32, name: &str) {
         let Some(policy) = &self.policy else { return };
-        let rule = match policy.rule(name) {
-            None | Some(Rule::Keep) => Compiled::Keep,
-            Some(Rule::Serial) => Compiled::Serial,
-            Some(Rule::ByKey) => Compiled::ByKey,
-            Some(Rule::Unique) => Compiled::Unique,
-            Some(Rule::Group(g)) => Compiled::Group(Rule::group_color(g).raw()),
-        };
+        let rule = policy.rule(name).map_or(ColorRule::Keep, Rule::color_rule);
         let i = id as usize;
         if i >= self.table.len() {
-            self.table.resize(i + 1, Compiled::Keep);
+            self.table.resize(i + 1, ColorRule::Keep);
         }
         self.table[i] = rule;
     }
@@ -96,12 +80,13 @@ impl Recolor {
     /// The color of a callback of handler `handler` recorded in `color` with `key`.
     #[inline]
     pub(crate) fn color(&self, handler: u32, color: u64, key: Option<u64>) -> SimColor {
-        match self.table.get(handler as usize) {
-            None | Some(Compiled::Keep) => SimColor::Fixed(color),
-            Some(Compiled::Serial) => SimColor::Fixed(0),
-            Some(Compiled::ByKey) => SimColor::Fixed(key.map_or(color, |k| Key(k).color().raw())),
-            Some(Compiled::Unique) => SimColor::Fresh,
-            Some(Compiled::Group(g)) => SimColor::Fixed(*g),
+        let rule = self.table.get(handler as usize).copied();
+        match rule
+            .unwrap_or(ColorRule::Keep)
+            .apply(Color::from_raw(color), key.map(Key))
+        {
+            Recolored::Color(c) => SimColor::Fixed(c.raw()),
+            Recolored::Fresh => SimColor::Fresh,
         }
     }
 }

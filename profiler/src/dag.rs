@@ -43,7 +43,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use hue_runtime::trace::{CallbackRecord, NameKind, Origin, Record};
+use hue_formats::trace::{CallbackRecord, NameKind, Origin, Record};
 
 use crate::coloring::{Recolor, SimColor};
 use crate::profile::IdMap;

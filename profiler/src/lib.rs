@@ -8,7 +8,7 @@
 //!   streaming pass ([`Profile::read`]); what the trace says about the runtime's own costs
 //!   ([`Overhead`]).
 //! - [`simulate`]: a discrete-event simulation of the trace's DAG on N virtual workers, for
-//!   the recorded [`Coloring`] or one changed by a [`Policy`](hue_runtime::Policy); its
+//!   the recorded [`Coloring`] or one changed by a [`Policy`](hue_formats::Policy); its
 //!   [`SimResult`] carries the bounds (work, span, color bound) no schedule can beat.
 //! - [`Predictor`]: simulations for many core counts and colorings, plain and burdened, run
 //!   in parallel.
@@ -31,7 +31,7 @@
 //! ```
 //!
 //! **Architecture Invariant:** the profiler reads traces only through
-//! `hue_runtime::trace::TraceReader` and knows policies only through `hue_runtime::Policy`:
+//! `hue_formats::trace::TraceReader` and knows policies only through `hue_formats::Policy`:
 //! the byte format and the policy syntax belong to the runtime.
 //!
 //! **Architecture Invariant:** nothing here holds a whole trace in memory. Statistics are

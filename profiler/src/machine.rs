@@ -100,12 +100,12 @@ impl MachineUse {
 /// Folds machine and worker samples into a [`MachineUse`].
 #[derive(Default)]
 pub(crate) struct MachineFold {
-    last: Option<hue_runtime::trace::MachineSample>,
+    last: Option<hue_formats::trace::MachineSample>,
     workers_cpu_ns: u64,
 }
 
 impl MachineFold {
-    pub(crate) fn machine(&mut self, m: &hue_runtime::trace::MachineSample) {
+    pub(crate) fn machine(&mut self, m: &hue_formats::trace::MachineSample) {
         // Samples are cumulative: the latest holds the whole run (a lost one loses nothing).
         if self.last.is_none_or(|l| m.at >= l.at) {
             self.last = Some(*m);

@@ -19,8 +19,8 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use hue_runtime::Key;
-use hue_runtime::trace::{AccessRecord, CallbackRecord, Header, NameKind, Record, WorkerSample};
+use hue_formats::Key;
+use hue_formats::trace::{AccessRecord, CallbackRecord, Header, NameKind, Record, WorkerSample};
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};

@@ -25,7 +25,7 @@
 
 use std::collections::BTreeMap;
 
-use hue_runtime::{Policy, Rule};
+use hue_formats::{Policy, Rule};
 use serde::Serialize;
 
 use crate::coloring::{Class, Coloring};

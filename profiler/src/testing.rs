@@ -12,11 +12,11 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use hue_runtime::trace::{
+use hue_formats::trace::{
     AccessRecord, CallbackRecord, FORMAT_VERSION, Header, Name, NameKind, Origin, Record,
     TraceWriter, WorkerSample,
 };
-use hue_runtime::{Color, Key};
+use hue_formats::{Color, Key};
 
 /// A deterministic xorshift generator.
 #[derive(Clone, Debug)]

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use hue_runtime::Rule;
+use hue_formats::Rule;
 
 use crate::coloring::Class;
 use crate::profile::{ColorStats, Profile};
@@ -166,7 +166,7 @@ pub fn stats(p: &Profile, top: usize) -> String {
     if p.policy.trim().is_empty() {
         out.push_str("policy: none\n");
     } else {
-        let rules: Vec<String> = hue_runtime::Policy::parse(&p.policy, "trace")
+        let rules: Vec<String> = hue_formats::Policy::parse(&p.policy, "trace")
             .map(|pol| {
                 pol.rules()
                     .map(|(h, r)| format!("{h} = {}", r.to_toml()))
@@ -226,7 +226,7 @@ pub fn stats(p: &Profile, top: usize) -> String {
     }
     t.render(&mut out);
 
-    let groups: Vec<(String, u64)> = hue_runtime::Policy::parse(&p.policy, "trace")
+    let groups: Vec<(String, u64)> = hue_formats::Policy::parse(&p.policy, "trace")
         .map(|pol| {
             pol.rules()
                 .filter_map(|(_, r)| match r {

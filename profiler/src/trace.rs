@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hue_runtime::trace::{TraceError, TraceReader};
+use hue_formats::trace::{TraceError, TraceReader};
 
 use crate::error::{Error, ErrorKind, Result};
 

@@ -31,7 +31,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use hue_runtime::{Policy, Rule};
+use hue_formats::{Policy, Rule};
 use serde::{Serialize, Serializer};
 
 use crate::coloring::Class;

@@ -1,9 +1,9 @@
 //! What a queued callback is.
 
-use crate::color::Key;
 use crate::cx::Cx;
 use crate::handler::Handler;
-use crate::trace::Origin;
+use hue_formats::Key;
+use hue_formats::trace::Origin;
 
 /// The boxed work of a callback.
 pub(crate) type Work = Box<dyn FnOnce(&mut Cx<'_>) + Send>;

@@ -5,8 +5,9 @@
 //! 1. turns raw records into [`Record`]s: clock readings into nanoseconds since the trace's
 //!    start, and a [`Name`] record before the first use of each handler, state and event id;
 //! 2. writes them to the trace file, if there is one (one chunk per batch);
-//! 3. folds each batch's aggregates into the current telemetry period, and once per period
-//!    publishes a [`Snapshot`] to the telemetry server, if there is one;
+//! 3. folds each batch's aggregates into the current telemetry period (`hue-formats`'
+//!    [`Aggregator`], the same that turns a replayed trace into snapshots), and once per period
+//!    publishes its snapshot to the telemetry server, if there is one;
 //! 4. gives the emptied buffer back to the workers' pool.
 //!
 //! It stops when every worker has dropped its end of the channel (shutdown), after writing
@@ -19,13 +20,11 @@ use std::time::{Duration, Instant};
 
 use crate::clock::{self, Clock};
 use crate::intern;
-use crate::recorder::{Aggregates, Batch, Outlet, Raw, WorkerAgg, merge};
+use crate::recorder::{Batch, Outlet, Raw};
 use crate::sync::lock;
-use crate::telemetry::{
-    ColorSnapshot, HandlerSnapshot, MAX_COLORS, Snapshot, StateSnapshot, TelemetryServer,
-    WorkerSnapshot,
-};
-use crate::trace::{
+use crate::telemetry::TelemetryServer;
+use hue_formats::aggregate::{Aggregator, Names};
+use hue_formats::trace::{
     AccessRecord, BlockingRecord, CallbackRecord, DropRecord, EventRecord, MachineSample, Name,
     NameKind, PanicRecord, Record, TraceWriter, WorkerSample,
 };
@@ -97,8 +96,8 @@ impl Collector {
     pub(crate) fn run(mut self) {
         let mut named = Named::default();
         let mut out: Vec<Record> = Vec::with_capacity(crate::recorder::BUFFER_RECORDS * 2);
-        let mut period = Aggregates::default();
-        let mut period_workers = vec![WorkerAgg::default(); self.workers];
+        let mut period = Aggregator::new(self.workers);
+        let mut names = Names::default();
         let mut dropped_by_worker = vec![0u64; self.workers];
         // The workers' wait for a CPU since the trace started, summed over the workers.
         let mut cpu_wait = 0u64;
@@ -113,15 +112,12 @@ impl Collector {
                 Ok(mut batch) => {
                     let w = batch.worker as usize;
                     if let Some(agg) = batch.agg.take() {
-                        let (t, f) = (&mut period_workers[w], &agg.worker);
-                        t.busy += f.busy;
-                        t.parked += f.parked;
-                        t.callbacks += f.callbacks;
-                        t.steals += f.steals;
-                        t.cpu_ns += f.cpu_ns;
-                        t.cpu_wait_ns += f.cpu_wait_ns;
-                        cpu_wait += f.cpu_wait_ns;
-                        merge(&mut period, &agg);
+                        cpu_wait += agg.worker.cpu_wait_ns;
+                        if self.telemetry.is_some() {
+                            name_new(&mut names, &agg);
+                            let clock = &self.clock;
+                            period.add_interval(batch.worker, &agg, |t| clock.delta_ns(0, t));
+                        }
                     }
                     if batch.dropped > dropped_by_worker[w] {
                         dropped_by_worker[w] = batch.dropped;
@@ -154,17 +150,15 @@ impl Collector {
                 }
                 if let Some(server) = &self.telemetry {
                     seq += 1;
-                    let snap = self.snapshot(
+                    let snap = period.snapshot(
                         seq,
-                        &period,
-                        &period_workers,
-                        now.duration_since(period_start),
+                        self.clock.ns(self.clock.raw()),
+                        now.duration_since(period_start).as_nanos() as u64,
                         dropped_by_worker.iter().sum(),
+                        &names,
                     );
                     server.publish(&snap);
                 }
-                period = Aggregates::default();
-                period_workers.fill(WorkerAgg::default());
                 period_start = now;
                 next_publish = now + self.period;
             }
@@ -336,82 +330,26 @@ impl Collector {
         };
         out.push(rec);
     }
+}
 
-    fn snapshot(
-        &self,
-        seq: u64,
-        a: &Aggregates,
-        per_worker: &[WorkerAgg],
-        period: Duration,
-        dropped: u64,
-    ) -> Snapshot {
-        let ns = |ticks: u64| self.clock.delta_ns(0, ticks);
-        let workers = per_worker
-            .iter()
-            .enumerate()
-            .map(|(i, w)| WorkerSnapshot {
-                worker: i as u16,
-                busy_ns: ns(w.busy),
-                parked_ns: ns(w.parked),
-                cpu_ns: w.cpu_ns,
-                cpu_wait_ns: w.cpu_wait_ns,
-                callbacks: w.callbacks,
-                steals: w.steals,
-            })
-            .collect();
-        let handlers = a
-            .handlers
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| h.callbacks > 0 || h.panics > 0)
-            .map(|(id, h)| HandlerSnapshot {
-                name: intern::handlers().name(id as u32).unwrap_or("?").to_owned(),
-                callbacks: h.callbacks,
-                busy_ns: ns(h.busy),
-                cpu_ns: h.cpu_ns,
-                cpu_wall_ns: ns(h.cpu_wall),
-                serial_wait_ns: ns(h.serial_wait),
-                worker_wait_ns: ns(h.worker_wait),
-                panics: h.panics,
-                blocking: h.blocking,
-            })
-            .collect();
-        let mut colors: Vec<ColorSnapshot> = a
-            .colors
-            .iter()
-            .map(|(c, v)| ColorSnapshot {
-                color: *c,
-                callbacks: v.callbacks,
-                busy_ns: ns(v.busy),
-                serial_wait_ns: ns(v.serial_wait),
-            })
-            .collect();
-        colors.sort_by_key(|c| std::cmp::Reverse(c.busy_ns));
-        let active_colors = colors.len() as u64;
-        colors.truncate(MAX_COLORS);
-        let states = a
-            .states
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.accesses > 0)
-            .map(|(id, s)| StateSnapshot {
-                name: intern::states().name(id as u32).unwrap_or("?").to_owned(),
-                accesses: s.accesses,
-                conflicts: s.conflicts,
-                wait_ns: ns(s.wait),
-            })
-            .collect();
-        Snapshot {
-            seq,
-            at_ns: self.clock.ns(self.clock.raw()),
-            period_ns: period.as_nanos() as u64,
-            workers,
-            handlers,
-            colors,
-            active_colors,
-            states,
-            dropped_records: dropped,
-            dropped_snapshots: 0,
+/// Names the handlers and states of `agg` that `names` does not know yet, from the
+/// process's interners.
+fn name_new(names: &mut Names, agg: &hue_formats::aggregate::Interval) {
+    for (id, h) in agg.handlers.iter().enumerate() {
+        let id = id as u32;
+        if (h.callbacks > 0 || h.panics > 0) && names.get(NameKind::Handler, id).is_none() {
+            let name = intern::handlers().name(id).unwrap_or("?");
+            names.set(NameKind::Handler, id, name);
+        }
+    }
+    for (id, s) in agg.states.iter().enumerate() {
+        let id = id as u32;
+        if s.accesses > 0 && names.get(NameKind::State, id).is_none() {
+            names.set(
+                NameKind::State,
+                id,
+                intern::states().name(id).unwrap_or("?"),
+            );
         }
     }
 }

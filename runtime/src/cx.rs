@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use crate::callback::Callback;
-use crate::color::{Color, Key};
 use crate::error::Result;
 use crate::handler::{Handler, Target};
 use crate::reactor::{Interest, Io, IoEvent};
@@ -11,7 +10,8 @@ use crate::runtime::Handle;
 use crate::scheduler::{Runnable, WorkerContext};
 use crate::state::{Keyed, Shared};
 use crate::timer::TimerId;
-use crate::trace::Origin;
+use hue_formats::trace::Origin;
+use hue_formats::{Color, Key};
 
 /// What a running callback can do: queue more callbacks, arm timers, reach shared state, and
 /// learn where it runs.

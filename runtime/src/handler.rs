@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use crate::color::{Color, Key};
 use crate::intern;
+use hue_formats::{Color, Key};
 
 /// A named kind of callback (`"accept"`, `"encrypt"`).
 ///

@@ -16,7 +16,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::intern;
 use crate::recorder;
-use crate::trace::EventKind;
+use hue_formats::trace::EventKind;
 
 /// Attaches `tracing` events and spans inside handlers to the running callback in the trace.
 #[derive(Clone, Copy, Debug, Default)]

@@ -53,7 +53,6 @@
 mod callback;
 mod clock;
 mod collector;
-mod color;
 mod cx;
 mod error;
 mod handler;
@@ -68,14 +67,12 @@ mod state;
 mod sync;
 pub mod telemetry;
 mod timer;
-pub mod trace;
 
-pub use color::{Color, Key};
 pub use cx::Cx;
 pub use error::{Error, ErrorKind, Result};
 pub use handler::{Handler, Target};
+pub use hue_formats::{Color, Key, POLICY_VERSION, Policy, PolicyError, Rule, trace};
 pub use layer::HueLayer;
-pub use policy::{POLICY_VERSION, Policy, PolicyError, Rule};
 pub use reactor::{Interest, Io, IoEvent, Ready};
 pub use recorder::TraceLevel;
 pub use runtime::{Builder, Handle, MAX_WORKERS, Metrics, PanicReport, Runtime, ShutdownReport};

@@ -273,7 +273,7 @@ impl<S: mio::event::Source + Send + 'static> Dispatch for Source<S> {
         inner.push_via(
             self.target,
             Box::new(move |cx| me.dispatch(cx)),
-            crate::trace::Origin::Io,
+            hue_formats::trace::Origin::Io,
             local,
         );
     }

@@ -16,14 +16,14 @@
 //! allocates nothing.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::{Clock, thread_cpu_ns};
 use crate::sync::lock;
-use crate::trace::{EventKind, Origin};
+use hue_formats::aggregate::{ColorAgg, Interval};
+use hue_formats::trace::{EventKind, Origin};
 
 /// How much the runtime records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
@@ -137,83 +137,11 @@ pub(crate) enum Raw {
     },
 }
 
-/// Per-handler counters. Times are raw ticks unless named `_ns`.
-#[derive(Clone, Copy, Default, Debug)]
-pub(crate) struct HandlerAgg {
-    pub(crate) callbacks: u64,
-    pub(crate) busy: u64,
-    pub(crate) cpu_ns: u64,
-    pub(crate) cpu_wall: u64,
-    pub(crate) serial_wait: u64,
-    pub(crate) worker_wait: u64,
-    pub(crate) panics: u64,
-    pub(crate) blocking: bool,
-}
-
-#[derive(Clone, Copy, Default, Debug)]
-pub(crate) struct ColorAgg {
-    pub(crate) callbacks: u64,
-    pub(crate) busy: u64,
-    pub(crate) serial_wait: u64,
-}
-
-#[derive(Clone, Copy, Default, Debug)]
-pub(crate) struct StateAgg {
-    pub(crate) accesses: u64,
-    pub(crate) conflicts: u64,
-    pub(crate) wait: u64,
-}
-
-#[derive(Clone, Copy, Default, Debug)]
-pub(crate) struct WorkerAgg {
-    pub(crate) busy: u64,
-    pub(crate) parked: u64,
-    pub(crate) callbacks: u64,
-    pub(crate) steals: u64,
-    pub(crate) cpu_ns: u64,
-    /// Time the thread was runnable but waiting for a CPU (0 where the kernel does not say).
-    pub(crate) cpu_wait_ns: u64,
-}
-
-/// Aggregates of one worker over one interval.
-#[derive(Default, Debug)]
-pub(crate) struct Aggregates {
-    pub(crate) handlers: Vec<HandlerAgg>,
-    pub(crate) colors: HashMap<u64, ColorAgg>,
-    pub(crate) states: Vec<StateAgg>,
-    pub(crate) worker: WorkerAgg,
-}
-
-impl Aggregates {
-    fn handler(&mut self, id: u32) -> &mut HandlerAgg {
-        let i = id as usize;
-        if i >= self.handlers.len() {
-            self.handlers.resize(i + 1, HandlerAgg::default());
-        }
-        &mut self.handlers[i]
-    }
-
-    fn state(&mut self, id: u32) -> &mut StateAgg {
-        let i = id as usize;
-        if i >= self.states.len() {
-            self.states.resize(i + 1, StateAgg::default());
-        }
-        &mut self.states[i]
-    }
-
-    fn is_empty(&self) -> bool {
-        self.worker.callbacks == 0
-            && self.worker.parked == 0
-            && self.worker.cpu_wait_ns == 0
-            && self.states.is_empty()
-    }
-}
-
 /// What a worker hands to the collector (`worker == u16::MAX`: shutdown's "no more").
 pub(crate) struct Batch {
     pub(crate) worker: u16,
     pub(crate) records: Vec<Raw>,
-    pub(crate) agg: Option<Box<Aggregates>>,
+    pub(crate) agg: Option<Box<Interval>>,
     /// Records this worker dropped so far (cumulative).
     pub(crate) dropped: u64,
 }
@@ -268,7 +196,7 @@ pub(crate) struct Recorder {
     clock: Clock,
     outlet: Arc<Outlet>,
     records: Vec<Raw>,
-    agg: Box<Aggregates>,
+    agg: Box<Interval>,
     interval_ticks: u64,
     /// How long an interval is open before a park closes it ([`Recorder::before_park`]).
     park_close_ticks: u64,
@@ -630,7 +558,7 @@ impl Recorder {
                 self.dropped += b.records.len() as u64;
                 // Keep the counters: they go out with the next batch that gets through.
                 if let Some(agg) = b.agg.take() {
-                    merge(&mut self.agg, &agg);
+                    self.agg.add(&agg, |t| t);
                 }
                 b.records.clear();
                 lock(&self.outlet.pool).push(b.records);
@@ -640,39 +568,6 @@ impl Recorder {
 }
 
 /// Adds `from` into `into`.
-pub(crate) fn merge(into: &mut Aggregates, from: &Aggregates) {
-    for (i, h) in from.handlers.iter().enumerate() {
-        let t = into.handler(i as u32);
-        t.callbacks += h.callbacks;
-        t.busy += h.busy;
-        t.cpu_ns += h.cpu_ns;
-        t.cpu_wall += h.cpu_wall;
-        t.serial_wait += h.serial_wait;
-        t.worker_wait += h.worker_wait;
-        t.panics += h.panics;
-        t.blocking |= h.blocking;
-    }
-    for (c, a) in &from.colors {
-        let t = into.colors.entry(*c).or_default();
-        t.callbacks += a.callbacks;
-        t.busy += a.busy;
-        t.serial_wait += a.serial_wait;
-    }
-    for (i, s) in from.states.iter().enumerate() {
-        let t = into.state(i as u32);
-        t.accesses += s.accesses;
-        t.conflicts += s.conflicts;
-        t.wait += s.wait;
-    }
-    let (t, w) = (&mut into.worker, &from.worker);
-    t.busy += w.busy;
-    t.parked += w.parked;
-    t.callbacks += w.callbacks;
-    t.steals += w.steals;
-    t.cpu_ns += w.cpu_ns;
-    t.cpu_wait_ns += w.cpu_wait_ns;
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::mpsc::sync_channel;

@@ -31,11 +31,10 @@ use crossbeam_utils::CachePadded;
 use crate::callback::{Callback, Work};
 use crate::clock::Clock;
 use crate::collector::Collector;
-use crate::color::Color;
 use crate::cx::Cx;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handler::{Handler, Target};
-use crate::policy::{Compiled, Policy};
+use crate::policy::Compiled;
 use crate::reactor::{Interest, Io, IoEvent, Reactor};
 use crate::recorder::{Batch, Outlet, TraceLevel};
 use crate::scheduler::{
@@ -44,7 +43,9 @@ use crate::scheduler::{
 use crate::sync::lock;
 use crate::telemetry::{ServerOptions, TelemetryServer};
 use crate::timer::TimerId;
-use crate::trace::{Header, Origin, TraceWriter};
+use hue_formats::Color;
+use hue_formats::Policy;
+use hue_formats::trace::{Header, Origin, TraceWriter};
 
 /// The most workers a runtime accepts. Far above any machine hue runs on; a larger number is
 /// a typo, and would cost a thread and a run queue each.
@@ -878,7 +879,7 @@ impl fmt::Display for ShutdownReport {
     }
 }
 
-fn policy_error(e: crate::policy::PolicyError) -> Error {
+fn policy_error(e: hue_formats::PolicyError) -> Error {
     Error::new(ErrorKind::Config, e.to_string())
 }
 
@@ -961,7 +962,7 @@ impl TraceSetup {
                 ));
             }
             let header = Header {
-                version: crate::trace::FORMAT_VERSION,
+                version: hue_formats::trace::FORMAT_VERSION,
                 start_unix_ns: setup.clock.origin_unix_ns(),
                 ticks_per_sec: setup.clock.ticks_per_sec(),
                 workers: workers as u16,

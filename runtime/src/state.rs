@@ -12,9 +12,9 @@ use std::sync::{Arc, LockResult, Mutex, PoisonError, RwLock, TryLockError, TryLo
 
 use crossbeam_utils::CachePadded;
 
-use crate::color::{Fnv, Key, mix};
 use crate::intern;
 use crate::recorder;
+use hue_formats::{Key, StableHasher, mix};
 
 /// Named state that handlers reach through [`crate::Cx::read`] and [`crate::Cx::write`].
 ///
@@ -192,7 +192,7 @@ pub struct Keyed<T> {
     inner: Arc<KeyedInner<T>>,
 }
 
-type Shard<T> = CachePadded<Mutex<HashMap<u64, Arc<Mutex<T>>, BuildHasherDefault<Fnv>>>>;
+type Shard<T> = CachePadded<Mutex<HashMap<u64, Arc<Mutex<T>>, BuildHasherDefault<StableHasher>>>>;
 
 struct KeyedInner<T> {
     name: String,
@@ -313,6 +313,6 @@ impl<T> Keyed<T> {
 
 fn lock_shard<T>(
     s: &Shard<T>,
-) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Mutex<T>>, BuildHasherDefault<Fnv>>> {
+) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Mutex<T>>, BuildHasherDefault<StableHasher>>> {
     s.lock().unwrap_or_else(PoisonError::into_inner)
 }

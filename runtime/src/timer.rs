@@ -20,7 +20,7 @@ use crate::handler::Target;
 use crate::runtime::Inner;
 use crate::scheduler::WorkerContext;
 use crate::sync::lock;
-use crate::trace::Origin;
+use hue_formats::trace::Origin;
 
 /// Names an armed timer, for [`crate::Handle::cancel`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]

@@ -1,4 +1,4 @@
-//! Live telemetry: the server, the client and the protocol between them (runtime/TELEMETRY.md).
+//! Live telemetry: the server, the client and the protocol between them (runtime/formats/TELEMETRY.md).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -28,8 +28,8 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::color::Color;
 use crate::sync::model::{Mutex, lock};
+use hue_formats::Color;
 
 /// A color's queue of pending items and its `scheduled` flag.
 pub(crate) struct ColorQueue<T> {

@@ -17,8 +17,8 @@ use crossbeam_utils::CachePadded;
 
 use super::color_queue::ColorQueue;
 use crate::callback::Callback;
-use crate::color::{Color, mix};
 use crate::sync::lock;
+use hue_formats::{Color, mix};
 
 /// A runnable color, as it sits on a worker's run queue.
 pub(crate) type Runnable = Arc<ColorQueue<Callback>>;

@@ -27,7 +27,7 @@ use std::time::Instant;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token};
 
-use super::error::is_hang_up;
+use super::is_hang_up;
 use super::outbox::Outbox;
 use super::server::{Counters, Shared};
 use super::wire::{self, MAX_HELLO_LEN};

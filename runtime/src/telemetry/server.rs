@@ -26,10 +26,10 @@ use mio::net::TcpListener;
 use mio::{Interest, Poll, Waker};
 
 use super::Snapshot;
-use super::error::{TelemetryError, TelemetryErrorKind};
 use super::network::{self, LISTENER, WAKER};
 use super::outbox::Outbox;
 use super::wire::Frame;
+use super::{TelemetryError, TelemetryErrorKind};
 use crate::sync::lock;
 
 /// How a [`TelemetryServer`] listens and whom it serves.

@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hue_runtime::trace::{FORMAT_VERSION, Header, Record, TraceReader, TraceWriter};
+use hue_formats::trace::{FORMAT_VERSION, Header, Record, TraceReader, TraceWriter};
 
 #[path = "../tests/data/synthetic.rs"]
 mod synthetic;

@@ -8,7 +8,7 @@
 /// The trace header: what every `.hue` file starts with.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Header {
-    /// Format version of the file (see `runtime/FORMAT.md`).
+    /// Format version of the file (see `runtime/formats/FORMAT.md`).
     pub version: u16,
     /// Wall-clock time of the trace's time 0, in nanoseconds since the Unix epoch.
     pub start_unix_ns: u64,

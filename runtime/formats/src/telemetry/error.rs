@@ -16,7 +16,7 @@ pub struct TelemetryError {
 #[non_exhaustive]
 pub enum TelemetryErrorKind {
     /// The server was asked to listen on an address other machines can reach, without
-    /// [`ServerOptions::allow_non_loopback`](super::ServerOptions::allow_non_loopback).
+    /// `ServerOptions::allow_non_loopback` (hue-runtime).
     NonLoopback,
     /// Another socket already listens on the address.
     AddrInUse,
@@ -44,7 +44,8 @@ pub enum TelemetryErrorKind {
 }
 
 impl TelemetryError {
-    pub(crate) fn new(kind: TelemetryErrorKind, message: impl Into<String>) -> TelemetryError {
+    /// An error of `kind` with its message.
+    pub fn new(kind: TelemetryErrorKind, message: impl Into<String>) -> TelemetryError {
         TelemetryError {
             kind,
             message: message.into(),
@@ -52,7 +53,8 @@ impl TelemetryError {
         }
     }
 
-    pub(crate) fn with_source(
+    /// An error of `kind` with its message, caused by `source`.
+    pub fn with_source(
         kind: TelemetryErrorKind,
         message: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -94,7 +96,7 @@ impl std::error::Error for TelemetryError {
 
 /// Whether `e` is what a read timeout on a blocking socket (or a read on a non-blocking one)
 /// reports: `WouldBlock` on Unix, `TimedOut` on Windows.
-pub(crate) fn is_timeout(e: &io::Error) -> bool {
+pub fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
@@ -102,7 +104,7 @@ pub(crate) fn is_timeout(e: &io::Error) -> bool {
 }
 
 /// Whether `e` means the peer went away.
-pub(crate) fn is_hang_up(e: &io::Error) -> bool {
+pub fn is_hang_up(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::ConnectionReset

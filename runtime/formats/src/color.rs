@@ -106,16 +106,16 @@ impl Key {
 
 /// A hasher with fixed keys, so `Color::of` gives the same color in every run (traces from
 /// two runs can then be compared color by color).
-fn stable_hasher() -> std::hash::BuildHasherDefault<Fnv> {
+fn stable_hasher() -> std::hash::BuildHasherDefault<StableHasher> {
     std::hash::BuildHasherDefault::default()
 }
 
 /// FNV-1a followed by a 64-bit finalizer (from splitmix64) so that small integer keys spread
 /// over all bits; the home worker of a color is taken from the low bits.
 #[derive(Default)]
-pub(crate) struct Fnv(u64);
+pub struct StableHasher(u64);
 
-impl std::hash::Hasher for Fnv {
+impl std::hash::Hasher for StableHasher {
     fn finish(&self) -> u64 {
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -138,7 +138,7 @@ impl std::hash::Hasher for Fnv {
 }
 
 /// Spreads a color's raw value over 64 bits, for picking a home worker and a table shard.
-pub(crate) fn mix(raw: u64) -> u64 {
+pub fn mix(raw: u64) -> u64 {
     let mut z = raw.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

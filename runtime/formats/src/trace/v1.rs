@@ -1,6 +1,6 @@
 //! Version 1 of the `.hue` encoding: the header body and the records of a records chunk.
 //!
-//! `runtime/FORMAT.md` describes the bytes; this file is the one place that writes and reads
+//! `runtime/formats/FORMAT.md` describes the bytes; this file is the one place that writes and reads
 //! them, so the two directions sit side by side record kind by record kind.
 //!
 //! A records chunk is decoded on its own: every delta base and the color table start afresh

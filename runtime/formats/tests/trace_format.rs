@@ -11,7 +11,7 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use hue_runtime::trace::*;
+use hue_formats::trace::*;
 use proptest::prelude::*;
 
 #[path = "data/synthetic.rs"]

@@ -1,4 +1,4 @@
-//! The bytes on the wire (runtime/TELEMETRY.md): the greeting lines and the snapshot frames.
+//! The bytes on the wire (runtime/formats/TELEMETRY.md): the greeting lines and the snapshot frames.
 
 use std::io::Write;
 
@@ -16,40 +16,40 @@ pub const MAX_FRAME_LEN: usize = 16 << 20;
 
 /// The longest hello the server reads, newline included. The real one has 8 bytes; the limit
 /// bounds what a client speaking another protocol can make the server buffer.
-pub(crate) const MAX_HELLO_LEN: usize = 64;
+pub const MAX_HELLO_LEN: usize = 64;
 
 /// The longest first line the client reads, newline included: a banner or a refusal with its
 /// reason.
-pub(crate) const MAX_GREETING_LEN: usize = 256;
+pub const MAX_GREETING_LEN: usize = 256;
 
 /// What starts the server's banner; the version follows after a space.
-pub(crate) const BANNER_WORD: &str = "HUE-TELEMETRY";
+pub const BANNER_WORD: &str = "HUE-TELEMETRY";
 
 /// What starts the line a server sends instead of its banner when it refuses a viewer.
 /// Unversioned on purpose: every version of the client can show the reason.
-pub(crate) const REFUSED_WORD: &str = "HUE-TELEMETRY-REFUSED";
+pub const REFUSED_WORD: &str = "HUE-TELEMETRY-REFUSED";
 
 /// What starts the viewer's hello; the version follows after a space.
-pub(crate) const HELLO_WORD: &str = "HELLO";
+pub const HELLO_WORD: &str = "HELLO";
 
 /// The server's banner: `HUE-TELEMETRY 1\n`.
-pub(crate) fn banner() -> Vec<u8> {
+pub fn banner() -> Vec<u8> {
     format!("{BANNER_WORD} {PROTOCOL_VERSION}\n").into_bytes()
 }
 
 /// The viewer's hello: `HELLO 1\n`.
-pub(crate) fn hello() -> Vec<u8> {
+pub fn hello() -> Vec<u8> {
     format!("{HELLO_WORD} {PROTOCOL_VERSION}\n").into_bytes()
 }
 
 /// The line refusing a viewer, `reason` being a sentence for its user.
-pub(crate) fn refusal(reason: &str) -> Vec<u8> {
+pub fn refusal(reason: &str) -> Vec<u8> {
     format!("{REFUSED_WORD} {reason}\n").into_bytes()
 }
 
 /// The first line a telemetry server sends, as the client reads it.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Greeting<'a> {
+pub enum Greeting<'a> {
     /// `HUE-TELEMETRY <version>`; the version as sent, maybe not a number.
     Banner(&'a str),
     /// `HUE-TELEMETRY-REFUSED <reason>`.
@@ -59,7 +59,7 @@ pub(crate) enum Greeting<'a> {
 }
 
 /// Reads the server's first line, without its newline.
-pub(crate) fn parse_greeting(line: &[u8]) -> Greeting<'_> {
+pub fn parse_greeting(line: &[u8]) -> Greeting<'_> {
     let Ok(line) = std::str::from_utf8(line) else {
         return Greeting::Foreign;
     };
@@ -72,7 +72,7 @@ pub(crate) fn parse_greeting(line: &[u8]) -> Greeting<'_> {
 }
 
 /// Whether `line` (without its newline) is the hello of this protocol version.
-pub(crate) fn is_hello(line: &[u8]) -> bool {
+pub fn is_hello(line: &[u8]) -> bool {
     line == format!("{HELLO_WORD} {PROTOCOL_VERSION}").as_bytes()
 }
 
@@ -83,7 +83,7 @@ pub(crate) fn is_hello(line: &[u8]) -> bool {
 /// last of [`Snapshot`], so the JSON ends with `,"dropped_snapshots":0}`: the frame keeps the
 /// JSON up to the colon, and the network thread appends each viewer's count and the closing
 /// brace as it writes. That costs a few bytes per viewer instead of a serialization.
-pub(crate) struct Frame {
+pub struct Frame {
     /// The JSON up to and including `"dropped_snapshots":` or, if the field is not where the
     /// patch expects it, the whole JSON.
     json: Vec<u8>,
@@ -96,7 +96,7 @@ const PATCH_LEN: usize = 21;
 
 impl Frame {
     /// Serializes `snapshot`, or returns its size if the frame would exceed [`MAX_FRAME_LEN`].
-    pub(crate) fn encode(snapshot: &Snapshot) -> Result<Frame, usize> {
+    pub fn encode(snapshot: &Snapshot) -> Result<Frame, usize> {
         // Serializing a `Snapshot` cannot fail: it has no maps and no custom `Serialize`.
         let mut json = serde_json::to_vec(snapshot).expect("a Snapshot serializes");
         if json.len() + PATCH_LEN > MAX_FRAME_LEN {
@@ -119,13 +119,13 @@ impl Frame {
     }
 
     /// Bytes this frame holds, for queue limits.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         4 + self.json.len() + PATCH_LEN
     }
 
     /// Appends the frame as one viewer gets it: length, then the JSON with `dropped` as its
     /// `dropped_snapshots`.
-    pub(crate) fn write_to(&self, out: &mut Vec<u8>, dropped: u64) {
+    pub fn write_to(&self, out: &mut Vec<u8>, dropped: u64) {
         let start = out.len();
         out.extend_from_slice(&[0; 4]);
         out.extend_from_slice(&self.json);

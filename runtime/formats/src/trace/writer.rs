@@ -22,7 +22,7 @@ use super::v1;
 /// Encoding reuses the writer's buffers: after the first few batches it allocates nothing.
 ///
 /// ```
-/// use hue_runtime::trace::{DropRecord, FORMAT_VERSION, Header, Record, TraceReader, TraceWriter};
+/// use hue_formats::trace::{DropRecord, FORMAT_VERSION, Header, Record, TraceReader, TraceWriter};
 ///
 /// let header = Header {
 ///     version: FORMAT_VERSION,
@@ -46,7 +46,7 @@ use super::v1;
 /// let records: Vec<Record> = reader.by_ref().collect::<Result<_, _>>()?;
 /// assert_eq!(records.len(), 1);
 /// assert!(reader.complete());
-/// # Ok::<(), hue_runtime::trace::TraceError>(())
+/// # Ok::<(), hue_formats::trace::TraceError>(())
 /// ```
 pub struct TraceWriter<W: Write = File> {
     inner: W,

@@ -1,7 +1,7 @@
 //! The parts of the `.hue` layout every version shares: the magic, the version field, the
 //! chunk frame and its checksums, varints, and the limits a reader enforces.
 //!
-//! `runtime/FORMAT.md` is the byte-level description; this file is its implementation. The
+//! `runtime/formats/FORMAT.md` is the byte-level description; this file is its implementation. The
 //! record encoding of one version lives in its own module (`v1.rs`).
 //!
 //! A file is:

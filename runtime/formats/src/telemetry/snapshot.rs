@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// "total"; times are nanoseconds; `at_ns` counts from the runtime's start.
 ///
 /// A field missing from a received snapshot takes its default (zero, empty, false), so a viewer
-/// reads snapshots of servers older than itself (runtime/TELEMETRY.md, "Versions").
+/// reads snapshots of servers older than itself (runtime/formats/TELEMETRY.md, "Versions").
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Snapshot {

@@ -5,7 +5,7 @@
 //! - [`TraceReader`]: streams them back, stopping with a [`TraceError`] that names the byte
 //!   offset at the first torn or corrupt chunk.
 //!
-//! `runtime/FORMAT.md` is the byte-level description of the file and its versioning.
+//! `runtime/formats/FORMAT.md` is the byte-level description of the file and its versioning.
 //!
 //! **Architecture Invariant:** only `v1.rs` knows how a record is laid out in bytes;
 //! `format.rs` holds what every version shares (magic, version field, chunk frame, varints),

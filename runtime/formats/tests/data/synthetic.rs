@@ -7,7 +7,7 @@
 //! most callbacks queued by a recent callback, a few with CPU time measured. Each worker's
 //! records arrive in batches, and batches of different workers interleave.
 
-use hue_runtime::trace::{CallbackRecord, Origin, Record};
+use hue_formats::trace::{CallbackRecord, Origin, Record};
 
 /// A deterministic xorshift64 generator: the stream is the same on every run.
 pub struct Rng(u64);

@@ -41,7 +41,7 @@ const READ_STEP: usize = 1 << 20;
 /// [`summary`](TraceReader::summary) what was read.
 ///
 /// ```no_run
-/// use hue_runtime::trace::TraceReader;
+/// use hue_formats::trace::TraceReader;
 ///
 /// let mut reader = TraceReader::open("trace.hue")?;
 /// for record in reader.by_ref() {
@@ -51,7 +51,7 @@ const READ_STEP: usize = 1 << 20;
 ///     }
 /// }
 /// println!("{}", reader.summary());
-/// # Ok::<(), hue_runtime::trace::TraceError>(())
+/// # Ok::<(), hue_formats::trace::TraceError>(())
 /// ```
 pub struct TraceReader<R: Read = File> {
     inner: R,

@@ -1,0 +1,702 @@
+//! The one snapshot aggregator: what a run did, folded into per-period [`Snapshot`]s.
+//!
+//! Live telemetry and a replayed trace must show the same numbers, so both go through the
+//! same code:
+//!
+//! - **Live**, a worker sums what it runs into an [`Interval`] (its own, no locks, in the
+//!   units of its clock) and hands it to the runtime's collector, which folds it into an
+//!   [`Aggregator`] with [`Aggregator::add_interval`] and publishes
+//!   [`Aggregator::snapshot`] once a period.
+//! - **Replayed**, [`Replay`] reads [`Record`]s in file order, sorts them into periods by
+//!   time (each callback into the period it ended in) and folds each with
+//!   [`Aggregator::add_record`], which sums exactly what a worker's interval sums.
+//!
+//! A callback record gives its handler, color and worker wait; a worker sample gives the
+//! worker's busy, parked and CPU time. So a replayed period counts each callback once in its
+//! handler and color, and each worker interval once in its worker, as the live path does.
+//!
+//! **Architecture Invariant:** this is the only place a snapshot's numbers are computed from
+//! what ran. The collector and `hue top --replay` only feed it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::telemetry::{
+    ColorSnapshot, HandlerSnapshot, MAX_COLORS, Snapshot, StateSnapshot, WorkerSnapshot,
+};
+use crate::trace::{NameKind, Record};
+
+/// One handler's sums. Times are in the feeder's unit (clock ticks live, nanoseconds in a
+/// trace) unless named `_ns`.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct HandlerAgg {
+    /// Callbacks run.
+    pub callbacks: u64,
+    /// Time running.
+    pub busy: u64,
+    /// CPU time of the callbacks whose CPU time was measured.
+    pub cpu_ns: u64,
+    /// Wall time of those same callbacks (for a CPU/wall ratio).
+    pub cpu_wall: u64,
+    /// Time waiting for earlier callbacks of their color (queued → runnable).
+    pub serial_wait: u64,
+    /// Time waiting for a free worker (runnable → started).
+    pub worker_wait: u64,
+    /// Panics.
+    pub panics: u64,
+    /// Whether a callback was seen blocking (mostly off the CPU, giving it up by itself).
+    pub blocking: bool,
+}
+
+/// One color's sums, in the feeder's unit.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct ColorAgg {
+    /// Callbacks run.
+    pub callbacks: u64,
+    /// Time running.
+    pub busy: u64,
+    /// Time waiting for earlier callbacks of the color.
+    pub serial_wait: u64,
+}
+
+/// One state's sums, in the feeder's unit.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct StateAgg {
+    /// Accesses.
+    pub accesses: u64,
+    /// Accesses that found the state held by a callback running in parallel.
+    pub conflicts: u64,
+    /// Time those contended accesses waited.
+    pub wait: u64,
+}
+
+/// One worker's sums, in the feeder's unit unless named `_ns`.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct WorkerAgg {
+    /// Time running callbacks.
+    pub busy: u64,
+    /// Time asleep.
+    pub parked: u64,
+    /// Callbacks run.
+    pub callbacks: u64,
+    /// Colors stolen.
+    pub steals: u64,
+    /// Thread CPU time.
+    pub cpu_ns: u64,
+    /// Time the thread was runnable but waiting for a CPU (0 where the kernel does not say).
+    pub cpu_wait_ns: u64,
+}
+
+impl WorkerAgg {
+    /// Adds `other`'s sums to these.
+    pub fn add(&mut self, other: &WorkerAgg) {
+        self.busy += other.busy;
+        self.parked += other.parked;
+        self.callbacks += other.callbacks;
+        self.steals += other.steals;
+        self.cpu_ns += other.cpu_ns;
+        self.cpu_wait_ns += other.cpu_wait_ns;
+    }
+}
+
+/// What one worker did over one interval: the unit the live path hands over.
+///
+/// Handlers and states are indexed by their (small, dense) id.
+#[derive(Clone, Default, Debug, PartialEq, Eq)]
+pub struct Interval {
+    /// By handler id.
+    pub handlers: Vec<HandlerAgg>,
+    /// By raw color.
+    pub colors: HashMap<u64, ColorAgg>,
+    /// By state id.
+    pub states: Vec<StateAgg>,
+    /// The worker itself.
+    pub worker: WorkerAgg,
+}
+
+impl Interval {
+    /// Handler `id`'s sums, made on first use.
+    #[inline]
+    pub fn handler(&mut self, id: u32) -> &mut HandlerAgg {
+        let i = id as usize;
+        if i >= self.handlers.len() {
+            self.handlers.resize(i + 1, HandlerAgg::default());
+        }
+        &mut self.handlers[i]
+    }
+
+    /// State `id`'s sums, made on first use.
+    #[inline]
+    pub fn state(&mut self, id: u32) -> &mut StateAgg {
+        let i = id as usize;
+        if i >= self.states.len() {
+            self.states.resize(i + 1, StateAgg::default());
+        }
+        &mut self.states[i]
+    }
+
+    /// Whether nothing happened in it worth handing over.
+    pub fn is_empty(&self) -> bool {
+        self.worker.callbacks == 0
+            && self.worker.parked == 0
+            && self.worker.cpu_wait_ns == 0
+            && self.states.is_empty()
+    }
+
+    /// Adds `from`'s sums to these, with its times converted by `time` (ticks to
+    /// nanoseconds, say; `|t| t` to keep the unit).
+    pub fn add(&mut self, from: &Interval, time: impl Fn(u64) -> u64) {
+        for (i, h) in from.handlers.iter().enumerate() {
+            let t = self.handler(i as u32);
+            t.callbacks += h.callbacks;
+            t.busy += time(h.busy);
+            t.cpu_ns += h.cpu_ns;
+            t.cpu_wall += time(h.cpu_wall);
+            t.serial_wait += time(h.serial_wait);
+            t.worker_wait += time(h.worker_wait);
+            t.panics += h.panics;
+            t.blocking |= h.blocking;
+        }
+        for (c, a) in &from.colors {
+            let t = self.colors.entry(*c).or_default();
+            t.callbacks += a.callbacks;
+            t.busy += time(a.busy);
+            t.serial_wait += time(a.serial_wait);
+        }
+        for (i, s) in from.states.iter().enumerate() {
+            let t = self.state(i as u32);
+            t.accesses += s.accesses;
+            t.conflicts += s.conflicts;
+            t.wait += time(s.wait);
+        }
+        self.worker.add(&WorkerAgg {
+            busy: time(from.worker.busy),
+            parked: time(from.worker.parked),
+            ..from.worker
+        });
+    }
+}
+
+/// Names of handlers and states by id, as a trace's name records give them (or the live
+/// runtime's interner).
+#[derive(Clone, Default, Debug)]
+pub struct Names {
+    handlers: Vec<Option<String>>,
+    states: Vec<Option<String>>,
+}
+
+impl Names {
+    /// Id `id` of `kind` is called `name` (events are not kept: snapshots do not show them).
+    pub fn set(&mut self, kind: NameKind, id: u32, name: &str) {
+        let v = match kind {
+            NameKind::Handler => &mut self.handlers,
+            NameKind::State => &mut self.states,
+            _ => return,
+        };
+        let i = id as usize;
+        if i >= v.len() {
+            v.resize(i + 1, None);
+        }
+        v[i] = Some(name.to_owned());
+    }
+
+    /// The name of `id` of `kind`, if known.
+    pub fn get(&self, kind: NameKind, id: u32) -> Option<&str> {
+        let v = match kind {
+            NameKind::Handler => &self.handlers,
+            NameKind::State => &self.states,
+            _ => return None,
+        };
+        v.get(id as usize)?.as_deref()
+    }
+}
+
+/// One period's sums across all workers, and the snapshot they make.
+#[derive(Clone, Debug, Default)]
+pub struct Aggregator {
+    sums: Interval,
+    workers: Vec<WorkerAgg>,
+}
+
+impl Aggregator {
+    /// An empty period for `workers` workers (more appear as they report).
+    pub fn new(workers: usize) -> Aggregator {
+        Aggregator {
+            sums: Interval::default(),
+            workers: vec![WorkerAgg::default(); workers],
+        }
+    }
+
+    fn worker(&mut self, w: u16) -> &mut WorkerAgg {
+        let i = usize::from(w);
+        if i >= self.workers.len() {
+            self.workers.resize(i + 1, WorkerAgg::default());
+        }
+        &mut self.workers[i]
+    }
+
+    /// Folds in worker `worker`'s interval, its times converted to nanoseconds by `ns`.
+    pub fn add_interval(&mut self, worker: u16, interval: &Interval, ns: impl Fn(u64) -> u64) {
+        self.sums.add(interval, &ns);
+        let w = &interval.worker;
+        let t = self.worker(worker);
+        t.add(&WorkerAgg {
+            busy: ns(w.busy),
+            parked: ns(w.parked),
+            ..*w
+        });
+    }
+
+    /// Folds in one trace record (times in nanoseconds), the way a worker's interval sums
+    /// what ran: callbacks into their handler and color, samples into their worker, accesses
+    /// into their state, panics and blocking callbacks into their handler. Other records
+    /// (names, events, drops, machine samples) hold nothing a period sums.
+    pub fn add_record(&mut self, record: &Record) {
+        match record {
+            Record::Callback(cb) => {
+                let busy = cb.ended.saturating_sub(cb.started);
+                let serial_wait = cb.runnable.saturating_sub(cb.queued);
+                let h = self.sums.handler(cb.handler);
+                h.callbacks += 1;
+                h.busy += busy;
+                h.serial_wait += serial_wait;
+                h.worker_wait += cb.started.saturating_sub(cb.runnable);
+                if let Some(cpu) = cb.cpu {
+                    h.cpu_ns += cpu;
+                    h.cpu_wall += busy;
+                }
+                let c = self.sums.colors.entry(cb.color).or_default();
+                c.callbacks += 1;
+                c.busy += busy;
+                c.serial_wait += serial_wait;
+            }
+            Record::Sample(s) => {
+                let w = WorkerAgg {
+                    busy: s.busy,
+                    parked: s.parked,
+                    callbacks: s.callbacks,
+                    steals: s.steals,
+                    cpu_ns: s.cpu,
+                    cpu_wait_ns: 0,
+                };
+                self.sums.worker.add(&w);
+                self.worker(s.worker).add(&w);
+            }
+            Record::Access(a) => {
+                let s = self.sums.state(a.state);
+                s.accesses += 1;
+                if a.contended {
+                    s.conflicts += 1;
+                    s.wait += a.wait;
+                }
+            }
+            Record::Panic(p) => self.sums.handler(p.handler).panics += 1,
+            Record::Blocking(b) => self.sums.handler(b.handler).blocking = true,
+            _ => {}
+        }
+    }
+
+    /// Whether nothing was folded in since the last snapshot.
+    pub fn is_empty(&self) -> bool {
+        self.sums.is_empty() && self.sums.handlers.iter().all(|h| h.panics == 0)
+    }
+
+    /// The snapshot of the period so far, and a fresh period. `at_ns` is the period's end,
+    /// `period_ns` its length, `dropped_records` the trace records dropped so far; handlers
+    /// and states are named by `names` (`"?"` where it does not know them).
+    pub fn snapshot(
+        &mut self,
+        seq: u64,
+        at_ns: u64,
+        period_ns: u64,
+        dropped_records: u64,
+        names: &Names,
+    ) -> Snapshot {
+        let n = self.workers.len();
+        let sums = std::mem::take(&mut self.sums);
+        let per_worker = std::mem::replace(&mut self.workers, vec![WorkerAgg::default(); n]);
+        let workers = per_worker
+            .iter()
+            .enumerate()
+            .map(|(i, w)| WorkerSnapshot {
+                worker: i as u16,
+                busy_ns: w.busy,
+                parked_ns: w.parked,
+                cpu_ns: w.cpu_ns,
+                cpu_wait_ns: w.cpu_wait_ns,
+                callbacks: w.callbacks,
+                steals: w.steals,
+            })
+            .collect();
+        let handlers = sums
+            .handlers
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.callbacks > 0 || h.panics > 0)
+            .map(|(id, h)| HandlerSnapshot {
+                name: names
+                    .get(NameKind::Handler, id as u32)
+                    .unwrap_or("?")
+                    .to_owned(),
+                callbacks: h.callbacks,
+                busy_ns: h.busy,
+                cpu_ns: h.cpu_ns,
+                cpu_wall_ns: h.cpu_wall,
+                serial_wait_ns: h.serial_wait,
+                worker_wait_ns: h.worker_wait,
+                panics: h.panics,
+                blocking: h.blocking,
+            })
+            .collect();
+        let mut colors: Vec<ColorSnapshot> = sums
+            .colors
+            .iter()
+            .map(|(c, v)| ColorSnapshot {
+                color: *c,
+                callbacks: v.callbacks,
+                busy_ns: v.busy,
+                serial_wait_ns: v.serial_wait,
+            })
+            .collect();
+        // Busiest first; equal ones by color, so a snapshot does not depend on hash order.
+        colors.sort_by_key(|c| (std::cmp::Reverse(c.busy_ns), c.color));
+        let active_colors = colors.len() as u64;
+        colors.truncate(MAX_COLORS);
+        let states = sums
+            .states
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.accesses > 0)
+            .map(|(id, s)| StateSnapshot {
+                name: names
+                    .get(NameKind::State, id as u32)
+                    .unwrap_or("?")
+                    .to_owned(),
+                accesses: s.accesses,
+                conflicts: s.conflicts,
+                wait_ns: s.wait,
+            })
+            .collect();
+        Snapshot {
+            seq,
+            at_ns,
+            period_ns,
+            workers,
+            handlers,
+            colors,
+            active_colors,
+            states,
+            dropped_records,
+            dropped_snapshots: 0,
+        }
+    }
+}
+
+/// How long after a period ends [`Replay`] still takes records for it. Workers hand over
+/// what they did at least every sampling interval, so a record arrives at most that late in
+/// a trace; a later one is folded into the oldest open period and counted in
+/// [`Replay::late`].
+pub const REPLAY_LATENESS_NS: u64 = 1_000_000_000;
+
+/// A replayed trace turned into per-period snapshots by the same [`Aggregator`] as live
+/// telemetry: feed it records in file order with [`Replay::push`]; it returns the periods
+/// that can no longer change.
+///
+/// Memory is bounded by the periods open within [`REPLAY_LATENESS_NS`] of the latest record.
+#[derive(Debug)]
+pub struct Replay {
+    period_ns: u64,
+    names: Names,
+    open: BTreeMap<u64, Aggregator>,
+    /// Periods before this index have been returned.
+    next: u64,
+    latest: u64,
+    seq: u64,
+    dropped: u64,
+    late: u64,
+    workers: usize,
+}
+
+impl Replay {
+    /// A replay in periods of `period_ns` (at least 1 ms) of a run with `workers` workers.
+    pub fn new(period_ns: u64, workers: usize) -> Replay {
+        Replay {
+            period_ns: period_ns.max(1_000_000),
+            names: Names::default(),
+            open: BTreeMap::new(),
+            next: 0,
+            latest: 0,
+            seq: 0,
+            dropped: 0,
+            late: 0,
+            workers,
+        }
+    }
+
+    /// The names read so far.
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// Records that arrived after their period had been returned (folded into a later one).
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
+    /// The time a record is sorted into a period by, if it holds sums.
+    fn time(record: &Record) -> Option<u64> {
+        match record {
+            Record::Callback(c) => Some(c.ended),
+            Record::Sample(s) => Some(s.end),
+            Record::Access(a) => Some(a.at),
+            Record::Panic(p) => Some(p.at),
+            Record::Blocking(_) => None,
+            _ => None,
+        }
+    }
+
+    /// Folds in the next record of the trace; appends to `out` the snapshots of the periods
+    /// it closed, oldest first.
+    pub fn push(&mut self, record: &Record, out: &mut Vec<Snapshot>) {
+        match record {
+            Record::Name(n) => {
+                self.names.set(n.kind, n.id, &n.name);
+                return;
+            }
+            Record::Drops(d) => self.dropped += d.records,
+            _ => {}
+        }
+        let Some(at) = Self::time(record) else {
+            // A blocking record follows its callback's: it belongs to the newest period.
+            if let Some((_, agg)) = self.open.iter_mut().next_back() {
+                agg.add_record(record);
+            }
+            return;
+        };
+        let mut index = at / self.period_ns;
+        if index < self.next {
+            self.late += 1;
+            index = self.next;
+        }
+        let workers = self.workers;
+        self.open
+            .entry(index)
+            .or_insert_with(|| Aggregator::new(workers))
+            .add_record(record);
+        self.latest = self.latest.max(at);
+        let horizon = self.latest.saturating_sub(REPLAY_LATENESS_NS) / self.period_ns;
+        self.close_before(horizon, out);
+    }
+
+    /// Returns every period still open: the trace has ended.
+    pub fn finish(&mut self, out: &mut Vec<Snapshot>) {
+        self.close_before(u64::MAX, out);
+    }
+
+    /// Returns periods with index below `end`, including empty ones between them (a quiet
+    /// period is a snapshot with nothing in it, as live).
+    fn close_before(&mut self, end: u64, out: &mut Vec<Snapshot>) {
+        while self.next < end {
+            let Some((&first, _)) = self.open.first_key_value() else {
+                if end != u64::MAX {
+                    self.next = end;
+                }
+                return;
+            };
+            if first >= end {
+                // Quiet periods up to `end`, then nothing more to close.
+                while self.next < end {
+                    self.emit(Aggregator::new(self.workers), out);
+                }
+                return;
+            }
+            while self.next < first {
+                self.emit(Aggregator::new(self.workers), out);
+            }
+            let agg = self.open.remove(&first).expect("the first key exists");
+            self.emit(agg, out);
+        }
+    }
+
+    fn emit(&mut self, mut agg: Aggregator, out: &mut Vec<Snapshot>) {
+        self.seq += 1;
+        let at = (self.next + 1) * self.period_ns;
+        out.push(agg.snapshot(self.seq, at, self.period_ns, self.dropped, &self.names));
+        self.next += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{AccessRecord, CallbackRecord, Name, Origin, WorkerSample};
+
+    const MS: u64 = 1_000_000;
+
+    fn callback(
+        id: u64,
+        handler: u32,
+        color: u64,
+        queued: u64,
+        started: u64,
+        ended: u64,
+    ) -> Record {
+        Record::Callback(CallbackRecord {
+            id,
+            parent: None,
+            origin: Origin::Outside,
+            handler,
+            color,
+            key: None,
+            worker: 0,
+            queued,
+            runnable: queued,
+            started,
+            ended,
+            cpu: None,
+        })
+    }
+
+    fn name(id: u32, n: &str) -> Record {
+        Record::Name(Name {
+            kind: NameKind::Handler,
+            id,
+            name: n.into(),
+        })
+    }
+
+    fn replay(records: &[Record], period: u64) -> (Vec<Snapshot>, u64) {
+        let mut r = Replay::new(period, 1);
+        let mut out = Vec::new();
+        for rec in records {
+            r.push(rec, &mut out);
+        }
+        r.finish(&mut out);
+        (out, r.late())
+    }
+
+    #[test]
+    fn callbacks_fall_into_the_period_they_ended_in() {
+        let (snaps, late) = replay(
+            &[
+                name(0, "a"),
+                callback(1, 0, 0, 0, 1 * MS, 2 * MS),
+                callback(2, 0, 0, 0, 3 * MS, 15 * MS),
+                callback(3, 0, 7, 9 * MS, 31 * MS, 32 * MS),
+            ],
+            10 * MS,
+        );
+        assert_eq!(late, 0);
+        let per: Vec<(u64, u64, u64)> = snaps
+            .iter()
+            .map(|s| {
+                let h = s.handlers.first();
+                (s.at_ns / MS, h.map_or(0, |h| h.callbacks), s.active_colors)
+            })
+            .collect();
+        assert_eq!(per, [(10, 1, 1), (20, 1, 1), (30, 0, 0), (40, 1, 1)]);
+        assert_eq!(snaps[0].handlers[0].name, "a");
+        assert_eq!(snaps[1].handlers[0].busy_ns, 12 * MS);
+        assert_eq!(snaps[3].colors[0].color, 7);
+        assert_eq!(snaps[3].handlers[0].serial_wait_ns, 0);
+        assert_eq!(snaps[3].handlers[0].worker_wait_ns, 22 * MS);
+        assert!(snaps.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    }
+
+    #[test]
+    fn a_record_later_than_the_window_is_counted_not_lost() {
+        let mut recs = vec![name(0, "a")];
+        recs.push(callback(1, 0, 0, 0, 0, 2 * REPLAY_LATENESS_NS));
+        recs.push(callback(2, 0, 0, 0, 0, MS));
+        let (snaps, late) = replay(&recs, 100 * MS);
+        assert_eq!(late, 1);
+        let total: u64 = snaps
+            .iter()
+            .flat_map(|s| &s.handlers)
+            .map(|h| h.callbacks)
+            .sum();
+        assert_eq!(total, 2);
+    }
+
+    #[test]
+    fn live_intervals_and_replayed_records_make_the_same_snapshot() {
+        let records = [
+            callback(1, 0, 5, 0, 2, 10),
+            callback(2, 1, 0, 2, 10, 14),
+            Record::Sample(WorkerSample {
+                worker: 0,
+                start: 0,
+                end: 20,
+                busy: 12,
+                parked: 8,
+                callbacks: 2,
+                steals: 1,
+                cpu: 11,
+            }),
+            Record::Access(AccessRecord {
+                callback: 2,
+                handler: 1,
+                state: 0,
+                key: None,
+                worker: 0,
+                write: true,
+                at: 11,
+                wait: 4,
+                held: 1,
+                contended: true,
+                holder: None,
+            }),
+        ];
+        let mut replayed = Aggregator::new(1);
+        for r in &records {
+            replayed.add_record(r);
+        }
+        // The same run as a worker's recorder sums it, in clock ticks of 2 ns.
+        let mut iv = Interval::default();
+        *iv.handler(0) = HandlerAgg {
+            callbacks: 1,
+            busy: 4,
+            worker_wait: 1,
+            ..Default::default()
+        };
+        *iv.handler(1) = HandlerAgg {
+            callbacks: 1,
+            busy: 2,
+            worker_wait: 4,
+            ..Default::default()
+        };
+        let color = |busy| ColorAgg {
+            callbacks: 1,
+            busy,
+            serial_wait: 0,
+        };
+        iv.colors.insert(5, color(4));
+        iv.colors.insert(0, color(2));
+        *iv.state(0) = StateAgg {
+            accesses: 1,
+            conflicts: 1,
+            wait: 2,
+        };
+        iv.worker = WorkerAgg {
+            busy: 6,
+            parked: 4,
+            callbacks: 2,
+            steals: 1,
+            cpu_ns: 11,
+            cpu_wait_ns: 0,
+        };
+        let mut live = Aggregator::new(1);
+        live.add_interval(0, &iv, |t| t * 2);
+        let mut names = Names::default();
+        names.set(NameKind::Handler, 0, "a");
+        names.set(NameKind::Handler, 1, "b");
+        names.set(NameKind::State, 0, "db");
+        let a = replayed.snapshot(1, 20, 20, 0, &names);
+        assert_eq!(a, live.snapshot(1, 20, 20, 0, &names));
+        assert_eq!(a.handlers[1].name, "b");
+        assert_eq!(a.states[0].wait_ns, 4);
+        assert!(
+            live.is_empty() && replayed.is_empty(),
+            "a snapshot starts a new period"
+        );
+    }
+}
