@@ -5,8 +5,8 @@
 //! cargo bench -p hue-profiler --bench ingest
 //! ```
 //!
-//! The trace is shaped like a server's (`hue_profiler::testing::server`: the runtime's
-//! `tests/data/synthetic.rs` shape, with state accesses added): 1 M callbacks over 4 workers,
+//! The trace is shaped like a server's (`hue_testkit::server`: the runtime's
+//! `hue_testkit::callback_batches` shape, with state accesses added): 1 M callbacks over 4 workers,
 //! 1000 connections each with its own color and key, a handful of handlers, most callbacks
 //! queued by a recent one, one in ten touching keyed state and one in fifty shared state, a
 //! few with CPU time, worker samples every 100 ms; records in per-worker batches of 2048,
@@ -56,7 +56,7 @@ fn ingest(c: &mut Criterion) {
     } else {
         CALLBACKS
     };
-    let bytes = hue_profiler::testing::server(n);
+    let bytes = hue_testkit::server(n);
     let callbacks = n as u64;
     let trace = Trace::from_bytes("synthetic", bytes.clone()).expect("a trace");
     let read = || {

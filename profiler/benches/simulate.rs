@@ -6,7 +6,7 @@
 //! HUE_SIM_CALLBACKS=1000000 cargo bench -p hue-profiler --bench simulate
 //! ```
 //!
-//! The trace is what a one-worker server records (`hue_profiler::testing::ClosedLoop`):
+//! The trace is what a one-worker server records (`hue_testkit::ClosedLoop`):
 //! 1000 clients in a closed loop, each request an I/O `read` (3–13 µs) that queues a
 //! `parse` (5–25 µs) that queues a `reply` (10–60 µs), all in the default color; the
 //! client's next request comes 20–120 µs after its reply. It is written to a temporary file
@@ -17,10 +17,10 @@
 
 use std::time::Instant;
 
-use hue_profiler::testing::{ClosedLoop, Stage};
 use hue_profiler::{Coloring, Predictor, Profile, Trace};
 use hue_runtime::trace::TraceWriter;
 use hue_runtime::{Policy, Rule};
+use hue_testkit::{ClosedLoop, Stage};
 
 fn write_trace(path: &std::path::Path, callbacks: u64) {
     let stages = [
@@ -40,7 +40,7 @@ fn write_trace(path: &std::path::Path, callbacks: u64) {
             spread: 50_000,
         },
     ];
-    let header = hue_profiler::testing::header(1, "simulate bench", "");
+    let header = hue_testkit::header(1, "simulate bench", "");
     let mut w = TraceWriter::create(path, &header).expect("a temporary file");
     let records = ClosedLoop::new(0x5eed, 1000, None, &stages, (20_000, 100_000), 400)
         .take(stages.len() + callbacks as usize);

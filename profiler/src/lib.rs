@@ -48,8 +48,6 @@ mod predict;
 mod profile;
 pub mod sim;
 mod suggest;
-#[doc(hidden)]
-pub mod testing;
 pub mod text;
 mod trace;
 mod verdict;

@@ -879,7 +879,7 @@ impl<'c> Sim<'c> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{Shape, encode, random_trace};
+    use hue_testkit::{Shape, encode, random_trace};
 
     /// Renumbering the pending events, when their numbers run out, keeps their order: a
     /// simulation that starts next to the limit gives what one from zero gives.

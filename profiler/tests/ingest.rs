@@ -4,13 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use hue_profiler::testing::{Rng, Shape, encode, random_trace, server};
 use hue_profiler::{ColorUse, Histogram, Percentiles, Profile, Trace};
 use hue_runtime::Key;
 use hue_runtime::trace::{
     AccessRecord, BlockingRecord, CallbackRecord, DropRecord, EventKind, EventRecord, Name,
     NameKind, PanicRecord, Record, TraceReader, WorkerSample,
 };
+use hue_testkit::{Rng, Shape, encode, random_trace, server};
 
 /// One handler, as both sides report it.
 #[derive(Debug, PartialEq)]

@@ -1,10 +1,11 @@
 //! The machine bound: machine samples in a trace become `Profile::machine`, and `hue stats`
 //! and `hue suggest` say what the traced machine had room for.
 
-use hue_profiler::{Options, Profile, Trace, suggest, testing, text};
+use hue_profiler::{Options, Profile, Trace, suggest, text};
 use hue_runtime::trace::{
     CallbackRecord, MachineSample, Name, NameKind, Origin, Record, WorkerSample,
 };
+use hue_testkit as testing;
 
 const S: u64 = 1_000_000_000;
 

@@ -5,9 +5,9 @@
 mod common;
 
 use common::write;
-use hue_profiler::testing::{ClosedLoop, Shape, Stage, random_trace};
 use hue_profiler::{Coloring, DagConfig, DagIndex, SimConfig, Trace, simulate};
 use hue_runtime::{Policy, Rule};
+use hue_testkit::{ClosedLoop, Shape, Stage, random_trace};
 use proptest::prelude::*;
 
 fn shape() -> impl Strategy<Value = Shape> {

@@ -23,13 +23,13 @@
 
 use std::collections::HashMap;
 
-pub use hue_profiler::testing::encode as write;
 use hue_profiler::{Coloring, Options, Predictor, Profile, Trace, assess, suggest, text};
 use hue_runtime::trace::{
     AccessRecord, BlockingRecord, CallbackRecord, DropRecord, Name, NameKind, Origin, PanicRecord,
     Record, WorkerSample,
 };
 use hue_runtime::{Color, Key, Policy, Rule};
+pub use hue_testkit::encode as write;
 
 /// What `check` shows of a trace.
 pub enum Show<'a> {

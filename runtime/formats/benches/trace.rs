@@ -1,5 +1,5 @@
 //! Encode and decode throughput of the `.hue` format (issue 4): records per second for the
-//! synthetic callback stream of `tests/data/synthetic.rs` (100 000 callbacks, 4 workers, 1000
+//! synthetic callback stream of `hue_testkit::callback_batches` (100 000 callbacks, 4 workers, 1000
 //! colors, batches of 2048), written to and read from memory, so no disk is measured.
 //!
 //! ```text
@@ -16,8 +16,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hue_formats::trace::{FORMAT_VERSION, Header, Record, TraceReader, TraceWriter};
 
-#[path = "../tests/data/synthetic.rs"]
-mod synthetic;
+use hue_testkit as synthetic;
 
 const N: usize = 100_000;
 

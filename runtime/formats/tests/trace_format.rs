@@ -14,8 +14,7 @@ use std::path::PathBuf;
 use hue_formats::trace::*;
 use proptest::prelude::*;
 
-#[path = "data/synthetic.rs"]
-mod synthetic;
+use hue_testkit as synthetic;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -1,5 +1,5 @@
-//! Synthetic traces shared by the profiler's tests and benchmarks. Not part of the API: it is
-//! public only so that `tests/` and `benches/` (separate crates) can use one copy.
+//! Synthetic traces for hue's tests and benchmarks: the one generator they share. A
+//! dev-dependency only; no shipped library depends on it.
 //!
 //! - [`Rng`]: a deterministic xorshift generator.
 //! - [`encode`]: records to the bytes of a `.hue` file.
@@ -8,6 +8,10 @@
 //!   of the simulator's bench and its memory test).
 //! - [`random_trace`]: a random closed-loop program recorded with unlimited workers (the
 //!   property tests).
+//! - [`callback_batches`]: a realistic stream of callback records in per-worker batches (the
+//!   trace format's size test and its bench).
+
+#![deny(missing_docs)]
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -26,6 +30,12 @@ impl Rng {
     /// A generator seeded with `seed` (any value, 0 included).
     pub fn new(seed: u64) -> Rng {
         Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    /// A generator whose state is `seed` itself (made odd): the stream
+    /// [`callback_batches`] has always drawn from.
+    pub fn from_state(seed: u64) -> Rng {
+        Rng(seed | 1)
     }
 
     /// The next 64 random bits.
@@ -470,5 +480,74 @@ pub fn random_trace(shape: &Shape) -> Vec<Record> {
     callbacks.sort_by_key(|c| (c.ended, c.id));
     let mut out = handler_names(&HANDLERS);
     out.extend(callbacks.into_iter().map(Record::Callback));
+    out
+}
+
+/// The color of connection `conn`: a 64-bit hash, as `Color::of(&conn)` gives.
+pub fn color_of(conn: u64) -> u64 {
+    let mut x = conn.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (x ^ (x >> 31)) & !(1 << 63)
+}
+
+/// `n` callback records over `workers` workers and `colors` connections, as batches of at most
+/// `batch` records of one worker each.
+pub fn callback_batches(n: usize, workers: u16, colors: u64, batch: usize) -> Vec<Vec<Record>> {
+    let mut rng = Rng::from_state(0x5eed);
+    let mut clocks = vec![1_000_000u64; workers as usize];
+    let mut recent: Vec<u64> = Vec::with_capacity(256);
+    let mut pending: Vec<Vec<Record>> = vec![Vec::new(); workers as usize];
+    let mut out = Vec::new();
+    for id in 1..=n as u64 {
+        let w = rng.below(workers as u64) as usize;
+        let (origin, parent) = match rng.below(10) {
+            0 => (Origin::Io, None),
+            1 => (Origin::Timer, None),
+            _ if !recent.is_empty() => {
+                let back = rng.below(recent.len().min(64) as u64) as usize;
+                (Origin::Callback, Some(recent[recent.len() - 1 - back]))
+            }
+            _ => (Origin::Outside, None),
+        };
+        if recent.len() == 256 {
+            recent.drain(..128);
+        }
+        recent.push(id);
+        let conn = rng.below(colors);
+        let long = rng.below(20) == 0;
+        let wall = if long {
+            50_000 + rng.below(200_000)
+        } else {
+            1_000 + rng.below(15_000)
+        };
+        let started = clocks[w] + 300 + rng.below(3_000);
+        let runnable = started - rng.below(2_000);
+        let queued = if rng.below(4) == 0 {
+            runnable - rng.below(40_000)
+        } else {
+            runnable
+        };
+        let ended = started + wall;
+        clocks[w] = ended;
+        pending[w].push(Record::Callback(CallbackRecord {
+            id,
+            parent,
+            origin,
+            handler: rng.below(8) as u32,
+            color: color_of(conn),
+            key: Some(conn),
+            worker: w as u16,
+            queued,
+            runnable,
+            started,
+            ended,
+            cpu: long.then(|| wall - rng.below(wall / 10 + 1)),
+        }));
+        if pending[w].len() == batch {
+            out.push(std::mem::take(&mut pending[w]));
+        }
+    }
+    out.extend(pending.into_iter().filter(|b| !b.is_empty()));
     out
 }
