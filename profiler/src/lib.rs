@@ -43,6 +43,7 @@ mod coloring;
 pub mod dag;
 mod error;
 mod histogram;
+mod id_map;
 mod machine;
 mod predict;
 mod profile;

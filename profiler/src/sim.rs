@@ -67,7 +67,8 @@ use serde::Serialize;
 use crate::coloring::{Coloring, SimColor};
 use crate::dag::{Calendar, CalendarCursor, Dag, DagConfig, Dep, NO_WORKER, NONE, Run};
 use crate::error::{Error, ErrorKind, Result};
-use crate::profile::{IdMap, Profile};
+use crate::id_map::IdMap;
+use crate::profile::Profile;
 use crate::trace::Trace;
 
 /// The most workers a simulation can have.

@@ -579,7 +579,7 @@ mod tests {
         let (snaps, late) = replay(
             &[
                 name(0, "a"),
-                callback(1, 0, 0, 0, 1 * MS, 2 * MS),
+                callback(1, 0, 0, 0, MS, 2 * MS),
                 callback(2, 0, 0, 0, 3 * MS, 15 * MS),
                 callback(3, 0, 7, 9 * MS, 31 * MS, 32 * MS),
             ],
