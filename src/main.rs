@@ -54,10 +54,28 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            let _ = writeln!(io::stderr(), "hue: {err:#}");
+            let _ = writeln!(io::stderr(), "hue: {}", one_line(&err));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes on one line, `what failed: why`. Library errors say their cause
+/// in their own message too (for callers that print only that), so a cause already said is
+/// not said again.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for e in err.chain() {
+        let text = e.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// `hue stats trace.hue | head` is fine: a closed stdout is the reader's choice, not an error.

@@ -139,8 +139,9 @@ impl Report {
 
     /// The policy that applies every suggestion.
     pub fn policy(&self) -> Result<Policy> {
-        Policy::parse(&self.policy, "suggested policy")
-            .map_err(|e| Error::new(ErrorKind::Policy, e.to_string()))
+        Policy::parse(&self.policy, "suggested policy").map_err(|e| {
+            Error::with_source(ErrorKind::Policy, "the suggested policy cannot be read", e)
+        })
     }
 }
 

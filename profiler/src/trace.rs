@@ -78,7 +78,8 @@ impl Trace {
 
 /// A trace whose header cannot be read leaves nothing to analyse.
 fn header_error(e: TraceError) -> Error {
-    Error::new(ErrorKind::Trace, e.to_string())
+    // The reader's message names the file and what is wrong with it: it is the message.
+    Error::with_source(ErrorKind::Trace, e.to_string(), e)
 }
 
 /// `&[u8]` as `Read`, owning a share of the bytes so that readers can move between threads.

@@ -129,6 +129,9 @@ fn what_is_not_a_trace_is_refused_with_the_reason() {
         "notes.txt is not a hue trace: it starts with 68 65 6c 6c 6f 2c 20 77, not the .hue \
          magic 89 48 55 45 0d 0a 1a 0a"
     );
+    let cause = std::error::Error::source(&err).expect("the reader's error is kept as the cause");
+    let cause = cause.downcast_ref::<hue_runtime::trace::TraceError>();
+    assert_eq!(cause.map(|e| e.offset()), Some(Some(0)), "{cause:?}");
     let err = Trace::open("/nonexistent/trace.hue").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Trace);
     assert!(

@@ -20,7 +20,7 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::clock::{Clock, thread_cpu_ns};
+use crate::clock::{Clock, thread_cpu_ns, thread_voluntary_switches};
 use crate::sync::lock;
 use hue_formats::aggregate::{ColorAgg, Interval};
 use hue_formats::trace::{EventKind, Origin};
@@ -237,14 +237,115 @@ pub(crate) fn set_current(c: Option<Current>) {
 
 /// A trace-unique callback id: the worker in the top 16 bits, its sequence number below.
 #[inline]
-pub(crate) fn callback_id(worker: usize, seq: u64) -> u64 {
+fn callback_id(worker: usize, seq: u64) -> u64 {
     ((worker as u64 + 1) << 48) | seq
 }
 
-/// Handlers whose recent callbacks average at least this wall time get their CPU time read
-/// per callback, in raw ticks for `clock`.
-pub(crate) fn cpu_threshold_ticks(clock: &Clock) -> u64 {
-    clock.ticks_for_ns(CPU_PER_CALLBACK_NS)
+/// The recording rules a worker applies around each callback, owned by the worker (no
+/// thread-local lookup on the hot path): which callbacks get their CPU time read (handlers
+/// whose recent callbacks average [`CPU_PER_CALLBACK_NS`] of wall time or more), callback ids,
+/// and one clock read per callback back to back in a batch. The worker says
+/// [`Probe::begin`] and [`Probe::end`]; what to read and when is decided here.
+pub(crate) struct Probe {
+    clock: Clock,
+    worker: usize,
+    /// This worker's callback sequence number (callback ids).
+    seq: u64,
+    /// Per handler id, a moving average of callback wall time in raw ticks.
+    avg_wall: Vec<u64>,
+    cpu_threshold_ticks: u64,
+    /// The clock reading at the end of the previous callback while the worker runs a batch
+    /// back to back; it doubles as the next callback's start. `None` at a batch's start.
+    last_end: Option<u64>,
+}
+
+/// A callback being timed, from [`Probe::begin`] to [`Probe::end`].
+pub(crate) struct Begun {
+    pub(crate) id: u64,
+    pub(crate) started: u64,
+    handler: usize,
+    /// Voluntary switches and thread CPU time at the start, when CPU time is read.
+    cpu0: Option<(u64, u64)>,
+}
+
+impl Probe {
+    pub(crate) fn new(clock: Clock, worker: usize) -> Probe {
+        Probe {
+            cpu_threshold_ticks: clock.ticks_for_ns(CPU_PER_CALLBACK_NS),
+            clock,
+            worker,
+            seq: 0,
+            avg_wall: Vec::new(),
+            last_end: None,
+        }
+    }
+
+    /// The worker starts a new batch (or comes back from elsewhere): the next callback's
+    /// start is read from the clock.
+    pub(crate) fn new_batch(&mut self) {
+        self.last_end = None;
+    }
+
+    /// A callback of `handler` is about to run.
+    #[inline]
+    pub(crate) fn begin(&mut self, handler: u32) -> Begun {
+        self.seq += 1;
+        let id = callback_id(self.worker, self.seq);
+        let h = handler as usize;
+        let cpu0 = self
+            .avg_wall
+            .get(h)
+            .is_some_and(|&w| w >= self.cpu_threshold_ticks)
+            .then(|| (thread_voluntary_switches(), thread_cpu_ns()));
+        // Back to back in a batch, one callback's end is the next one's start: the clock is read
+        // once per callback (a TSC read is ~10 ns here, a third of an empty callback's cost),
+        // and the few nanoseconds of bookkeeping between two callbacks count toward the second.
+        let started = match self.last_end {
+            Some(t) if cpu0.is_none() => t,
+            _ => self.clock.raw(),
+        };
+        Begun {
+            id,
+            started,
+            handler: h,
+            cpu0,
+        }
+    }
+
+    /// The callback `b` returned (or panicked): its end, and its CPU use if it was read.
+    #[inline]
+    pub(crate) fn end(&mut self, b: &Begun) -> (u64, Option<CallbackUsage>) {
+        let clock = &self.clock;
+        let ended = clock.raw();
+        let started = b.started;
+        let usage = b.cpu0.map(|(vol0, cpu0)| {
+            let wall_ns = clock.delta_ns(started, ended);
+            // The CPU reads bracket the clock reads by a syscall each: never report more CPU
+            // than the wall time the callback took.
+            let cpu_ns = thread_cpu_ns().saturating_sub(cpu0).min(wall_ns);
+            // Switches matter only where the callback may count as blocking: one syscall
+            // fewer for the rest.
+            let voluntary_switches = if mostly_off_cpu(wall_ns, cpu_ns) {
+                thread_voluntary_switches().saturating_sub(vol0)
+            } else {
+                0
+            };
+            CallbackUsage {
+                wall_ns,
+                cpu_ns,
+                voluntary_switches,
+            }
+        });
+        self.last_end = Some(ended);
+        // Moving average of wall time with weight 1/8: a handler that turns long is noticed
+        // within a few callbacks, one long outlier does not switch CPU timing on for long.
+        if b.handler >= self.avg_wall.len() {
+            self.avg_wall.resize(b.handler + 1, 0);
+        }
+        let avg = &mut self.avg_wall[b.handler];
+        *avg = *avg - *avg / 8 + ended.saturating_sub(started) / 8;
+        (ended, usage)
+    }
 }
 
 /// Runs `f` on this thread's recorder, if this is a worker thread with tracing on and the
