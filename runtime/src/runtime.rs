@@ -341,61 +341,19 @@ impl Builder {
 
     /// Starts the runtime: its workers run from now on.
     pub fn build(self) -> Result<Runtime> {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let workers = self.workers.unwrap_or(cores);
-        if workers == 0 {
-            return Err(Error::new(
-                ErrorKind::Config,
-                "a runtime needs at least one worker, but 0 were asked for",
-            ));
-        }
-        if workers > MAX_WORKERS {
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!(
-                    "{workers} workers is more than the {MAX_WORKERS} a runtime supports \
-                     (this machine has {cores} cores)"
-                ),
-            ));
-        }
-        if self.batch == 0 {
-            return Err(Error::new(
-                ErrorKind::Config,
-                "the batch size must be at least 1 callback",
-            ));
-        }
-        if !(Duration::from_millis(10)..=Duration::from_secs(10)).contains(&self.sample_interval) {
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!(
-                    "the sample interval must be between 10 ms and 10 s, not {:?}",
-                    self.sample_interval
-                ),
-            ));
-        }
-        let policy = match (&self.policy, &self.policy_file) {
-            (Some(p), _) => Some(p.clone()),
-            (None, Some(path)) => Some(Policy::load(path).map_err(policy_error)?),
-            (None, None) => match std::env::var("HUE_RECOLOR") {
-                Ok(path) if !path.trim().is_empty() => {
-                    Some(Policy::load(path.trim()).map_err(policy_error)?)
-                }
-                _ => None,
-            },
-        };
+        let workers = self.checked_workers()?;
+        let policy = self.resolve_policy()?;
         let trace = TraceSetup::resolve(&self, workers, policy.as_ref())?;
         let reactor = Reactor::new()
             .map(Arc::new)
             .map_err(|e| Error::io(ErrorKind::Spawn, "creating the I/O reactor failed", e))?;
         let (outlet, rx) = if trace.level != TraceLevel::Off {
             let (tx, rx) = std::sync::mpsc::sync_channel(OUTLET_CAPACITY);
-            (
-                Some(Arc::new(Outlet {
-                    tx,
-                    pool: Mutex::new(Vec::new()),
-                })),
-                Some(rx),
-            )
+            let outlet = Arc::new(Outlet {
+                tx,
+                pool: Mutex::new(Vec::new()),
+            });
+            (Some(outlet), Some(rx))
         } else {
             (None, None)
         };
@@ -432,15 +390,8 @@ impl Builder {
             stop_requested: Mutex::new(false),
             stop_cv: Condvar::new(),
         });
-        let mut rt = Runtime {
-            inner: inner.clone(),
-            workers: Vec::with_capacity(workers),
-            collector: None,
-            done: false,
-        };
-        let spawn_failed = |e| Error::io(ErrorKind::Spawn, "starting a runtime thread failed", e);
-        if let (Some(outlet), Some(rx)) = (outlet, rx) {
-            let collector = Collector {
+        let collector = match (outlet, rx) {
+            (Some(outlet), Some(rx)) => Some(Collector {
                 rx,
                 outlet,
                 clock: trace.clock.clone(),
@@ -450,7 +401,78 @@ impl Builder {
                 period: self.sample_interval,
                 workers,
                 dropped: dropped_records,
-            };
+            }),
+            _ => None,
+        };
+        self.start(inner, locals, collector)
+    }
+
+    /// The worker count asked for (default: one per core), and the other settings checked.
+    fn checked_workers(&self) -> Result<usize> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = self.workers.unwrap_or(cores);
+        if workers == 0 {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "a runtime needs at least one worker, but 0 were asked for",
+            ));
+        }
+        if workers > MAX_WORKERS {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "{workers} workers is more than the {MAX_WORKERS} a runtime supports \
+                     (this machine has {cores} cores)"
+                ),
+            ));
+        }
+        if self.batch == 0 {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "the batch size must be at least 1 callback",
+            ));
+        }
+        if !(Duration::from_millis(10)..=Duration::from_secs(10)).contains(&self.sample_interval) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "the sample interval must be between 10 ms and 10 s, not {:?}",
+                    self.sample_interval
+                ),
+            ));
+        }
+        Ok(workers)
+    }
+
+    /// The recolor policy: the builder's, else its file, else `HUE_RECOLOR`'s.
+    fn resolve_policy(&self) -> Result<Option<Policy>> {
+        Ok(match (&self.policy, &self.policy_file) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(path)) => Some(Policy::load(path).map_err(policy_error)?),
+            (None, None) => match std::env::var("HUE_RECOLOR") {
+                Ok(path) if !path.trim().is_empty() => {
+                    Some(Policy::load(path.trim()).map_err(policy_error)?)
+                }
+                _ => None,
+            },
+        })
+    }
+
+    /// Starts the collector thread (with tracing on) and the workers.
+    fn start(
+        &self,
+        inner: Arc<Inner>,
+        locals: Vec<crossbeam_deque::Worker<Runnable>>,
+        collector: Option<Collector>,
+    ) -> Result<Runtime> {
+        let mut rt = Runtime {
+            inner: inner.clone(),
+            workers: Vec::with_capacity(locals.len()),
+            collector: None,
+            done: false,
+        };
+        let spawn_failed = |e| Error::io(ErrorKind::Spawn, "starting a runtime thread failed", e);
+        if let Some(collector) = collector {
             rt.collector = Some(
                 std::thread::Builder::new()
                     .name(format!("{}-trace", self.thread_name))
