@@ -525,7 +525,19 @@ impl Ingest {
             handlers,
             colors,
             other_colors: self.other_colors,
-            worker_stats: self.workers.into_iter().map(|w| w.stats).collect(),
+            // The run's workers, and any other worker id the trace names with something in it:
+            // a stray id in one record (a damaged or hand-made file) is not 65 536 rows.
+            worker_stats: self
+                .workers
+                .into_iter()
+                .map(|w| w.stats)
+                .filter(|w| {
+                    w.worker < self.header.workers
+                        || w.callbacks > 0
+                        || w.sampled > 0
+                        || w.dropped > 0
+                })
+                .collect(),
             states,
             intervals: self.timeline.intervals(),
             overhead,

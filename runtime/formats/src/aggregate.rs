@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::telemetry::{
     ColorSnapshot, HandlerSnapshot, MAX_COLORS, Snapshot, StateSnapshot, WorkerSnapshot,
 };
-use crate::trace::{NameKind, Record};
+use crate::trace::{DenseIds, NameKind, Record};
 
 /// One handler's sums. Times are in the feeder's unit (clock ticks live, nanoseconds in a
 /// trace) unless named `_ns`.
@@ -405,6 +405,8 @@ pub const REPLAY_LATENESS_NS: u64 = 1_000_000_000;
 #[derive(Debug)]
 pub struct Replay {
     period_ns: u64,
+    /// Ids of the file renumbered small (tables here are indexed by id).
+    ids: DenseIds,
     names: Names,
     open: BTreeMap<u64, Aggregator>,
     /// Periods before this index have been returned.
@@ -421,6 +423,7 @@ impl Replay {
     pub fn new(period_ns: u64, workers: usize) -> Replay {
         Replay {
             period_ns: period_ns.max(1_000_000),
+            ids: DenseIds::new(),
             names: Names::default(),
             open: BTreeMap::new(),
             next: 0,
@@ -457,6 +460,13 @@ impl Replay {
     /// Folds in the next record of the trace; appends to `out` the snapshots of the periods
     /// it closed, oldest first.
     pub fn push(&mut self, record: &Record, out: &mut Vec<Snapshot>) {
+        match self.ids.remap(record) {
+            Some(small) => self.fold(&small, out),
+            None => self.fold(record, out),
+        }
+    }
+
+    fn fold(&mut self, record: &Record, out: &mut Vec<Snapshot>) {
         match record {
             Record::Name(n) => {
                 self.names.set(n.kind, n.id, &n.name);
