@@ -23,7 +23,10 @@ use std::time::Duration;
 use crate::clock::{Clock, thread_cpu_ns, thread_voluntary_switches};
 use crate::sync::lock;
 use hue_formats::aggregate::{ColorAgg, Interval};
-use hue_formats::trace::{EventKind, Origin};
+use hue_formats::trace::{
+    AccessRecord, BlockingRecord, CallbackRecord, EventKind, EventRecord, PanicRecord, Record,
+    WorkerSample,
+};
 
 /// How much the runtime records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
@@ -72,75 +75,15 @@ const CPU_PER_CALLBACK_NS: u64 = 50_000;
 /// (a voluntary context switch: it slept or waited) and spent under half of it on the CPU.
 const BLOCKING_MIN_WALL_NS: u64 = 1_000_000;
 
-/// One callback as the worker saw it: raw clock readings; `parent` 0 for none. The worker
-/// fills everything but `cpu`, which the recorder sets from the measured usage.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct RawCallback {
-    pub(crate) id: u64,
-    pub(crate) parent: u64,
-    pub(crate) origin: Origin,
-    pub(crate) handler: u32,
-    pub(crate) color: u64,
-    pub(crate) key: Option<u64>,
-    pub(crate) queued: u64,
-    pub(crate) runnable: u64,
-    pub(crate) started: u64,
-    pub(crate) ended: u64,
-    pub(crate) cpu: Option<u64>,
-}
-
-/// A record as the hot path makes it: raw clock readings, ids; turned into
-/// [`crate::trace::Record`]s by the collector.
-pub(crate) enum Raw {
-    Callback(RawCallback),
-    Access {
-        callback: u64,
-        handler: u32,
-        state: u32,
-        key: Option<u64>,
-        write: bool,
-        at: u64,
-        entered: u64,
-        left: u64,
-        contended: bool,
-        holder: Option<u32>,
-    },
-    Panic {
-        callback: u64,
-        handler: u32,
-        color: u64,
-        at: u64,
-        message: String,
-    },
-    Blocking {
-        callback: u64,
-        handler: u32,
-        wall_ns: u64,
-        cpu_ns: u64,
-    },
-    Sample {
-        start: u64,
-        end: u64,
-        busy: u64,
-        parked: u64,
-        callbacks: u64,
-        steals: u64,
-        cpu_ns: u64,
-    },
-    Event {
-        callback: u64,
-        at: u64,
-        kind: EventKind,
-        level: u8,
-        name: u32,
-        message: String,
-    },
-}
-
 /// What a worker hands to the collector (`worker == u16::MAX`: shutdown's "no more").
 pub(crate) struct Batch {
     pub(crate) worker: u16,
-    pub(crate) records: Vec<Raw>,
+    /// The trace's own record types, made on the hot path with their times as raw clock
+    /// readings (ticks), names as interned ids; the collector turns the times into
+    /// nanoseconds ([`crate::collector`]) and writes the names. The exceptions, already in
+    /// nanoseconds: `CallbackRecord::cpu`, `BlockingRecord`'s `wall` and `cpu`,
+    /// `WorkerSample::cpu`.
+    pub(crate) records: Vec<Record>,
     pub(crate) agg: Option<Box<Interval>>,
     /// Records this worker dropped so far (cumulative).
     pub(crate) dropped: u64,
@@ -164,7 +107,7 @@ impl Batch {
 /// The workers' side of the collector: where batches go and where buffers come back from.
 pub(crate) struct Outlet {
     pub(crate) tx: SyncSender<Batch>,
-    pub(crate) pool: Mutex<Vec<Vec<Raw>>>,
+    pub(crate) pool: Mutex<Vec<Vec<Record>>>,
 }
 
 /// CPU use of one callback, measured when its handler runs long.
@@ -195,7 +138,7 @@ pub(crate) struct Recorder {
     worker: u16,
     clock: Clock,
     outlet: Arc<Outlet>,
-    records: Vec<Raw>,
+    records: Vec<Record>,
     agg: Box<Interval>,
     interval_ticks: u64,
     /// How long an interval is open before a park closes it ([`Recorder::before_park`]).
@@ -415,11 +358,12 @@ impl Recorder {
         self.clock.raw()
     }
 
-    /// Records a callback that ran, with its CPU use if it was measured.
+    /// Records a callback that ran (its times in clock ticks), with its CPU use if it was
+    /// measured.
     #[inline]
-    pub(crate) fn callback(&mut self, mut c: RawCallback, usage: Option<CallbackUsage>) {
+    pub(crate) fn callback(&mut self, mut c: CallbackRecord, usage: Option<CallbackUsage>) {
         c.cpu = usage.map(|u| u.cpu_ns);
-        let RawCallback {
+        let CallbackRecord {
             id,
             handler,
             color,
@@ -460,14 +404,14 @@ impl Recorder {
             }
         }
         if self.level == TraceLevel::Full {
-            self.push(Raw::Callback(c));
+            self.push(Record::Callback(c));
             if blocking {
-                self.push(Raw::Blocking {
+                self.push(Record::Blocking(BlockingRecord {
                     callback: id,
                     handler,
-                    wall_ns,
-                    cpu_ns: c.cpu.unwrap_or(0),
-                });
+                    wall: wall_ns,
+                    cpu: c.cpu.unwrap_or(0),
+                }));
             }
         }
         if blocking && !self.warned_blocking.contains(&handler) {
@@ -503,13 +447,13 @@ impl Recorder {
         self.agg.handler(handler).panics += 1;
         if self.level == TraceLevel::Full {
             let at = self.now();
-            self.push(Raw::Panic {
+            self.push(Record::Panic(PanicRecord {
                 callback,
                 handler,
                 color,
                 at,
                 message: message.to_owned(),
-            });
+            }));
         }
     }
 
@@ -534,18 +478,19 @@ impl Recorder {
             s.wait += entered.saturating_sub(at);
         }
         if self.level == TraceLevel::Full {
-            self.push(Raw::Access {
+            self.push(Record::Access(AccessRecord {
                 callback,
                 handler,
                 state,
                 key,
+                worker: self.worker,
                 write,
                 at,
-                entered,
-                left,
+                wait: entered.saturating_sub(at),
+                held: left.saturating_sub(entered),
                 contended,
                 holder,
-            });
+            }));
         }
     }
 
@@ -557,14 +502,14 @@ impl Recorder {
             return;
         };
         let at = self.now();
-        self.push(Raw::Event {
+        self.push(Record::Event(EventRecord {
             callback: cur.id,
             at,
             kind,
             level,
             name,
             message,
-        });
+        }));
     }
 
     /// The worker is about to sleep. Closes the interval, so that the collector has everything,
@@ -596,7 +541,7 @@ impl Recorder {
     }
 
     #[inline]
-    fn push(&mut self, r: Raw) {
+    fn push(&mut self, r: Record) {
         self.records.push(r);
         if self.records.len() >= BUFFER_RECORDS {
             self.flush(false);
@@ -617,15 +562,16 @@ impl Recorder {
         self.agg.worker.cpu_ns += cpu_ns;
         if self.level == TraceLevel::Full {
             let w = self.agg.worker;
-            self.records.push(Raw::Sample {
+            self.records.push(Record::Sample(WorkerSample {
+                worker: self.worker,
                 start: self.interval_start,
                 end: now,
                 busy: w.busy,
                 parked: w.parked,
                 callbacks: w.callbacks,
                 steals: w.steals,
-                cpu_ns: w.cpu_ns,
-            });
+                cpu: w.cpu_ns,
+            }));
         }
         self.interval_start = now;
         self.interval_cpu_start = cpu_now;
@@ -694,10 +640,11 @@ mod tests {
     fn one_callback(r: &mut Recorder, handler: u32) {
         let id = callback_id(3, 1);
         let t = r.now();
-        let c = RawCallback {
+        let c = CallbackRecord {
             id,
-            parent: 0,
-            origin: Origin::Outside,
+            parent: None,
+            worker: 0,
+            origin: hue_formats::trace::Origin::Outside,
             handler,
             color: 7,
             key: None,
@@ -739,7 +686,10 @@ mod tests {
         assert_eq!(b.worker, 3);
         // 10 callbacks and the interval's sample.
         assert_eq!(b.records.len(), 11);
-        assert!(matches!(b.records[10], Raw::Sample { callbacks: 10, .. }));
+        assert!(matches!(
+            b.records[10],
+            Record::Sample(WorkerSample { callbacks: 10, .. })
+        ));
         let agg = b.agg.unwrap();
         assert_eq!(agg.handlers[2].callbacks, 10);
         assert_eq!(b.dropped, 0);
@@ -766,7 +716,10 @@ mod tests {
         assert_eq!(r.before_park(), None);
         let b = rx.try_recv().unwrap();
         assert_eq!(b.records.len(), 11);
-        assert!(matches!(b.records[10], Raw::Sample { callbacks: 10, .. }));
+        assert!(matches!(
+            b.records[10],
+            Record::Sample(WorkerSample { callbacks: 10, .. })
+        ));
     }
 
     #[test]

@@ -53,8 +53,9 @@ use super::table::Runnable;
 use crate::callback::Callback;
 use crate::cx::Cx;
 use crate::reactor::Ready;
-use crate::recorder::{self, Current, Probe, RawCallback, Recorder, TraceLevel};
+use crate::recorder::{self, Current, Probe, Recorder, TraceLevel};
 use crate::runtime::Inner;
+use hue_formats::trace::CallbackRecord;
 
 /// How often `find_work` looks at the inbox before the run queue.
 const INBOX_INTERVAL: u32 = 61;
@@ -402,9 +403,10 @@ impl Worker {
             if let Some(message) = &panicked {
                 r.panic(id, handler.id(), color, message);
             }
-            let c = RawCallback {
+            let c = CallbackRecord {
                 id,
-                parent,
+                parent: (parent != 0).then_some(parent),
+                worker: self.cx.index as u16,
                 origin,
                 handler: handler.id(),
                 color,
