@@ -32,22 +32,23 @@
 //!
 //! **Architecture Invariant:** the profiler reads traces only through
 //! `hue_formats::trace::TraceReader` and knows policies only through `hue_formats::Policy`:
-//! the byte format and the policy syntax belong to the runtime.
+//! the byte format and the policy syntax belong to `hue-formats`. It does not depend on
+//! `hue-runtime`.
 //!
 //! **Architecture Invariant:** nothing here holds a whole trace in memory. Statistics are
-//! streaming aggregates; the simulator holds a window of the DAG (see [`sim`]).
+//! streaming aggregates; the simulator holds a window of the DAG (`sim.rs` explains how it streams).
 
 #![deny(missing_docs)]
 
 mod coloring;
-pub mod dag;
+mod dag;
 mod error;
 mod histogram;
 mod id_map;
 mod machine;
 mod predict;
 mod profile;
-pub mod sim;
+mod sim;
 mod suggest;
 pub mod text;
 mod trace;
@@ -63,7 +64,7 @@ pub use profile::{
     ColorStats, ColorUse, HandlerStats, Interval, MAX_INTERVALS, MAX_TRACKED_COLORS, OtherColors,
     Overhead, Profile, Reading, StateStats, StateUse, Totals, WorkerStats,
 };
-pub use sim::{DagIndex, SimConfig, SimResult, simulate};
+pub use sim::{DagIndex, MAX_SIM_WORKERS, SimConfig, SimResult, simulate};
 pub use suggest::{NotSuggested, Options, Report, Suggestion, suggest};
 pub use trace::Trace;
 pub use verdict::{

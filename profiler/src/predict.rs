@@ -40,7 +40,7 @@ pub struct Point {
     pub color_bound: u64,
     /// Callbacks released late because their records were out of order.
     pub late: u64,
-    /// Most DAG nodes a simulation held at once (its memory: see [`crate::sim`]).
+    /// Most DAG nodes a simulation held at once (its memory; `sim.rs` explains the window).
     pub peak_nodes: usize,
 }
 

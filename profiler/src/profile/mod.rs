@@ -209,7 +209,7 @@ impl HandlerStats {
 pub struct ColorUse {
     /// In the default color.
     pub default: u64,
-    /// In their key's color ([`Key::color`]).
+    /// In their key's color ([`hue_formats::Key::color`]).
     pub by_key: u64,
     /// In some other color.
     pub other: u64,
@@ -258,7 +258,7 @@ impl StateUse {
 pub struct ColorStats {
     /// The raw color.
     pub color: u64,
-    /// The key whose color it is ([`Key::color`]), if its callbacks said so.
+    /// The key whose color it is ([`hue_formats::Key::color`]), if its callbacks said so.
     pub key: Option<u64>,
     /// Callbacks.
     pub callbacks: u64,
