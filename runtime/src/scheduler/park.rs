@@ -45,8 +45,8 @@ impl Parker {
         self.cv.notify_one();
     }
 
-    /// Whether a token is waiting (tests: a wake-up left behind).
-    #[cfg(test)]
+    /// Whether a token is waiting (the loom models: a wake-up left behind).
+    #[cfg(all(test, hue_loom))]
     pub(crate) fn has_token(&self) -> bool {
         *lock(&self.token)
     }
