@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use hue_runtime::{Color, Handler, Runtime, TraceLevel};
+use hue_runtime::{Color, Cx, Handler, Policy, Runtime, TraceLevel};
 
 mod common;
 
@@ -281,6 +281,132 @@ impl Hot {
     }
 }
 
+/// Short callbacks per driver round in `short_colorings` (the issue-13 table: one driver
+/// callback queues `FANOUT` callbacks, then itself again).
+const FANOUT: usize = 1024;
+/// Callbacks per iteration of `short_colorings`: empty ones, and ~1 µs ones.
+const SHORT_TOTAL_EMPTY: usize = 256 * FANOUT;
+const SHORT_TOTAL_1US: usize = 32 * FANOUT;
+
+/// How the short callbacks of `short_colorings` are colored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Coloring {
+    /// The running (driver's) color: the event-loop path.
+    Running,
+    /// 64 colors, reused: callback `i` goes to color `i % 64`.
+    Colors64,
+    /// By key through the recolor policy (`"bench.short" = "by-key"`), `FANOUT` keys: every
+    /// callback lands in a color that has no queue yet.
+    ByKey,
+}
+
+const COLORINGS: [(&str, Coloring); 3] = [
+    ("running", Coloring::Running),
+    ("64_colors", Coloring::Colors64),
+    ("by_key", Coloring::ByKey),
+];
+
+/// The handlers and colors of `short_colorings`.
+#[derive(Clone, Copy)]
+struct Short {
+    driver: Handler,
+    short: Handler,
+    home: Color,
+    /// Spin rounds per short callback: 0 for empty ones.
+    iters: u64,
+    total: usize,
+}
+
+impl Short {
+    fn new(one_us: bool) -> Short {
+        Short {
+            driver: Handler::new("bench.driver"),
+            short: Handler::new("bench.short"),
+            home: Color::of(&"bench.driver"),
+            iters: if one_us { iters_10us() / 10 } else { 0 },
+            total: if one_us {
+                SHORT_TOTAL_1US
+            } else {
+                SHORT_TOTAL_EMPTY
+            },
+        }
+    }
+
+    /// A runtime for `coloring`: the by-key coloring comes from a recolor policy, as a user
+    /// would try it (`hue-recolor.toml`).
+    fn runtime(coloring: Coloring, workers: usize, stealing: bool) -> Runtime {
+        let mut b = Runtime::builder()
+            .workers(workers)
+            .stealing(stealing)
+            .trace_level(TraceLevel::Off);
+        if coloring == Coloring::ByKey {
+            let policy = Policy::parse("[rules]\n\"bench.short\" = \"by-key\"\n", "bench")
+                .expect("the bench policy parses");
+            b = b.policy(policy);
+        }
+        b.build().expect("building the runtime")
+    }
+
+    /// One driver round: `FANOUT` short callbacks that capture a word, then the driver again
+    /// until `left` is used up.
+    fn round(self, cx: &mut Cx<'_>, coloring: Coloring, left: usize) {
+        let n = left.min(FANOUT);
+        let iters = self.iters;
+        for i in 0..n {
+            let target = match coloring {
+                Coloring::Running => self.short.color(self.home),
+                Coloring::Colors64 => self.short.color(Color::of(&(i % 64))),
+                Coloring::ByKey => self.short.key(i as u64),
+            };
+            cx.spawn(target, move |_| {
+                black_box(i);
+                if iters > 0 {
+                    spin(iters);
+                }
+            });
+        }
+        if left > n {
+            cx.spawn(self.driver.color(self.home), move |cx| {
+                self.round(cx, coloring, left - n)
+            });
+        }
+    }
+
+    fn run(self, rt: &Runtime, coloring: Coloring) {
+        rt.spawn(self.driver.color(self.home), move |cx| {
+            self.round(cx, coloring, self.total)
+        })
+        .expect("spawn");
+        rt.wait_idle();
+    }
+
+    /// The floor: a `VecDeque` drained as it goes, with the same capturing closures and the
+    /// same driver shape (no colors, no threads, no locks).
+    fn bare(self) {
+        struct Q(VecDeque<Box<dyn FnOnce(&mut Q)>>);
+        fn round(q: &mut Q, iters: u64, left: usize) {
+            let n = left.min(FANOUT);
+            for i in 0..n {
+                q.0.push_back(Box::new(move |_| {
+                    black_box(i);
+                    if iters > 0 {
+                        spin(iters);
+                    }
+                }));
+            }
+            if left > n {
+                q.0.push_back(Box::new(move |q| round(q, iters, left - n)));
+            }
+        }
+        let mut q = Q(VecDeque::new());
+        let (iters, total) = (self.iters, self.total);
+        q.0.push_back(Box::new(move |q| round(q, iters, total)));
+        while let Some(f) = q.0.pop_front() {
+            f(black_box(&mut q));
+        }
+    }
+}
+
 /// The variants of `cpu_10us_64_colors` and `hot_color`: name, workers, stealing.
 const WORKER_VARIANTS: [(&str, usize, bool); 3] = [
     ("1_worker", 1, true),
@@ -372,6 +498,62 @@ fn hot_color(c: &mut Criterion) {
         finish(rt, &format!("hot_color/{name}"));
     }
     g.finish();
+}
+
+fn short_colorings(c: &mut Criterion) {
+    for one_us in [false, true] {
+        let short = Short::new(one_us);
+        let name = if one_us {
+            "short_1us_colorings"
+        } else {
+            "short_empty_colorings"
+        };
+        let mut g = c.benchmark_group(name);
+        g.throughput(Throughput::Elements(short.total as u64));
+        g.sample_size(10);
+        g.bench_function("bare_drain", |b| b.iter(|| short.bare()));
+        for (cname, coloring) in COLORINGS {
+            for (wname, workers, stealing) in WORKER_VARIANTS {
+                let rt = Short::runtime(coloring, workers, stealing);
+                g.bench_function(format!("{cname}/{wname}"), |b| {
+                    b.iter(|| short.run(&rt, coloring))
+                });
+                finish(rt, &format!("{name}/{cname}/{wname}"));
+            }
+        }
+        g.finish();
+    }
+}
+
+/// `HUE_DISPATCH_ONE=<coloring>[,<workers>[,1us]]`: runs one `short_colorings` variant a few
+/// times and exits, for `valgrind --tool=callgrind` (whose instruction counts do not depend on
+/// the machine's load, unlike times).
+fn one_from_env() -> bool {
+    let Ok(spec) = std::env::var("HUE_DISPATCH_ONE") else {
+        return false;
+    };
+    let mut parts = spec.split(',');
+    let coloring = match parts.next() {
+        Some("running") => Coloring::Running,
+        Some("64_colors") => Coloring::Colors64,
+        Some("by_key") => Coloring::ByKey,
+        Some("bare") => {
+            let short = Short::new(false);
+            for _ in 0..4 {
+                short.bare();
+            }
+            return true;
+        }
+        other => panic!("HUE_DISPATCH_ONE: unknown coloring {other:?}"),
+    };
+    let workers = parts.next().map_or(1, |w| w.parse().expect("workers"));
+    let short = Short::new(parts.next() == Some("1us"));
+    let rt = Short::runtime(coloring, workers, true);
+    for _ in 0..4 {
+        short.run(&rt, coloring);
+    }
+    finish(rt, &format!("one {spec}"));
+    true
 }
 
 // ---- The paired pass. ----
@@ -474,6 +656,80 @@ fn paired(rounds_n: usize) {
             finish(rt, &format!("paired cpu {name}"));
         }
     }
+    // short_colorings: the issue-13 table, per callback, with ratios.
+    for one_us in [false, true] {
+        let short = Short::new(one_us);
+        let label = if one_us { "1us" } else { "empty" };
+        let mut variants: Vec<(String, Runtime, Coloring)> = Vec::new();
+        for (cname, coloring) in COLORINGS {
+            for (wname, workers, stealing) in WORKER_VARIANTS {
+                variants.push((
+                    format!("{cname}/{wname}"),
+                    Short::runtime(coloring, workers, stealing),
+                    coloring,
+                ));
+            }
+        }
+        let mut fns: Vec<Box<dyn FnMut() -> Duration>> = vec![Box::new(|| time(|| short.bare()))];
+        for (_, rt, coloring) in &variants {
+            let coloring = *coloring;
+            fns.push(Box::new(move || time(|| short.run(rt, coloring))));
+        }
+        let mut refs: Vec<&mut dyn FnMut() -> Duration> =
+            fns.iter_mut().map(|f| &mut **f as _).collect();
+        let t = rounds(rounds_n, &mut refs);
+        drop(refs);
+        drop(fns);
+        let med = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let per = |v: &[f64]| med(v) * 1e9 / short.total as f64;
+        println!(
+            "  short {label}: ns per callback (median) — bare drain {:.0}",
+            per(&t[0])
+        );
+        for (i, (name, ..)) in variants.iter().enumerate() {
+            println!(
+                "    {name:<36} {:>7.0} ns  {:>6.2} M/s",
+                per(&t[i + 1]),
+                short.total as f64 / med(&t[i + 1]) / 1e6
+            );
+        }
+        // Variant index: coloring * 3 + worker variant (1 worker, 2 stealing, 2 no stealing).
+        let v = |c: usize, w: usize| &t[1 + c * 3 + w];
+        ratio(
+            &format!("{label}: running color / bare drain"),
+            &t[0],
+            v(0, 0),
+        );
+        ratio(
+            &format!("{label}: by key / running color, 1 worker"),
+            v(0, 0),
+            v(2, 0),
+        );
+        ratio(
+            &format!("{label}: 64 colors / running color, 1 worker"),
+            v(0, 0),
+            v(1, 0),
+        );
+        for (c, (cname, _)) in COLORINGS.iter().enumerate() {
+            ratio(
+                &format!("{label}: {cname} 2 workers / 1 worker"),
+                v(c, 0),
+                v(c, 1),
+            );
+            ratio(
+                &format!("{label}: {cname} 2 workers no stealing / 1"),
+                v(c, 0),
+                v(c, 2),
+            );
+        }
+        for (name, rt, _) in variants {
+            finish(rt, &format!("paired short {label} {name}"));
+        }
+    }
     // hot_color
     {
         let hot = Hot::new();
@@ -498,8 +754,12 @@ fn paired(rounds_n: usize) {
 }
 
 fn main() {
+    if one_from_env() {
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     dispatch_empty_1_worker(&mut c);
+    short_colorings(&mut c);
     cpu_10us_64_colors(&mut c);
     hot_color(&mut c);
     c.final_summary();

@@ -105,7 +105,12 @@ impl<'a> Cx<'a> {
             // The running color is owned by this worker: buffer, and append when this
             // callback returns (one lock for all of them).
             self.worker.own_color.borrow_mut().push(cb);
-        } else if let Some(cq) = self.worker.inner.colors.push(t.color, cb) {
+        } else if let Some(cq) =
+            self.worker
+                .inner
+                .colors
+                .push(t.color, cb, Some(&mut self.worker.spare.borrow_mut()))
+        {
             self.worker.schedule(cq);
         }
     }

@@ -171,7 +171,12 @@ impl Queue for Inner {
             parent: 0,
             origin,
         };
-        if let Some(cq) = self.colors.push(target.color, cb) {
+        let spare = local.map(|w| w.spare.borrow_mut());
+        let pushed = match spare {
+            Some(mut spare) => self.colors.push(target.color, cb, Some(&mut spare)),
+            None => self.colors.push(target.color, cb, None),
+        };
+        if let Some(cq) = pushed {
             match local {
                 // No wake-up here: the worker decides once it has queued all it found.
                 Some(w) => w.local.push(cq),

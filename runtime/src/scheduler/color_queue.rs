@@ -31,6 +31,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::model::{Mutex, lock};
 use hue_formats::Color;
 
+/// The largest buffer (in items) a queue keeps when it is kept for reuse.
+const REUSE_MAX_CAPACITY: usize = 64;
+
 /// A color's queue of pending items and its `scheduled` flag.
 pub(crate) struct ColorQueue<T> {
     color: Color,
@@ -50,6 +53,25 @@ struct State<T> {
 }
 
 impl<T> ColorQueue<T> {
+    /// Makes an unused queue the queue of `color` (a queue kept for reuse, see
+    /// `ColorTable::retire`). `&mut self`: nobody else holds it. Keeps the buffer unless a
+    /// past burst made it large, so that a spare queue costs little memory.
+    pub(crate) fn reuse(&mut self, color: Color, home: usize) {
+        self.color = color;
+        self.home = home;
+        *self.last_end.get_mut() = 0;
+        let st = lock(&self.state);
+        debug_assert!(
+            st.queue.is_empty() && !st.scheduled,
+            "a reused queue is idle"
+        );
+        let big = st.queue.capacity() > REUSE_MAX_CAPACITY;
+        drop(st);
+        if big {
+            lock(&self.state).queue = VecDeque::new();
+        }
+    }
+
     pub(crate) fn new(color: Color, home: usize) -> ColorQueue<T> {
         ColorQueue {
             color,

@@ -5,12 +5,20 @@
 //! makes a fresh entry. The default color is permanent and is reached without a lookup, since
 //! everything starts there.
 //!
+//! A queue that is forgotten goes to its last owner's small *spare* list, where the next
+//! callback that this worker queues into a color without an entry finds it: making and
+//! forgetting a color then costs no allocation (measured: the allocations, the hashing and
+//! the run queue's growing and shrinking were most of what a callback in a fresh color cost,
+//! about 6x one in the running color; see BENCHMARKS.md "Colors"). The spare list is bounded
+//! ([`SPARE_MAX`] per worker), so memory still does not follow colors ever used.
+//!
 //! Lock order: a shard, then a color's queue. Producers push *while holding the shard lock*,
 //! and `retire` checks idleness under both locks, so a producer can never append to a queue
 //! that has just been removed from the table (which would let two queues of one color exist
 //! and run in parallel).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crossbeam_utils::CachePadded;
 
@@ -26,7 +34,35 @@ pub(crate) type Runnable = Arc<ColorQueue<Callback>>;
 /// measured on 2 cores, going from 16 to 64 shards changed nothing, so this is not tuned.
 const SHARDS: usize = 64;
 
-type Shard = CachePadded<Mutex<HashMap<u64, Runnable>>>;
+/// Queues a worker keeps for reuse, at most. 1024 covers a callback that fans out to 1024
+/// fresh colors at once (the by-key row of the `dispatch` bench); a spare queue with its
+/// buffer is about 350 bytes, so this bounds the spare memory at about 350 KB per worker.
+pub(crate) const SPARE_MAX: usize = 1024;
+
+type Shard = CachePadded<Mutex<HashMap<u64, Runnable, BuildHasherDefault<ColorHasher>>>>;
+
+/// Colors are 64-bit values, hashed once with [`mix`] (SipHash, the default, was a sixth of the
+/// cost of a callback in a fresh color).
+#[derive(Default)]
+struct ColorHasher(u64);
+
+impl Hasher for ColorHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = mix(self.0 ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, raw: u64) {
+        // Rotated: `shard_of` takes the top bits of the same mix, which are therefore alike
+        // within a shard, and the map's tag bytes come from the top bits of the hash.
+        self.0 = mix(raw).rotate_left(32);
+    }
+}
 
 pub(crate) struct ColorTable {
     default: Runnable,
@@ -42,36 +78,60 @@ impl ColorTable {
                 home_of(Color::DEFAULT, workers),
             )),
             shards: (0..SHARDS)
-                .map(|_| CachePadded::new(Mutex::new(HashMap::new())))
+                .map(|_| CachePadded::new(Mutex::new(HashMap::default())))
                 .collect(),
             workers,
         }
     }
 
     /// Queues `cb` in `color`. Returns the color if it just became runnable: the caller must
-    /// put it on a run queue.
-    pub(crate) fn push(&self, color: Color, cb: Callback) -> Option<Runnable> {
+    /// put it on a run queue. A color without an entry takes a queue from `spare` if there is
+    /// one (a worker's spare list), else a new one.
+    pub(crate) fn push(
+        &self,
+        color: Color,
+        cb: Callback,
+        spare: Option<&mut Vec<Runnable>>,
+    ) -> Option<Runnable> {
         if color.is_default() {
             return self.default.push(cb).then(|| self.default.clone());
         }
         let mut shard = lock(&self.shards[shard_of(color)]);
-        let cq = shard
-            .entry(color.raw())
-            .or_insert_with(|| Arc::new(ColorQueue::new(color, home_of(color, self.workers))));
+        let cq = shard.entry(color.raw()).or_insert_with(|| {
+            let home = home_of(color, self.workers);
+            match spare.and_then(Vec::pop) {
+                Some(mut cq) => {
+                    // Spare queues are kept only while nobody else holds them.
+                    Arc::get_mut(&mut cq)
+                        .expect("a spare queue is not shared")
+                        .reuse(color, home);
+                    cq
+                }
+                None => Arc::new(ColorQueue::new(color, home)),
+            }
+        });
         cq.push(cb).then(|| cq.clone())
     }
 
-    /// Called by a color's owner after releasing it: forgets the color if it is still idle.
-    pub(crate) fn retire(&self, cq: &Runnable) {
+    /// Called by a color's owner after releasing it: forgets the color if it is still idle,
+    /// and then puts its queue on `spare` (up to [`SPARE_MAX`]) if nobody else holds it.
+    pub(crate) fn retire(&self, mut cq: Runnable, spare: &mut Vec<Runnable>) {
         if cq.color().is_default() {
             return;
         }
+        let color = cq.color().raw();
         let mut shard = lock(&self.shards[shard_of(cq.color())]);
-        let ours = shard
-            .get(&cq.color().raw())
-            .is_some_and(|cur| Arc::ptr_eq(cur, cq));
-        if ours && cq.is_idle() {
-            shard.remove(&cq.color().raw());
+        let ours = shard.get(&color).is_some_and(|cur| Arc::ptr_eq(cur, &cq));
+        if !(ours && cq.is_idle()) {
+            return;
+        }
+        let entry = shard.remove(&color);
+        drop(shard);
+        drop(entry);
+        // Idle and out of the table: no run queue, producer or next slot holds it, so this is
+        // the last reference unless a stale clone is still being dropped somewhere.
+        if spare.len() < SPARE_MAX && Arc::get_mut(&mut cq).is_some() {
+            spare.push(cq);
         }
     }
 

@@ -95,6 +95,9 @@ pub(crate) struct WorkerContext {
     /// displaces it, when the worker has more of the running color's batch to run first, and
     /// after [`NEXT_MAX_RUNS`] slot runs in a row.
     pub(crate) next: Cell<Option<Runnable>>,
+    /// Queues of forgotten colors, kept for the next colors this worker's callbacks queue into
+    /// (see `table.rs`). Only this worker touches it, and never while user code runs.
+    pub(crate) spare: RefCell<Vec<Runnable>>,
 }
 
 impl WorkerContext {
@@ -190,6 +193,7 @@ impl Worker {
                 local,
                 own_color: RefCell::new(Vec::new()),
                 next: Cell::new(None),
+                spare: RefCell::new(Vec::new()),
             },
             next_runs: 0,
             ticks: 0,
@@ -302,7 +306,7 @@ impl Worker {
         let max = inner.config.batch;
         loop {
             if cq.take(max, &mut self.batch) == 0 {
-                inner.colors.retire(&cq);
+                inner.colors.retire(cq, &mut self.cx.spare.borrow_mut());
                 break;
             }
             self.stats.batches += 1;
@@ -321,7 +325,7 @@ impl Worker {
                 }
             }
             if !cq.more_or_release() {
-                inner.colors.retire(&cq);
+                inner.colors.retire(cq, &mut self.cx.spare.borrow_mut());
                 break;
             }
             self.stats.submit(&inner.metrics[self.cx.index]);
