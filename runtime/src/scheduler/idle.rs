@@ -59,6 +59,11 @@ const NOBODY: usize = usize::MAX;
 pub(crate) struct Idle {
     /// Number of entries in `sleepers`; read by producers without the lock.
     num_sleeping: CachePadded<AtomicUsize>,
+    /// Workers spinning for work before they sleep. Incremented and decremented by each
+    /// spinning worker, read by busy workers deciding whether to offer the colors they keep
+    /// (`Relaxed`: a stale value only costs parallelism, never work, since a worker that keeps
+    /// colors runs them itself).
+    num_searching: CachePadded<std::sync::atomic::AtomicUsize>,
     sleepers: Mutex<Vec<usize>>,
     /// The sleeper that sleeps in the I/O driver's `poll`, or `NOBODY`. Changed and read under
     /// the `sleepers` lock only (an atomic so that `Idle` stays `Sync` without another lock).
@@ -74,6 +79,7 @@ impl Idle {
     pub(crate) fn new(workers: usize, waker: Arc<Waker>) -> Idle {
         Idle {
             num_sleeping: CachePadded::new(AtomicUsize::new(0)),
+            num_searching: CachePadded::new(std::sync::atomic::AtomicUsize::new(0)),
             sleepers: Mutex::new(Vec::with_capacity(workers)),
             driving: AtomicUsize::new(NOBODY),
             waker,
@@ -238,6 +244,22 @@ impl Idle {
                 }
             };
         }
+    }
+
+    /// A worker starts (`true`) or stops spinning for work.
+    pub(crate) fn searching(&self, on: bool) {
+        if on {
+            self.num_searching.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.num_searching.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether some worker spins or sleeps for want of work (a hint: see `num_searching`).
+    #[inline]
+    pub(crate) fn someone_idle(&self) -> bool {
+        self.num_searching.load(Ordering::Relaxed) != 0
+            || self.num_sleeping.load(Ordering::Relaxed) != 0
     }
 
     pub(crate) fn sleeping(&self) -> usize {

@@ -40,7 +40,7 @@
 //! batch back at the front of the color's queue (so shutdown finds and reports every callback
 //! that did not run), publishes its counters and exits.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -88,13 +88,14 @@ pub(crate) struct WorkerContext {
     /// in one critical section when it returns: a callback that queues many into its own color
     /// (an event loop's usual shape) takes the color's lock once, not once per callback.
     pub(crate) own_color: RefCell<Vec<Callback>>,
-    /// The color the running callback made runnable last, kept to run next on this worker
-    /// without waking anyone (tokio's LIFO slot): a request that moves from stage to stage
-    /// through colors then stays on one worker instead of costing a wake-up per hop. Only
-    /// this worker sees it; it goes out to the run queues (`place`) when a second color
-    /// displaces it, when the worker has more of the running color's batch to run first, and
-    /// after [`NEXT_MAX_RUNS`] slot runs in a row.
-    pub(crate) next: Cell<Option<Runnable>>,
+    /// Colors that callbacks running on this worker made runnable, kept to run here, in the
+    /// order they became runnable, without touching a run queue or waking anyone (tokio's
+    /// LIFO slot, grown into a queue): a request that moves from stage to stage through colors
+    /// stays on one worker, and a callback that fans out to many fresh colors pays no run
+    /// queue push and pop per color. Only this worker sees them: they are *offered* (moved
+    /// to its run queue, where others may steal them) only when another worker is idle and
+    /// there is more than this worker is about to run (`offer`).
+    pub(crate) mine: RefCell<VecDeque<Runnable>>,
     /// Queues of forgotten colors, kept for the next colors this worker's callbacks queue into
     /// (see `table.rs`). Only this worker touches it, and never while user code runs.
     pub(crate) spare: RefCell<Vec<Runnable>>,
@@ -105,36 +106,51 @@ impl WorkerContext {
     /// worker that may steal it.
     pub(crate) fn push_local(&self, cq: Runnable) {
         self.local.push(cq);
-        if self.inner.config.stealing {
+        if self.inner.config.stealing && self.inner.config.workers > 1 {
             self.inner.idle.wake(None, true);
         }
     }
 
-    /// A callback running on this worker made `cq` runnable: it goes to the next slot, and
-    /// what was there to the run queues.
+    /// A callback running on this worker made `cq` runnable: it stays with this worker
+    /// (`mine`), unless another worker is idle and this one has more than it is about to run
+    /// (then some are offered).
     ///
-    /// With stealing off, a color only ever runs on its home worker, so it goes to the slot
-    /// only if that is this one.
+    /// With stealing off, a color only ever runs on its home worker, so it stays only if that
+    /// is this one.
     pub(crate) fn schedule(&self, cq: Runnable) {
         if !self.inner.config.stealing && cq.home() != self.index {
             self.place(cq);
-        } else if let Some(prev) = self.next.replace(Some(cq)) {
-            self.place(prev);
+            return;
+        }
+        let mut mine = self.mine.borrow_mut();
+        mine.push_back(cq);
+        if mine.len() > 1 && self.inner.config.workers > 1 && self.inner.idle.someone_idle() {
+            self.offer(&mut mine);
         }
     }
 
-    fn next_is_set(&self) -> bool {
-        // A `Cell` of a non-`Copy` value is looked at by taking it out and putting it back.
-        let cq = self.next.take();
-        let set = cq.is_some();
-        self.next.set(cq);
-        set
+    /// Moves the newer half of the kept colors to this worker's run queue and wakes a sleeper
+    /// to steal them (a worker that only spins finds them itself). The older half stays: this
+    /// worker runs it next.
+    fn offer(&self, mine: &mut VecDeque<Runnable>) {
+        let keep = mine.len() / 2;
+        for cq in mine.drain(keep..) {
+            self.local.push(cq);
+        }
+        self.inner.idle.wake(None, true);
     }
 
-    /// Moves the color in the next slot, if any, out to the run queues.
-    fn release_next(&self) {
-        if let Some(cq) = self.next.take() {
-            self.place(cq);
+    fn has_mine(&self) -> bool {
+        !self.mine.borrow().is_empty()
+    }
+
+    /// Offers kept colors if another worker is idle and there are any.
+    fn offer_if_idle(&self) {
+        if self.inner.config.workers > 1 && self.inner.idle.someone_idle() {
+            let mut mine = self.mine.borrow_mut();
+            if !mine.is_empty() {
+                self.offer(&mut mine);
+            }
         }
     }
 
@@ -159,8 +175,8 @@ pub(crate) struct Worker {
     rng: u64,
     /// Counts `find_work` calls, to look at the inbox first now and then.
     ticks: u32,
-    /// Colors taken from the next slot in a row; at [`NEXT_MAX_RUNS`] the slot's color goes
-    /// to the run queues instead, so that a chain of stages cannot starve them.
+    /// Colors taken from `mine` in a row; at [`NEXT_MAX_RUNS`] the run queues get a turn, so
+    /// that a chain of stages cannot starve them.
     next_runs: u32,
     /// With tracing on: what to read around each callback (the recorder's rules).
     probe: Probe,
@@ -192,7 +208,7 @@ impl Worker {
                 inner,
                 local,
                 own_color: RefCell::new(Vec::new()),
-                next: Cell::new(None),
+                mine: RefCell::new(VecDeque::new()),
                 spare: RefCell::new(Vec::new()),
             },
             next_runs: 0,
@@ -231,12 +247,12 @@ impl Worker {
     }
 
     fn find_work(&mut self) -> Option<Runnable> {
-        if let Some(cq) = self.cx.next.take() {
-            if self.next_runs < NEXT_MAX_RUNS {
+        if self.next_runs < NEXT_MAX_RUNS {
+            self.cx.offer_if_idle();
+            if let Some(cq) = self.cx.mine.borrow_mut().pop_front() {
                 self.next_runs += 1;
                 return Some(cq);
             }
-            self.cx.place(cq);
         }
         self.next_runs = 0;
         if self.io_look_due() {
@@ -257,6 +273,7 @@ impl Worker {
         if let Some(cq) = self.cx.local.pop() {
             return Some(cq);
         }
+
         let inner = self.cx.inner.clone();
         let me = self.cx.index;
         let n = inner.injectors.len();
@@ -267,6 +284,11 @@ impl Worker {
                 Steal::Success(cq) => return Some(cq),
                 Steal::Retry => retry = true,
                 Steal::Empty => {}
+            }
+            // What we kept (its turn came early above, unless it had run a while), before
+            // taking anything from another worker.
+            if let Some(cq) = self.cx.mine.borrow_mut().pop_front() {
+                return Some(cq);
             }
             if inner.config.stealing && n > 1 {
                 let start = self.next_rand() as usize % n;
@@ -319,9 +341,9 @@ impl Worker {
                     return;
                 }
                 if !self.batch.is_empty() {
-                    // The slot's color would wait for the rest of the batch: let another
-                    // worker have it.
-                    self.cx.release_next();
+                    // Kept colors wait for the rest of the batch: let an idle worker have
+                    // them.
+                    self.cx.offer_if_idle();
                 }
             }
             if !cq.more_or_release() {
@@ -335,7 +357,7 @@ impl Worker {
                 self.poll_io();
             }
             let inbox = &inner.injectors[self.cx.index];
-            if !self.cx.local.is_empty() || !inbox.is_empty() || self.cx.next_is_set() {
+            if !self.cx.local.is_empty() || !inbox.is_empty() || self.cx.has_mine() {
                 // Others wait: go to the back of the run queue. Colors in the inbox move to
                 // the run queue first, ahead of this one, or a color that never drains would
                 // keep finding itself alone on the run queue and never let the inbox be read.
@@ -435,14 +457,19 @@ impl Worker {
             return false;
         }
         let until = Instant::now() + Duration::from_nanos(self.spin_ns);
+        // Busy workers offer the colors they keep to a worker that is seen searching.
+        let idle = &self.cx.inner.idle;
+        idle.searching(true);
         while Instant::now() < until {
             for _ in 0..32 {
                 std::hint::spin_loop();
             }
             if self.cx.inner.stopping() || self.work_visible() {
+                idle.searching(false);
                 return true;
             }
         }
+        idle.searching(false);
         self.spin_ns /= 2;
         if self.spin_ns < SPIN_MIN_NS / 2 {
             self.spin_ns = 0;
@@ -569,7 +596,7 @@ impl Worker {
     fn work_visible(&self) -> bool {
         let inner = &*self.cx.inner;
         let me = self.cx.index;
-        if !self.cx.local.is_empty() || !inner.injectors[me].is_empty() {
+        if self.cx.has_mine() || !self.cx.local.is_empty() || !inner.injectors[me].is_empty() {
             return true;
         }
         inner.config.stealing
