@@ -163,6 +163,69 @@ pub(crate) fn home_of(color: Color, workers: usize) -> usize {
     (mix(color.raw()) % workers as u64) as usize
 }
 
+#[cfg(all(test, not(hue_loom)))]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+    use crate::handler::Handler;
+    use crate::trace::Origin;
+
+    fn cb(h: Handler) -> Callback {
+        Callback {
+            work: Box::new(|_| {}),
+            handler: h,
+            key: None,
+            queued: 0,
+            parent: 0,
+            origin: Origin::Outside,
+        }
+    }
+
+    /// Invariant 5 with spare queues: a worker that ran more fresh colors than [`SPARE_MAX`]
+    /// keeps at most that many queues, the table forgets every drained color, and a spare
+    /// queue is taken again (not a new one) by the next fresh color.
+    #[test]
+    fn spare_queues_are_bounded_and_reused() {
+        let h = Handler::new("spare");
+        let table = ColorTable::new(1);
+        let mut spare = Vec::new();
+        let mut batch = VecDeque::new();
+        let colors = SPARE_MAX + 100;
+        let runnable: Vec<Runnable> = (0..colors)
+            .map(|i| {
+                table
+                    .push(Color::of(&i), cb(h), Some(&mut spare))
+                    .expect("a fresh color becomes runnable")
+            })
+            .collect();
+        assert_eq!(table.live(), 1 + colors);
+        for cq in runnable {
+            assert_eq!(cq.take(64, &mut batch), 1);
+            batch.clear();
+            assert!(!cq.more_or_release());
+            table.retire(cq, &mut spare);
+        }
+        assert_eq!(table.live(), 1, "a drained color kept its entry");
+        assert_eq!(
+            spare.len(),
+            SPARE_MAX,
+            "spare queues beyond the bound were kept"
+        );
+        let reused = spare.last().map(Arc::as_ptr).unwrap();
+        let cq = table
+            .push(Color::of(&"again"), cb(h), Some(&mut spare))
+            .unwrap();
+        assert_eq!(
+            Arc::as_ptr(&cq),
+            reused,
+            "a new queue instead of a spare one"
+        );
+        assert_eq!(cq.color(), Color::of(&"again"));
+        assert_eq!(spare.len(), SPARE_MAX - 1);
+    }
+}
+
 #[cfg(all(test, hue_loom))]
 mod loom_tests {
     //! `RUSTFLAGS="--cfg hue_loom" cargo test -p hue-runtime --lib --release loom`
@@ -217,7 +280,15 @@ mod loom_tests {
 
         /// Queues `id` from outside; a color that became runnable goes to the run queue.
         fn push(&self, id: u64) {
-            if let Some(cq) = self.table.push(self.color, cb(self.h, id)) {
+            if let Some(cq) = self.table.push(self.color, cb(self.h, id), None) {
+                lock(&self.runq).push(cq);
+            }
+        }
+
+        /// Queues `id` from a worker, which takes a queue from its spare list if the color
+        /// has no entry.
+        fn push_from(&self, color: Color, id: u64, spare: &mut Vec<Runnable>) {
+            if let Some(cq) = self.table.push(color, cb(self.h, id), Some(spare)) {
                 lock(&self.runq).push(cq);
             }
         }
@@ -225,11 +296,11 @@ mod loom_tests {
         /// `Worker::run_color` with batches of one: runs the color until it releases it, or,
         /// with `hand_back`, puts it back on the run queue after the first batch if it still
         /// has work. Callback 0 queues callback 1 into its own color.
-        fn run_color(&self, cq: Runnable, hand_back: bool) {
+        fn run_color(&self, cq: Runnable, hand_back: bool, spare: &mut Vec<Runnable>) {
             let mut batch = VecDeque::new();
             loop {
                 if cq.take(1, &mut batch) == 0 {
-                    self.table.retire(&cq);
+                    self.table.retire(cq, spare);
                     return;
                 }
                 while let Some(c) = batch.pop_front() {
@@ -248,7 +319,7 @@ mod loom_tests {
                     }
                 }
                 if !cq.more_or_release() {
-                    self.table.retire(&cq);
+                    self.table.retire(cq, spare);
                     return;
                 }
                 if hand_back {
@@ -259,27 +330,31 @@ mod loom_tests {
         }
 
         /// A worker's look at the run queue (its own, or another's: a steal).
-        fn run_one(&self, hand_back: bool) {
+        fn run_one(&self, hand_back: bool, spare: &mut Vec<Runnable>) {
             let cq = lock(&self.runq).pop();
             if let Some(cq) = cq {
-                self.run_color(cq, hand_back);
+                self.run_color(cq, hand_back, spare);
             }
         }
     }
 
     /// Callback 0 is queued and its color taken by an owner, which runs it (0 queues 1 into
-    /// its own color) and hands the color back to the run queue; meanwhile an outside
-    /// producer queues 2 then 3, and a second worker takes whatever is on the run queue.
-    /// Whatever is left there afterwards runs too (the workers' later turns). Checks that no
-    /// two callbacks of the color ever run at once, 0 before 1 and 2 before 3, every callback
-    /// exactly once, and that afterwards the table has forgotten the color (invariant 5):
-    /// the last owner to release it retired it, and no push went into a retired queue.
+    /// its own color) and hands the color back to the run queue, then queues 4 itself, with
+    /// its spare list (a worker's callback queueing into the color); meanwhile an outside
+    /// producer queues 2 then 3, and a second worker takes whatever is on the run queue,
+    /// then queues 5 into another color with its spare list (if it retired the first color,
+    /// its queue is reused for the second). Whatever is left there afterwards runs too (the workers' later
+    /// turns). Checks that no two callbacks of the color ever run at once, 0 before 1 before
+    /// 4 and 2 before 3, every callback exactly once, and that afterwards the table has
+    /// forgotten the color (invariant 5): the last owner to release it retired it, and no
+    /// push went into a retired queue.
     ///
-    /// Bound: 4 preemptions; about 4 s in release mode on 2 cores (unbounded, every
-    /// interleaving, it passes in about 65 s, too long for CI). Fails if `retire`
+    /// Bound: 4 preemptions; about 5 s in release mode on 2 cores. Fails if `retire`
     /// removes the entry without checking that the color is idle (a second queue of the color
-    /// appears: 3 runs before 2), or if `more_or_release` keeps `scheduled` on an empty queue
-    /// (the color is never retired, and a later push would never schedule it).
+    /// appears: 3 runs before 2), if `more_or_release` keeps `scheduled` on an empty queue
+    /// (the color is never retired, and a later push would never schedule it), or if
+    /// `retire` puts a queue on the spare list that the table still holds (it is then
+    /// reused for color 8 while color 7 uses it).
     #[test]
     fn push_retire_and_hand_back_are_exclusive_ordered_lossless_and_forget_the_color() {
         let h = Handler::new("loom");
@@ -291,7 +366,11 @@ mod loom_tests {
             let first = lock(&w.runq).pop().unwrap();
             let owner = {
                 let w = w.clone();
-                loom::thread::spawn(move || w.run_color(first, true))
+                loom::thread::spawn(move || {
+                    let mut spare = Vec::new();
+                    w.run_color(first, true, &mut spare);
+                    w.push_from(w.color, 4, &mut spare);
+                })
             };
             let producer = {
                 let w = w.clone();
@@ -302,20 +381,27 @@ mod loom_tests {
             };
             let thief = {
                 let w = w.clone();
-                loom::thread::spawn(move || w.run_one(false))
+                loom::thread::spawn(move || {
+                    let mut spare = Vec::new();
+                    w.run_one(false, &mut spare);
+                    w.push_from(Color::of(&8u64), 5, &mut spare);
+                })
             };
             for t in [owner, producer, thief] {
                 t.join().unwrap();
             }
             while !lock(&w.runq).is_empty() {
-                w.run_one(false);
+                w.run_one(false, &mut Vec::new());
             }
             let ran = lock(&w.ran).clone();
             let pos = |x| ran.iter().position(|&y| y == x).unwrap();
-            assert!(pos(0) < pos(1) && pos(2) < pos(3), "out of order: {ran:?}");
+            assert!(
+                pos(0) < pos(1) && pos(1) < pos(4) && pos(2) < pos(3),
+                "out of order: {ran:?}"
+            );
             let mut sorted = ran.clone();
             sorted.sort();
-            assert_eq!(sorted, [0, 1, 2, 3], "lost or run twice: {ran:?}");
+            assert_eq!(sorted, [0, 1, 2, 3, 4, 5], "lost or run twice: {ran:?}");
             assert_eq!(w.table.live(), 1, "a drained color still has an entry");
             assert!(w.table.drain().is_empty());
         });
