@@ -383,7 +383,8 @@ impl Short {
     /// The floor: a `VecDeque` drained as it goes, with the same capturing closures and the
     /// same driver shape (no colors, no threads, no locks).
     fn bare(self) {
-        struct Q(VecDeque<Box<dyn FnOnce(&mut Q)>>);
+        type Job = Box<dyn FnOnce(&mut Q)>;
+        struct Q(VecDeque<Job>);
         fn round(q: &mut Q, iters: u64, left: usize) {
             let n = left.min(FANOUT);
             for i in 0..n {
