@@ -758,6 +758,14 @@ fn main() {
     if one_from_env() {
         return;
     }
+    // `HUE_DISPATCH_PAIRED=ROUNDS`: the paired pass only (the ratios of BENCHMARKS.md).
+    if let Some(n) = std::env::var("HUE_DISPATCH_PAIRED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        paired(n);
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     dispatch_empty_1_worker(&mut c);
     short_colorings(&mut c);
