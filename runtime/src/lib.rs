@@ -50,6 +50,7 @@
 
 #![deny(missing_docs)]
 
+mod calibrate;
 mod callback;
 mod clock;
 mod collector;

@@ -998,6 +998,8 @@ impl TraceSetup {
                     ),
                 ));
             }
+            // Only for a trace file: a trace is what a simulator reads the costs from.
+            let costs = crate::calibrate::measure();
             let header = Header {
                 version: hue_formats::trace::FORMAT_VERSION,
                 start_unix_ns: setup.clock.origin_unix_ns(),
@@ -1011,6 +1013,8 @@ impl TraceSetup {
                 batch: Some(b.batch as u32),
                 stealing: Some(b.stealing),
                 cores: Some(crate::clock::cores()),
+                color_cost_ns: costs.color_cost_ns,
+                handoff_ns: costs.handoff_ns,
             };
             match TraceWriter::create(&path, &header) {
                 Ok(w) => setup.writer = Some(w),

@@ -486,6 +486,15 @@ fn the_trace_records_scheduler_settings_and_process_and_machine_cpu() {
     assert_eq!(h.batch, Some(7));
     assert_eq!(h.stealing, Some(false));
     assert!(h.cores.is_some_and(|c| c >= 1));
+    // Measured by the runtime before it wrote the header (runtime/src/calibrate.rs).
+    assert!(
+        h.color_cost_ns.is_some(),
+        "the fresh-color cost is recorded"
+    );
+    assert!(
+        h.handoff_ns.is_some_and(|n| n > 0),
+        "the hand-off cost is recorded"
+    );
     let t = Trace::read(&path);
     let machine: Vec<MachineSample> = t
         .records

@@ -67,6 +67,8 @@ pub fn header(workers: u16, program: &str, policy: &str) -> Header {
         batch: None,
         stealing: None,
         cores: None,
+        color_cost_ns: None,
+        handoff_ns: None,
     }
 }
 

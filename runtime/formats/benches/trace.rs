@@ -31,6 +31,8 @@ fn header() -> Header {
         batch: None,
         stealing: None,
         cores: None,
+        color_cost_ns: None,
+        handoff_ns: None,
     }
 }
 

@@ -31,6 +31,8 @@ fn header() -> Header {
         batch: Some(64),
         stealing: Some(true),
         cores: Some(2),
+        color_cost_ns: Some(180),
+        handoff_ns: Some(0),
     }
 }
 
@@ -304,12 +306,14 @@ fn any_header() -> impl Strategy<Value = Header> {
             proptest::option::of(1..u32::MAX),
             proptest::option::of(any::<bool>()),
             proptest::option::of(1..u16::MAX),
+            proptest::option::of(0..u64::MAX),
+            proptest::option::of(0..u64::MAX),
         ),
     )
         .prop_map(
             |(
                 (start_unix_ns, ticks_per_sec, workers, program, policy),
-                (batch, stealing, cores),
+                (batch, stealing, cores, color_cost_ns, handoff_ns),
             )| {
                 Header {
                     version: FORMAT_VERSION,
@@ -321,6 +325,8 @@ fn any_header() -> impl Strategy<Value = Header> {
                     batch,
                     stealing,
                     cores,
+                    color_cost_ns,
+                    handoff_ns,
                 }
             },
         )
@@ -812,6 +818,8 @@ fn v1_fixture() -> (Header, Vec<Vec<Record>>) {
         batch: None,
         stealing: None,
         cores: None,
+        color_cost_ns: None,
+        handoff_ns: None,
     };
     let color = 0x8bad_f00d_dead_beef;
     let names = vec![

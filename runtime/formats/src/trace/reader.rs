@@ -194,6 +194,8 @@ impl<R: Read> TraceReader<R> {
                 batch: None,
                 stealing: None,
                 cores: None,
+                color_cost_ns: None,
+                handoff_ns: None,
             },
             codec,
             payload: Vec::new(),

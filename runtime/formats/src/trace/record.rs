@@ -28,6 +28,14 @@ pub struct Header {
     /// The cores the traced process could run on. `None` in files written before it was
     /// recorded.
     pub cores: Option<u16>,
+    /// What a callback queued into a color that has no queue yet costs beyond one queued into
+    /// the running color, in ns, as the runtime measured it before the run. `None` in files
+    /// written before it was recorded.
+    pub color_cost_ns: Option<u64>,
+    /// From making a color runnable on another, sleeping worker until its callback starts, in
+    /// ns, as the runtime measured it before the run. `None` in files written before it was
+    /// recorded.
+    pub handoff_ns: Option<u64>,
 }
 
 /// One record of a trace.

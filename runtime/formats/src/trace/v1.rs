@@ -73,6 +73,9 @@ pub(crate) fn encode_header(h: &Header, buf: &mut Vec<u8>) {
         Some(true) => 2,
     });
     buf.extend_from_slice(&h.cores.unwrap_or(0).to_le_bytes());
+    // Appended later still: u64::MAX = not recorded (0 ns is a measurement).
+    buf.extend_from_slice(&h.color_cost_ns.unwrap_or(u64::MAX).to_le_bytes());
+    buf.extend_from_slice(&h.handoff_ns.unwrap_or(u64::MAX).to_le_bytes());
 }
 
 /// Reads a version 1 header body. Bytes after the known fields are ignored: they are room for
@@ -89,6 +92,8 @@ pub(crate) fn decode_header(body: &[u8]) -> Result<Header, Bad> {
         batch: None,
         stealing: None,
         cores: None,
+        color_cost_ns: None,
+        handoff_ns: None,
     };
     // The scheduler fields, in files that have them (written since they were appended).
     if c.remaining() >= 7 {
@@ -99,6 +104,11 @@ pub(crate) fn decode_header(body: &[u8]) -> Result<Header, Bad> {
             _ => None,
         };
         h.cores = Some(c.u16_le()?).filter(|&n| n > 0);
+    }
+    // The measured color costs, in files that have them.
+    if c.remaining() >= 16 {
+        h.color_cost_ns = Some(c.u64_le()?).filter(|&n| n != u64::MAX);
+        h.handoff_ns = Some(c.u64_le()?).filter(|&n| n != u64::MAX);
     }
     Ok(h)
 }
@@ -794,6 +804,52 @@ mod tests {
         // The older writer's payload ended at `cores`.
         old.pop();
         assert_eq!(decode_machine(&old), Ok(none));
+    }
+
+    /// The color costs round-trip, 0 ns included; a header written before they were appended
+    /// (ending at `cores`) or before the scheduler fields (ending at `policy`) reads them as
+    /// not recorded. Fails if "not recorded" is written as 0, or if the old length is read
+    /// past.
+    #[test]
+    fn color_costs_round_trip_and_an_older_header_reads_without_them() {
+        let h = Header {
+            version: 1,
+            start_unix_ns: 9,
+            ticks_per_sec: 3e9,
+            workers: 2,
+            program: "p".into(),
+            policy: String::new(),
+            batch: Some(64),
+            stealing: Some(true),
+            cores: Some(2),
+            color_cost_ns: Some(0),
+            handoff_ns: Some(31_000),
+        };
+        let mut buf = Vec::new();
+        encode_header(&h, &mut buf);
+        assert_eq!(decode_header(&buf), Ok(h.clone()));
+        let unmeasured = Header {
+            color_cost_ns: None,
+            handoff_ns: None,
+            ..h.clone()
+        };
+        let mut buf = Vec::new();
+        encode_header(&unmeasured, &mut buf);
+        assert_eq!(decode_header(&buf), Ok(unmeasured.clone()));
+        // The older writer's header ended at `cores`.
+        buf.truncate(buf.len() - 16);
+        assert_eq!(decode_header(&buf), Ok(unmeasured.clone()));
+        // And before that, at `policy`.
+        buf.truncate(buf.len() - 7);
+        assert_eq!(
+            decode_header(&buf),
+            Ok(Header {
+                batch: None,
+                stealing: None,
+                cores: None,
+                ..unmeasured
+            })
+        );
     }
 
     fn callback(worker: u16, id: u64, started: u64) -> CallbackRecord {

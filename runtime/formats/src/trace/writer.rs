@@ -34,6 +34,8 @@ use super::v1;
 ///     batch: Some(64),
 ///     stealing: Some(true),
 ///     cores: Some(2),
+///     color_cost_ns: Some(120),
+///     handoff_ns: Some(25_000),
 /// };
 /// let mut file = Vec::new();
 /// let mut writer = TraceWriter::new(&mut file, &header)?;
