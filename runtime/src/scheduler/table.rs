@@ -128,7 +128,7 @@ impl ColorTable {
         let entry = shard.remove(&color);
         drop(shard);
         drop(entry);
-        // Idle and out of the table: no run queue, producer or next slot holds it, so this is
+        // Idle and out of the table: no run queue, producer or worker's kept colors hold it, so this is
         // the last reference unless a stale clone is still being dropped somewhere.
         if spare.len() < SPARE_MAX && Arc::get_mut(&mut cq).is_some() {
             spare.push(cq);

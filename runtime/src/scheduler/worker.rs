@@ -2,19 +2,25 @@
 //!
 //! # The loop, top to bottom
 //!
-//! 1. **Find a runnable color** ([`Worker::find_work`]): first the *next slot*, the color the
-//!    last callback made runnable (tokio's LIFO slot: a request passing from stage to stage
-//!    through colors stays on this worker, and nobody is woken for a color about to run here;
-//!    a second color made runnable pushes the first out to the run queues, the slot is
-//!    emptied there too while the running batch has callbacks left, and after 8 slot runs in
-//!    a row its color takes its turn on the run queues like any other). Then, in the order
-//!    crossbeam-deque documents: the worker's own run queue; else a batch from its own inbox
-//!    (colors whose home it is, queued by other threads); else, if stealing is on, one color
-//!    from another worker's inbox or run queue, starting at a random worker; retried while any
-//!    steal says `Retry`. Stealing moves a whole runnable color, never a callback of a color
-//!    that is running: a running color is on no run queue, its owner has it (nor one in a
-//!    next slot). Every 61st time the inbox is looked at first, so a run queue that never
-//!    empties cannot keep outside work waiting.
+//! 1. **Find a runnable color** ([`Worker::find_work`]): first the colors this worker *kept*
+//!    (`mine`: colors its own callbacks made runnable, in the order they did; tokio's LIFO
+//!    slot grown into a private queue: a request passing from stage to stage through colors
+//!    stays on this worker, a callback that fans out to many fresh colors costs no run queue
+//!    push, pop or wake-up per color, and nobody is woken for a color about to run here;
+//!    after 8 of them in a row the run queues get a turn). Then, in the order crossbeam-deque
+//!    documents: the worker's own run queue; else a batch from its own inbox (colors whose
+//!    home it is, queued by other threads); else what it kept; else, if stealing is on, one
+//!    color from another worker's inbox or run queue, starting at a random worker; retried
+//!    while any steal says `Retry`. Stealing moves a whole runnable color, never a callback
+//!    of a color that is running: a running color is on no run queue, its owner has it (nor
+//!    one that a worker kept). Every 61st time the inbox is looked at first, so a run queue
+//!    that never empties cannot keep outside work waiting.
+//!    **Locality first:** kept colors are invisible to thieves. They are *offered* (the newer
+//!    half moved to the run queue, and a sleeper woken) only when another worker is seen
+//!    spinning or asleep (`Idle::someone_idle`, a hint read with `Relaxed` loads) and this
+//!    worker has more than it is about to run: when it keeps a second color, when it has more
+//!    of a batch to run first, or when it looks for work. A stale hint costs parallelism,
+//!    never a callback: a kept color runs on the worker that kept it.
 //! 2. **Run a batch** ([`Worker::run_color`]): the worker now owns the color (see
 //!    `color_queue.rs` for the hand-off). It takes up to `batch` callbacks in one lock and runs
 //!    them one after another, each under `catch_unwind`. What a callback queues into its own
@@ -68,8 +74,7 @@ const IO_LOOK_INTERVAL: Duration = Duration::from_millis(1);
 /// getting a core again costs 10–50 µs of latency here and a few µs of CPU on each side; work
 /// that arrives sooner is cheaper to wait for. How long it really spins adapts (`spin_ns`).
 const SPIN_MAX_NS: u64 = 10_000;
-/// Colors a worker takes from its next slot in a row before the slot's color goes to the run
-/// queues like any other (tokio caps its LIFO slot at 3 polls; a request here passes through
+/// Kept colors a worker runs in a row before its run queues get a turn (tokio caps its LIFO slot at 3 polls; a request here passes through
 /// up to 6 stages).
 const NEXT_MAX_RUNS: u32 = 8;
 /// What a spin that had dropped to nothing grows back to after a short sleep.
