@@ -73,9 +73,13 @@ pub(crate) fn encode_header(h: &Header, buf: &mut Vec<u8>) {
         Some(true) => 2,
     });
     buf.extend_from_slice(&h.cores.unwrap_or(0).to_le_bytes());
-    // Appended later still: u64::MAX = not recorded (0 ns is a measurement).
-    buf.extend_from_slice(&h.color_cost_ns.unwrap_or(u64::MAX).to_le_bytes());
-    buf.extend_from_slice(&h.handoff_ns.unwrap_or(u64::MAX).to_le_bytes());
+    // Appended later still, and written only when measured, so that a header without them
+    // is byte for byte what an older writer wrote. u64::MAX = not recorded (0 ns is a
+    // measurement); a field appended after these must write them.
+    if h.color_cost_ns.is_some() || h.handoff_ns.is_some() {
+        buf.extend_from_slice(&h.color_cost_ns.unwrap_or(u64::MAX).to_le_bytes());
+        buf.extend_from_slice(&h.handoff_ns.unwrap_or(u64::MAX).to_le_bytes());
+    }
 }
 
 /// Reads a version 1 header body. Bytes after the known fields are ignored: they are room for
@@ -828,16 +832,23 @@ mod tests {
         let mut buf = Vec::new();
         encode_header(&h, &mut buf);
         assert_eq!(decode_header(&buf), Ok(h.clone()));
+        let one = Header {
+            handoff_ns: None,
+            ..h.clone()
+        };
+        let mut one_buf = Vec::new();
+        encode_header(&one, &mut one_buf);
+        assert_eq!(decode_header(&one_buf), Ok(one));
         let unmeasured = Header {
             color_cost_ns: None,
             handoff_ns: None,
             ..h.clone()
         };
-        let mut buf = Vec::new();
-        encode_header(&unmeasured, &mut buf);
-        assert_eq!(decode_header(&buf), Ok(unmeasured.clone()));
-        // The older writer's header ended at `cores`.
+        let mut old = Vec::new();
+        encode_header(&unmeasured, &mut old);
+        // Unmeasured, the header is what the older writer wrote: it ends at `cores`.
         buf.truncate(buf.len() - 16);
+        assert_eq!(old, buf);
         assert_eq!(decode_header(&buf), Ok(unmeasured.clone()));
         // And before that, at `policy`.
         buf.truncate(buf.len() - 7);
