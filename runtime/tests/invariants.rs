@@ -542,3 +542,38 @@ fn a_chain_through_the_next_slot_does_not_starve_other_colors() {
         "colors starved behind a chain through the next slot",
     );
 }
+
+/// Locality first, but not at parallelism's cost: colors a callback makes runnable stay with
+/// its worker (invisible to thieves) unless another worker is idle, and then some are offered
+/// to it. A callback on one worker fans out to 32 colors of 2 ms each while the other worker
+/// sleeps: the sleeper must get some of them. Fails if kept colors are never offered
+/// (`Idle::someone_idle` always false): the other worker then sleeps through all 64 ms.
+#[test]
+fn kept_colors_are_offered_to_an_idle_worker() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    rt.wait_idle();
+    let (driver, work) = (Handler::new("fan.driver"), Handler::new("fan.work"));
+    let ran_on = Arc::new(Mutex::new([0u32; 2]));
+    let r = ran_on.clone();
+    rt.spawn(driver, move |cx| {
+        for i in 0..32u64 {
+            let r = r.clone();
+            cx.spawn(work.color(Color::of(&("fan", i))), move |cx| {
+                let until = std::time::Instant::now() + Duration::from_millis(2);
+                while std::time::Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+                r.lock().unwrap()[cx.worker()] += 1;
+            });
+        }
+    })
+    .unwrap();
+    rt.wait_idle();
+    let ran_on = *ran_on.lock().unwrap();
+    assert_eq!(ran_on[0] + ran_on[1], 32);
+    assert!(
+        ran_on[0] > 0 && ran_on[1] > 0,
+        "one worker ran every kept color: {ran_on:?}"
+    );
+    rt.shutdown();
+}
