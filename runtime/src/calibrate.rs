@@ -136,6 +136,7 @@ mod tests {
         let c = measure();
         let color = c.color_cost_ns.expect("the fresh-color cost was measured");
         let handoff = c.handoff_ns.expect("the hand-off cost was measured");
+        eprintln!("calibration: color_cost_ns = {color}, handoff_ns = {handoff}");
         assert!(color < 100_000, "fresh color: {color} ns");
         assert!(
             handoff > 0 && handoff < 1_000_000_000,
