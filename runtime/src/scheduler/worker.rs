@@ -46,7 +46,7 @@
 //! batch back at the front of the color's queue (so shutdown finds and reports every callback
 //! that did not run), publishes its counters and exits.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -77,6 +77,11 @@ const SPIN_MAX_NS: u64 = 10_000;
 /// Kept colors a worker runs in a row before its run queues get a turn (tokio caps its LIFO slot at 3 polls; a request here passes through
 /// up to 6 stages).
 const NEXT_MAX_RUNS: u32 = 8;
+/// The least work (estimated: kept colors × this worker's recent cost per callback) worth
+/// offering to another worker: a hand-off to a sleeping worker costs 10–50 µs of latency here
+/// (`handoff_ns` measured 13–15 µs) and a few µs of CPU on each side, and every color moved
+/// costs cache misses on both. Below this, the worker that made the colors runs them.
+const OFFER_MIN_NS: u64 = 50_000;
 /// What a spin that had dropped to nothing grows back to after a short sleep.
 const SPIN_MIN_NS: u64 = 1_000;
 
@@ -104,6 +109,12 @@ pub(crate) struct WorkerContext {
     /// Queues of forgotten colors, kept for the next colors this worker's callbacks queue into
     /// (see `table.rs`). Only this worker touches it, and never while user code runs.
     pub(crate) spare: RefCell<Vec<Runnable>>,
+    /// What a color run here costs, in raw clock ticks per callback (an average over recent
+    /// color runs, overhead included). Written by this worker after each color run; read by
+    /// `schedule` to judge whether kept colors are worth moving to another worker.
+    cb_ticks: Cell<u64>,
+    /// [`OFFER_MIN_NS`] in raw clock ticks.
+    offer_ticks: u64,
 }
 
 impl WorkerContext {
@@ -129,9 +140,18 @@ impl WorkerContext {
         }
         let mut mine = self.mine.borrow_mut();
         mine.push_back(cq);
-        if mine.len() > 1 && self.inner.config.workers > 1 && self.inner.idle.someone_idle() {
+        if mine.len() > 1 && self.worth_offering(mine.len()) {
             self.offer(&mut mine);
         }
+    }
+
+    /// Whether `kept` colors are worth moving half of to another worker: one is idle, and
+    /// they hold more work than a hand-off costs ([`OFFER_MIN_NS`]).
+    #[inline]
+    fn worth_offering(&self, kept: usize) -> bool {
+        self.inner.config.workers > 1
+            && (kept as u64).saturating_mul(self.cb_ticks.get()) >= self.offer_ticks
+            && self.inner.idle.someone_idle()
     }
 
     /// Moves the newer half of the kept colors to this worker's run queue and wakes a sleeper
@@ -151,11 +171,9 @@ impl WorkerContext {
 
     /// Offers kept colors if another worker is idle and there are any.
     fn offer_if_idle(&self) {
-        if self.inner.config.workers > 1 && self.inner.idle.someone_idle() {
-            let mut mine = self.mine.borrow_mut();
-            if !mine.is_empty() {
-                self.offer(&mut mine);
-            }
+        let mut mine = self.mine.borrow_mut();
+        if !mine.is_empty() && self.worth_offering(mine.len()) {
+            self.offer(&mut mine);
         }
     }
 
@@ -215,6 +233,8 @@ impl Worker {
                 own_color: RefCell::new(Vec::new()),
                 mine: RefCell::new(VecDeque::new()),
                 spare: RefCell::new(Vec::new()),
+                cb_ticks: Cell::new(0),
+                offer_ticks: (OFFER_MIN_NS as f64 * inner_clock.ticks_per_sec() / 1e9) as u64,
             },
             next_runs: 0,
             ticks: 0,
@@ -331,6 +351,18 @@ impl Worker {
     fn run_color(&mut self, cq: Runnable) {
         let inner = self.cx.inner.clone();
         let max = inner.config.batch;
+        let (begun, ran) = (inner.clock.raw(), self.stats.callbacks);
+        self.run_color_batches(cq, &inner, max);
+        // The cost per callback, averaged over recent color runs (1/8 weight to the newest).
+        let n = self.stats.callbacks - ran;
+        if n > 0 {
+            let per = inner.clock.raw().saturating_sub(begun) / n;
+            let avg = self.cx.cb_ticks.get();
+            self.cx.cb_ticks.set(avg - avg / 8 + per / 8);
+        }
+    }
+
+    fn run_color_batches(&mut self, cq: Runnable, inner: &Arc<Inner>, max: usize) {
         loop {
             if cq.take(max, &mut self.batch) == 0 {
                 inner.colors.retire(cq, &mut self.cx.spare.borrow_mut());
