@@ -355,8 +355,7 @@ impl Worker {
         self.run_color_batches(cq, &inner, max);
         // The cost per callback, averaged over recent color runs (1/8 weight to the newest).
         let n = self.stats.callbacks - ran;
-        if n > 0 {
-            let per = inner.clock.raw().saturating_sub(begun) / n;
+        if let Some(per) = inner.clock.raw().saturating_sub(begun).checked_div(n) {
             let avg = self.cx.cb_ticks.get();
             self.cx.cb_ticks.set(avg - avg / 8 + per / 8);
         }
