@@ -77,6 +77,15 @@ pub struct Profile {
     pub overhead: Overhead,
     /// What the machine gave the process (traces written before machine samples: `None`).
     pub machine: Option<MachineUse>,
+    /// The runtime's batch (callbacks of one color a worker runs before it looks at other
+    /// work), from the header; `None` in traces written before it was recorded.
+    pub batch: Option<u32>,
+    /// Whether the runtime's idle workers stole colors, from the header; `None` in traces
+    /// written before it was recorded.
+    pub stealing: Option<bool>,
+    /// Handlers the trace names (name records) but that never ran in it, by name: there is
+    /// no evidence about them.
+    pub unseen_handlers: Vec<String>,
 }
 
 /// How much of a trace file was read.
@@ -247,8 +256,11 @@ pub struct StateUse {
 
 impl StateUse {
     /// Whether every access was to the entry of the callback's own key.
+    ///
+    /// An access whose callback record is missing is not known to be to its own key: it
+    /// counts as shared (unknown means shared), so any such access makes this `false`.
     pub fn only_own_key(&self) -> bool {
-        self.accesses > 0 && self.own_key == self.accesses - self.unknown_callback
+        self.accesses > 0 && self.unknown_callback == 0 && self.own_key == self.accesses
     }
 }
 
