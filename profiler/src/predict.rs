@@ -44,7 +44,61 @@ pub struct Point {
     pub peak_nodes: usize,
 }
 
+/// What holds a prediction back: the bound no schedule can beat, and what sets it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Limit {
+    /// The cores: the bound is `N` (more cores would help).
+    Cores,
+    /// The span: the longest chain of callbacks and the gaps the trace keeps fixed between
+    /// them (for a closed-loop server, the clients' think time and the network).
+    Span,
+    /// One color's work: the busiest color runs one callback at a time.
+    Color,
+}
+
+impl Limit {
+    /// Its short name: `cores`, `span`, `one color`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::Cores => "cores",
+            Limit::Span => "span",
+            Limit::Color => "one color",
+        }
+    }
+
+    /// What the name means, for a legend.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Limit::Cores => "cores: more cores would help",
+            Limit::Span => {
+                "span: the longest chain of callbacks, with the gaps the trace keeps fixed \
+                 (for a server, its clients' think time and the network): more cores or \
+                 colors cannot shorten it"
+            }
+            Limit::Color => "one color: the busiest color's callbacks run one at a time",
+        }
+    }
+}
+
 impl Point {
+    /// Which bound `bound` is: the cores, the span or the busiest color.
+    pub fn limit(&self) -> Limit {
+        if self.work == 0 || self.bound + 1e-9 >= self.cores as f64 {
+            Limit::Cores
+        } else if self.span >= self.color_bound {
+            Limit::Span
+        } else {
+            Limit::Color
+        }
+    }
+
+    /// Whether the prediction is within 10% of its bound: the bound, not the schedule, is
+    /// what holds it.
+    pub fn bound_binds(&self) -> bool {
+        self.burdened >= 0.9 * self.bound
+    }
+
     fn new(plain: &SimResult, burdened: &SimResult) -> Point {
         Point {
             cores: plain.workers,

@@ -542,6 +542,7 @@ impl Ingest {
             machine: self.machine.finish(),
             batch: self.header.batch,
             stealing: self.header.stealing,
+            cores: self.header.cores,
             unseen_handlers,
         }
     }

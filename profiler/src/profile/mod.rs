@@ -83,6 +83,9 @@ pub struct Profile {
     /// Whether the runtime's idle workers stole colors, from the header; `None` in traces
     /// written before it was recorded.
     pub stealing: Option<bool>,
+    /// The cores the traced process could run on, from the header; `None` in traces
+    /// written before it was recorded.
+    pub cores: Option<u16>,
     /// Handlers the trace names (name records) but that never ran in it, by name: there is
     /// no evidence about them.
     pub unseen_handlers: Vec<String>,
