@@ -346,7 +346,7 @@ fn suggest_writes_a_policy_that_hue_can_load() {
     );
     run.assert_success();
     assert!(
-        run.stdout.contains("Predicted speedup at 4 cores"),
+        run.stdout.contains(" at 4 cores (+"),
         "{run:?}"
     );
     assert_eq!(
