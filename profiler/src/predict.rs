@@ -122,7 +122,9 @@ pub struct Predictor {
     index: DagIndex,
     overhead: u64,
     handoff: u64,
+    color_cost: u64,
     batch: usize,
+    stealing: bool,
     threads: usize,
 }
 
@@ -138,8 +140,10 @@ impl Predictor {
             trace: trace.clone(),
             index: DagIndex::build(trace, dag)?,
             overhead: profile.overhead.per_callback,
-            handoff: profile.overhead.handoff,
-            batch: DEFAULT_BATCH,
+            handoff: profile.handoff_cost(),
+            color_cost: profile.color_cost(),
+            batch: profile.batch.map_or(DEFAULT_BATCH, |b| (b as usize).max(1)),
+            stealing: profile.stealing.unwrap_or(true),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         })
     }
@@ -162,9 +166,25 @@ impl Predictor {
         &self.index
     }
 
+    /// Sets what taking a color costs instead of [`Profile::color_cost`] (0: nothing).
+    pub fn color_cost(mut self, ns: u64) -> Predictor {
+        self.color_cost = ns;
+        self
+    }
+
     /// The per-callback overhead and the hand-off cost in use, ns.
     pub fn overheads(&self) -> (u64, u64) {
         (self.overhead, self.handoff)
+    }
+
+    /// What taking a color costs in use, ns.
+    pub fn color_cost_ns(&self) -> u64 {
+        self.color_cost
+    }
+
+    /// The batch and stealing setting in use (from the trace header, or the defaults).
+    pub fn scheduler(&self) -> (usize, bool) {
+        (self.batch, self.stealing)
     }
 
     /// The prediction for `coloring` on `cores` cores.
@@ -205,6 +225,8 @@ impl Predictor {
                     overhead: self.overhead,
                     handoff: if burden { self.handoff } else { 0 },
                     batch: self.batch,
+                    stealing: self.stealing,
+                    color_cost: self.color_cost,
                     ..SimConfig::new(*cores)
                 };
                 let res = simulate(&self.trace, &self.index, coloring, &config);

@@ -210,8 +210,15 @@ pub struct Report {
     pub not_suggested: Vec<NotSuggested>,
     /// The policy that applies every suggestion, on top of the one the trace ran under.
     pub policy: String,
-    /// The runtime's measured costs the predictions use.
+    /// The runtime's costs measured from the trace (per callback, hand-off).
     pub overhead: Overhead,
+    /// The hand-off cost the burdened predictions use, ns: the trace's where it shows
+    /// hand-offs, else [`crate::sim::HANDOFF_NS`].
+    pub handoff: u64,
+    /// Whether [`handoff`](Self::handoff) was measured from the trace.
+    pub handoff_from_trace: bool,
+    /// What taking a color costs in the predictions, ns ([`crate::sim::COLOR_COST_NS`]).
+    pub color_cost: u64,
     /// Things to know about the trace (truncated, dropped records, conflicts).
     pub warnings: Vec<String>,
     /// What the traced machine gave the process: the predictions assume `cores` free cores,
@@ -378,13 +385,30 @@ pub fn suggest(trace: &Trace, profile: &Profile, options: &Options) -> Result<Re
         let share = hs.iter().map(|h| profile.share(h)).sum();
         if gain < options.min_gain && fixes.is_none() {
             for h in &hs {
+                let cost = profile.color_cost() + profile.handoff_cost();
+                let short = if h.mean() < cost {
+                    format!(
+                        ": its callbacks (mean {}) are shorter than what a color costs the \
+                         runtime ({} to take a color, {} per hand-off between workers)",
+                        crate::text::duration(h.mean()),
+                        crate::text::duration(profile.color_cost()),
+                        crate::text::duration(profile.handoff_cost())
+                    )
+                } else {
+                    String::new()
+                };
                 not_suggested.push(NotSuggested {
                     handler: h.name.clone(),
                     share: profile.share(h),
                     verdict: assessment.verdict.name().to_owned(),
                     reason: format!(
-                        "{} is predicted to add nothing at {} cores ({:.2}x → {:.2}x)",
+                        "{} is predicted to {} at {} cores ({:.2}x → {:.2}x){short}",
                         describe_rules(&assessment.rules),
+                        if gain < -options.min_gain {
+                            "lose"
+                        } else {
+                            "add nothing"
+                        },
                         options.cores,
                         before.burdened,
                         after.burdened
@@ -529,6 +553,9 @@ pub fn suggest(trace: &Trace, profile: &Profile, options: &Options) -> Result<Re
         not_suggested,
         policy: merge(&current, &combined).to_toml(),
         overhead: profile.overhead,
+        handoff: profile.handoff_cost(),
+        handoff_from_trace: profile.overhead.handoff_samples > 0,
+        color_cost: profile.color_cost(),
         warnings,
         machine: profile.machine.clone(),
     })

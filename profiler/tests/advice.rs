@@ -127,3 +127,74 @@ fn the_curve_runs_from_the_ranked_cores_to_64_and_names_its_limit() {
     );
     assert!(s.contains("measured error at 2 workers"), "{s}");
 }
+
+/// 400 callbacks of 50 ns with no key and no state, all queued at once from outside and run
+/// one after another in the default color. Free of cost, `unique` would run them 8 at a
+/// time on 8 cores; the simulator charges each a color of its own (`sim::COLOR_COST_NS`)
+/// and hand-offs (`sim::HANDOFF_NS`, as this 1-worker trace shows none), which cost more
+/// than the callbacks do.
+#[test]
+fn a_color_costs_what_the_runtime_measures_not_what_an_uncolored_trace_shows() {
+    use hue_profiler::{Coloring, Predictor};
+    let mut spec = String::new();
+    for i in 0..400u64 {
+        let s = i as f64 * 0.05;
+        spec.push_str(&format!(
+            "{} tiny q=0 s={s} e={} outside\n",
+            i + 1,
+            s + 0.05
+        ));
+    }
+    let t = trace(&spec);
+    let profile = Profile::read(&t).unwrap();
+    assert_eq!(
+        profile.overhead.handoff_samples, 0,
+        "an uncolored trace: no hand-offs"
+    );
+    let unique = Coloring::with_policy(
+        hue_runtime::Policy::parse("[rules]\ntiny = \"unique\"", "test").unwrap(),
+    );
+    let charged = Predictor::new(&t, &profile).unwrap();
+    assert_eq!(charged.color_cost_ns(), hue_profiler::sim::COLOR_COST_NS);
+    assert_eq!(charged.overheads().1, hue_profiler::sim::HANDOFF_NS);
+    let charged = charged.point(&unique, 8).unwrap();
+    let free = Predictor::new(&t, &profile)
+        .unwrap()
+        .costs(0, 0)
+        .color_cost(0)
+        .point(&unique, 8)
+        .unwrap();
+    assert!(free.burdened > 7.5, "{free:?}");
+    assert!(
+        charged.burdened < 0.5 * free.burdened,
+        "charged {:.2}x, free {:.2}x",
+        charged.burdened,
+        free.burdened
+    );
+    // Each callback would cost 50 ns + a color: predicted to lose, and the report says why.
+    let (r, text) = report(
+        &spec,
+        Options {
+            cores: 8,
+            ..Options::default()
+        },
+    );
+    assert!(r.suggestions.is_empty(), "{text}");
+    assert!(
+        r.not_suggested[0]
+            .reason
+            .contains("is predicted to lose at 8 cores (0.97x → 0.58x): its callbacks (mean 49 ns) are shorter than what a color costs the runtime (640 ns to take a color"),
+        "{text}"
+    );
+}
+
+/// A trace whose header does not record the runtime's batch and stealing setting (the test
+/// traces, older files) is simulated with the runtime's defaults.
+#[test]
+fn without_the_header_fields_the_scheduler_defaults_apply() {
+    let t = trace(&sleepy());
+    let profile = Profile::read(&t).unwrap();
+    assert_eq!((profile.batch, profile.stealing), (None, None));
+    let p = hue_profiler::Predictor::new(&t, &profile).unwrap();
+    assert_eq!(p.scheduler(), (hue_profiler::sim::DEFAULT_BATCH, true));
+}

@@ -392,6 +392,22 @@ pub struct Overhead {
 }
 
 impl Profile {
+    /// What taking a color costs the runtime, ns: [`crate::sim::COLOR_COST_NS`] until trace
+    /// headers record the runtime's own measurement.
+    pub fn color_cost(&self) -> u64 {
+        crate::sim::COLOR_COST_NS
+    }
+
+    /// What a hand-off of a color between workers costs, ns: measured from the trace where
+    /// it shows hand-offs, else [`crate::sim::HANDOFF_NS`].
+    pub fn handoff_cost(&self) -> u64 {
+        if self.overhead.handoff_samples > 0 {
+            self.overhead.handoff
+        } else {
+            crate::sim::HANDOFF_NS
+        }
+    }
+
     /// Reads `trace` in one streaming pass.
     ///
     /// A trace that stops at a torn or corrupt chunk is analysed up to there; its

@@ -119,7 +119,10 @@ pub fn render(trace: &Trace, show: Show) -> String {
                     Policy::parse(&format!("[rules]\n{policy}"), "test").expect("a policy"),
                 )
             };
-            let predictor = Predictor::new(trace, &profile).expect("a DAG").costs(0, 0);
+            let predictor = Predictor::new(trace, &profile)
+                .expect("a DAG")
+                .costs(0, 0)
+                .color_cost(0);
             let mut out = String::new();
             for p in predictor
                 .curve(&coloring, cores.iter().copied())
