@@ -558,9 +558,15 @@ pub fn suggestions(r: &Report) -> String {
     let _ = writeln!(out, "Note: {}.", crate::INVISIBLE_STATE);
     let _ = writeln!(
         out,
-        "Predicted speedup by cores (the simulator: work / predicted time, burdened with {} per callback and {} per hand-off; plain and bound in brackets):",
+        "Predicted speedup by cores (the simulator: work / predicted time, with {} per callback and {} per color taken, burdened with {} per hand-off{}; plain and bound in brackets):",
         duration(r.overhead.per_callback),
-        duration(r.overhead.handoff)
+        duration(r.color_cost),
+        duration(r.handoff),
+        if r.handoff_from_trace {
+            ""
+        } else {
+            " (this trace shows no hand-offs; the color_cost bench found none beyond a color's own cost)"
+        }
     );
     let mut t = Table::new(&["cores", "as recorded", "with all suggestions", "held by"]).left(3);
     let mut limits: Vec<crate::Limit> = Vec::new();
