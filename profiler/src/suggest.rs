@@ -47,7 +47,8 @@ pub const INVISIBLE_STATE: &str = "hue sees only state behind `Shared` and `Keye
 pub const MEASURED_ERROR: &str = "measured error at 2 workers on the papers' workloads: \
     -0.5% to +29% (file server within 10%, pipeline +12%, web server +29%; BENCHMARKS.md)";
 
-/// A handler blocks if it is off the CPU for at least this share of its wall time.
+/// A callback blocks if it is off the CPU for more than this share of a wall time of 1 ms or
+/// more (the runtime's flag in `recorder.rs`; `hue stats`' "blocking" column).
 pub const BLOCKING_CPU_RATIO: f64 = 0.5;
 
 /// The core counts of the curve besides the traced machine's.
@@ -131,11 +132,13 @@ pub struct Blocking {
 }
 
 impl Blocking {
-    /// `Some` if `h` was off the CPU [`BLOCKING_CPU_RATIO`] of its measured wall time or
-    /// more, or blocked in most of its callbacks.
+    /// `Some` if the runtime flagged most of `h`'s callbacks as blocking (off the CPU for
+    /// more than [`BLOCKING_CPU_RATIO`] of their wall time). The CPU/wall ratio alone is not
+    /// enough: on an oversubscribed machine a CPU-bound handler is preempted and its ratio
+    /// drops without it blocking; the runtime's flag is per callback.
     pub fn of(h: &crate::HandlerStats) -> Option<Blocking> {
         let ratio = h.cpu_ratio();
-        let blocks = ratio.is_some_and(|r| r < BLOCKING_CPU_RATIO) || 2 * h.blocking > h.callbacks;
+        let blocks = 2 * h.blocking > h.callbacks;
         blocks.then(|| Blocking {
             handler: h.name.clone(),
             cpu_per_wall: ratio,
