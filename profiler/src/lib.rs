@@ -59,13 +59,19 @@ pub use dag::DagConfig;
 pub use error::{Error, ErrorKind, Result};
 pub use histogram::{Histogram, Percentiles};
 pub use machine::MachineUse;
-pub use predict::{Point, Predictor};
+pub use predict::{Limit, Point, Predictor};
 pub use profile::{
     ColorStats, ColorUse, HandlerStats, Interval, MAX_INTERVALS, MAX_TRACKED_COLORS, OtherColors,
     Overhead, Profile, Reading, StateStats, StateUse, Totals, WorkerStats,
 };
-pub use sim::{DagIndex, MAX_SIM_WORKERS, SimConfig, SimResult, simulate};
-pub use suggest::{NotSuggested, Options, Report, Suggestion, suggest};
+pub use sim::{
+    COLOR_COST_NS, DEFAULT_BATCH, DagIndex, HANDOFF_NS, MAX_SIM_WORKERS, SimConfig, SimResult,
+    simulate,
+};
+pub use suggest::{
+    BLOCKING_CPU_RATIO, Blocking, CURVE, CurvePoint, INVISIBLE_STATE, MEASURED_ERROR, NotSuggested,
+    Options, Report, Suggestion, suggest,
+};
 pub use trace::Trace;
 pub use verdict::{
     Assessment, SPLIT_FRACTION, Verdict, Violation, assess, check_policy, check_recorded,

@@ -149,14 +149,14 @@ fn what_is_not_a_trace_is_refused_with_the_reason() {
 }
 
 #[test]
-fn zero_cores_is_a_usage_error() {
+fn too_many_cores_is_a_usage_error() {
     let trace = common::trace(SPEC);
     let profile = Profile::read(&trace).unwrap();
     let err = suggest(
         &trace,
         &profile,
         &Options {
-            cores: 0,
+            cores: 65,
             ..Options::default()
         },
     )
@@ -164,6 +164,6 @@ fn zero_cores_is_a_usage_error() {
     assert_eq!(err.kind(), ErrorKind::Config);
     assert_eq!(
         err.to_string(),
-        "predictions are made for 1 to 64 cores, not 0"
+        "predictions are made for 1 to 64 cores, not 65"
     );
 }

@@ -403,6 +403,16 @@ impl Ingest {
         }
         let mut state_handlers: Vec<Vec<(u64, String)>> = vec![Vec::new(); self.states.len()];
         let mut handlers = Vec::new();
+        let mut unseen_handlers = Vec::new();
+        let ran: Vec<bool> = self.handlers.iter().map(|h| h.seen).collect();
+        for (id, n) in self.handler_names.iter().enumerate() {
+            if let Some(n) = n
+                && !ran.get(id).copied().unwrap_or(false)
+            {
+                unseen_handlers.push(n.clone());
+            }
+        }
+        unseen_handlers.sort();
         for (id, h) in self.handlers.into_iter().enumerate() {
             if !h.seen {
                 continue;
@@ -542,6 +552,10 @@ impl Ingest {
             intervals: self.timeline.intervals(),
             overhead,
             machine: self.machine.finish(),
+            batch: self.header.batch,
+            stealing: self.header.stealing,
+            cores: self.header.cores,
+            unseen_handlers,
         }
     }
 }

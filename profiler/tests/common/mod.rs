@@ -15,8 +15,9 @@
 //! key, `p=` parent id, `io` / `timer` / `outside` origin (default: queued by a callback),
 //! `cpu=` CPU time.
 //!
-//! Other lines: `access ID STATE [k=KEY] [held=T] [wait=T] [write] [contended] [holder=H]`
-//! (written just before callback ID's record, as the runtime does), `panic ID MESSAGE...`,
+//! Other lines: `access ID STATE [k=KEY] [held=T] [wait=T] [write] [contended] [holder=H]
+//! [cb=N]` (written just before callback ID's record, as the runtime does; with `cb=N` it
+//! names callback N instead, whose record is missing, as when the runtime dropped it), `panic ID MESSAGE...`,
 //! `blocking ID`, `sample w=W from=T to=T busy=T parked=T steals=N cpu=T`, `drops w=W N`.
 
 #![allow(dead_code)]
@@ -118,7 +119,10 @@ pub fn render(trace: &Trace, show: Show) -> String {
                     Policy::parse(&format!("[rules]\n{policy}"), "test").expect("a policy"),
                 )
             };
-            let predictor = Predictor::new(trace, &profile).expect("a DAG").costs(0, 0);
+            let predictor = Predictor::new(trace, &profile)
+                .expect("a DAG")
+                .costs(0, 0)
+                .color_cost(0);
             let mut out = String::new();
             for p in predictor
                 .curve(&coloring, cores.iter().copied())
@@ -227,7 +231,8 @@ pub fn records(spec: &str) -> Vec<Record> {
                     .entry(cb)
                     .or_default()
                     .push(Record::Access(AccessRecord {
-                        callback: cb,
+                        // `cb=N`: recorded as made by callback N, whose record is missing.
+                        callback: num("cb").unwrap_or(cb),
                         handler: c.handler,
                         state,
                         key: num("k"),
