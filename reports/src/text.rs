@@ -6,9 +6,7 @@ use std::fmt::Write as _;
 
 use hue_formats::Rule;
 
-use crate::coloring::Class;
-use crate::profile::{ColorStats, Profile};
-use crate::suggest::Report;
+use hue_profiler::{Class, ColorStats, MachineUse, Profile, Report};
 
 /// Cell alignment.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -490,7 +488,7 @@ fn notes(p: &Profile, out: &mut String) {
 const IDLE_PROCESS_CORES: f64 = 0.5;
 
 /// What the traced machine had room for (see `machine.rs`).
-fn machine_line(m: &crate::MachineUse, out: &mut String) {
+fn machine_line(m: &MachineUse, out: &mut String) {
     let others = m
         .other_process_cores()
         .map_or_else(|| "not recorded".to_owned(), |o| format!("{o:.2} cores"));
@@ -525,8 +523,8 @@ fn machine_line(m: &crate::MachineUse, out: &mut String) {
 }
 
 /// The line that says how long the workers waited for a CPU, and when that was the machine
-/// holding them back ([`crate::MachineUse::cpu_held_workers_back`]); `None` if not recorded.
-pub fn cpu_wait_line(m: &crate::MachineUse) -> Option<String> {
+/// holding them back ([`MachineUse::cpu_held_workers_back`]); `None` if not recorded.
+pub fn cpu_wait_line(m: &MachineUse) -> Option<String> {
     let share = m.workers_cpu_wait_share()?;
     let mut line = format!(
         "Its workers were ready to run but waited for a CPU {:.1}% of that time",
