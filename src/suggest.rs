@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use hue_profiler::{Options, Profile, Trace, suggest, text};
+use hue_profiler::{Options, Profile, Trace, suggest};
+use hue_reports::text;
 
 #[derive(clap::Args, Debug)]
 #[command(

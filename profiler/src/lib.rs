@@ -17,16 +17,20 @@
 //!   evidence says are unsafe.
 //! - [`suggest`]: hot serialized handlers ranked by predicted gain, each with its verdict,
 //!   evidence, predicted speedup before and after, and the rules that apply it.
-//! - [`text`]: the aligned tables `hue stats` and `hue suggest` print.
+//!
+//! Rendering lives in `hue-reports` (its `text` module prints what `hue stats` and
+//! `hue suggest` show); this crate returns data.
 //!
 //! ```no_run
 //! use hue_profiler::{Options, Profile, Trace, suggest};
 //!
 //! let trace = Trace::open("trace.hue")?;
 //! let profile = Profile::read(&trace)?;
-//! print!("{}", hue_profiler::text::stats(&profile, 10));
+//! println!("{} callbacks", profile.totals.callbacks);
 //! let report = suggest(&trace, &profile, &Options::default())?;
-//! print!("{}", hue_profiler::text::suggestions(&report));
+//! for s in &report.suggestions {
+//!     println!("{}: {:.2}x", s.handlers.join(", "), s.after.burdened);
+//! }
 //! # Ok::<(), hue_profiler::Error>(())
 //! ```
 //!
@@ -50,8 +54,8 @@ mod predict;
 mod profile;
 mod sim;
 mod suggest;
-pub mod text;
 mod trace;
+mod units;
 mod verdict;
 
 pub use coloring::{Class, Coloring};
@@ -73,6 +77,7 @@ pub use suggest::{
     Options, Report, Suggestion, suggest,
 };
 pub use trace::Trace;
+pub use units::{duration, quoted_list};
 pub use verdict::{
     Assessment, SPLIT_FRACTION, Verdict, Violation, assess, check_policy, check_recorded,
 };

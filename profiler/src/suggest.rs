@@ -393,9 +393,9 @@ pub fn suggest(trace: &Trace, profile: &Profile, options: &Options) -> Result<Re
                     format!(
                         ": its callbacks (mean {}) are shorter than what a color costs the \
                          runtime ({} to take a color, {} per hand-off between workers)",
-                        crate::text::duration(h.mean()),
-                        crate::text::duration(profile.color_cost()),
-                        crate::text::duration(profile.handoff_cost())
+                        crate::units::duration(h.mean()),
+                        crate::units::duration(profile.color_cost()),
+                        crate::units::duration(profile.handoff_cost())
                     )
                 } else {
                     String::new()

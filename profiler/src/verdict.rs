@@ -518,12 +518,4 @@ fn percent(a: u64, b: u64) -> f64 {
     }
 }
 
-/// `a`, `a and b`, `a, b and c`, with backticks.
-pub(crate) fn list<S: AsRef<str>>(items: &[S]) -> String {
-    let q: Vec<String> = items.iter().map(|s| format!("`{}`", s.as_ref())).collect();
-    match q.len() {
-        0 => String::new(),
-        1 => q[0].clone(),
-        n => format!("{} and {}", q[..n - 1].join(", "), q[n - 1]),
-    }
-}
+pub(crate) use crate::units::quoted_list as list;

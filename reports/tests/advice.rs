@@ -4,7 +4,8 @@
 mod common;
 
 use common::trace;
-use hue_profiler::{Limit, Options, Profile, suggest, text};
+use hue_profiler::{Limit, Options, Profile, suggest};
+use hue_reports::text;
 
 /// Eight connections whose `lookup` sleeps 2 ms (CPU 1 µs) in the default color, flagged
 /// blocking by the runtime in 7 of its 8 calls.
@@ -152,7 +153,7 @@ fn a_color_costs_what_the_runtime_measures_not_what_an_uncolored_trace_shows() {
         "an uncolored trace: no hand-offs"
     );
     let unique = Coloring::with_policy(
-        hue_runtime::Policy::parse("[rules]\ntiny = \"unique\"", "test").unwrap(),
+        hue_formats::Policy::parse("[rules]\ntiny = \"unique\"", "test").unwrap(),
     );
     let charged = Predictor::new(&t, &profile).unwrap();
     assert_eq!(charged.color_cost_ns(), hue_profiler::COLOR_COST_NS);

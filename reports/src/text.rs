@@ -6,9 +6,7 @@ use std::fmt::Write as _;
 
 use hue_formats::Rule;
 
-use crate::coloring::Class;
-use crate::profile::{ColorStats, Profile};
-use crate::suggest::Report;
+use hue_profiler::{Class, ColorStats, MachineUse, Profile, Report};
 
 /// Cell alignment.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -85,18 +83,7 @@ impl Table {
 }
 
 /// A duration: `850 ns`, `12.3 µs`, `4.56 ms`, `1.23 s`.
-pub fn duration(ns: u64) -> String {
-    let f = ns as f64;
-    if ns < 1_000 {
-        format!("{ns} ns")
-    } else if ns < 1_000_000 {
-        format!("{:.1} µs", f / 1e3)
-    } else if ns < 1_000_000_000 {
-        format!("{:.2} ms", f / 1e6)
-    } else {
-        format!("{:.2} s", f / 1e9)
-    }
-}
+pub use hue_profiler::duration;
 
 fn pct(part: u64, whole: u64) -> String {
     if whole == 0 {
@@ -490,7 +477,7 @@ fn notes(p: &Profile, out: &mut String) {
 const IDLE_PROCESS_CORES: f64 = 0.5;
 
 /// What the traced machine had room for (see `machine.rs`).
-fn machine_line(m: &crate::MachineUse, out: &mut String) {
+fn machine_line(m: &MachineUse, out: &mut String) {
     let others = m
         .other_process_cores()
         .map_or_else(|| "not recorded".to_owned(), |o| format!("{o:.2} cores"));
@@ -525,8 +512,8 @@ fn machine_line(m: &crate::MachineUse, out: &mut String) {
 }
 
 /// The line that says how long the workers waited for a CPU, and when that was the machine
-/// holding them back ([`crate::MachineUse::cpu_held_workers_back`]); `None` if not recorded.
-pub fn cpu_wait_line(m: &crate::MachineUse) -> Option<String> {
+/// holding them back ([`MachineUse::cpu_held_workers_back`]); `None` if not recorded.
+pub fn cpu_wait_line(m: &MachineUse) -> Option<String> {
     let share = m.workers_cpu_wait_share()?;
     let mut line = format!(
         "Its workers were ready to run but waited for a CPU {:.1}% of that time",
@@ -555,7 +542,7 @@ pub fn suggestions(r: &Report) -> String {
         plural(u64::from(r.workers), "worker", "workers"),
         plural(r.callbacks, "callback", "callbacks")
     );
-    let _ = writeln!(out, "Note: {}.", crate::INVISIBLE_STATE);
+    let _ = writeln!(out, "Note: {}.", hue_profiler::INVISIBLE_STATE);
     let _ = writeln!(
         out,
         "Predicted speedup by cores (the simulator: work / predicted time, with {} per callback and {} per color taken, burdened with {} per hand-off{}; plain and bound in brackets):",
@@ -569,7 +556,7 @@ pub fn suggestions(r: &Report) -> String {
         }
     );
     let mut t = Table::new(&["cores", "as recorded", "with all suggestions", "held by"]).left(3);
-    let mut limits: Vec<crate::Limit> = Vec::new();
+    let mut limits: Vec<hue_profiler::Limit> = Vec::new();
     for c in &r.curve {
         let p = c.all.as_ref().unwrap_or(&c.recorded);
         let held = if p.bound_binds() {
@@ -621,7 +608,7 @@ pub fn suggestions(r: &Report) -> String {
             let _ = writeln!(
                 out,
                 "On the traced machine ({tc} cores), with every suggestion: {v:.2}x the traced run's throughput, set by {by}; {}.",
-                crate::MEASURED_ERROR
+                hue_profiler::MEASURED_ERROR
             );
             out.push_str("Above the traced machine's cores the curve is the simulator alone, on free cores; it has not been checked against runs there.\n");
         }
@@ -629,7 +616,7 @@ pub fn suggestions(r: &Report) -> String {
             let _ = writeln!(
                 out,
                 "The curve is the simulator alone, on free cores; {}.",
-                crate::MEASURED_ERROR
+                hue_profiler::MEASURED_ERROR
             );
         }
     }
@@ -640,7 +627,7 @@ pub fn suggestions(r: &Report) -> String {
         let _ = writeln!(
             out,
             "Unknown: {} named but never ran in this trace: no evidence about them, so nothing here says they are safe to recolor.",
-            crate::verdict::list(&r.unknown_handlers)
+            hue_profiler::quoted_list(&r.unknown_handlers)
         );
     }
     for w in &r.warnings {
