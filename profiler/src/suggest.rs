@@ -211,8 +211,9 @@ pub struct Report {
     pub suggestions: Vec<Suggestion>,
     /// Hot handlers not suggested.
     pub not_suggested: Vec<NotSuggested>,
-    /// The policy that applies every suggestion, on top of the one the trace ran under.
-    pub policy: String,
+    /// The policy that applies every suggestion, on top of the one the trace ran under
+    /// (`Policy::to_toml` writes it as `hue-recolor.toml`).
+    pub policy: Policy,
     /// The runtime's costs measured from the trace (per callback, hand-off).
     pub overhead: Overhead,
     /// The hand-off cost the burdened predictions use, ns: the trace's where it shows
@@ -233,13 +234,6 @@ impl Report {
     /// The report as pretty-printed JSON (durations in ns, speedups as ratios).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
-    }
-
-    /// The policy that applies every suggestion.
-    pub fn policy(&self) -> Result<Policy> {
-        Policy::parse(&self.policy, "suggested policy").map_err(|e| {
-            Error::with_source(ErrorKind::Policy, "the suggested policy cannot be read", e)
-        })
     }
 }
 
@@ -268,17 +262,13 @@ pub fn suggest(trace: &Trace, profile: &Profile, options: &Options) -> Result<Re
         ));
     }
     let mut warnings = warnings(profile);
-    let current = if profile.policy.trim().is_empty() {
-        Policy::new()
-    } else {
-        Policy::parse(&profile.policy, "the trace's policy").unwrap_or_else(|e| {
-            warnings.push(format!(
-                "the policy recorded in the trace cannot be read ({e}); the written policy \
-                 holds only the new rules"
-            ));
-            Policy::new()
-        })
-    };
+    if let Some(e) = &profile.policy_unreadable {
+        warnings.push(format!(
+            "the policy recorded in the trace cannot be read ({e}); the written policy holds \
+             only the new rules"
+        ));
+    }
+    let current = profile.policy.clone();
 
     // 0. Safety fixes.
     let mut candidates: Vec<Candidate> = Vec::new();
@@ -554,7 +544,7 @@ pub fn suggest(trace: &Trace, profile: &Profile, options: &Options) -> Result<Re
         all,
         suggestions: ranked,
         not_suggested,
-        policy: merge(&current, &combined).to_toml(),
+        policy: merge(&current, &combined),
         overhead: profile.overhead,
         handoff: profile.handoff_cost(),
         handoff_from_trace: profile.overhead.handoff_samples > 0,

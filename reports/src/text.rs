@@ -150,16 +150,16 @@ fn heading(p: &Profile, out: &mut String) {
 pub fn stats(p: &Profile, top: usize) -> String {
     let mut out = String::new();
     heading(p, &mut out);
-    if p.policy.trim().is_empty() {
+    if p.policy_unreadable.is_some() {
+        out.push_str("policy: (unreadable)\n");
+    } else if p.policy.is_empty() {
         out.push_str("policy: none\n");
     } else {
-        let rules: Vec<String> = hue_formats::Policy::parse(&p.policy, "trace")
-            .map(|pol| {
-                pol.rules()
-                    .map(|(h, r)| format!("{h} = {}", r.to_toml()))
-                    .collect()
-            })
-            .unwrap_or_else(|_| vec!["(unreadable)".to_owned()]);
+        let rules: Vec<String> = p
+            .policy
+            .rules()
+            .map(|(h, r)| format!("{h} = {}", r.to_toml()))
+            .collect();
         let _ = writeln!(out, "policy: {}", rules.join(", "));
     }
     if let Some(m) = &p.machine {
@@ -213,16 +213,14 @@ pub fn stats(p: &Profile, top: usize) -> String {
     }
     t.render(&mut out);
 
-    let groups: Vec<(String, u64)> = hue_formats::Policy::parse(&p.policy, "trace")
-        .map(|pol| {
-            pol.rules()
-                .filter_map(|(_, r)| match r {
-                    Rule::Group(g) => Some((g.clone(), Rule::group_color(g).raw())),
-                    _ => None,
-                })
-                .collect()
+    let groups: Vec<(String, u64)> = p
+        .policy
+        .rules()
+        .filter_map(|(_, r)| match r {
+            Rule::Group(g) => Some((g.clone(), Rule::group_color(g).raw())),
+            _ => None,
         })
-        .unwrap_or_default();
+        .collect();
     let tracked = p.colors.len() as u64 + p.other_colors.colors;
     let _ = writeln!(
         out,
@@ -704,7 +702,7 @@ pub fn suggestions(r: &Report) -> String {
     }
     if !r.suggestions.is_empty() {
         out.push_str("\nPolicy with every suggestion (write it with --write-policy FILE):\n");
-        for line in r.policy.lines() {
+        for line in r.policy.to_toml().lines() {
             if line.is_empty() {
                 out.push('\n');
             } else {

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use hue_formats::Key;
 use hue_formats::trace::{AccessRecord, CallbackRecord, Header, NameKind, Record, WorkerSample};
+use hue_formats::{Key, Policy};
 
 use super::color_table::{COLOR_HANDLERS, ColorTable};
 use super::key_sketch::KeySketch;
@@ -525,11 +525,20 @@ impl Ingest {
             handoff: self.handoff_sum.checked_div(self.handoff_n).unwrap_or(0),
             handoff_samples: self.handoff_n,
         };
+        let (policy, policy_unreadable) = if self.header.policy.trim().is_empty() {
+            (Policy::new(), None)
+        } else {
+            match Policy::parse(&self.header.policy, "the trace's policy") {
+                Ok(p) => (p, None),
+                Err(e) => (Policy::new(), Some(e.to_string())),
+            }
+        };
         Profile {
             trace: self.trace,
             program: self.header.program,
             workers: self.header.workers,
-            policy: self.header.policy,
+            policy,
+            policy_unreadable,
             reading,
             totals,
             handlers,

@@ -16,6 +16,7 @@
 //! Durations are kept as [`Histogram`]s (per handler), so percentiles need no list of
 //! durations either.
 
+use hue_formats::Policy;
 use hue_formats::trace::Record;
 use serde::Serialize;
 
@@ -55,8 +56,11 @@ pub struct Profile {
     pub program: String,
     /// Worker threads of the traced runtime.
     pub workers: u16,
-    /// The recolor policy that was in force, as TOML; empty if none.
-    pub policy: String,
+    /// The recolor policy that was in force (empty if none), parsed once from the trace's
+    /// header.
+    pub policy: Policy,
+    /// Why the header's policy could not be read, if it could not (`policy` is then empty).
+    pub policy_unreadable: Option<String>,
     /// How much of the file was read, and where reading stopped if it did not reach the end.
     pub reading: Reading,
     /// Totals over the whole trace.
