@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod serve;
+mod speedup;
 mod stats;
 mod suggest;
 
@@ -32,6 +33,9 @@ enum Command {
     /// Rank the hot serialized handlers of a trace by the speedup recoloring them is predicted
     /// to buy, with a safety verdict and its evidence; optionally write the policy.
     Suggest(suggest::Args),
+    /// Predict the speedup by core count (1 to 64) for the recorded coloring, each
+    /// suggestion and a policy, with the bounds; write SVG, PNG and CSV.
+    Speedup(speedup::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args, &mut io::stdout().lock()),
         Command::Stats(args) => stats::run(&args, &mut io::stdout().lock()),
         Command::Suggest(args) => suggest::run(&args, &mut io::stdout().lock()),
+        Command::Speedup(args) => speedup::run(&args, &mut io::stdout().lock()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
