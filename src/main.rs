@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod export;
 mod serve;
 mod speedup;
 mod stats;
@@ -36,6 +37,8 @@ enum Command {
     /// Predict the speedup by core count (1 to 64) for the recorded coloring, each
     /// suggestion and a policy, with the bounds; write SVG, PNG and CSV.
     Speedup(speedup::Args),
+    /// Export a trace's callbacks as Perfetto JSON, folded stacks or CSV (streaming).
+    Export(export::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Stats(args) => stats::run(&args, &mut io::stdout().lock()),
         Command::Suggest(args) => suggest::run(&args, &mut io::stdout().lock()),
         Command::Speedup(args) => speedup::run(&args, &mut io::stdout().lock()),
+        Command::Export(args) => export::run(&args, &mut io::stdout().lock()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

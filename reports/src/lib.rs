@@ -4,6 +4,7 @@
 //! - [`Speedup`]: predicted speedup by core count (recorded coloring, suggestions, a
 //!   policy), with bounds, the traced machine's ceiling and the measured error; drawn by
 //!   [`speedup_svg`] / [`speedup_png`], written as CSV by [`Speedup::csv`].
+//! - [`export`]: a trace's callbacks as Perfetto JSON, folded stacks or CSV, streaming.
 //! - [`AtomicFile`] / [`write_all`]: output files appear whole or not at all.
 //!
 //! ```no_run
@@ -27,6 +28,7 @@
 mod atomic;
 mod chart;
 mod error;
+mod export;
 pub mod palette;
 mod speedup;
 pub mod text;
@@ -34,4 +36,5 @@ pub mod text;
 pub use atomic::{AtomicFile, create_dir, write_all};
 pub use chart::{SIZE, speedup_png, speedup_svg};
 pub use error::{Error, ErrorKind, Result};
+pub use export::{Exported, Format, color_name, export};
 pub use speedup::{ACCURACY, CORES, Curve, ErrorBand, Measured, Speedup};
