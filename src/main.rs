@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod export;
 mod serve;
+mod speedup;
 mod stats;
 mod suggest;
 
@@ -32,6 +34,11 @@ enum Command {
     /// Rank the hot serialized handlers of a trace by the speedup recoloring them is predicted
     /// to buy, with a safety verdict and its evidence; optionally write the policy.
     Suggest(suggest::Args),
+    /// Predict the speedup by core count (1 to 64) for the recorded coloring, each
+    /// suggestion and a policy, with the bounds; write SVG, PNG and CSV.
+    Speedup(speedup::Args),
+    /// Export a trace's callbacks as Perfetto JSON, folded stacks or CSV (streaming).
+    Export(export::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +56,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args, &mut io::stdout().lock()),
         Command::Stats(args) => stats::run(&args, &mut io::stdout().lock()),
         Command::Suggest(args) => suggest::run(&args, &mut io::stdout().lock()),
+        Command::Speedup(args) => speedup::run(&args, &mut io::stdout().lock()),
+        Command::Export(args) => export::run(&args, &mut io::stdout().lock()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

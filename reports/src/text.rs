@@ -472,7 +472,7 @@ fn notes(p: &Profile, out: &mut String) {
 
 /// Below this many cores on average the process counts as mostly idle: no machine bound is
 /// worth stating.
-const IDLE_PROCESS_CORES: f64 = 0.5;
+pub(crate) const IDLE_PROCESS_CORES: f64 = 0.5;
 
 /// What the traced machine had room for (see `machine.rs`).
 fn machine_line(m: &MachineUse, out: &mut String) {
