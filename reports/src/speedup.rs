@@ -130,13 +130,11 @@ impl Speedup {
                     Coloring::with_policy(policy),
                 ));
             }
-            if r.suggestions.len() > 1
-                && let Ok(all) = r.policy()
-            {
+            if r.suggestions.len() > 1 {
                 colorings.push((
                     "all suggestions".to_owned(),
                     Some(String::new()),
-                    Coloring::with_policy(all),
+                    Coloring::with_policy(r.policy.clone()),
                 ));
             }
         }
