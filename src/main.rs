@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod export;
+mod report;
 mod serve;
 mod speedup;
 mod stats;
@@ -37,6 +38,9 @@ enum Command {
     /// Predict the speedup by core count (1 to 64) for the recorded coloring, each
     /// suggestion and a policy, with the bounds; write SVG, PNG and CSV.
     Speedup(speedup::Args),
+    /// Write one self-contained HTML report of a trace: utilization, handlers, waits, states,
+    /// suggestions with their speedup charts.
+    Report(report::Args),
     /// Export a trace's callbacks as Perfetto JSON, folded stacks or CSV (streaming).
     Export(export::Args),
 }
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Command::Stats(args) => stats::run(&args, &mut io::stdout().lock()),
         Command::Suggest(args) => suggest::run(&args, &mut io::stdout().lock()),
         Command::Speedup(args) => speedup::run(&args, &mut io::stdout().lock()),
+        Command::Report(args) => report::run(&args, &mut io::stdout().lock()),
         Command::Export(args) => export::run(&args, &mut io::stdout().lock()),
     };
     match res {

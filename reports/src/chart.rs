@@ -16,7 +16,7 @@ static FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
 /// The default size of a chart, in pixels: readable at 100% in a browser or a paper column.
 pub const SIZE: (u32, u32) = (1000, 640);
 
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The font is compiled in and known good; a failure would show as missing text.
@@ -30,7 +30,7 @@ fn rgb((r, g, b): (u8, u8, u8)) -> RGBColor {
 
 const GREY: RGBColor = RGBColor(110, 110, 110);
 
-fn chart_error(e: impl std::fmt::Display) -> Error {
+pub(crate) fn chart_error(e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Chart, format!("cannot draw the chart: {e}"))
 }
 
