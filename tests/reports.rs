@@ -1,6 +1,6 @@
-//! `hue speedup` and `hue export` as a process, on the checked-in v1 trace: what they write,
-//! and bad input (an unwritable output, an empty or missing trace, a usage error): one line
-//! on stderr, exit 1 (2 for usage), and no file left behind.
+//! `hue speedup`, `hue report` and `hue export` as a process, on the checked-in v1 trace:
+//! what they write, and bad input (an unwritable output, an empty or missing trace, a usage
+//! error): one line on stderr, exit 1 (2 for usage), and no file left behind.
 
 mod common;
 
@@ -50,6 +50,37 @@ fn speedup_writes_svg_png_and_csv() {
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
     let svg = std::fs::read_to_string(out.join("speedup.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("as recorded"));
+}
+
+#[test]
+fn report_writes_one_self_contained_html_file() {
+    let dir = TempDir::new("report");
+    let out = dir.join("r.html");
+    let (code, stdout, stderr) = hue(&["report", FIXTURE, "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("wrote ") && stdout.contains("r.html"), "{stdout}");
+    assert_eq!(files(dir.path()), ["r.html"]);
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert!(html.contains("<svg") && !html.contains("<script"));
+    // Bad input: an output directory that does not exist, a trace that is not one, a
+    // missing one: one line, exit 1, nothing left; a usage error exits 2.
+    let junk = dir.join("junk.hue");
+    std::fs::write(&junk, b"hello, world").unwrap();
+    let missing_dir = dir.join("no/such/dir/r.html");
+    for (trace, out) in [
+        (FIXTURE, missing_dir.to_str().unwrap()),
+        (junk.to_str().unwrap(), out.to_str().unwrap()),
+        ("/nonexistent.hue", out.to_str().unwrap()),
+    ] {
+        let (code, _, stderr) = hue(&["report", trace, "-o", out]);
+        assert_eq!(code, 1, "{trace} -> {out}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("hue: "), "{stderr}");
+    }
+    assert_eq!(files(dir.path()), ["junk.hue", "r.html"]);
+    let (code, _, _) = hue(&["report", FIXTURE, "--cores", "0"]);
+    assert_eq!(code, 2);
 }
 
 #[test]

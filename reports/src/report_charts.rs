@@ -40,6 +40,17 @@ fn svg(
     Ok(out)
 }
 
+/// The unit an axis up to `ns` reads best in: (ns per unit, short name, long name).
+fn time_unit(ns: u64) -> (f64, &'static str, &'static str) {
+    if ns >= 2_000_000_000 {
+        (1e9, "s", "seconds")
+    } else if ns >= 2_000_000 {
+        (1e6, "ms", "milliseconds")
+    } else {
+        (1e3, "µs", "microseconds")
+    }
+}
+
 /// Row height of the utilization chart, pixels.
 const ROW: u32 = 80;
 
@@ -83,13 +94,7 @@ pub fn utilization_svg(t: &WorkerTimeline, p: &Profile) -> Result<String> {
     };
     // The time axis in the unit that gives its labels digits: s, ms or µs.
     let span = t.span.1 - t.span.0;
-    let (scale, unit) = if span >= 2_000_000_000 {
-        (1e9, "seconds")
-    } else if span >= 2_000_000 {
-        (1e6, "milliseconds")
-    } else {
-        (1e3, "microseconds")
-    };
+    let (scale, _, unit) = time_unit(span);
     let secs = span as f64 / scale;
     let bin = t.bin_width() as f64 / scale;
     let x_desc = format!("time since the first callback was queued, {unit}");
@@ -121,6 +126,13 @@ pub fn utilization_svg(t: &WorkerTimeline, p: &Profile) -> Result<String> {
                     format!("{:.0}%", v * 100.0)
                 }
             };
+            let time_label = |v: &f64| {
+                if secs < 20.0 {
+                    format!("{v:.1}")
+                } else {
+                    format!("{v:.0}")
+                }
+            };
             let mut mesh = chart.configure_mesh();
             mesh.y_labels(3)
                 .y_label_formatter(&percent)
@@ -132,13 +144,7 @@ pub fn utilization_svg(t: &WorkerTimeline, p: &Profile) -> Result<String> {
             if last {
                 mesh.x_desc(x_desc.as_str())
                     .x_labels(12)
-                    .x_label_formatter(&|v| {
-                        if secs < 20.0 {
-                            format!("{v:.1}")
-                        } else {
-                            format!("{v:.0}")
-                        }
-                    });
+                    .x_label_formatter(&time_label);
             } else {
                 mesh.x_labels(0);
             }
@@ -188,10 +194,9 @@ pub fn utilization_svg(t: &WorkerTimeline, p: &Profile) -> Result<String> {
 /// `note` written at its end; `inner` (if any) a second, darker bar inside the first.
 struct Bars<'a> {
     title: &'a str,
+    /// What the axis measures; its unit (s, ms, µs) follows from the longest bar.
     x_desc: &'a str,
     rows: Vec<BarRow>,
-    /// Formats a value on the axis.
-    unit: (f64, &'a str),
 }
 
 struct BarRow {
@@ -212,7 +217,8 @@ fn bars(b: &Bars<'_>) -> Result<String> {
         .fold(0f64, f64::max)
         .max(1e-12)
         * 2.0;
-    let (scale, unit) = b.unit;
+    let (scale, unit, long) = time_unit(top as u64);
+    let x_desc = format!("{}, {long}", b.x_desc);
     svg(height, |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(b.title, ("sans-serif", 20))
@@ -226,9 +232,16 @@ fn bars(b: &Bars<'_>) -> Result<String> {
         chart
             .configure_mesh()
             .disable_y_mesh()
-            .x_desc(b.x_desc)
+            .x_desc(x_desc.as_str())
             .x_labels(8)
-            .x_label_formatter(&|v| format!("{:.2} {unit}", v / scale))
+            .x_label_formatter(&|v| {
+                let v = v / scale;
+                if top / scale < 20.0 {
+                    format!("{v:.1} {unit}")
+                } else {
+                    format!("{v:.0} {unit}")
+                }
+            })
             .y_labels(n as usize)
             .y_label_formatter(&|v| match v {
                 SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => labels
@@ -304,9 +317,8 @@ pub fn handlers_svg(p: &Profile) -> Result<String> {
         .collect();
     bars(&Bars {
         title: "Time per handler: wall time (light), CPU time inside it (dark)",
-        x_desc: "time summed over the handler's callbacks, seconds",
+        x_desc: "time summed over the handler's callbacks",
         rows,
-        unit: (1e9, "s"),
     })
 }
 
@@ -376,8 +388,7 @@ pub fn waits_svg(p: &Profile, t: &WorkerTimeline) -> Result<String> {
     }
     bars(&Bars {
         title: "Serialization wait by color: ready, but its color was running",
-        x_desc: "mean wait per callback, milliseconds",
+        x_desc: "mean wait per callback",
         rows,
-        unit: (1e6, "ms"),
     })
 }

@@ -163,7 +163,8 @@ fn the_report_is_self_contained_and_holds_every_section() {
         assert!(doc.root_element().attribute("viewBox").is_some());
     }
     // One colour per handler across every chart: encrypt (the busiest) is the first palette
-    // colour in the handler chart and in its suggestion's speedup chart; write the second.
+    // colour in the handler chart and in its suggestion's speedup chart; read (second busiest,
+    // the first handler of suggestion 2, `read, write`) the second.
     let blue = palette::hex(palette::HANDLER_COLORS[0]).to_uppercase();
     let vermillion = palette::hex(palette::HANDLER_COLORS[1]).to_uppercase();
     let upper: Vec<String> = charts.iter().map(|s| s.to_uppercase()).collect();
