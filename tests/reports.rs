@@ -58,7 +58,10 @@ fn report_writes_one_self_contained_html_file() {
     let out = dir.join("r.html");
     let (code, stdout, stderr) = hue(&["report", FIXTURE, "-o", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.starts_with("wrote ") && stdout.contains("r.html"), "{stdout}");
+    assert!(
+        stdout.starts_with("wrote ") && stdout.contains("r.html"),
+        "{stdout}"
+    );
     assert_eq!(files(dir.path()), ["r.html"]);
     let html = std::fs::read_to_string(&out).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
