@@ -237,7 +237,17 @@ fn draw_speedup<DB: DrawingBackend>(
             let end = if dash == 0 { x + 24 } else { x + 10 };
             PathElement::new(vec![(x, y), (end, y)], style)
         });
-        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+        // A marker at each doubling and at the traced machine's cores: 64 would blur into a
+        // thick line on the log axis.
+        let marked = |n: f64| {
+            let n = n as usize;
+            n.is_power_of_two() || Some(n) == s.machine_cores.map(usize::from)
+        };
+        chart.draw_series(
+            pts.iter()
+                .filter(|p| marked(p.0))
+                .map(|&p| Circle::new(p, 3, color.filled())),
+        )?;
     }
 
     for m in &s.measured {

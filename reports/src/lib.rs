@@ -43,5 +43,7 @@ pub use chart::{SIZE, speedup_png, speedup_svg};
 pub use error::{Error, ErrorKind, Result};
 pub use export::{Exported, Format, color_name, export};
 pub use report::{html_report, render};
-pub use speedup::{ACCURACY, CORES, Curve, ErrorBand, Measured, Speedup};
+pub use speedup::{
+    ACCURACY, CORES, Curve, DENSE_UP_TO, ErrorBand, Measured, SPARSE_CORES, Speedup,
+};
 pub use timeline::{BINS, MAX_ROWS, TRACKED, WorkerTimeline, color_label};

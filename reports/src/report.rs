@@ -16,7 +16,7 @@ use hue_profiler::{Options, Profile, Report, Trace, suggest};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::report_charts;
-use crate::speedup::Speedup;
+use crate::speedup::{CORES, DENSE_UP_TO, SPARSE_CORES, Speedup};
 use crate::text::{count, pct, plural};
 use crate::timeline::{WorkerTimeline, color_label};
 
@@ -27,7 +27,12 @@ pub fn html_report(trace: &Trace, options: &Options) -> Result<String> {
         .require_callbacks()
         .map_err(|e| Error::with_source(ErrorKind::Input, e.to_string(), e))?;
     let report = suggest(trace, &profile, options)?;
-    let speedup = Speedup::predict(trace, &profile, Some(&report), None)?;
+    let cores: &[usize] = if profile.totals.callbacks <= DENSE_UP_TO {
+        &CORES
+    } else {
+        &SPARSE_CORES
+    };
+    let speedup = Speedup::predict_at(trace, &profile, Some(&report), None, cores)?;
     let timeline = WorkerTimeline::read(trace, &profile)?;
     render(&profile, &report, &speedup, &timeline)
 }
@@ -88,8 +93,10 @@ pub fn render(
         h,
         "<p>{}</p>",
         esc(&format!(
-            "The simulator replays the trace's DAG on N virtual workers (work ÷ predicted time), \
-             burdened with {} per callback and {} per hand-off between workers; {}.",
+            "The simulator replays the trace's DAG on N virtual workers (work ÷ predicted time) \
+             at {} core counts from 1 to 64, burdened with {} per callback and {} per hand-off \
+             between workers; {}.",
+            speedup.curves[0].points.len(),
             hue_profiler::duration(speedup.costs.0),
             hue_profiler::duration(speedup.costs.1),
             hue_profiler::MEASURED_ERROR
