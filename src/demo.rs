@@ -50,7 +50,7 @@ pub(crate) enum Workload {
 }
 
 impl Workload {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Workload::Fileserver => "fileserver",
             Workload::Webserver => "webserver",
@@ -121,7 +121,7 @@ struct Run {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Variant {
+pub(crate) enum Variant {
     Serial,
     Colored,
     Coarse,
@@ -337,7 +337,7 @@ fn cpu_wait_note(m: Option<&hue_profiler::MachineUse>) -> Option<String> {
         .and_then(hue_reports::text::cpu_wait_line)
 }
 
-fn run_workload(
+pub(crate) fn run_workload(
     w: Workload,
     v: Variant,
     workers: usize,

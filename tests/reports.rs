@@ -53,6 +53,86 @@ fn speedup_writes_svg_png_and_csv() {
 }
 
 #[test]
+fn speedup_runs_a_workload_at_each_worker_count() {
+    let dir = TempDir::new("speedup-workload");
+    let out = dir.join("charts");
+    let (code, stdout, stderr) = hue(&[
+        "speedup",
+        "--workload",
+        "webserver",
+        "--workers",
+        "2",
+        "--seconds",
+        "0.5",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    // 1 worker is always run: it is the traced run the prediction comes from.
+    assert!(
+        stdout.contains("measured (as written): 1 workers 1.00x"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("measured (as written): 2 workers "),
+        "{stdout}"
+    );
+    assert_eq!(
+        files(&out),
+        [
+            "speedup.csv",
+            "speedup.png",
+            "speedup.svg",
+            "webserver-1-worker.hue"
+        ]
+    );
+    let csv = std::fs::read_to_string(out.join("speedup.csv")).unwrap();
+    let measured: Vec<&str> = csv
+        .lines()
+        .filter(|l| l.starts_with("as written,"))
+        .collect();
+    assert_eq!(measured.len(), 2, "{csv}");
+    assert!(measured[0].starts_with("as written,1,1.0000,"), "{csv}");
+    let svg = std::fs::read_to_string(out.join("speedup.svg")).unwrap();
+    assert!(svg.contains("as written (measured)"));
+    assert!(
+        svg.contains("webserver-1-worker.hue"),
+        "the title names the kept trace"
+    );
+    // The trace it kept is one `hue` reads.
+    let (code, _, stderr) = hue(&[
+        "stats",
+        out.join("webserver-1-worker.hue").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+
+    // (The web server, not the file server: its handlers are cheap enough for a debug build.)
+    // A workload that does not exist, or a trace as well: usage errors.
+    let (code, _, stderr) = hue(&["speedup", "--workload", "nosuch"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("nosuch"), "{stderr}");
+    let (code, _, _) = hue(&["speedup", FIXTURE, "--workload", "fileserver"]);
+    assert_eq!(code, 2);
+    let (code, _, _) = hue(&["speedup", "--workload", "fileserver", "--workers", "0"]);
+    assert_eq!(code, 2);
+    // An output directory that cannot be made: one line, exit 1, before any run.
+    let blocker = dir.join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let (code, _, stderr) = hue(&[
+        "speedup",
+        "--workload",
+        "fileserver",
+        "--seconds",
+        "0.3",
+        "-o",
+        blocker.join("charts").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(files(dir.path()), ["charts", "file"]);
+}
+
+#[test]
 fn report_writes_one_self_contained_html_file() {
     let dir = TempDir::new("report");
     let out = dir.join("r.html");

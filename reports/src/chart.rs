@@ -250,17 +250,29 @@ fn draw_speedup<DB: DrawingBackend>(
         )?;
     }
 
-    for m in &s.measured {
+    // Squares for the first measured series, circles for the second (the recorded coloring
+    // and a policy are both drawn in black), triangles after.
+    for (k, m) in s.measured.iter().enumerate() {
         let color = rgb(s.color(m.curve));
+        let style = color.stroke_width(2);
+        let mark = move |at: (i32, i32)| -> DynElement<'static, DB, (i32, i32)> {
+            let (x, y) = at;
+            match k {
+                0 => Rectangle::new([(x - 6, y - 6), (x + 6, y + 6)], style).into_dyn(),
+                1 => Circle::new((x, y), 7, style).into_dyn(),
+                _ => {
+                    Polygon::new(vec![(x, y - 7), (x + 7, y + 6), (x - 7, y + 6)], style).into_dyn()
+                }
+            }
+        };
         chart
-            .draw_series(m.points.iter().map(|&(w, v)| {
-                EmptyElement::at((w as f64, v))
-                    + Rectangle::new([(-6, -6), (6, 6)], color.stroke_width(2))
-            }))?
+            .draw_series(
+                m.points
+                    .iter()
+                    .map(|&(w, v)| EmptyElement::at((w as f64, v)) + mark((0, 0))),
+            )?
             .label(format!("{} (measured)", m.label))
-            .legend(move |(x, y)| {
-                Rectangle::new([(x + 6, y - 6), (x + 18, y + 6)], color.stroke_width(2))
-            });
+            .legend(move |(x, y)| mark((x + 12, y)));
     }
 
     chart
