@@ -36,7 +36,8 @@ enum Command {
     /// to buy, with a safety verdict and its evidence; optionally write the policy.
     Suggest(suggest::Args),
     /// Predict the speedup by core count (1 to 64) for the recorded coloring, each
-    /// suggestion and a policy, with the bounds; write SVG, PNG and CSV.
+    /// suggestion and a policy, with the bounds; write SVG, PNG and CSV. With --workload,
+    /// run a built-in workload at each worker count and draw what was measured beside it.
     Speedup(speedup::Args),
     /// Write one self-contained HTML report of a trace: utilization, handlers, waits, states,
     /// suggestions with their speedup charts.
