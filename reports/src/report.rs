@@ -60,10 +60,13 @@ pub fn render(
     let _ = writeln!(
         h,
         "<p>Each worker's share of each {} of the run spent running callbacks, by the color they \
-         ran in (the {} busiest colors one by one). Colors here are the runtime's serial lanes, \
-         drawn in a palette of their own; handlers keep their colour in the other charts.</p>",
+         ran in ({}). Colors here are the runtime's serial lanes, drawn in a palette of their \
+         own; handlers keep their colour in the other charts.</p>",
         hue_profiler::duration(timeline.bin_width()),
-        timeline.colors.len()
+        match timeline.colors.len() {
+            1 => "one color".to_owned(),
+            n => format!("the {n} busiest colors one by one"),
+        }
     );
     figure(&mut h, &report_charts::utilization_svg(timeline, p)?);
 
@@ -298,9 +301,16 @@ fn colors_table(p: &Profile, h: &mut String) {
     let tracked = p.colors.len() as u64 + p.other_colors.colors;
     let _ = writeln!(
         h,
-        "<p>The {} busiest of {} colors:</p>",
-        COLOR_ROWS.min(p.colors.len()),
-        count(tracked)
+        "<p>{}:</p>",
+        if tracked == 1 {
+            "The one color".to_owned()
+        } else {
+            format!(
+                "The {} busiest of {} colors",
+                COLOR_ROWS.min(p.colors.len()),
+                count(tracked)
+            )
+        }
     );
     h.push_str(
         "<table>\n<tr><th class=\"l\">color</th><th>calls</th><th>busy</th><th>share</th>\
