@@ -57,7 +57,6 @@ const ROW: u32 = 80;
 /// Per worker, the share of each time bin spent running each color, stacked.
 pub fn utilization_svg(t: &WorkerTimeline, p: &Profile) -> Result<String> {
     let rows = t.rows.len() as u32;
-    let height = 40 + rows * ROW + 56 + 40;
     let fills: Vec<RGBColor> = palette::color_fills(&t.colors)
         .into_iter()
         .chain([palette::OTHER_COLORS])
@@ -92,6 +91,20 @@ pub fn utilization_svg(t: &WorkerTimeline, p: &Profile) -> Result<String> {
     } else {
         names.len()
     };
+    // The legend's places, row after row: its height is known before drawing.
+    let mut places = Vec::with_capacity(legend_entries);
+    let (mut x, mut y) = (160i32, 8i32);
+    for name in names.iter().take(legend_entries) {
+        let w = 30 + 7 * name.chars().count() as i32;
+        if x + w > WIDTH as i32 - 10 && x > 160 {
+            x = 160;
+            y += 20;
+        }
+        places.push((x, y));
+        x += w;
+    }
+    let legend_height = (y + 26) as u32;
+    let height = 40 + rows * ROW + 56 + legend_height;
     // The time axis in the unit that gives its labels digits: s, ms or µs.
     let span = t.span.1 - t.span.0;
     let (scale, _, unit) = time_unit(span);
@@ -171,20 +184,13 @@ pub fn utilization_svg(t: &WorkerTimeline, p: &Profile) -> Result<String> {
             }
         }
         // The legend: a swatch and a name per color.
-        let (mut x, mut y) = (160i32, 8i32);
-        for (name, fill) in names.iter().zip(&fills).take(legend_entries) {
-            let w = 30 + 8 * name.chars().count() as i32;
-            if x + w > WIDTH as i32 - 10 {
-                x = 160;
-                y += 20;
-            }
+        for ((name, fill), &(x, y)) in names.iter().zip(&fills).zip(&places) {
             legend.draw(&Rectangle::new([(x, y), (x + 14, y + 14)], fill.filled()))?;
             legend.draw_text(
                 name,
                 &("sans-serif", 13).into_font().color(&BLACK),
                 (x + 20, y),
             )?;
-            x += w;
         }
         Ok(())
     })

@@ -348,3 +348,40 @@ fn the_report_loads_in_headless_chromium_without_console_messages() {
     );
     eprintln!("screenshot: {}", shot.display());
 }
+
+#[test]
+fn colors_past_the_busiest_fold_into_other_colors_named_in_the_legend() {
+    // Seven key colors, each busier than the next, and the default color: the five busiest
+    // are drawn one by one, the other three fold together.
+    let mut spec = String::new();
+    let mut at = 0;
+    for k in 1..=8u64 {
+        let len = 100 - 10 * k;
+        let color = if k == 8 { "default" } else { "key" };
+        spec.push_str(&format!(
+            "{k} h{k} q={at} s={at} e={} k={k} c={color} io\n",
+            at + len
+        ));
+        at += len;
+    }
+    let t = trace(&spec);
+    let p = Profile::read(&t).unwrap();
+    let tl = WorkerTimeline::read(&t, &p).unwrap();
+    assert_eq!(tl.colors.len(), hue_reports::TRACKED);
+    let other: u64 = tl.busy[0].iter().map(|b| b[hue_reports::TRACKED]).sum();
+    assert_eq!(
+        other,
+        (40 + 30 + 20) * 1000,
+        "keys 6, 7 and the default color"
+    );
+    let html = report(&spec);
+    let utilization = roxmltree::Document::parse(svgs(&html)[0]).unwrap();
+    let texts: Vec<&str> = utilization
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(str::trim)
+        .collect();
+    assert!(texts.contains(&"3 other colors"), "{texts:?}");
+    assert!(texts.contains(&"key 1 (h1)"), "{texts:?}");
+}
