@@ -31,13 +31,14 @@ pub struct Args {
     /// runs are repeated under the policy too.
     #[arg(long, value_enum, value_name = "NAME")]
     workload: Option<Workload>,
-    /// The worker counts to run the workload at (1 is always run: it is the traced run).
-    #[arg(long, value_name = "1,2,...", value_delimiter = ',', default_value = "1,2",
+    /// The worker counts to run the workload at (1 is always run: it is the traced run)
+    /// [default: 1,2].
+    #[arg(long, value_name = "1,2,...", value_delimiter = ',', conflicts_with = "trace",
           value_parser = clap::value_parser!(u16).range(1..=64))]
     workers: Vec<u16>,
-    /// How long each workload run drives load, seconds.
-    #[arg(long, value_name = "S", default_value_t = 2.0)]
-    seconds: f64,
+    /// How long each workload run drives load, seconds [default: 2].
+    #[arg(long, value_name = "S", conflicts_with = "trace")]
+    seconds: Option<f64>,
     /// Also predict under this recolor policy (hue-recolor.toml).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
@@ -94,13 +95,14 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
 /// measured points. The trace is written beside its final name and renamed only once the
 /// charts are written.
 fn run_workload(args: &Args, w: Workload, out: &mut impl Write) -> Result<()> {
-    if !(args.seconds > 0.0 && args.seconds <= 3600.0) {
-        bail!(
-            "--seconds must be above 0 and at most 3600, not {}",
-            args.seconds
-        );
+    let seconds = args.seconds.unwrap_or(2.0);
+    if !(seconds > 0.0 && seconds <= 3600.0) {
+        bail!("--seconds must be above 0 and at most 3600, not {seconds}");
     }
     let mut counts: Vec<usize> = args.workers.iter().map(|&n| usize::from(n)).collect();
+    if counts.is_empty() {
+        counts.push(2);
+    }
     counts.push(1);
     counts.sort_unstable();
     counts.dedup();
@@ -120,7 +122,7 @@ fn run_workload(args: &Args, w: Workload, out: &mut impl Write) -> Result<()> {
         series.push((format!("policy {}", path.display()), Some(p)));
     }
     let load = Load {
-        duration: Duration::from_secs_f64(args.seconds),
+        duration: Duration::from_secs_f64(seconds),
         ..Load::default()
     };
 

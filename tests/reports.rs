@@ -115,6 +115,8 @@ fn speedup_runs_a_workload_at_each_worker_count() {
     assert_eq!(code, 2);
     let (code, _, _) = hue(&["speedup", "--workload", "fileserver", "--workers", "0"]);
     assert_eq!(code, 2);
+    let (code, _, _) = hue(&["speedup", FIXTURE, "--workers", "2"]);
+    assert_eq!(code, 2, "--workers without --workload");
     // An output directory that cannot be made: one line, exit 1, before any run.
     let blocker = dir.join("file");
     std::fs::write(&blocker, "x").unwrap();
