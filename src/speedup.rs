@@ -165,17 +165,28 @@ fn run_workload(args: &Args, w: Workload, out: &mut impl Write) -> Result<()> {
         }
     }
 
-    let trace = Trace::open(&tmp.0)?;
-    let profile = Profile::read(&trace)?;
-    profile.require_callbacks()?;
-    let report = suggest(&trace, &profile, &Options::default())?;
-    let policy_name = args.policy.as_deref().map(|p| p.display().to_string());
-    let mut chart = Speedup::predict(
-        &trace,
-        &profile,
-        Some(&report),
-        policy_name.as_deref().zip(policy.as_ref()),
-    )?;
+    // The simulations take longer than the runs on a long trace: say what is going on.
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message(format!(
+        "predicting from the 1-worker trace at {} core counts",
+        hue_reports::CORES.len()
+    ));
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let predicted = (|| -> Result<Speedup> {
+        let trace = Trace::open(&tmp.0)?;
+        let profile = Profile::read(&trace)?;
+        profile.require_callbacks()?;
+        let report = suggest(&trace, &profile, &Options::default())?;
+        let policy_name = args.policy.as_deref().map(|p| p.display().to_string());
+        Ok(Speedup::predict(
+            &trace,
+            &profile,
+            Some(&report),
+            policy_name.as_deref().zip(policy.as_ref()),
+        )?)
+    })();
+    spinner.finish_and_clear();
+    let mut chart = predicted?;
     chart.trace = traced.display().to_string();
     let last = chart.curves.len() - 1;
     for (s, ((label, _), points)) in series.iter().zip(rates).enumerate() {
