@@ -409,3 +409,25 @@ fn colors_past_the_busiest_fold_into_other_colors_named_in_the_legend() {
     assert!(texts.contains(&"3 other colors"), "{texts:?}");
     assert!(texts.contains(&"key 1 (h1)"), "{texts:?}");
 }
+
+#[test]
+fn workers_past_the_rows_fold_into_one_mean_row() {
+    let t = trace(
+        "
+        1 a q=0 s=0 e=100 w=0
+        2 a q=0 s=0 e=100 w=31
+        3 a q=0 s=0 e=100 w=40
+        ",
+    );
+    let p = Profile::read(&t).unwrap();
+    let tl = WorkerTimeline::read(&t, &p).unwrap();
+    assert_eq!(tl.rows.len(), hue_reports::MAX_ROWS);
+    let last = tl.rows.len() - 1;
+    assert_eq!(tl.rows[last], ("workers 32–40 (mean)".to_owned(), 9));
+    assert_eq!(tl.rows[31], ("worker 31".to_owned(), 1));
+    let busy = |row: usize| -> u64 { tl.busy[row].iter().map(|b| b.iter().sum::<u64>()).sum() };
+    assert_eq!((busy(0), busy(31), busy(last)), (100_000, 100_000, 100_000));
+    // Worker 40 was busy all the time; the row is the mean of 9 workers.
+    assert!((tl.share(last, 0, 0) - 1.0 / 9.0).abs() < 1e-9);
+    assert!((tl.share(0, 0, 0) - 1.0).abs() < 1e-9);
+}
