@@ -155,8 +155,8 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
     }
     // The traced run: the program as written (or as recolored by --policy) on all workers.
     let traced_variant = usize::from(policy.is_some());
-    let traced = (!args.no_trace)
-        .then(|| &configs[traced_variant * worker_counts.len() + worker_counts.len() - 1]);
+    let traced_index =
+        (!args.no_trace).then_some(traced_variant * worker_counts.len() + worker_counts.len() - 1);
     let rounds = args.rounds as usize;
 
     writeln!(out, "hue demo: {}", w.name)?;
@@ -191,22 +191,22 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
             .with_context(|| format!("the {} run on {} workers failed", c.label, c.workers))
     };
 
-    // Warm-up: the first run of a process pays for what later ones reuse (the allocator's
-    // pages, lazily built tables, the CPU's clock ramping up).
-    run_one(
-        &configs[0],
-        Load {
-            duration: WARM_UP.min(load.duration),
-            ..load.clone()
-        },
-        None,
-    )?;
     // runs[config][round]
     let mut runs: Vec<Vec<Measured>> = configs.iter().map(|_| Vec::new()).collect();
-    for round in 0..rounds {
-        for k in 0..configs.len() {
-            let i = (round + k) % configs.len();
-            runs[i].push(run_one(&configs[i], load.clone(), None)?);
+    let mut traced_run = None;
+    for step in schedule(configs.len(), rounds, traced_index) {
+        match step {
+            Step::WarmUp(i) => {
+                let warm = Load {
+                    duration: WARM_UP.min(load.duration),
+                    ..load.clone()
+                };
+                run_one(&configs[i], warm, None)?;
+            }
+            Step::Measured { config, .. } => {
+                runs[config].push(run_one(&configs[config], load.clone(), None)?);
+            }
+            Step::Traced(i) => traced_run = Some(i),
         }
     }
 
@@ -250,7 +250,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
         let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = ratios.iter().copied().fold(0.0, f64::max);
         let ceil = ceiling(c.workers, base_worker_cores, machine_bound);
-        let over = ceil.is_some_and(|x| speedup > x);
+        let (ceil_cell, over) = ceiling_cell(speedup, ceil);
         if over {
             beyond.push(format!(
                 "{}, {} worker{}",
@@ -270,10 +270,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
             median(rs.iter().map(Measured::cpu_per_request_us)),
             speedup,
             format!("{lo:.2}–{hi:.2}"),
-            match ceil {
-                Some(x) => format!("{x:.2}x{}", if over { "!" } else { "" }),
-                None => "?".into(),
-            }
+            ceil_cell
         )?;
         let panics: u64 = rs.iter().map(|m| m.summary.panics).sum();
         let dropped: u64 = rs.iter().map(|m| m.summary.dropped).sum();
@@ -323,7 +320,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
     )?;
     writeln!(out, "{}", w.coloring)?;
 
-    if let Some(c) = traced {
+    if let Some(c) = traced_run.map(|i| &configs[i]) {
         let m = run_one(c, load.clone(), Some(&args.trace))?;
         let size = std::fs::metadata(&args.trace).map_or(0, |m| m.len());
         writeln!(
@@ -374,6 +371,40 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// One run of the demo's plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// A short run of this configuration, not measured.
+    WarmUp(usize),
+    /// A measured run of `config` in `round`.
+    Measured { config: usize, round: usize },
+    /// The run of this configuration that writes the trace, not compared (run after the
+    /// table is printed).
+    Traced(usize),
+}
+
+/// The demo's runs of `configs` configurations (0 the baseline) in order: a warm-up, then
+/// `rounds` rounds of one measured run of each, every round starting at the next
+/// configuration so that each takes each place about equally often, then the traced run of
+/// configuration `traced`, if any, apart from the measured ones.
+fn schedule(configs: usize, rounds: usize, traced: Option<usize>) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if configs == 0 {
+        return steps;
+    }
+    steps.push(Step::WarmUp(0));
+    for round in 0..rounds {
+        for k in 0..configs {
+            steps.push(Step::Measured {
+                config: (round + k) % configs,
+                round,
+            });
+        }
+    }
+    steps.extend(traced.map(Step::Traced));
+    steps
 }
 
 /// What `hue suggest` finds in the trace, in a line or two: the best suggestion, and the
@@ -458,6 +489,18 @@ fn ceiling(workers: usize, base_worker_cores: f64, machine: Option<f64>) -> Opti
         (Some(m), Some(w)) => Some(m.min(w)),
         (m, w) => m.or(w),
     }
+}
+
+/// The ceiling column for a median `speedup` under `ceiling`, `?` if unknown, marked `!` when
+/// the speedup is beyond it as printed (both to two decimals, so that a mark is never beside
+/// equal numbers); and whether it is.
+fn ceiling_cell(speedup: f64, ceiling: Option<f64>) -> (String, bool) {
+    let Some(x) = ceiling else {
+        return ("?".into(), false);
+    };
+    let hundredths = |v: f64| (v * 100.0).round() as i64;
+    let over = hundredths(speedup) > hundredths(x);
+    (format!("{x:.2}x{}", if over { "!" } else { "" }), over)
 }
 
 /// Runs `v` on `workers` workers and measures what other processes used meanwhile.
@@ -556,6 +599,52 @@ mod tests {
         assert!((one - 1.0 / 0.95).abs() < 1e-6, "{one}");
         assert!((ceiling(2, 0.95, Some(m)).unwrap() - 1.6).abs() < 1e-6);
         assert_eq!(ceiling(2, 0.0, None), None);
+    }
+
+    #[test]
+    fn the_plan_warms_up_rotates_the_rounds_and_traces_a_run_of_its_own() {
+        let plan = schedule(3, 3, Some(2));
+        assert_eq!(plan[0], Step::WarmUp(0));
+        assert_eq!(plan.last(), Some(&Step::Traced(2)));
+        assert_eq!(
+            plan.iter().filter(|s| matches!(s, Step::Traced(_))).count(),
+            1
+        );
+        let measured: Vec<(usize, usize)> = plan
+            .iter()
+            .filter_map(|s| match *s {
+                Step::Measured { config, round } => Some((config, round)),
+                _ => None,
+            })
+            .collect();
+        // Every configuration once per round, each round starting at the next one.
+        assert_eq!(
+            measured,
+            [
+                (0, 0),
+                (1, 0),
+                (2, 0),
+                (1, 1),
+                (2, 1),
+                (0, 1),
+                (2, 2),
+                (0, 2),
+                (1, 2)
+            ]
+        );
+        // Without a trace, no traced run; the measured runs are the same.
+        let untraced = schedule(3, 3, None);
+        assert_eq!(untraced[..], plan[..plan.len() - 1]);
+        assert!(schedule(0, 3, Some(0)).is_empty());
+    }
+
+    #[test]
+    fn a_speedup_beyond_the_ceiling_is_marked_and_one_within_is_not() {
+        assert_eq!(ceiling_cell(1.31, Some(1.2)), ("1.20x!".into(), true));
+        assert_eq!(ceiling_cell(1.19, Some(1.2)), ("1.20x".into(), false));
+        // Equal as printed: no mark beside two equal numbers.
+        assert_eq!(ceiling_cell(1.0041, Some(0.9999)), ("1.00x".into(), false));
+        assert_eq!(ceiling_cell(3.0, None), ("?".into(), false));
     }
 
     #[test]
