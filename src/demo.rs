@@ -227,7 +227,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
         .max(12);
     writeln!(
         out,
-        "{:<lw$} {:>7} {:>9} {:>8} {:>9} {:>8} {:>8} {:>11} {:>8}",
+        "{:<lw$} {:>7} {:>9} {:>8} {:>9} {:>8} {:>8} {:>11} {:>7}",
         "coloring",
         "workers",
         "req/s",
@@ -261,7 +261,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
         }
         writeln!(
             out,
-            "{:<lw$} {:>7} {:>9.0} {:>8.1} {:>9} {:>6.1}µs {:>7.2}x {:>11} {:>8}",
+            "{:<lw$} {:>7} {:>9.0} {:>8.1} {:>9} {:>6.1}µs {:>7.2}x {:>11} {}",
             c.label,
             c.workers,
             median(rs.iter().map(|m| m.summary.requests_per_sec())),
@@ -500,7 +500,10 @@ fn ceiling_cell(speedup: f64, ceiling: Option<f64>) -> (String, bool) {
     };
     let hundredths = |v: f64| (v * 100.0).round() as i64;
     let over = hundredths(speedup) > hundredths(x);
-    (format!("{x:.2}x{}", if over { "!" } else { "" }), over)
+    (
+        format!("{:>7}{}", format!("{x:.2}x"), if over { "!" } else { "" }),
+        over,
+    )
 }
 
 /// Runs `v` on `workers` workers and measures what other processes used meanwhile.
@@ -640,10 +643,13 @@ mod tests {
 
     #[test]
     fn a_speedup_beyond_the_ceiling_is_marked_and_one_within_is_not() {
-        assert_eq!(ceiling_cell(1.31, Some(1.2)), ("1.20x!".into(), true));
-        assert_eq!(ceiling_cell(1.19, Some(1.2)), ("1.20x".into(), false));
+        assert_eq!(ceiling_cell(1.31, Some(1.2)), ("  1.20x!".into(), true));
+        assert_eq!(ceiling_cell(1.19, Some(1.2)), ("  1.20x".into(), false));
         // Equal as printed: no mark beside two equal numbers.
-        assert_eq!(ceiling_cell(1.0041, Some(0.9999)), ("1.00x".into(), false));
+        assert_eq!(
+            ceiling_cell(1.0041, Some(0.9999)),
+            ("  1.00x".into(), false)
+        );
         assert_eq!(ceiling_cell(3.0, None), ("?".into(), false));
     }
 
