@@ -27,7 +27,8 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a built-in workload uncolored and colored, on 1 worker and on all cores, and print
-    /// what coloring bought.
+    /// what coloring bought: medians of rotated rounds after a warm-up, beside the machine's
+    /// ceiling.
     Demo(demo::Args),
     /// Serve the demo web server on ADDR for curl, wrk or a browser, until Ctrl-C; colored as
     /// written or by a recolor policy, and traced with --trace.
