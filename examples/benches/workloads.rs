@@ -26,8 +26,8 @@
 //! taken over the quiet rounds when there are at least 3, else over all rounds; both are
 //! printed.
 //!
-//! Two numbers say what limits a ratio on this machine: the *ceiling*, the cores divided by the
-//! cores the baseline `b` used (server and generator), is the most any `a` can reach over `b`
+//! Two numbers say what limits a ratio on this machine: the *ceiling*, the cores other
+//! processes left divided by the cores the baseline `b` used (server and generator), is the most any `a` can reach over `b`
 //! at `b`'s CPU cost per request; and `a`'s CPU time per request over `b`'s says how much of
 //! the ceiling `a`'s own overheads give away. CPU per request is measured in CPU time, so it
 //! is far less disturbed by other processes than requests per second are.
@@ -639,14 +639,19 @@ fn main() -> Result<()> {
             // and generator) and used every core: the ceiling this machine puts on the ratio.
             // From `b`'s quiet runs if it has enough: in a busy one, `b` used fewer cores only
             // because others took them.
+            // The cores are those other processes left (as `hue demo` and the profiler's
+            // `MachineUse::speedup_bound` count them): in busy rounds `b` used few cores only
+            // because others took the rest, and cores ÷ its use would be far above what `a`
+            // could get.
             let b_runs = steady(&samples[c.b]);
-            let ceiling = cores()
-                / median(
-                    &b_runs
-                        .iter()
-                        .map(|b| b.server + b.generator)
-                        .collect::<Vec<_>>(),
-                );
+            let b_used = median(
+                &b_runs
+                    .iter()
+                    .map(|b| b.server + b.generator)
+                    .collect::<Vec<_>>(),
+            );
+            let others = median(&b_runs.iter().map(|b| b.others).collect::<Vec<_>>());
+            let ceiling = (cores() - others).max(b_used) / b_used;
             // CPU time (server and generator) per request of `a` over that of `b`.
             let costs: Vec<f64> = used
                 .iter()
@@ -724,7 +729,7 @@ fn main() -> Result<()> {
     );
     println!();
     println!(
-        "| ratio (req/s) | goal | median of quiet rounds [min .. max] | median of all rounds [min .. max] | ceiling: cores ÷ cores used by b (its quiet runs) | efficiency: median ÷ ceiling | CPU per request, a ÷ b (requests per CPU second, a ÷ b) | goal met? |"
+        "| ratio (req/s) | goal | median of quiet rounds [min .. max] | median of all rounds [min .. max] | ceiling: cores left by other processes ÷ cores used by b (its quiet runs) | efficiency: median ÷ ceiling | CPU per request, a ÷ b (requests per CPU second, a ÷ b) | goal met? |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &rows {
