@@ -49,6 +49,7 @@ mod http;
 mod loadgen;
 mod net;
 
+pub mod emulated;
 pub mod fileserver;
 pub mod pipeline;
 pub mod webserver;
