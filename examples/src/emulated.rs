@@ -135,12 +135,15 @@ pub struct HandlerUse {
     pub max_parallel: u32,
     /// Distinct colors its callbacks ran in.
     pub colors: usize,
+    /// Wall time its callbacks' work took, summed (what the waits really lasted).
+    pub busy: Duration,
 }
 
 /// What a run did.
 #[derive(Debug)]
 pub struct Outcome {
-    /// From queueing the first request to the end of the last.
+    /// From queueing the first request to the end of the last callback (side stages such as
+    /// `weblog`'s `log` included: the makespan the profiler predicts).
     pub elapsed: Duration,
     /// Requests (rounds, steps) completed.
     pub requests: u64,
@@ -153,7 +156,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Requests (rounds, steps) per second.
+    /// Requests (rounds, steps) per second of [`elapsed`](Self::elapsed).
     pub fn requests_per_sec(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -246,6 +249,7 @@ struct Probe {
     calls: AtomicU64,
     running: AtomicU32,
     max: AtomicU32,
+    busy_ns: AtomicU64,
     colors: Mutex<HashSet<u64>>,
 }
 
@@ -259,7 +263,9 @@ impl Probe {
         }
     }
 
-    fn exit(&self) {
+    fn exit(&self, began: Instant) {
+        self.busy_ns
+            .fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
         self.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -277,8 +283,9 @@ struct Run {
     states: Vec<Shared<u64>>,
     unit: Duration,
     done: AtomicU64,
-    total: u64,
-    end: Mutex<Option<Instant>>,
+    start: Instant,
+    /// When the last callback's work ended, ns after `start`.
+    last_end: AtomicU64,
 }
 
 impl Run {
@@ -300,6 +307,7 @@ impl Run {
 
     /// Runs stage `s`'s work with its probe around it.
     fn work(&self, cx: &mut Cx<'_>, probe: &Probe, st: &Stage, state: &Shared<u64>) {
+        let began = Instant::now();
         probe.enter(cx.color());
         self.all.enter(cx.color());
         if st.shared {
@@ -310,16 +318,14 @@ impl Run {
         } else {
             self.wait(st.cost);
         }
-        self.all.exit();
-        probe.exit();
+        self.all.exit(began);
+        probe.exit(began);
+        let end = self.start.elapsed().as_nanos() as u64;
+        self.last_end.fetch_max(end, Ordering::SeqCst);
     }
 
     fn finish_one(&self) {
-        if self.done.fetch_add(1, Ordering::SeqCst) + 1 == self.total
-            && let Ok(mut end) = self.end.lock()
-        {
-            *end = Some(Instant::now());
-        }
+        self.done.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -387,7 +393,12 @@ pub fn run_with(builder: Builder, config: &Config) -> Result<Outcome> {
     if config.requests == 0 {
         return Err(Error::config("an emulated workload needs at least one request"));
     }
+    let rt = builder
+        .workers(config.workers)
+        .program(format!("emulated-{}", config.shape.name()))
+        .build()?;
     let (stages, side) = plan(config.shape);
+    let start = Instant::now();
     let run = Arc::new(Run {
         handlers: stages.iter().map(|s| Handler::new(s.name)).collect(),
         side_handler: side.map(|s| Handler::new(s.name)),
@@ -402,15 +413,10 @@ pub fn run_with(builder: Builder, config: &Config) -> Result<Outcome> {
         side,
         unit: config.unit,
         done: AtomicU64::new(0),
-        total: config.total_requests(),
-        end: Mutex::new(None),
+        start,
+        last_end: AtomicU64::new(0),
     });
-    let rt = builder
-        .workers(config.workers)
-        .program(format!("emulated-{}", config.shape.name()))
-        .build()?;
     let handle = rt.handle();
-    let start = Instant::now();
     let first = config.requests - 1;
     for client in 0..config.clients() as u64 {
         let r = run.clone();
@@ -423,12 +429,7 @@ pub fn run_with(builder: Builder, config: &Config) -> Result<Outcome> {
         }
     }
     rt.wait_idle();
-    let end = run
-        .end
-        .lock()
-        .ok()
-        .and_then(|e| *e)
-        .unwrap_or_else(Instant::now);
+    let elapsed = Duration::from_nanos(run.last_end.load(Ordering::SeqCst));
     let report = rt.shutdown();
     let requests = run.done.load(Ordering::SeqCst);
     let use_of = |st: &Stage, p: &Probe| HandlerUse {
@@ -436,6 +437,7 @@ pub fn run_with(builder: Builder, config: &Config) -> Result<Outcome> {
         calls: p.calls.load(Ordering::SeqCst),
         max_parallel: p.max.load(Ordering::SeqCst),
         colors: p.colors.lock().map_or(0, |c| c.len()),
+        busy: Duration::from_nanos(p.busy_ns.load(Ordering::Relaxed)),
     };
     let mut handlers: Vec<HandlerUse> = run
         .stages
@@ -447,7 +449,7 @@ pub fn run_with(builder: Builder, config: &Config) -> Result<Outcome> {
         handlers.push(use_of(side, &run.side_probe));
     }
     Ok(Outcome {
-        elapsed: end.saturating_duration_since(start),
+        elapsed,
         requests,
         max_parallel: run.all.max.load(Ordering::SeqCst),
         handlers,

@@ -16,7 +16,10 @@
 //! (as in the `accuracy` bench); the machine bound is not applied (these handlers barely use
 //! the CPU). Each row: the median of the repeats' predictions, the median [min–max] of the
 //! measured runs, and the error of the medians. The N = 1 row compares the untraced 1-worker
-//! run with the traced one it was predicted from.
+//! run with the traced one it was predicted from. `spread` is (max − min) ÷ median of the
+//! measured runs; `stretch` is the mean wall time of a callback's wait in the measured runs ÷
+//! in the traced run (medians): how much of an error is the machine waking the waits late
+//! (a 1-worker trace cannot know that) rather than the schedule.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -58,6 +61,15 @@ fn loadavg() -> String {
 struct Repeat {
     predicted: Vec<f64>,
     measured: Vec<f64>,
+    /// Mean wall time of a callback's work in each measured run ÷ in the traced run.
+    stretch: Vec<f64>,
+}
+
+/// Mean wall time of a callback's work in a run, ns.
+fn mean_work(out: &emulated::Outcome) -> f64 {
+    let calls: u64 = out.handlers.iter().map(|h| h.calls).sum();
+    let busy: f64 = out.handlers.iter().map(|h| h.busy.as_nanos() as f64).sum();
+    busy / calls.max(1) as f64
 }
 
 fn one(shape: Shape, quick: bool, repeat: u64) -> Repeat {
@@ -84,7 +96,8 @@ fn one(shape: Shape, quick: bool, repeat: u64) -> Repeat {
         .iter()
         .map(|p| m1 * base / p.burdened_makespan as f64)
         .collect();
-    let measured = CORES
+    let traced_work = mean_work(&traced);
+    let (measured, stretch) = CORES
         .iter()
         .map(|&n| {
             let c = Config {
@@ -94,12 +107,30 @@ fn one(shape: Shape, quick: bool, repeat: u64) -> Repeat {
             let out = emulated::run_with(Runtime::builder().trace_level(TraceLevel::Off), &c)
                 .expect("the measured run");
             assert_eq!(out.requests, c.total_requests(), "every request completed");
-            out.requests_per_sec()
+            if std::env::var("HUE_EMULATED_VERBOSE").is_ok() {
+                for h in &out.handlers {
+                    let t = traced.handler(h.name).map_or(0.0, |t| {
+                        t.busy.as_nanos() as f64 / t.calls.max(1) as f64 / 1e3
+                    });
+                    println!(
+                        "  {} N={n} {}: {} calls, mean {:.0} us (traced 1 worker: {:.0} us), at most {} at once, {} colors",
+                        shape.name(),
+                        h.name,
+                        h.calls,
+                        h.busy.as_nanos() as f64 / h.calls.max(1) as f64 / 1e3,
+                        t,
+                        h.max_parallel,
+                        h.colors
+                    );
+                }
+            }
+            (out.requests_per_sec(), mean_work(&out) / traced_work)
         })
-        .collect();
+        .unzip();
     Repeat {
         predicted,
         measured,
+        stretch,
     }
 }
 
@@ -114,7 +145,7 @@ fn main() {
         loadavg()
     );
     println!(
-        "{:<12} {:>3} {:>10} {:>9} {:>10} {:>22} {:>8} {:>8}",
+        "{:<12} {:>3} {:>10} {:>9} {:>10} {:>22} {:>8} {:>8} {:>8}",
         "workload",
         "N",
         "pred r/s",
@@ -122,7 +153,8 @@ fn main() {
         "meas r/s",
         "median [min-max] x",
         "error",
-        "spread"
+        "spread",
+        "stretch"
     );
     let started = Instant::now();
     let mut worst: f64 = 0.0;
@@ -140,11 +172,12 @@ fn main() {
             let lo = meas.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = meas.iter().copied().fold(0.0, f64::max);
             let err = (pred - med) / med;
+            let stretch = median(&reps.iter().map(|r| r.stretch[i]).collect::<Vec<_>>());
             if *n > 1 {
                 worst = worst.max(err.abs());
             }
             println!(
-                "{:<12} {:>3} {:>10.0} {:>8.2}x {:>10.0} {:>8.2}x [{:.2}-{:.2}] {:>+7.1}% {:>7.1}%",
+                "{:<12} {:>3} {:>10.0} {:>8.2}x {:>10.0} {:>8.2}x [{:.2}-{:.2}] {:>+7.1}% {:>7.1}% {:>7.3}x",
                 shape.name(),
                 n,
                 pred,
@@ -154,7 +187,8 @@ fn main() {
                 lo / m1,
                 hi / m1,
                 err * 100.0,
-                (hi - lo) / med * 100.0
+                (hi - lo) / med * 100.0,
+                stretch
             );
         }
     }
