@@ -90,6 +90,28 @@ fn one(shape: Shape, quick: bool, repeat: u64) -> Repeat {
     let jobs: Vec<(Coloring, usize)> = CORES.iter().map(|&n| (Coloring::recorded(), n)).collect();
     let points = predictor.points(&jobs).expect("simulations");
     let _ = std::fs::remove_file(&path);
+    if std::env::var("HUE_EMULATED_VERBOSE").is_ok() {
+        let (overhead, handoff) = predictor.overheads();
+        println!(
+            "  {}: per-callback overhead {overhead} ns, hand-off {handoff} ns, color {} ns; work {} us, span {} us",
+            shape.name(),
+            predictor.color_cost_ns(),
+            predictor.index().work / 1000,
+            predictor.index().span / 1000
+        );
+        for p in &points {
+            println!(
+                "  {} N={}: speedup {:.2} burdened {:.2} bound {:.2} ({}), color bound {} us",
+                shape.name(),
+                p.cores,
+                p.speedup,
+                p.burdened,
+                p.bound,
+                p.limit().name(),
+                p.color_bound / 1000
+            );
+        }
+    }
     let m1 = traced.requests_per_sec();
     let base = points[0].burdened_makespan as f64;
     let predicted = points
