@@ -416,7 +416,9 @@ fn fork(run: &Arc<Run>, cx: &mut Cx<'_>, left: usize) {
 /// name; the workers come from `config`), until every client has had its answers.
 pub fn run_with(builder: Builder, config: &Config) -> Result<Outcome> {
     if config.requests == 0 {
-        return Err(Error::config("an emulated workload needs at least one request"));
+        return Err(Error::config(
+            "an emulated workload needs at least one request",
+        ));
     }
     let rt = builder
         .workers(config.workers)

@@ -17,11 +17,18 @@ fn run(shape: Shape, workers: usize) -> (Config, Outcome) {
     };
     let out = emulated::run_with(Runtime::builder().trace_level(TraceLevel::Off), &config)
         .expect("the workload runs");
-    assert_eq!(out.requests, config.total_requests(), "{shape:?}: every request completed");
+    assert_eq!(
+        out.requests,
+        config.total_requests(),
+        "{shape:?}: every request completed"
+    );
     assert!(out.report.dropped.is_empty(), "{shape:?}: nothing dropped");
     assert!(out.report.panics.is_empty(), "{shape:?}: no panics");
     let ran: u64 = out.handlers.iter().map(|h| h.calls).sum();
-    assert_eq!(out.report.callbacks_run, ran, "{shape:?}: every callback was a stage");
+    assert_eq!(
+        out.report.callbacks_run, ran,
+        "{shape:?}: every callback was a stage"
+    );
     (config, out)
 }
 
@@ -42,7 +49,10 @@ fn a_chain_never_overlaps_and_takes_a_new_color_each_step() {
     assert_eq!(out.max_parallel, 1, "a chain runs one callback at a time");
     let step = out.handler("step").expect("steps ran");
     assert_eq!(step.calls, config.requests as u64);
-    assert_eq!(step.colors, config.requests, "each step in a color of its own");
+    assert_eq!(
+        step.colors, config.requests,
+        "each step in a color of its own"
+    );
 }
 
 #[test]
@@ -55,7 +65,11 @@ fn a_fork_join_forks_its_width_and_joins_in_one_color() {
     serial(&out, "fork");
     serial(&out, "join");
     let branch = out.handler("branch").expect("branches ran");
-    assert_eq!(branch.colors, config.requests * FORK_WIDTH, "a color per branch");
+    assert_eq!(
+        branch.colors,
+        config.requests * FORK_WIDTH,
+        "a color per branch"
+    );
 }
 
 #[test]
@@ -85,13 +99,22 @@ fn the_pipeline_has_six_stages_and_its_shared_state_groups_are_serial() {
         "Safe at Any Speed's six stages, in order"
     );
     for h in &out.handlers {
-        assert_eq!(h.calls, config.total_requests(), "{} once per request", h.name);
+        assert_eq!(
+            h.calls,
+            config.total_requests(),
+            "{} once per request",
+            h.name
+        );
     }
     serial(&out, "accept");
     serial(&out, "query");
     serial(&out, "log");
     for h in ["read", "parse", "respond"] {
-        assert_eq!(out.handler(h).map(|h| h.colors), Some(config.clients), "{h} by key");
+        assert_eq!(
+            out.handler(h).map(|h| h.colors),
+            Some(config.clients),
+            "{h} by key"
+        );
     }
 }
 
@@ -99,11 +122,19 @@ fn the_pipeline_has_six_stages_and_its_shared_state_groups_are_serial() {
 fn the_web_server_logs_in_one_serial_color() {
     let (config, out) = run(Shape::WebLog, 4);
     for h in ["parse", "respond", "log"] {
-        assert_eq!(calls(&out, h), config.total_requests(), "{h} once per request");
+        assert_eq!(
+            calls(&out, h),
+            config.total_requests(),
+            "{h} once per request"
+        );
     }
     serial(&out, "log");
     for h in ["parse", "respond"] {
-        assert_eq!(out.handler(h).map(|h| h.colors), Some(config.clients), "{h} by key");
+        assert_eq!(
+            out.handler(h).map(|h| h.colors),
+            Some(config.clients),
+            "{h} by key"
+        );
     }
 }
 

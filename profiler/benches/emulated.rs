@@ -82,8 +82,8 @@ fn one(shape: Shape, quick: bool, repeat: u64) -> Repeat {
         std::process::id(),
         shape.name()
     ));
-    let traced = emulated::run_with(Runtime::builder().trace_file(&path), &config)
-        .expect("the traced run");
+    let traced =
+        emulated::run_with(Runtime::builder().trace_file(&path), &config).expect("the traced run");
     let trace = Trace::open(&path).expect("the trace");
     let profile = Profile::read(&trace).expect("a profile");
     let predictor = Predictor::new(&trace, &profile).expect("an index");

@@ -122,17 +122,25 @@ fn main() {
     if let Ok(p) = std::env::var("HUE_SUGGEST_TRACE") {
         traces.push((p.clone(), p.into(), false));
     } else {
-        let server = dir.join(format!("hue-suggest-bench-server-{}.hue", std::process::id()));
+        let server = dir.join(format!(
+            "hue-suggest-bench-server-{}.hue",
+            std::process::id()
+        ));
         std::fs::write(&server, hue_testkit::server(callbacks as usize)).expect("writing");
         traces.push(("server".into(), server, true));
-        let closed = dir.join(format!("hue-suggest-bench-closed-{}.hue", std::process::id()));
+        let closed = dir.join(format!(
+            "hue-suggest-bench-closed-{}.hue",
+            std::process::id()
+        ));
         write_closed_loop(&closed, callbacks);
         traces.push(("closed-loop".into(), closed, true));
     }
     println!(
         "{} cores available; load average {}",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
     println!(
         "{:<12} {:>10} {:>8} {:>9} {:>9} {:>10} {:>14} {:>11} {:>10}",
