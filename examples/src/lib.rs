@@ -53,6 +53,7 @@ mod loadgen;
 mod net;
 
 pub mod catalogue;
+pub mod emulated;
 pub mod fileserver;
 pub mod pipeline;
 pub mod webserver;
