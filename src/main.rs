@@ -9,6 +9,7 @@ mod demo;
 mod serve;
 mod stats;
 mod suggest;
+mod top;
 
 /// Make event-driven programs use many cores safely, and see why they don't yet.
 #[derive(Parser, Debug)]
@@ -32,6 +33,9 @@ enum Command {
     /// Rank the hot serialized handlers of a trace by the speedup recoloring them is predicted
     /// to buy, with a safety verdict and its evidence; optionally write the policy.
     Suggest(suggest::Args),
+    /// Watch a running program's colors, handlers, workers and states live in the terminal,
+    /// or replay a recorded run.
+    Top(top::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args, &mut io::stdout().lock()),
         Command::Stats(args) => stats::run(&args, &mut io::stdout().lock()),
         Command::Suggest(args) => suggest::run(&args, &mut io::stdout().lock()),
+        Command::Top(args) => top::run(&args),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

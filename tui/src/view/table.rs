@@ -1,0 +1,95 @@
+//! The one table every list is drawn with.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
+
+use super::theme::Theme;
+use crate::state::table;
+
+/// Draws `table` in `area` with row `selected` highlighted, the sort column marked, hot rows
+/// flagged with `!`, its note under it and, with `detail`, the selected row's detail below.
+pub fn render(
+    table: &table::Table,
+    title: &str,
+    selected: usize,
+    sort: usize,
+    detail: bool,
+    theme: Theme,
+    area: Rect,
+    buf: &mut Buffer,
+) {
+    let detail_lines = if detail { 7 } else { 0 };
+    let [list, note, more] = Layout::vertical([
+        Constraint::Min(3),
+        Constraint::Length(if table.note.is_some() { 2 } else { 0 }),
+        Constraint::Length(detail_lines),
+    ])
+    .areas(area);
+    let mut widths = vec![Constraint::Length(1)];
+    widths.extend(table.columns.iter().enumerate().map(|(i, c)| {
+        if i == 0 {
+            Constraint::Fill(1)
+        } else {
+            Constraint::Length(c.width)
+        }
+    }));
+    let header = Row::new(std::iter::once(Cell::from("")).chain(table.columns.iter().enumerate().map(
+        |(i, c)| {
+            let mark = if i == sort { "▼" } else { "" };
+            let text = format!("{}{mark}", c.title);
+            let line = if c.right {
+                Line::from(text).right_aligned()
+            } else {
+                Line::from(text)
+            };
+            Cell::from(line)
+        },
+    )))
+    .style(theme.heading());
+    let rows = table.rows.iter().map(|r| {
+        let flag = if r.hot { "!" } else { " " };
+        let cells = std::iter::once(Cell::from(flag)).chain(r.cells.iter().zip(&table.columns).map(
+            |(text, c)| {
+                let line = if c.right {
+                    Line::from(text.as_str()).right_aligned()
+                } else {
+                    Line::from(text.as_str())
+                };
+                Cell::from(line)
+            },
+        ));
+        let row = Row::new(cells);
+        if r.hot { row.style(theme.hot()) } else { row }
+    });
+    let count = table.rows.len();
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(format!(" {title} ({count}) "));
+    let t = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .column_spacing(1)
+        .row_highlight_style(theme.selected());
+    let mut state = TableState::default();
+    if count > 0 {
+        state.select(Some(selected.min(count - 1)));
+    }
+    StatefulWidget::render(t, list, buf, &mut state);
+    if let Some(n) = &table.note {
+        Paragraph::new(Span::styled(n.as_str(), theme.dim()))
+            .wrap(Wrap { trim: true })
+            .render(note, buf);
+    }
+    if detail {
+        let lines: Vec<Line> = match table.rows.get(selected.min(count.saturating_sub(1))) {
+            Some(r) => r.detail.iter().map(|l| Line::from(l.as_str())).collect(),
+            None => vec![Line::from("nothing selected")],
+        };
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(Block::default().borders(Borders::ALL).title(" detail (Enter closes) "))
+            .render(more, buf);
+    }
+}
