@@ -39,7 +39,12 @@ pub fn pct(share: f64) -> String {
 /// A time from the program's start: `01:03.250`.
 pub fn clock(ns: u64) -> String {
     let ms = ns / 1_000_000;
-    format!("{:02}:{:02}.{:03}", ms / 60_000, (ms / 1000) % 60, ms % 1000)
+    format!(
+        "{:02}:{:02}.{:03}",
+        ms / 60_000,
+        (ms / 1000) % 60,
+        ms % 1000
+    )
 }
 
 /// A color as a person recognizes it: `default` for the default color, else its raw value.

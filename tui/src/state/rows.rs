@@ -113,7 +113,9 @@ pub fn handlers(w: &Window) -> Table {
                 ),
             ];
             detail.push(match cpu {
-                Some(r) => format!("CPU per wall {r:.2}, from its long callbacks (only those are timed)"),
+                Some(r) => {
+                    format!("CPU per wall {r:.2}, from its long callbacks (only those are timed)")
+                }
                 None => "CPU per wall not measured: its callbacks are too short to time".to_owned(),
             });
             if h.blocking {
@@ -153,7 +155,7 @@ pub fn handlers(w: &Window) -> Table {
         .collect();
     Table {
         columns: vec![
-            Column::text("handler", 14),
+            Column::text("handler", 8),
             Column::num("calls/s", 8),
             Column::num("busy", 6),
             Column::num("cpu/wall", 8),
@@ -185,12 +187,7 @@ pub fn states(w: &Window) -> Table {
                     s.conflicts.to_string(),
                     fmt::dur(wait),
                 ],
-                keys: vec![
-                    text(&s.name),
-                    num(rate),
-                    num(s.conflicts as f64),
-                    num(wait),
-                ],
+                keys: vec![text(&s.name), num(rate), num(s.conflicts as f64), num(wait)],
                 hot: s.conflicts > 0,
                 detail: vec![
                     format!("state {}", s.name),
@@ -208,7 +205,7 @@ pub fn states(w: &Window) -> Table {
         .collect();
     Table {
         columns: vec![
-            Column::text("state", 20),
+            Column::text("state", 8),
             Column::num("accesses/s", 10),
             Column::num("conflicts", 9),
             Column::num("wait/access", 11),

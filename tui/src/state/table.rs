@@ -71,8 +71,11 @@ impl Table {
     pub fn arrange(&mut self, sort: usize, filter: &str) {
         if !filter.is_empty() {
             let f = filter.to_lowercase();
-            self.rows
-                .retain(|r| r.cells.first().is_some_and(|c| c.to_lowercase().contains(&f)));
+            self.rows.retain(|r| {
+                r.cells
+                    .first()
+                    .is_some_and(|c| c.to_lowercase().contains(&f))
+            });
         }
         let sort = sort.min(self.columns.len().saturating_sub(1));
         self.rows.sort_by(|a, b| {

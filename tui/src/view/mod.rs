@@ -121,7 +121,10 @@ fn render_waiting(app: &App, area: Rect, buf: &mut Buffer) {
                 Link::Connected => "connected; waiting for the first snapshot".to_owned(),
             };
             vec![
-                Line::styled(format!("Waiting for a hue program at {addr}."), theme.heading()),
+                Line::styled(
+                    format!("Waiting for a hue program at {addr}."),
+                    theme.heading(),
+                ),
                 Line::raw(""),
                 Line::styled(why, theme.problem()),
                 Line::raw(""),
@@ -130,7 +133,9 @@ fn render_waiting(app: &App, area: Rect, buf: &mut Buffer) {
                 Line::raw(format!("    hue demo --telemetry {addr}")),
                 Line::raw("or call Builder::telemetry(addr) on its runtime."),
                 Line::raw(""),
-                Line::raw("This screen retries on its own and follows the program when it starts (or restarts)."),
+                Line::raw(
+                    "This screen retries on its own and follows the program when it starts (or restarts).",
+                ),
             ]
         }
         (Mode::Replay { path, .. }, _) => {
@@ -163,8 +168,10 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
         _ => None,
     };
     if let Some(goto) = &app.ui.goto {
-        Paragraph::new(format!("go to (seconds, or m:ss.s), Enter to go, Esc to cancel: {goto}▏"))
-            .render(first, buf);
+        Paragraph::new(format!(
+            "go to (seconds, or m:ss.s), Enter to go, Esc to cancel: {goto}▏"
+        ))
+        .render(first, buf);
     } else if let Some(m) = &app.ui.message {
         Paragraph::new(Span::styled(m.as_str(), theme.hot())).render(first, buf);
     } else if let Some(p) = problem {
@@ -200,8 +207,16 @@ fn render_replay_bar(app: &App, area: Rect, buf: &mut Buffer) {
         format!("{speed:.0}x")
     };
     let reading = if app.model.loaded { "" } else { " reading…" };
-    let left = format!(" {icon} {speed:>5}  {} / {}{reading} ", fmt::clock(shown), fmt::clock(end));
-    let right = "  space ⏯  [ ] step  ←→ 1s  H L 10s  g go to  +- speed";
+    let left = format!(
+        " {icon} {speed:>5}  {} / {}{reading} ",
+        fmt::clock(shown),
+        fmt::clock(end)
+    );
+    let right = if area.width >= 120 {
+        "  space ⏯  [ ] step  ←→ 1 s  H L 10 s  g go to  +- speed"
+    } else {
+        " space [ ] ←→ H L g +-"
+    };
     let gauge = (area.width as usize).saturating_sub(left.chars().count() + right.chars().count());
     let at = if end == 0 {
         0

@@ -7,11 +7,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Widget, Wrap};
 
 use super::theme::{self, Theme};
+use crate::App;
 use crate::fmt;
 use crate::state::Window;
 use crate::state::rows::HOT_COLOR;
 use crate::state::window::utilization;
-use crate::App;
 
 /// Draws the overview of `app` into `area`.
 pub fn render(app: &App, window: &Window, area: Rect, buf: &mut Buffer) {
@@ -71,8 +71,11 @@ fn render_workers(w: &Window, shown: usize, theme: Theme, area: Rect, buf: &mut 
     }
     lines.push(Line::from(vec![
         Span::styled(format!("{} running callbacks  ", theme::BUSY), theme.busy()),
-        Span::styled(format!("{} waiting for a CPU  ", theme::CPU_WAIT), theme.cpu_wait()),
-        Span::styled(format!("{} awake, no callback  ", theme::IDLE), theme.idle()),
+        Span::styled(
+            format!("{} waiting for a CPU  ", theme::CPU_WAIT),
+            theme.cpu_wait(),
+        ),
+        Span::styled(format!("{} no callback  ", theme::IDLE), theme.idle()),
         Span::raw("blank: asleep"),
     ]));
     Paragraph::new(lines).render(inner, buf);
@@ -101,7 +104,7 @@ fn render_history(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
 
 fn render_totals(app: &App, w: &Window, theme: Theme, area: Rect, buf: &mut Buffer) {
     let mut spans = vec![Span::raw(format!(
-        " callbacks/s {}   active colors {}   conflicts {}   panics {}   dropped records {}",
+        " callbacks/s {}   active colors {}   conflicts {}   panics {}   dropped {}",
         fmt::count(w.per_sec(w.callbacks)),
         w.active_colors,
         w.conflicts,
@@ -110,12 +113,16 @@ fn render_totals(app: &App, w: &Window, theme: Theme, area: Rect, buf: &mut Buff
     ))];
     if !app.model.is_replay() {
         spans.push(Span::raw(format!(
-            "   dropped snapshots {}",
+            "   missed snapshots {}",
             w.dropped_snapshots + app.model.missed
         )));
     }
     let bad = w.conflicts > 0 || w.panics > 0 || w.dropped_records > 0;
-    let style = if bad { theme.hot() } else { ratatui::style::Style::new() };
+    let style = if bad {
+        theme.hot()
+    } else {
+        ratatui::style::Style::new()
+    };
     Paragraph::new(Line::from(spans).style(style))
         .wrap(Wrap { trim: false })
         .render(area, buf);
@@ -125,7 +132,11 @@ fn render_hottest(w: &Window, theme: Theme, area: Rect, buf: &mut Buffer) {
     let block = Block::default()
         .borders(Borders::ALL)
         .title(" hottest color ");
-    let Some(top) = w.colors.iter().max_by_key(|c| (c.busy_ns, std::cmp::Reverse(c.color))) else {
+    let Some(top) = w
+        .colors
+        .iter()
+        .max_by_key(|c| (c.busy_ns, std::cmp::Reverse(c.color)))
+    else {
         Paragraph::new("no callbacks ran in this window")
             .block(block)
             .render(area, buf);
@@ -134,10 +145,7 @@ fn render_hottest(w: &Window, theme: Theme, area: Rect, buf: &mut Buffer) {
     let core = w.of_a_core(top.busy_ns);
     let total = w.busy_ns();
     let mut lines = vec![Line::from(vec![
-        Span::styled(
-            if core >= HOT_COLOR { "! " } else { "  " },
-            theme.hot(),
-        ),
+        Span::styled(if core >= HOT_COLOR { "! " } else { "  " }, theme.hot()),
         Span::styled(fmt::color(top.color), theme.heading()),
         Span::raw(format!(
             "  busy {} of one core   serial wait {} per callback   {}/s",
@@ -156,6 +164,25 @@ fn render_hottest(w: &Window, theme: Theme, area: Rect, buf: &mut Buffer) {
             "  it holds {} of the work: with this coloring and this mix of work, no number of \
              cores makes the program more than {bound:.1}x faster than one core would (color bound)",
             fmt::pct(top.busy_ns as f64 / total as f64)
+        )));
+    }
+    let mut handlers: Vec<_> = w.handlers.iter().filter(|h| h.busy_ns > 0).collect();
+    handlers.sort_by_key(|h| (std::cmp::Reverse(h.busy_ns), h.name.as_str()));
+    if !handlers.is_empty() {
+        let list: Vec<String> = handlers
+            .iter()
+            .take(5)
+            .map(|h| {
+                format!(
+                    "{} {}",
+                    h.name,
+                    fmt::pct(h.busy_ns as f64 / total.max(1) as f64)
+                )
+            })
+            .collect();
+        lines.push(Line::from(format!(
+            "  busiest handlers (share of all work): {}",
+            list.join(", ")
         )));
     }
     Paragraph::new(lines)

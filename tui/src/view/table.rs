@@ -3,7 +3,9 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
+use ratatui::widgets::{
+    Block, Borders, Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap,
+};
 
 use super::theme::Theme;
 use crate::state::table;
@@ -27,16 +29,28 @@ pub fn render(
         Constraint::Length(detail_lines),
     ])
     .areas(area);
+    // The first column as wide as its longest name (within reason), every other one its
+    // width plus the sort mark, and what is left over at the right.
+    let first = table
+        .rows
+        .iter()
+        .filter_map(|r| r.cells.first())
+        .map(|c| c.chars().count())
+        .chain(table.columns.first().map(|c| c.width as usize))
+        .max()
+        .unwrap_or(8)
+        .clamp(8, 40) as u16;
     let mut widths = vec![Constraint::Length(1)];
     widths.extend(table.columns.iter().enumerate().map(|(i, c)| {
         if i == 0 {
-            Constraint::Fill(1)
+            Constraint::Min(first)
         } else {
-            Constraint::Length(c.width)
+            Constraint::Length(c.width + 1)
         }
     }));
-    let header = Row::new(std::iter::once(Cell::from("")).chain(table.columns.iter().enumerate().map(
-        |(i, c)| {
+    widths.push(Constraint::Fill(1));
+    let header = Row::new(std::iter::once(Cell::from("")).chain(
+        table.columns.iter().enumerate().map(|(i, c)| {
             let mark = if i == sort { "▼" } else { "" };
             let text = format!("{}{mark}", c.title);
             let line = if c.right {
@@ -45,21 +59,21 @@ pub fn render(
                 Line::from(text)
             };
             Cell::from(line)
-        },
-    )))
+        }),
+    ))
     .style(theme.heading());
     let rows = table.rows.iter().map(|r| {
         let flag = if r.hot { "!" } else { " " };
-        let cells = std::iter::once(Cell::from(flag)).chain(r.cells.iter().zip(&table.columns).map(
-            |(text, c)| {
+        let cells = std::iter::once(Cell::from(flag)).chain(
+            r.cells.iter().zip(&table.columns).map(|(text, c)| {
                 let line = if c.right {
                     Line::from(text.as_str()).right_aligned()
                 } else {
                     Line::from(text.as_str())
                 };
                 Cell::from(line)
-            },
-        ));
+            }),
+        );
         let row = Row::new(cells);
         if r.hot { row.style(theme.hot()) } else { row }
     });
@@ -89,7 +103,11 @@ pub fn render(
         };
         Paragraph::new(lines)
             .wrap(Wrap { trim: true })
-            .block(Block::default().borders(Borders::ALL).title(" detail (Enter closes) "))
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" detail (Enter closes) "),
+            )
             .render(more, buf);
     }
 }
