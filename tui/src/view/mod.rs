@@ -46,16 +46,15 @@ impl Widget for &App {
                 tab => {
                     let t = self.table(tab, &window).unwrap_or_default();
                     let l = self.ui.lists[Tab::ALL.iter().position(|x| *x == tab).unwrap_or(0)];
-                    table::render(
-                        &t,
-                        tab.title(),
-                        self.selected(t.rows.len()),
-                        l.sort,
-                        self.ui.detail,
-                        self.theme,
-                        body,
-                        buf,
-                    );
+                    table::List {
+                        table: &t,
+                        title: tab.title(),
+                        selected: self.selected(t.rows.len()),
+                        sort: l.sort,
+                        detail: self.ui.detail,
+                        theme: self.theme,
+                    }
+                    .render(body, buf);
                 }
             }
         }

@@ -10,104 +10,121 @@ use ratatui::widgets::{
 use super::theme::Theme;
 use crate::state::table;
 
-/// Draws `table` in `area` with row `selected` highlighted, the sort column marked, hot rows
+/// A list view: `table` with row `selected` highlighted, the sort column marked, hot rows
 /// flagged with `!`, its note under it and, with `detail`, the selected row's detail below.
-pub fn render(
-    table: &table::Table,
-    title: &str,
-    selected: usize,
-    sort: usize,
-    detail: bool,
-    theme: Theme,
-    area: Rect,
-    buf: &mut Buffer,
-) {
-    let detail_lines = if detail { 7 } else { 0 };
-    let [list, note, more] = Layout::vertical([
-        Constraint::Min(3),
-        Constraint::Length(if table.note.is_some() { 2 } else { 0 }),
-        Constraint::Length(detail_lines),
-    ])
-    .areas(area);
-    // The first column as wide as its longest name (within reason), every other one its
-    // width plus the sort mark, and what is left over at the right.
-    let first = table
-        .rows
-        .iter()
-        .filter_map(|r| r.cells.first())
-        .map(|c| c.chars().count())
-        .chain(table.columns.first().map(|c| c.width as usize))
-        .max()
-        .unwrap_or(8)
-        .clamp(8, 40) as u16;
-    let mut widths = vec![Constraint::Length(1)];
-    widths.extend(table.columns.iter().enumerate().map(|(i, c)| {
-        if i == 0 {
-            Constraint::Min(first)
-        } else {
-            Constraint::Length(c.width + 1)
-        }
-    }));
-    widths.push(Constraint::Fill(1));
-    let header = Row::new(std::iter::once(Cell::from("")).chain(
-        table.columns.iter().enumerate().map(|(i, c)| {
-            let mark = if i == sort { "▼" } else { "" };
-            let text = format!("{}{mark}", c.title);
-            let line = if c.right {
-                Line::from(text).right_aligned()
+pub struct List<'a> {
+    /// The rows.
+    pub table: &'a table::Table,
+    /// The box's title.
+    pub title: &'a str,
+    /// The selected row.
+    pub selected: usize,
+    /// The sort column.
+    pub sort: usize,
+    /// Whether the detail pane is open.
+    pub detail: bool,
+    /// Colours.
+    pub theme: Theme,
+}
+
+impl Widget for List<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let List {
+            table,
+            title,
+            selected,
+            sort,
+            detail,
+            theme,
+        } = self;
+
+        let detail_lines = if detail { 7 } else { 0 };
+        let [list, note, more] = Layout::vertical([
+            Constraint::Min(3),
+            Constraint::Length(if table.note.is_some() { 2 } else { 0 }),
+            Constraint::Length(detail_lines),
+        ])
+        .areas(area);
+        // The first column as wide as its longest name (within reason), every other one its
+        // width plus the sort mark, and what is left over at the right.
+        let first = table
+            .rows
+            .iter()
+            .filter_map(|r| r.cells.first())
+            .map(|c| c.chars().count())
+            .chain(table.columns.first().map(|c| c.width as usize))
+            .max()
+            .unwrap_or(8)
+            .clamp(8, 40) as u16;
+        let mut widths = vec![Constraint::Length(1)];
+        widths.extend(table.columns.iter().enumerate().map(|(i, c)| {
+            if i == 0 {
+                Constraint::Min(first)
             } else {
-                Line::from(text)
-            };
-            Cell::from(line)
-        }),
-    ))
-    .style(theme.heading());
-    let rows = table.rows.iter().map(|r| {
-        let flag = if r.hot { "!" } else { " " };
-        let cells = std::iter::once(Cell::from(flag)).chain(
-            r.cells.iter().zip(&table.columns).map(|(text, c)| {
+                Constraint::Length(c.width + 1)
+            }
+        }));
+        widths.push(Constraint::Fill(1));
+        let header = Row::new(std::iter::once(Cell::from("")).chain(
+            table.columns.iter().enumerate().map(|(i, c)| {
+                let mark = if i == sort { "▼" } else { "" };
+                let text = format!("{}{mark}", c.title);
                 let line = if c.right {
-                    Line::from(text.as_str()).right_aligned()
+                    Line::from(text).right_aligned()
                 } else {
-                    Line::from(text.as_str())
+                    Line::from(text)
                 };
                 Cell::from(line)
             }),
-        );
-        let row = Row::new(cells);
-        if r.hot { row.style(theme.hot()) } else { row }
-    });
-    let count = table.rows.len();
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(format!(" {title} ({count}) "));
-    let t = Table::new(rows, widths)
-        .header(header)
-        .block(block)
-        .column_spacing(1)
-        .row_highlight_style(theme.selected());
-    let mut state = TableState::default();
-    if count > 0 {
-        state.select(Some(selected.min(count - 1)));
-    }
-    StatefulWidget::render(t, list, buf, &mut state);
-    if let Some(n) = &table.note {
-        Paragraph::new(Span::styled(n.as_str(), theme.dim()))
-            .wrap(Wrap { trim: true })
-            .render(note, buf);
-    }
-    if detail {
-        let lines: Vec<Line> = match table.rows.get(selected.min(count.saturating_sub(1))) {
-            Some(r) => r.detail.iter().map(|l| Line::from(l.as_str())).collect(),
-            None => vec![Line::from("nothing selected")],
-        };
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: true })
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(" detail (Enter closes) "),
-            )
-            .render(more, buf);
+        ))
+        .style(theme.heading());
+        let rows = table.rows.iter().map(|r| {
+            let flag = if r.hot { "!" } else { " " };
+            let cells = std::iter::once(Cell::from(flag)).chain(
+                r.cells.iter().zip(&table.columns).map(|(text, c)| {
+                    let line = if c.right {
+                        Line::from(text.as_str()).right_aligned()
+                    } else {
+                        Line::from(text.as_str())
+                    };
+                    Cell::from(line)
+                }),
+            );
+            let row = Row::new(cells);
+            if r.hot { row.style(theme.hot()) } else { row }
+        });
+        let count = table.rows.len();
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .title(format!(" {title} ({count}) "));
+        let t = Table::new(rows, widths)
+            .header(header)
+            .block(block)
+            .column_spacing(1)
+            .row_highlight_style(theme.selected());
+        let mut state = TableState::default();
+        if count > 0 {
+            state.select(Some(selected.min(count - 1)));
+        }
+        StatefulWidget::render(t, list, buf, &mut state);
+        if let Some(n) = &table.note {
+            Paragraph::new(Span::styled(n.as_str(), theme.dim()))
+                .wrap(Wrap { trim: true })
+                .render(note, buf);
+        }
+        if detail {
+            let lines: Vec<Line> = match table.rows.get(selected.min(count.saturating_sub(1))) {
+                Some(r) => r.detail.iter().map(|l| Line::from(l.as_str())).collect(),
+                None => vec![Line::from("nothing selected")],
+            };
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: true })
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .title(" detail (Enter closes) "),
+                )
+                .render(more, buf);
+        }
     }
 }
