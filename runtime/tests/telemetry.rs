@@ -56,6 +56,7 @@ fn snapshot(seq: u64, handlers: usize) -> Snapshot {
                 callbacks: 10 * c,
                 busy_ns: 1_000 * c,
                 serial_wait_ns: c,
+                ..ColorSnapshot::default()
             })
             .collect(),
         active_colors: 3,
@@ -64,6 +65,7 @@ fn snapshot(seq: u64, handlers: usize) -> Snapshot {
             accesses: 10,
             conflicts: 2,
             wait_ns: 300,
+            ..StateSnapshot::default()
         }],
         dropped_records: seq / 2,
         dropped_snapshots: 0,

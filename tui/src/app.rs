@@ -179,7 +179,7 @@ impl App {
     /// The list of `tab`, arranged as the user asked.
     pub fn table(&self, tab: Tab, window: &Window) -> Option<Table> {
         let mut t = match tab {
-            Tab::Colors => rows::colors(window),
+            Tab::Colors => rows::colors(window, &self.model.groups),
             Tab::Handlers => rows::handlers(window),
             Tab::States => rows::states(window),
             Tab::Overview => return None,

@@ -46,12 +46,3 @@ pub fn clock(ns: u64) -> String {
         ms % 1000
     )
 }
-
-/// A color as a person recognizes it: `default` for the default color, else its raw value.
-pub fn color(raw: u64) -> String {
-    if raw == 0 {
-        "default".to_owned()
-    } else {
-        format!("{raw:#018x}")
-    }
-}

@@ -20,6 +20,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::Key;
 use crate::telemetry::{
     ColorSnapshot, HandlerSnapshot, MAX_COLORS, Snapshot, StateSnapshot, WorkerSnapshot,
 };
@@ -56,6 +57,30 @@ pub struct ColorAgg {
     pub busy: u64,
     /// Time waiting for earlier callbacks of the color.
     pub serial_wait: u64,
+    /// The handlers that ran in it, as [`handler_bit`]s.
+    pub handlers: u64,
+    /// A key its callbacks carried (the latest), so that a by-key color can be named after
+    /// its key; the snapshot keeps it only if it is the key's own color.
+    pub key: Option<u64>,
+}
+
+/// A handler id as one bit of a set of handlers: bit `id` for ids below 63, bit 63 for every
+/// other (handler ids are dense and small: a program with more than 63 handlers loses only
+/// the names of the later ones in a color's or a state's list). One OR on the hot path, no
+/// allocation.
+#[inline]
+pub fn handler_bit(id: u32) -> u64 {
+    1 << id.min(63)
+}
+
+/// The names of the handlers in `set` ([`handler_bit`]s), and whether it holds handlers
+/// past the 63rd (not named).
+fn handler_names(set: u64, names: &Names) -> (Vec<String>, bool) {
+    let listed = (0..63)
+        .filter(|i| set & (1 << i) != 0)
+        .map(|i| names.get(NameKind::Handler, i).unwrap_or("?").to_owned())
+        .collect();
+    (listed, set & (1 << 63) != 0)
 }
 
 /// One state's sums, in the feeder's unit.
@@ -67,6 +92,11 @@ pub struct StateAgg {
     pub conflicts: u64,
     /// Time those contended accesses waited.
     pub wait: u64,
+    /// The handlers that accessed it, as [`handler_bit`]s (an access whose callback is not
+    /// known counts as bit 63).
+    pub handlers: u64,
+    /// Whether it was accessed by key (`Keyed` state).
+    pub keyed: bool,
 }
 
 /// One worker's sums, in the feeder's unit unless named `_ns`.
@@ -161,12 +191,18 @@ impl Interval {
             t.callbacks += a.callbacks;
             t.busy += time(a.busy);
             t.serial_wait += time(a.serial_wait);
+            t.handlers |= a.handlers;
+            if a.key.is_some() {
+                t.key = a.key;
+            }
         }
         for (i, s) in from.states.iter().enumerate() {
             let t = self.state(i as u32);
             t.accesses += s.accesses;
             t.conflicts += s.conflicts;
             t.wait += time(s.wait);
+            t.handlers |= s.handlers;
+            t.keyed |= s.keyed;
         }
         self.worker.add(&WorkerAgg {
             busy: time(from.worker.busy),
@@ -268,6 +304,10 @@ impl Aggregator {
                 c.callbacks += 1;
                 c.busy += busy;
                 c.serial_wait += serial_wait;
+                c.handlers |= handler_bit(cb.handler);
+                if cb.key.is_some() {
+                    c.key = cb.key;
+                }
             }
             Record::Sample(s) => {
                 let w = WorkerAgg {
@@ -284,6 +324,8 @@ impl Aggregator {
             Record::Access(a) => {
                 let s = self.sums.state(a.state);
                 s.accesses += 1;
+                s.handlers |= handler_bit(a.handler);
+                s.keyed |= a.key.is_some();
                 if a.contended {
                     s.conflicts += 1;
                     s.wait += a.wait;
@@ -350,11 +392,17 @@ impl Aggregator {
         let mut colors: Vec<ColorSnapshot> = sums
             .colors
             .iter()
-            .map(|(c, v)| ColorSnapshot {
-                color: *c,
-                callbacks: v.callbacks,
-                busy_ns: v.busy,
-                serial_wait_ns: v.serial_wait,
+            .map(|(c, v)| {
+                let (handlers, more_handlers) = handler_names(v.handlers, names);
+                ColorSnapshot {
+                    color: *c,
+                    callbacks: v.callbacks,
+                    busy_ns: v.busy,
+                    serial_wait_ns: v.serial_wait,
+                    handlers,
+                    more_handlers,
+                    key: v.key.filter(|k| Key::from(*k).color().raw() == *c),
+                }
             })
             .collect();
         // Busiest first; equal ones by color, so a snapshot does not depend on hash order.
@@ -366,14 +414,20 @@ impl Aggregator {
             .iter()
             .enumerate()
             .filter(|(_, s)| s.accesses > 0)
-            .map(|(id, s)| StateSnapshot {
-                name: names
-                    .get(NameKind::State, id as u32)
-                    .unwrap_or("?")
-                    .to_owned(),
-                accesses: s.accesses,
-                conflicts: s.conflicts,
-                wait_ns: s.wait,
+            .map(|(id, s)| {
+                let (handlers, more_handlers) = handler_names(s.handlers, names);
+                StateSnapshot {
+                    name: names
+                        .get(NameKind::State, id as u32)
+                        .unwrap_or("?")
+                        .to_owned(),
+                    accesses: s.accesses,
+                    conflicts: s.conflicts,
+                    wait_ns: s.wait,
+                    handlers,
+                    more_handlers,
+                    keyed: s.keyed,
+                }
             })
             .collect();
         Snapshot {
@@ -619,8 +673,13 @@ mod tests {
 
     #[test]
     fn live_intervals_and_replayed_records_make_the_same_snapshot() {
+        let keyed = Key::from(9u64).color().raw();
+        let mut by_key = callback(1, 0, keyed, 0, 2, 10);
+        if let Record::Callback(c) = &mut by_key {
+            c.key = Some(9);
+        }
         let records = [
-            callback(1, 0, 5, 0, 2, 10),
+            by_key,
             callback(2, 1, 0, 2, 10, 14),
             Record::Sample(WorkerSample {
                 worker: 0,
@@ -664,17 +723,21 @@ mod tests {
             worker_wait: 4,
             ..Default::default()
         };
-        let color = |busy| ColorAgg {
+        let color = |busy, handler, key| ColorAgg {
             callbacks: 1,
             busy,
             serial_wait: 0,
+            handlers: handler_bit(handler),
+            key,
         };
-        iv.colors.insert(5, color(4));
-        iv.colors.insert(0, color(2));
+        iv.colors.insert(keyed, color(4, 0, Some(9)));
+        iv.colors.insert(0, color(2, 1, None));
         *iv.state(0) = StateAgg {
             accesses: 1,
             conflicts: 1,
             wait: 2,
+            handlers: handler_bit(1),
+            keyed: false,
         };
         iv.worker = WorkerAgg {
             busy: 6,
@@ -694,6 +757,18 @@ mod tests {
         assert_eq!(a, live.snapshot(1, 20, 20, 0, &names));
         assert_eq!(a.handlers[1].name, "b");
         assert_eq!(a.states[0].wait_ns, 4);
+        assert_eq!(a.states[0].handlers, ["b"]);
+        assert!(!a.states[0].keyed);
+        let by_key = a.colors.iter().find(|c| c.color == keyed).unwrap();
+        assert_eq!(
+            (by_key.key, &by_key.handlers[..]),
+            (Some(9), &["a".to_owned()][..])
+        );
+        let default = a.colors.iter().find(|c| c.color == 0).unwrap();
+        assert_eq!(
+            (default.key, &default.handlers[..]),
+            (None, &["b".to_owned()][..])
+        );
         assert!(
             live.is_empty() && replayed.is_empty(),
             "a snapshot starts a new period"

@@ -9,6 +9,7 @@ use hue_formats::trace::Header;
 
 use crate::source::Event;
 
+pub mod names;
 pub mod rows;
 pub mod table;
 pub mod window;
@@ -61,6 +62,8 @@ pub struct Model {
     pub loaded: bool,
     /// Replay: where and why reading stopped early.
     pub stopped: Option<String>,
+    /// The groups of the policy the traced run was under, to name their colors.
+    pub groups: names::Groups,
 }
 
 impl Model {
@@ -70,7 +73,12 @@ impl Model {
             Mode::Live { addr } => Link::Waiting(format!("connecting to {addr}…")),
             Mode::Replay { .. } => Link::Connected,
         };
+        let groups = match &mode {
+            Mode::Replay { header, .. } => names::Groups::from_policy(&header.policy),
+            Mode::Live { .. } => names::Groups::default(),
+        };
         Model {
+            groups,
             mode,
             snapshots: Vec::new(),
             link,

@@ -1,7 +1,8 @@
 //! The rows of each list view, from a [`Window`].
 
+use super::names::{self, Groups};
 use super::table::{Column, Row, SortKey, Table};
-use super::window::Window;
+use super::window::{ColorRow, Window};
 use crate::fmt;
 
 /// A color busier than this share of one core is highlighted: a color runs on at most one
@@ -24,51 +25,103 @@ fn per_call(total: u64, calls: u64) -> f64 {
     }
 }
 
-/// Colors: calls, busy share of a core, serialization wait per callback.
-pub fn colors(w: &Window) -> Table {
-    let rows = w
-        .colors
-        .iter()
-        .map(|c| {
-            let name = fmt::color(c.color);
-            let core = w.of_a_core(c.busy_ns);
-            let rate = w.per_sec(c.callbacks);
-            let wait = per_call(c.serial_wait_ns, c.callbacks);
+/// Colors: calls, busy share of a core, serialization wait per callback, handlers. The
+/// by-key colors of one handler are one row, its family (`parse:*`).
+pub fn colors(w: &Window, groups: &Groups) -> Table {
+    struct Entry {
+        name: String,
+        members: Vec<ColorRow>,
+    }
+    let mut entries: Vec<Entry> = Vec::new();
+    for c in &w.colors {
+        let fam = names::family(c).map(|h| format!("{h}:*"));
+        match fam.and_then(|f| entries.iter_mut().find(|e| e.name == f).map(|e| (e, f))) {
+            Some((e, _)) => e.members.push(c.clone()),
+            None => entries.push(Entry {
+                name: names::family(c)
+                    .map_or_else(|| names::color(c, groups), |h| format!("{h}:*")),
+                members: vec![c.clone()],
+            }),
+        }
+    }
+    let rows = entries
+        .into_iter()
+        .map(|e| {
+            let mut e = e;
+            if e.members.len() == 1 {
+                e.name = names::color(&e.members[0], groups);
+            }
+            let calls: u64 = e.members.iter().map(|c| c.callbacks).sum();
+            let busy: u64 = e.members.iter().map(|c| c.busy_ns).sum();
+            let serial: u64 = e.members.iter().map(|c| c.serial_wait_ns).sum();
+            let hottest = e.members.iter().map(|c| c.busy_ns).max().unwrap_or(0);
+            let core = w.of_a_core(busy);
+            let rate = w.per_sec(calls);
+            let wait = per_call(serial, calls);
+            let mut handlers: Vec<&str> = e
+                .members
+                .iter()
+                .flat_map(|c| c.handlers.iter().map(String::as_str))
+                .collect();
+            handlers.sort_unstable();
+            handlers.dedup();
+            let handlers = handlers.join(" ");
+            let mut detail = vec![format!("color {}", e.name)];
+            if e.members.len() > 1 {
+                detail.push(format!(
+                    "{} by-key colors of one handler; they run in parallel, so together they may \
+                     pass 100% of a core; the busiest is {} of a core",
+                    e.members.len(),
+                    fmt::pct(w.of_a_core(hottest))
+                ));
+            }
+            detail.push(format!(
+                "{calls} callbacks in {}, busy {} of one core; handlers: {handlers}",
+                fmt::dur(w.span_ns as f64),
+                fmt::pct(core)
+            ));
+            detail.push(format!(
+                "its callbacks waited {} each for earlier callbacks of their color",
+                fmt::dur(wait)
+            ));
+            // A family's members outside a period's listed colors are not counted.
+            let at_least = if e.members.len() > 1 && w.truncated {
+                "≥"
+            } else {
+                ""
+            };
             Row {
                 cells: vec![
-                    name.clone(),
-                    fmt::count(rate),
-                    fmt::pct(core),
+                    e.name.clone(),
+                    format!("{at_least}{}", fmt::count(rate)),
+                    format!("{at_least}{}", fmt::pct(core)),
                     fmt::dur(wait),
+                    handlers.clone(),
                 ],
-                keys: vec![text(&name), num(rate), num(core), num(wait)],
-                hot: core >= HOT_COLOR,
-                detail: vec![
-                    format!("color {name}"),
-                    format!(
-                        "{} callbacks in {}, busy {} of one core (a color runs on one core at a time)",
-                        c.callbacks,
-                        fmt::dur(w.span_ns as f64),
-                        fmt::pct(core)
-                    ),
-                    format!(
-                        "its callbacks waited {} each for earlier callbacks of this color",
-                        fmt::dur(wait)
-                    ),
+                keys: vec![
+                    text(&e.name),
+                    num(rate),
+                    num(core),
+                    num(wait),
+                    text(&handlers),
                 ],
+                hot: w.of_a_core(hottest) >= HOT_COLOR,
+                detail,
             }
         })
         .collect();
     Table {
         columns: vec![
-            Column::text("color", 20),
+            Column::text("color", 12),
             Column::num("cb/s", 8),
             Column::num("busy", 6),
-            Column::num("serial wait/cb", 15),
+            Column::num("serial wait/cb", 14),
+            Column::text("handlers", 16),
         ],
         rows,
         note: Some(format!(
-            "over the last {}; busy is a share of one core; the {} busiest colors of each period; ! busy over {} of a core",
+            "over the last {}; busy is a share of one core (a color runs on one core at a time); \
+             the {} busiest colors of each period (≥: more ran, unlisted); ! a color busy over {} of a core",
             fmt::dur(w.span_ns as f64),
             hue_formats::telemetry::MAX_COLORS,
             fmt::pct(HOT_COLOR)
@@ -180,14 +233,28 @@ pub fn states(w: &Window) -> Table {
         .map(|s| {
             let rate = w.per_sec(s.accesses);
             let wait = per_call(s.wait_ns, s.accesses);
+            let kind = if s.keyed { "keyed" } else { "shared" };
+            let mut users = s.handlers.join(" ");
+            if s.more_handlers {
+                users.push_str(" …");
+            }
             Row {
                 cells: vec![
                     s.name.clone(),
+                    kind.to_owned(),
                     fmt::count(rate),
                     s.conflicts.to_string(),
                     fmt::dur(wait),
+                    users.clone(),
                 ],
-                keys: vec![text(&s.name), num(rate), num(s.conflicts as f64), num(wait)],
+                keys: vec![
+                    text(&s.name),
+                    text(kind),
+                    num(rate),
+                    num(s.conflicts as f64),
+                    num(wait),
+                    text(&users),
+                ],
                 hot: s.conflicts > 0,
                 detail: vec![
                     format!("state {}", s.name),
@@ -199,6 +266,7 @@ pub fn states(w: &Window) -> Table {
                         s.conflicts
                     ),
                     format!("waiting for it took {} in all", fmt::dur(s.wait_ns as f64)),
+                    format!("touched by: {users}"),
                 ],
             }
         })
@@ -206,9 +274,11 @@ pub fn states(w: &Window) -> Table {
     Table {
         columns: vec![
             Column::text("state", 8),
+            Column::text("kind", 6),
             Column::num("accesses/s", 10),
             Column::num("conflicts", 9),
             Column::num("wait/access", 11),
+            Column::text("handlers", 16),
         ],
         rows,
         note: Some(format!(

@@ -39,6 +39,10 @@ pub struct ColorRow {
     pub busy_ns: u64,
     /// Time its callbacks waited for earlier callbacks of the color.
     pub serial_wait_ns: u64,
+    /// The handlers that ran in it.
+    pub handlers: Vec<String>,
+    /// The key whose color it is, for a by-key color.
+    pub key: Option<u64>,
 }
 
 /// The sums of the snapshots of a window.
@@ -60,6 +64,9 @@ pub struct Window {
     pub colors: Vec<ColorRow>,
     /// Per state, by name.
     pub states: Vec<StateSnapshot>,
+    /// Whether a period had more active colors than it listed (its quietest colors are not
+    /// in `colors`).
+    pub truncated: bool,
     /// Most colors active in one period of the window.
     pub active_colors: u64,
     /// Callbacks run.
@@ -110,6 +117,7 @@ impl Window {
         for s in snaps {
             w.span_ns += s.period_ns;
             w.active_colors = w.active_colors.max(s.active_colors);
+            w.truncated |= s.active_colors > s.colors.len() as u64;
             for k in &s.workers {
                 let i = usize::from(k.worker);
                 if i >= w.workers.len() {
@@ -148,6 +156,14 @@ impl Window {
                 t.callbacks += c.callbacks;
                 t.busy_ns += c.busy_ns;
                 t.serial_wait_ns += c.serial_wait_ns;
+                for h in &c.handlers {
+                    if !t.handlers.contains(h) {
+                        t.handlers.push(h.clone());
+                    }
+                }
+                if c.key.is_some() {
+                    t.key = c.key;
+                }
             }
             for st in &s.states {
                 let t = states.entry(&st.name).or_insert_with(|| StateSnapshot {
@@ -157,11 +173,24 @@ impl Window {
                 t.accesses += st.accesses;
                 t.conflicts += st.conflicts;
                 t.wait_ns += st.wait_ns;
+                t.keyed |= st.keyed;
+                t.more_handlers |= st.more_handlers;
+                for h in &st.handlers {
+                    if !t.handlers.contains(h) {
+                        t.handlers.push(h.clone());
+                    }
+                }
                 w.conflicts += st.conflicts;
             }
         }
         w.handlers = handlers.into_values().collect();
         w.colors = colors.into_values().collect();
+        for c in &mut w.colors {
+            c.handlers.sort();
+        }
+        for s in states.values_mut() {
+            s.handlers.sort();
+        }
         w.states = states.into_values().collect();
         w
     }

@@ -9,9 +9,9 @@ use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Widget, Wrap};
 use super::theme::{self, Theme};
 use crate::App;
 use crate::fmt;
-use crate::state::Window;
 use crate::state::rows::HOT_COLOR;
 use crate::state::window::utilization;
+use crate::state::{Window, names};
 
 /// Draws the overview of `app` into `area`.
 pub fn render(app: &App, window: &Window, area: Rect, buf: &mut Buffer) {
@@ -28,7 +28,7 @@ pub fn render(app: &App, window: &Window, area: Rect, buf: &mut Buffer) {
     render_workers(window, shown as usize, theme, bars, buf);
     render_history(app, theme, spark, buf);
     render_totals(app, window, theme, totals, buf);
-    render_hottest(window, theme, hot, buf);
+    render_hottest(app, window, theme, hot, buf);
 }
 
 fn render_workers(w: &Window, shown: usize, theme: Theme, area: Rect, buf: &mut Buffer) {
@@ -128,7 +128,7 @@ fn render_totals(app: &App, w: &Window, theme: Theme, area: Rect, buf: &mut Buff
         .render(area, buf);
 }
 
-fn render_hottest(w: &Window, theme: Theme, area: Rect, buf: &mut Buffer) {
+fn render_hottest(app: &App, w: &Window, theme: Theme, area: Rect, buf: &mut Buffer) {
     let block = Block::default()
         .borders(Borders::ALL)
         .title(" hottest color ");
@@ -146,7 +146,7 @@ fn render_hottest(w: &Window, theme: Theme, area: Rect, buf: &mut Buffer) {
     let total = w.busy_ns();
     let mut lines = vec![Line::from(vec![
         Span::styled(if core >= HOT_COLOR { "! " } else { "  " }, theme.hot()),
-        Span::styled(fmt::color(top.color), theme.heading()),
+        Span::styled(names::color(top, &app.model.groups), theme.heading()),
         Span::raw(format!(
             "  busy {} of one core   serial wait {} per callback   {}/s",
             fmt::pct(core),
