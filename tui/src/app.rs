@@ -7,7 +7,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::source::Event;
 use crate::state::table::Table;
-use crate::state::{Model, Window, rows};
+use crate::state::{Model, Window, advice, rows};
 use crate::view::theme::Theme;
 
 /// The views, in tab order.
@@ -21,11 +21,22 @@ pub enum Tab {
     Handlers,
     /// Each shared state.
     States,
+    /// Which handlers to recolor.
+    Advice,
+    /// Predicted speedup by core count (replay).
+    Speedup,
 }
 
 impl Tab {
     /// Every tab, in order.
-    pub const ALL: [Tab; 4] = [Tab::Overview, Tab::Colors, Tab::Handlers, Tab::States];
+    pub const ALL: [Tab; 6] = [
+        Tab::Overview,
+        Tab::Colors,
+        Tab::Handlers,
+        Tab::States,
+        Tab::Advice,
+        Tab::Speedup,
+    ];
 
     /// Its title.
     pub fn title(self) -> &'static str {
@@ -34,10 +45,13 @@ impl Tab {
             Tab::Colors => "Colors",
             Tab::Handlers => "Handlers",
             Tab::States => "States",
+            Tab::Advice => "Advice",
+            Tab::Speedup => "Speedup",
         }
     }
 
-    fn index(self) -> usize {
+    /// Its position in [`Tab::ALL`].
+    pub fn index(self) -> usize {
         Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
     }
 }
@@ -52,6 +66,8 @@ pub enum Action {
     None,
     /// Leave.
     Quit,
+    /// Write the suggested policy (replay, on the advice view).
+    WritePolicy,
 }
 
 /// Per list view: the selected row and the sort column.
@@ -69,7 +85,7 @@ pub struct Ui {
     /// The view shown.
     pub tab: Tab,
     /// Per list view (colors, handlers, states), by tab index.
-    pub lists: [ListUi; 4],
+    pub lists: [ListUi; 6],
     /// The name filter (`/`), applied to every list.
     pub filter: String,
     /// Whether keys are typing into the filter.
@@ -113,7 +129,7 @@ impl App {
                 lists: [ListUi {
                     selected: 0,
                     sort: 2,
-                }; 4],
+                }; 6],
                 filter: String::new(),
                 editing_filter: false,
                 detail: false,
@@ -182,7 +198,25 @@ impl App {
             Tab::Colors => rows::colors(window, &self.model.groups),
             Tab::Handlers => rows::handlers(window),
             Tab::States => rows::states(window),
-            Tab::Overview => return None,
+            Tab::Advice => match (&self.model.analysis, self.model.is_replay()) {
+                (_, false) => {
+                    let so_far = match self.cursor() {
+                        Some(c) => Window::of(&self.model.snapshots[..=c]),
+                        None => Window::default(),
+                    };
+                    advice::live(&so_far, &self.model.groups)
+                }
+                (Some(Ok(a)), true) => advice::replay(a),
+                (Some(Err(e)), true) => Table {
+                    note: Some(format!("the profiler could not analyze this trace: {e}")),
+                    ..Table::default()
+                },
+                (None, true) => Table {
+                    note: Some("the profiler is analyzing the whole trace…".to_owned()),
+                    ..Table::default()
+                },
+            },
+            Tab::Overview | Tab::Speedup => return None,
         };
         t.arrange(self.ui.lists[tab.index()].sort, &self.ui.filter);
         Some(t)
@@ -302,6 +336,16 @@ impl App {
             KeyCode::Home => self.seek_to(0),
             KeyCode::End => self.seek_to(u64::MAX),
             KeyCode::Char('g') if self.model.is_replay() => self.ui.goto = Some(String::new()),
+            KeyCode::Char('w') if self.ui.tab == Tab::Advice => {
+                if self.model.is_replay() {
+                    return Action::WritePolicy;
+                }
+                self.ui.message = Some(
+                    "live verdicts rest on a short look: record a trace (HUE_TRACE_FILE=run.hue) \
+                     and run hue suggest run.hue --write-policy hue-recolor.toml, or replay it here"
+                        .to_owned(),
+                );
+            }
             _ => {}
         }
         Action::None
@@ -373,6 +417,43 @@ impl App {
         if self.model.is_replay() {
             self.ui.position_ns = ns.min(self.end_ns());
         }
+    }
+}
+
+impl App {
+    /// Writes the profiler's suggested policy into `dir` as `hue-recolor.toml` (or
+    /// `hue-recolor-N.toml` if that exists: never over a file the user has) and says so.
+    pub fn write_policy(&mut self, dir: &std::path::Path) {
+        let Some(Ok(a)) = &self.model.analysis else {
+            self.ui.message = Some("the profiler has not finished analyzing the trace".into());
+            return;
+        };
+        let path = (0..100)
+            .map(|i| {
+                dir.join(if i == 0 {
+                    "hue-recolor.toml".to_owned()
+                } else {
+                    format!("hue-recolor-{i}.toml")
+                })
+            })
+            .find(|p| !p.exists());
+        let Some(path) = path else {
+            self.ui.message = Some(format!("too many hue-recolor files in {}", dir.display()));
+            return;
+        };
+        let what = if a.report.suggestions.is_empty() {
+            "no suggestions: wrote the policy the trace ran under"
+        } else {
+            "wrote the suggested policy"
+        };
+        self.ui.message = Some(match std::fs::write(&path, &a.report.policy) {
+            Ok(()) => format!(
+                "{what} to {}; try it: HUE_RECOLOR={} your-program",
+                path.display(),
+                path.display()
+            ),
+            Err(e) => format!("cannot write {}: {e}", path.display()),
+        });
     }
 }
 

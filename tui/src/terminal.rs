@@ -14,7 +14,7 @@ use ratatui::crossterm::event::{self, Event as TermEvent};
 
 use crate::app::{Action, App};
 use crate::error::{Error, ErrorKind, Result};
-use crate::source::{Event, live, replay};
+use crate::source::{Event, analysis, live, replay};
 use crate::state::{Mode, Model};
 use crate::view::theme::Theme;
 
@@ -46,6 +46,7 @@ pub fn run_replay(path: &Path) -> Result<()> {
         header: opened.header.clone(),
     };
     // The reader stops when it can no longer send (the app has gone).
+    let _analysis = analysis::spawn(path, tx.clone());
     let _reader = opened.spawn(tx);
     let mut app = App::new(Model::new(mode));
     app.theme = Theme::from_env();
@@ -85,8 +86,10 @@ fn run(terminal: &mut DefaultTerminal, app: &mut App, rx: &Receiver<Event>) -> R
             loop {
                 match event::read().map_err(terminal_error)? {
                     TermEvent::Key(k) => {
-                        if app.key(k) == Action::Quit {
-                            return Ok(());
+                        match app.key(k) {
+                            Action::Quit => return Ok(()),
+                            Action::WritePolicy => app.write_policy(std::path::Path::new(".")),
+                            Action::None => {}
                         }
                         dirty = true;
                     }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{draw, press, replay_app};
+use common::{analyzed_app, draw, press};
 use hue_tui::source::Event;
 use hue_tui::state::{Mode, Model};
 use hue_tui::view::theme::Theme;
@@ -12,7 +12,7 @@ use ratatui::crossterm::event::KeyCode;
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
 
 fn at_one_and_a_half_seconds() -> App {
-    let mut app = replay_app();
+    let mut app = analyzed_app();
     app.seek_to(1_550_000_000);
     app
 }
@@ -24,6 +24,8 @@ fn every_view_at_both_sizes() {
         ('2', "colors"),
         ('3', "handlers"),
         ('4', "states"),
+        ('5', "advice"),
+        ('6', "speedup"),
     ] {
         let mut app = at_one_and_a_half_seconds();
         press(&mut app, KeyCode::Char(key));
@@ -101,4 +103,80 @@ fn sorting_and_filtering_change_the_rows() {
     press(&mut app, KeyCode::Enter);
     assert_eq!(names(&app), ["render"]);
     assert_eq!(press(&mut app, KeyCode::Char('q')), Action::Quit);
+}
+
+#[test]
+fn live_advice_flags_a_hot_serialized_handler_with_its_verdict_so_far() {
+    use hue_formats::telemetry::{
+        ColorSnapshot, HandlerSnapshot, Snapshot, StateSnapshot, WorkerSnapshot,
+    };
+    let addr = "127.0.0.1:7797".parse().unwrap();
+    let mut app = App::new(Model::new(Mode::Live { addr }));
+    app.theme = Theme { color: false };
+    app.apply(Event::Connected(addr));
+    let handler = |name: &str, busy_ns| HandlerSnapshot {
+        name: name.into(),
+        callbacks: 1000,
+        busy_ns,
+        ..HandlerSnapshot::default()
+    };
+    for seq in 1..=4 {
+        app.apply(Event::Snapshot(Snapshot {
+            seq,
+            at_ns: seq * 250_000_000,
+            period_ns: 250_000_000,
+            workers: vec![WorkerSnapshot {
+                worker: 0,
+                busy_ns: 200_000_000,
+                ..WorkerSnapshot::default()
+            }],
+            handlers: vec![
+                handler("encrypt", 150_000_000),
+                handler("write", 40_000_000),
+                handler("log", 10_000_000),
+            ],
+            colors: vec![ColorSnapshot {
+                color: 0,
+                callbacks: 3000,
+                busy_ns: 200_000_000,
+                handlers: vec!["encrypt".into(), "log".into(), "write".into()],
+                ..ColorSnapshot::default()
+            }],
+            active_colors: 1,
+            states: vec![StateSnapshot {
+                name: "journal".into(),
+                accesses: 2000,
+                handlers: vec!["log".into(), "write".into()],
+                ..StateSnapshot::default()
+            }],
+            ..Snapshot::default()
+        }));
+    }
+    press(&mut app, KeyCode::Char('5'));
+    let w = app.window();
+    let t = app.table(app.ui.tab, &w).unwrap();
+    let row = |name: &str| {
+        t.rows
+            .iter()
+            .find(|r| r.cells[0] == name)
+            .unwrap()
+            .cells
+            .clone()
+    };
+    // encrypt: 75% of the work, no state seen: parallel so far, in 4000 calls; the default
+    // color's bound goes from 1.0x (it holds everything) to at most 4x (what is left: 25%).
+    assert_eq!(
+        row("encrypt"),
+        [
+            "encrypt",
+            "default",
+            "75%",
+            "parallel?",
+            "4000",
+            "1.0x → ≤4.0x"
+        ]
+    );
+    assert_eq!(row("write")[3], "group with log");
+    assert_eq!(t.rows[0].cells[0], "encrypt", "sorted by work");
+    insta::assert_snapshot!(draw(&app, 80, 24));
 }

@@ -6,11 +6,12 @@ use std::net::SocketAddr;
 
 use hue_formats::telemetry::Snapshot;
 
+pub mod analysis;
 pub mod live;
 pub mod replay;
 
 /// What a source tells the app.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum Event {
     /// Live: not connected; why (nothing listens, not a hue server, refused, …). The source
     /// keeps trying.
@@ -29,4 +30,6 @@ pub enum Event {
         /// Where reading stopped early, as a sentence.
         stopped: Option<String>,
     },
+    /// Replay: the profiler's analysis of the whole trace, or why it failed.
+    Analysis(Box<Result<analysis::Analysis, String>>),
 }

@@ -8,7 +8,9 @@ use hue_formats::telemetry::Snapshot;
 use hue_formats::trace::Header;
 
 use crate::source::Event;
+use crate::source::analysis::Analysis;
 
+pub mod advice;
 pub mod names;
 pub mod rows;
 pub mod table;
@@ -62,6 +64,8 @@ pub struct Model {
     pub loaded: bool,
     /// Replay: where and why reading stopped early.
     pub stopped: Option<String>,
+    /// Replay: the profiler's analysis, once done (`Err`: why it failed).
+    pub analysis: Option<Result<Analysis, String>>,
     /// The groups of the policy the traced run was under, to name their colors.
     pub groups: names::Groups,
 }
@@ -78,6 +82,7 @@ impl Model {
             Mode::Live { .. } => names::Groups::default(),
         };
         Model {
+            analysis: None,
             groups,
             mode,
             snapshots: Vec::new(),
@@ -122,6 +127,7 @@ impl Model {
                 }
             }
             Event::Snapshots(batch) => self.snapshots.extend(batch),
+            Event::Analysis(a) => self.analysis = Some(*a),
             Event::ReplayEnd { stopped } => {
                 self.loaded = true;
                 self.stopped = stopped;

@@ -10,6 +10,7 @@ use crate::fmt;
 use crate::state::{Link, Mode};
 
 pub mod overview;
+pub mod speedup;
 pub mod table;
 pub mod theme;
 
@@ -43,9 +44,10 @@ impl Widget for &App {
         } else {
             match self.ui.tab {
                 Tab::Overview => overview::render(self, &window, body, buf),
+                Tab::Speedup => speedup::render(self, body, buf),
                 tab => {
                     let t = self.table(tab, &window).unwrap_or_default();
-                    let l = self.ui.lists[Tab::ALL.iter().position(|x| *x == tab).unwrap_or(0)];
+                    let l = self.ui.lists[tab.index()];
                     table::List {
                         table: &t,
                         title: tab.title(),
@@ -187,7 +189,7 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
         render_replay_bar(app, second, buf);
     } else {
         Paragraph::new(Span::styled(
-            " Tab/1-4 views  ↑↓ select  Enter detail  s sort  / filter  space pause  q quit",
+            " Tab/1-6 views  ↑↓ select  Enter detail  s sort  / filter  space pause  q quit",
             theme.dim(),
         ))
         .render(second, buf);
@@ -239,7 +241,7 @@ fn render_replay_bar(app: &App, area: Rect, buf: &mut Buffer) {
 
 fn render_help(app: &App, area: Rect, buf: &mut Buffer) {
     let mut lines = vec![
-        "Tab, Shift-Tab, 1-4   switch views",
+        "Tab, Shift-Tab, 1-6   switch views",
         "↑ ↓  j k  PgUp PgDn   select a row",
         "Enter                 detail of the selected row",
         "s                     sort by the next column",
@@ -255,6 +257,7 @@ fn render_help(app: &App, area: Rect, buf: &mut Buffer) {
             "← →  h l              1 s back / forward",
             "H L  Shift-← →        10 s back / forward",
             "g                     go to a time; Home End: start, end",
+            "w                     on Advice: write the suggested policy",
         ]);
     }
     let w = 74.min(area.width);

@@ -123,9 +123,24 @@ fn render_totals(app: &App, w: &Window, theme: Theme, area: Rect, buf: &mut Buff
     } else {
         ratatui::style::Style::new()
     };
-    Paragraph::new(Line::from(spans).style(style))
-        .wrap(Wrap { trim: false })
-        .render(area, buf);
+    let mut lines = vec![Line::from(spans).style(style)];
+    // The machine line needs the trace's machine samples: replay only, once analyzed.
+    if let Some(Ok(a)) = &app.model.analysis
+        && let Some(m) = &a.report.machine
+    {
+        let others = m
+            .other_process_cores()
+            .map_or(String::new(), |o| format!(", others {o:.2}"));
+        let ceiling = m.speedup_bound().map_or(String::new(), |b| {
+            format!(" → ceiling {b:.2}x over the run")
+        });
+        lines.push(Line::from(format!(
+            " machine (whole run): process {:.2} of {} cores{others}{ceiling}",
+            m.process_cores(),
+            m.cores
+        )));
+    }
+    Paragraph::new(lines).render(area, buf);
 }
 
 fn render_hottest(app: &App, w: &Window, theme: Theme, area: Rect, buf: &mut Buffer) {

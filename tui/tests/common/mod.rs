@@ -3,9 +3,10 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use hue_tui::App;
-use hue_tui::source::{Event, replay};
+use hue_tui::source::{Event, analysis, replay};
 use hue_tui::state::{Mode, Model};
 use hue_tui::view::theme::Theme;
 use ratatui::Terminal;
@@ -31,6 +32,15 @@ pub fn replay_app() -> App {
     app.apply(Event::Snapshots(snaps));
     app.apply(Event::ReplayEnd { stopped });
     app.ui.paused = true;
+    app
+}
+
+/// [`replay_app`] with the profiler's analysis done.
+pub fn analyzed_app() -> App {
+    static ANALYSIS: OnceLock<Result<analysis::Analysis, String>> = OnceLock::new();
+    let mut app = replay_app();
+    let a = ANALYSIS.get_or_init(|| analysis::analyze(&small()).map_err(|e| e.to_string()));
+    app.apply(Event::Analysis(Box::new(a.clone())));
     app
 }
 
