@@ -353,6 +353,7 @@ impl Recorder {
         h.busy += busy;
         h.serial_wait += serial_wait;
         h.worker_wait += worker_wait;
+        h.durations.add(self.clock.delta_ns(started, ended));
         let mut blocking = false;
         let wall_ns = usage.map_or(0, |u| u.wall_ns);
         if let Some(u) = usage {

@@ -48,6 +48,7 @@ fn snapshot(seq: u64, handlers: usize) -> Snapshot {
                 worker_wait_ns: 1_000,
                 panics: 0,
                 blocking: h % 7 == 0,
+                ..HandlerSnapshot::default()
             })
             .collect(),
         colors: (0..3)

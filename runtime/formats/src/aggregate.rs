@@ -26,6 +26,70 @@ use crate::telemetry::{
 };
 use crate::trace::{NameKind, Record};
 
+/// Buckets of [`Durations`]: four per power of two, up to about 18 minutes.
+pub const DURATION_BUCKETS: usize = 160;
+
+/// Callback durations in nanoseconds, counted in log-linear buckets: values below 4 ns have a
+/// bucket each, then every power of two is split into four (so a bucket's upper bound is at
+/// most 25% above its lower). Adding one is a few shifts and an increment, no allocation;
+/// histograms of workers and periods merge by adding counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Durations(pub [u32; DURATION_BUCKETS]);
+
+impl Default for Durations {
+    fn default() -> Durations {
+        Durations([0; DURATION_BUCKETS])
+    }
+}
+
+impl Durations {
+    /// The bucket of `ns`.
+    #[inline]
+    pub fn bucket(ns: u64) -> usize {
+        if ns < 4 {
+            return ns as usize;
+        }
+        let octave = 63 - ns.leading_zeros() as usize;
+        let sub = ((ns >> (octave - 2)) & 3) as usize;
+        (4 + (octave - 2) * 4 + sub).min(DURATION_BUCKETS - 1)
+    }
+
+    /// The smallest duration of bucket `i`, ns.
+    pub fn lower(i: usize) -> u64 {
+        if i < 4 {
+            return i as u64;
+        }
+        let octave = (i - 4) / 4 + 2;
+        let sub = ((i - 4) % 4) as u64;
+        (4 + sub) << (octave - 2)
+    }
+
+    /// Counts one callback of `ns` nanoseconds.
+    #[inline]
+    pub fn add(&mut self, ns: u64) {
+        let b = &mut self.0[Durations::bucket(ns)];
+        *b = b.saturating_add(1);
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn merge(&mut self, other: &Durations) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a = a.saturating_add(*b);
+        }
+    }
+
+    /// The non-empty buckets as (lower bound in ns, count), shortest first: what a snapshot
+    /// carries.
+    pub fn to_pairs(&self) -> Vec<[u64; 2]> {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| [Durations::lower(i), u64::from(*c)])
+            .collect()
+    }
+}
+
 /// One handler's sums. Times are in the feeder's unit (clock ticks live, nanoseconds in a
 /// trace) unless named `_ns`.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
@@ -46,6 +110,8 @@ pub struct HandlerAgg {
     pub panics: u64,
     /// Whether a callback was seen blocking (mostly off the CPU, giving it up by itself).
     pub blocking: bool,
+    /// Its callbacks' durations, in nanoseconds whatever the feeder's unit.
+    pub durations: Durations,
 }
 
 /// One color's sums, in the feeder's unit.
@@ -185,6 +251,7 @@ impl Interval {
             t.worker_wait += time(h.worker_wait);
             t.panics += h.panics;
             t.blocking |= h.blocking;
+            t.durations.merge(&h.durations);
         }
         for (c, a) in &from.colors {
             let t = self.colors.entry(*c).or_default();
@@ -296,6 +363,7 @@ impl Aggregator {
                 h.busy += busy;
                 h.serial_wait += serial_wait;
                 h.worker_wait += cb.started.saturating_sub(cb.runnable);
+                h.durations.add(busy);
                 if let Some(cpu) = cb.cpu {
                     h.cpu_ns += cpu;
                     h.cpu_wall += busy;
@@ -387,6 +455,7 @@ impl Aggregator {
                 worker_wait_ns: h.worker_wait,
                 panics: h.panics,
                 blocking: h.blocking,
+                durations: h.durations.to_pairs(),
             })
             .collect();
         let mut colors: Vec<ColorSnapshot> = sums
@@ -657,6 +726,17 @@ mod tests {
     }
 
     #[test]
+    fn duration_buckets_are_within_a_quarter_and_cover_every_value() {
+        for i in 1..DURATION_BUCKETS {
+            let (lo, next) = (Durations::lower(i), Durations::lower(i + 1));
+            assert_eq!(Durations::bucket(lo), i);
+            assert_eq!(Durations::bucket(next - 1), i);
+            assert!((next - lo) * 4 <= lo.max(4), "bucket {i}: {lo}..{next}");
+        }
+        assert_eq!(Durations::bucket(u64::MAX), DURATION_BUCKETS - 1);
+    }
+
+    #[test]
     fn a_record_later_than_the_window_is_counted_not_lost() {
         let mut recs = vec![name(0, "a")];
         recs.push(callback(1, 0, 0, 0, 0, 2 * REPLAY_LATENESS_NS));
@@ -711,16 +791,24 @@ mod tests {
         }
         // The same run as a worker's recorder sums it, in clock ticks of 2 ns.
         let mut iv = Interval::default();
+        // Durations are counted in nanoseconds on both paths.
+        let durations = |ns| {
+            let mut d = Durations::default();
+            d.add(ns);
+            d
+        };
         *iv.handler(0) = HandlerAgg {
             callbacks: 1,
             busy: 4,
             worker_wait: 1,
+            durations: durations(8),
             ..Default::default()
         };
         *iv.handler(1) = HandlerAgg {
             callbacks: 1,
             busy: 2,
             worker_wait: 4,
+            durations: durations(4),
             ..Default::default()
         };
         let color = |busy, handler, key| ColorAgg {
@@ -758,6 +846,7 @@ mod tests {
         assert_eq!(a.handlers[1].name, "b");
         assert_eq!(a.states[0].wait_ns, 4);
         assert_eq!(a.states[0].handlers, ["b"]);
+        assert_eq!(a.handlers[0].durations, [[8, 1]]);
         assert!(!a.states[0].keyed);
         let by_key = a.colors.iter().find(|c| c.color == keyed).unwrap();
         assert_eq!(

@@ -2,7 +2,7 @@
 
 use super::names::{self, Groups};
 use super::table::{Column, Row, SortKey, Table};
-use super::window::{ColorRow, Window};
+use super::window::{self, ColorRow, Window};
 use crate::fmt;
 
 /// A color busier than this share of one core is highlighted: a color runs on at most one
@@ -143,10 +143,10 @@ pub fn handlers(w: &Window) -> Table {
             let worker = per_call(h.worker_wait_ns, h.callbacks);
             let cpu = (h.cpu_wall_ns > 0).then(|| h.cpu_ns as f64 / h.cpu_wall_ns as f64);
             let flags = match (h.blocking, h.panics) {
-                (true, 0) => "blocking".to_owned(),
-                (true, p) => format!("blocking, {p} panics"),
+                (true, 0) => "blocks".to_owned(),
+                (true, p) => format!("blocks P{p}"),
                 (false, 0) => String::new(),
-                (false, p) => format!("{p} panics"),
+                (false, p) => format!("P{p}"),
             };
             let mut detail = vec![
                 format!("handler {}", h.name),
@@ -180,15 +180,29 @@ pub fn handlers(w: &Window) -> Table {
             if h.panics > 0 {
                 detail.push(format!("{} panics in the window", h.panics));
             }
+            let p50 = window::quantile(&h.durations, 0.5);
+            let p99 = window::quantile(&h.durations, 0.99);
+            let max = window::quantile(&h.durations, 1.0);
+            let q = |v: Option<u64>| v.map_or("-".to_owned(), |v| fmt::dur(v as f64));
+            if !h.durations.is_empty() {
+                detail.push(format!(
+                    "duration p50 ≤{}, p99 ≤{}, max ≤{} (buckets: each bound at most 25% above the true value)",
+                    q(p50),
+                    q(p99),
+                    q(max)
+                ));
+                detail.extend(histogram(&h.durations));
+            }
             Row {
                 cells: vec![
                     h.name.clone(),
                     fmt::count(rate),
                     fmt::pct(share),
                     cpu.map_or("-".to_owned(), |r| format!("{r:.2}")),
-                    fmt::dur(mean),
+                    q(p50),
+                    q(p99),
+                    q(max),
                     fmt::dur(serial),
-                    fmt::dur(worker),
                     flags,
                 ],
                 keys: vec![
@@ -196,9 +210,10 @@ pub fn handlers(w: &Window) -> Table {
                     num(rate),
                     num(share),
                     num(cpu.unwrap_or(-1.0)),
-                    num(mean),
+                    num(p50.unwrap_or(0) as f64),
+                    num(p99.unwrap_or(0) as f64),
+                    num(max.unwrap_or(0) as f64),
                     num(serial),
-                    num(worker),
                     num(h.panics as f64 + f64::from(u8::from(h.blocking))),
                 ],
                 hot: h.panics > 0,
@@ -209,17 +224,19 @@ pub fn handlers(w: &Window) -> Table {
     Table {
         columns: vec![
             Column::text("handler", 8),
-            Column::num("calls/s", 8),
-            Column::num("busy", 6),
-            Column::num("cpu/wall", 8),
-            Column::num("mean", 8),
-            Column::num("serial wait", 11),
-            Column::num("worker wait", 11),
-            Column::text("flags", 10),
+            Column::num("calls/s", 7),
+            Column::num("busy", 4),
+            Column::num("cpu/w", 5),
+            Column::num("p50", 6),
+            Column::num("p99", 6),
+            Column::num("max", 6),
+            Column::num("ser.wait", 8),
+            Column::text("flags", 8),
         ],
         rows,
         note: Some(format!(
-            "over the last {}; busy is a share of all handlers' busy time; waits are per call",
+            "over the last {}; busy: share of all handlers' busy time; cpu/w: CPU per wall; \
+             p50/p99/max: duration, ≤ a bucket bound; ser.wait: wait for its color, per call",
             fmt::dur(w.span_ns as f64)
         )),
     }
@@ -286,4 +303,37 @@ pub fn states(w: &Window) -> Table {
             fmt::dur(w.span_ns as f64)
         )),
     }
+}
+
+/// A text histogram of durations, one line per power of two that holds any, at most 8.
+fn histogram(pairs: &[[u64; 2]]) -> Vec<String> {
+    let mut octaves: Vec<(u64, u64)> = Vec::new();
+    for [lo, n] in pairs {
+        let o = if *lo == 0 {
+            0
+        } else {
+            1u64 << (63 - lo.leading_zeros())
+        };
+        match octaves.last_mut() {
+            Some(last) if last.0 == o => last.1 += n,
+            _ => octaves.push((o, *n)),
+        }
+    }
+    // Keep the 8 fullest, in order of duration.
+    let mut keep = octaves.clone();
+    keep.sort_by_key(|o| std::cmp::Reverse(o.1));
+    keep.truncate(8);
+    let top = keep.iter().map(|o| o.1).max().unwrap_or(1).max(1);
+    octaves
+        .iter()
+        .filter(|o| keep.contains(o))
+        .map(|(o, n)| {
+            let bar = "█".repeat(((*n as f64 / top as f64) * 30.0).ceil() as usize);
+            format!(
+                "{:>9} – {:<9} {bar} {n}",
+                fmt::dur(*o as f64),
+                fmt::dur((o * 2).max(1) as f64)
+            )
+        })
+        .collect()
 }

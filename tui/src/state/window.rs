@@ -145,6 +145,7 @@ impl Window {
                 t.worker_wait_ns += h.worker_wait_ns;
                 t.panics += h.panics;
                 t.blocking |= h.blocking;
+                t.durations.extend_from_slice(&h.durations);
                 w.callbacks += h.callbacks;
                 w.panics += h.panics;
             }
@@ -184,6 +185,9 @@ impl Window {
             }
         }
         w.handlers = handlers.into_values().collect();
+        for h in &mut w.handlers {
+            h.durations = merge(std::mem::take(&mut h.durations));
+        }
         w.colors = colors.into_values().collect();
         for c in &mut w.colors {
             c.handlers.sort();
@@ -227,4 +231,37 @@ pub fn utilization(s: &Snapshot) -> f64 {
     }
     let busy: u64 = s.workers.iter().map(|w| w.busy_ns).sum();
     (busy as f64 / (s.period_ns as f64 * workers)).min(1.0)
+}
+
+/// Histogram pairs (`[lower ns, count]`) with equal buckets added up, shortest first.
+fn merge(mut pairs: Vec<[u64; 2]>) -> Vec<[u64; 2]> {
+    pairs.sort_unstable_by_key(|p| p[0]);
+    let mut out: Vec<[u64; 2]> = Vec::with_capacity(pairs.len());
+    for [lo, n] in pairs {
+        match out.last_mut() {
+            Some(last) if last[0] == lo => last[1] += n,
+            _ => out.push([lo, n]),
+        }
+    }
+    out
+}
+
+/// The upper bound of the bucket holding the `q` quantile (0 to 1) of a merged histogram, in
+/// ns: the true value is at most this, and at least 80% of it (buckets are log-linear, four
+/// per power of two). `None` for an empty one.
+pub fn quantile(pairs: &[[u64; 2]], q: f64) -> Option<u64> {
+    use hue_formats::aggregate::Durations;
+    let total: u64 = pairs.iter().map(|p| p[1]).sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+    let mut seen = 0;
+    for [lo, n] in pairs {
+        seen += n;
+        if seen >= rank {
+            return Some(Durations::lower(Durations::bucket(*lo) + 1));
+        }
+    }
+    None
 }

@@ -38,7 +38,16 @@ impl Widget for List<'_> {
             theme,
         } = self;
 
-        let detail_lines = if detail { 7 } else { 0 };
+        let detail_lines = if detail {
+            let want = table
+                .rows
+                .get(selected.min(table.rows.len().saturating_sub(1)))
+                .map_or(1, |r| r.detail.len()) as u16
+                + 3;
+            want.min(area.height / 2 + 2)
+        } else {
+            0
+        };
         let [list, note, more] = Layout::vertical([
             Constraint::Min(3),
             Constraint::Length(if table.note.is_some() { 2 } else { 0 }),

@@ -84,6 +84,10 @@ pub struct HandlerSnapshot {
     pub panics: u64,
     /// Whether its callbacks were seen blocking (mostly off the CPU).
     pub blocking: bool,
+    /// Its callbacks' durations as `[lower bound ns, count]` pairs of log-linear buckets (four
+    /// per power of two: a bucket ends where the next begins, at most 25% above its lower
+    /// bound), non-empty buckets only, shortest first. Empty from servers that predate it.
+    pub durations: Vec<[u64; 2]>,
 }
 
 /// One color over the period.
