@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{self, Event as TermEvent};
 
-use crate::app::{Action, App};
+use crate::app::{Action, App, Tab};
 use crate::error::{Error, ErrorKind, Result};
 use crate::source::{Event, analysis, live, replay};
 use crate::state::{Mode, Model};
@@ -29,7 +29,7 @@ pub fn run_live(addr: SocketAddr) -> Result<()> {
     let thread = live::spawn(addr, tx, stop.clone());
     let mut app = App::new(Model::new(Mode::Live { addr }));
     app.theme = Theme::from_env();
-    let res = with_terminal(|t| run(t, &mut app, &rx));
+    let res = with_terminal(|t| run(t, &mut app, &rx, |_| {}));
     stop.store(true, Ordering::Relaxed);
     drop(rx);
     let _ = thread.join();
@@ -45,12 +45,23 @@ pub fn run_replay(path: &Path) -> Result<()> {
         path: opened.path.clone(),
         header: opened.header.clone(),
     };
+    // The profiler simulates the trace dozens of times: start it only when its answers are
+    // looked at, or once a trace small enough to analyze in seconds has been read.
+    let small = std::fs::metadata(path).is_ok_and(|m| m.len() <= ANALYZE_AT_ONCE_BYTES);
+    let mut analysis = Some((path.to_owned(), tx.clone()));
     // The reader stops when it can no longer send (the app has gone).
-    let _analysis = analysis::spawn(path, tx.clone());
     let _reader = opened.spawn(tx);
     let mut app = App::new(Model::new(mode));
     app.theme = Theme::from_env();
-    with_terminal(|t| run(t, &mut app, &rx))
+    with_terminal(|t| {
+        run(t, &mut app, &rx, |app| {
+            let wanted =
+                matches!(app.ui.tab, Tab::Advice | Tab::Speedup) || (small && app.model.loaded);
+            if wanted && let Some((path, tx)) = analysis.take() {
+                analysis::spawn(&path, tx);
+            }
+        })
+    })
 }
 
 fn with_terminal(f: impl FnOnce(&mut DefaultTerminal) -> Result<()>) -> Result<()> {
@@ -70,7 +81,15 @@ fn terminal_error(e: std::io::Error) -> Error {
     Error::with_source(ErrorKind::Terminal, format!("terminal error: {e}"), e)
 }
 
-fn run(terminal: &mut DefaultTerminal, app: &mut App, rx: &Receiver<Event>) -> Result<()> {
+/// Traces up to this size are analyzed as soon as they are read (a few seconds of work).
+const ANALYZE_AT_ONCE_BYTES: u64 = 32 << 20;
+
+fn run(
+    terminal: &mut DefaultTerminal,
+    app: &mut App,
+    rx: &Receiver<Event>,
+    mut after_events: impl FnMut(&App),
+) -> Result<()> {
     let mut last = Instant::now();
     let mut dirty = true;
     let mut source_open = true;
@@ -111,6 +130,7 @@ fn run(terminal: &mut DefaultTerminal, app: &mut App, rx: &Receiver<Event>) -> R
                 Err(TryRecvError::Disconnected) => source_open = false,
             }
         }
+        after_events(app);
         let now = Instant::now();
         let elapsed = now.duration_since(last);
         last = now;
