@@ -57,7 +57,12 @@ fn main() {
     // Seeks: to the end, back to the middle, 10 s back, one period back; each redraws.
     let end = app.end_ns();
     let mut worst = std::time::Duration::ZERO;
-    for to in [end, end / 2, (end / 2).saturating_sub(10_000_000_000), end / 2 - 100_000_000] {
+    for to in [
+        end,
+        end / 2,
+        (end / 2).saturating_sub(10_000_000_000),
+        end / 2 - 100_000_000,
+    ] {
         let t = Instant::now();
         app.seek_to(to);
         term.draw(|f| f.render_widget(&app, f.area())).unwrap();

@@ -44,13 +44,19 @@ fn a_peer_that_is_not_hue_is_named_as_such() {
 #[test]
 fn another_protocol_version_is_named_with_both_versions() {
     let why = first_word_about(b"HUE-TELEMETRY 2\n");
-    assert!(why.contains("version 2") && why.contains("version 1"), "{why}");
+    assert!(
+        why.contains("version 2") && why.contains("version 1"),
+        "{why}"
+    );
 }
 
 #[test]
 fn a_refusal_is_shown_with_its_reason() {
     let why = first_word_about(b"HUE-TELEMETRY-REFUSED too many viewers: at most 8\n");
-    assert!(why.contains("refused") && why.contains("too many viewers"), "{why}");
+    assert!(
+        why.contains("refused") && why.contains("too many viewers"),
+        "{why}"
+    );
 }
 
 #[test]
