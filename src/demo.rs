@@ -334,7 +334,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
 /// them back (what `hue stats` says of it); `None` otherwise or unknown.
 fn cpu_wait_note(m: Option<&hue_profiler::MachineUse>) -> Option<String> {
     m.filter(|m| m.cpu_held_workers_back())
-        .and_then(hue_profiler::text::cpu_wait_line)
+        .and_then(hue_reports::text::cpu_wait_line)
 }
 
 fn run_workload(

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod export;
 mod serve;
+mod speedup;
 mod stats;
 mod suggest;
 mod top;
@@ -33,6 +35,11 @@ enum Command {
     /// Rank the hot serialized handlers of a trace by the speedup recoloring them is predicted
     /// to buy, with a safety verdict and its evidence; optionally write the policy.
     Suggest(suggest::Args),
+    /// Predict the speedup by core count (1 to 64) for the recorded coloring, each
+    /// suggestion and a policy, with the bounds; write SVG, PNG and CSV.
+    Speedup(speedup::Args),
+    /// Export a trace's callbacks as Perfetto JSON, folded stacks or CSV (streaming).
+    Export(export::Args),
     /// Watch a running program's colors, handlers, workers and states live in the terminal,
     /// or replay a recorded run.
     Top(top::Args),
@@ -53,16 +60,36 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args, &mut io::stdout().lock()),
         Command::Stats(args) => stats::run(&args, &mut io::stdout().lock()),
         Command::Suggest(args) => suggest::run(&args, &mut io::stdout().lock()),
+        Command::Speedup(args) => speedup::run(&args, &mut io::stdout().lock()),
+        Command::Export(args) => export::run(&args, &mut io::stdout().lock()),
         Command::Top(args) => top::run(&args),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            let _ = writeln!(io::stderr(), "hue: {err:#}");
+            let _ = writeln!(io::stderr(), "hue: {}", one_line(&err));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes on one line, `what failed: why`. Library errors say their cause
+/// in their own message too (for callers that print only that), so a cause already said is
+/// not said again.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for e in err.chain() {
+        let text = e.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// `hue stats trace.hue | head` is fine: a closed stdout is the reader's choice, not an error.

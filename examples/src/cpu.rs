@@ -73,6 +73,49 @@ mod tests {
                 "thread CPU time did not advance"
             );
         }
-        assert!(threads_named("").saturating_sub(before) > Duration::ZERO);
+    }
+
+    /// Spins until the calling thread has used `cpu` more CPU time.
+    fn burn(cpu: Duration) {
+        let before = this_thread();
+        let mut x = 0u64;
+        while this_thread() - before < cpu {
+            for _ in 0..10_000 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        }
+    }
+
+    #[test]
+    fn threads_named_sums_the_named_threads_and_only_those() {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        // This thread burns 100 ms; a thread named `cpuchk-1` burns 20 ms, reads its own
+        // total and waits. Counting `cpuchk` threads must find the latter's total (give or
+        // take what it used between its reading and its wait: microseconds; 10 ms allowed)
+        // and none of this thread's 100 ms.
+        burn(Duration::from_millis(100));
+        let (total_tx, total_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::Builder::new()
+            .name("cpuchk-1".to_owned())
+            .spawn(move || {
+                burn(Duration::from_millis(20));
+                total_tx.send(this_thread()).unwrap();
+                let _ = done_rx.recv();
+            })
+            .unwrap();
+        let own = total_rx.recv().unwrap();
+        let named = threads_named("cpuchk");
+        let other = threads_named("no-such-thread");
+        drop(done_tx);
+        t.join().unwrap();
+        assert!(own >= Duration::from_millis(20), "{own:?}");
+        assert!(
+            named >= own && named < own + Duration::from_millis(10),
+            "cpuchk-1 used {own:?}, threads_named(\"cpuchk\") says {named:?}"
+        );
+        assert_eq!(other, Duration::ZERO);
     }
 }

@@ -85,6 +85,17 @@ fn clients_vanishing_mid_response() {
     assert_healthy(&rt, &server);
 }
 
+/// Whether the server has not closed `s`: nothing to read yet, without waiting.
+fn still_open(s: &mut std::net::TcpStream) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let open = matches!(
+        s.read(&mut [0u8; 1]),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+    );
+    s.set_nonblocking(false).unwrap();
+    open
+}
+
 #[test]
 fn idle_connections_are_closed_by_the_timeout() {
     let limits = Limits {
@@ -106,6 +117,20 @@ fn idle_connections_are_closed_by_the_timeout() {
         .write_all(b"GET /style.css HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
     assert_eq!(read_response(&mut quiet, &mut Vec::new()).status, 200);
+    // Not before the timeout: halfway to it (no connection was accepted before `start`), both
+    // are still open. Margin: the check is made 150 ms after `start`, 150 ms before the
+    // earliest the timeout may close them, and it must end before that.
+    std::thread::sleep(Duration::from_millis(150).saturating_sub(start.elapsed()));
+    let (silent_open, quiet_open) = (still_open(&mut silent), still_open(&mut quiet));
+    let checked = start.elapsed();
+    assert!(
+        checked < Duration::from_millis(300),
+        "the early check came {checked:?} after the start, too late to tell"
+    );
+    assert!(
+        silent_open && quiet_open,
+        "closed before the 300 ms timeout (at {checked:?}): silent {silent_open}, quiet {quiet_open}"
+    );
     // And one that keeps talking, more often than the timeout.
     let mut busy = connect(server.addr());
     let mut buf = Vec::new();
@@ -117,7 +142,6 @@ fn idle_connections_are_closed_by_the_timeout() {
     }
     assert!(closed_within(&mut silent, PATIENCE));
     assert!(closed_within(&mut quiet, PATIENCE));
-    assert!(start.elapsed() >= Duration::from_millis(300));
     // The busy one outlived both.
     busy.write_all(b"GET /style.css HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();

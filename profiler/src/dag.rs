@@ -46,7 +46,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use hue_formats::trace::{CallbackRecord, NameKind, Origin, Record};
 
 use crate::coloring::{Recolor, SimColor};
-use crate::profile::IdMap;
+use crate::id_map::IdMap;
 use crate::trace::Reader;
 
 /// No node.

@@ -13,6 +13,7 @@ use std::fmt;
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 /// What kind of [`Error`] this is.
@@ -35,6 +36,21 @@ impl Error {
         Error {
             kind,
             message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error caused by `source`, which [`std::error::Error::source`] gives back. The
+    /// message says what failed; `Display` appends the cause unless the message says it.
+    pub(crate) fn with_source(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Error {
+        Error {
+            kind,
+            message: message.into(),
+            source: Some(source.into()),
         }
     }
 
@@ -46,11 +62,19 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.message)?;
+        match &self.source {
+            Some(src) if !self.message.contains(&src.to_string()) => write!(f, ": {src}"),
+            _ => Ok(()),
+        }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as _)
+    }
+}
 
 /// A `Result` with the profiler's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

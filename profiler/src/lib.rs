@@ -17,39 +17,45 @@
 //!   evidence says are unsafe.
 //! - [`suggest`]: hot serialized handlers ranked by predicted gain, each with its verdict,
 //!   evidence, predicted speedup before and after, and the rules that apply it.
-//! - [`text`]: the aligned tables `hue stats` and `hue suggest` print.
+//!
+//! Rendering lives in `hue-reports` (its `text` module prints what `hue stats` and
+//! `hue suggest` show); this crate returns data.
 //!
 //! ```no_run
 //! use hue_profiler::{Options, Profile, Trace, suggest};
 //!
 //! let trace = Trace::open("trace.hue")?;
 //! let profile = Profile::read(&trace)?;
-//! print!("{}", hue_profiler::text::stats(&profile, 10));
+//! println!("{} callbacks", profile.totals.callbacks);
 //! let report = suggest(&trace, &profile, &Options::default())?;
-//! print!("{}", hue_profiler::text::suggestions(&report));
+//! for s in &report.suggestions {
+//!     println!("{}: {:.2}x", s.handlers.join(", "), s.after.burdened);
+//! }
 //! # Ok::<(), hue_profiler::Error>(())
 //! ```
 //!
 //! **Architecture Invariant:** the profiler reads traces only through
 //! `hue_formats::trace::TraceReader` and knows policies only through `hue_formats::Policy`:
-//! the byte format and the policy syntax belong to the runtime.
+//! the byte format and the policy syntax belong to `hue-formats`. It does not depend on
+//! `hue-runtime`.
 //!
 //! **Architecture Invariant:** nothing here holds a whole trace in memory. Statistics are
-//! streaming aggregates; the simulator holds a window of the DAG (see [`sim`]).
+//! streaming aggregates; the simulator holds a window of the DAG (`sim.rs` explains how it streams).
 
 #![deny(missing_docs)]
 
 mod coloring;
-pub mod dag;
+mod dag;
 mod error;
 mod histogram;
+mod id_map;
 mod machine;
 mod predict;
 mod profile;
-pub mod sim;
+mod sim;
 mod suggest;
-pub mod text;
 mod trace;
+mod units;
 mod verdict;
 
 pub use coloring::{Class, Coloring};
@@ -57,14 +63,21 @@ pub use dag::DagConfig;
 pub use error::{Error, ErrorKind, Result};
 pub use histogram::{Histogram, Percentiles};
 pub use machine::MachineUse;
-pub use predict::{Point, Predictor};
+pub use predict::{Limit, Point, Predictor};
 pub use profile::{
     ColorStats, ColorUse, HandlerStats, Interval, MAX_INTERVALS, MAX_TRACKED_COLORS, OtherColors,
     Overhead, Profile, Reading, StateStats, StateUse, Totals, WorkerStats,
 };
-pub use sim::{DagIndex, SimConfig, SimResult, simulate};
-pub use suggest::{NotSuggested, Options, Report, Suggestion, suggest};
+pub use sim::{
+    COLOR_COST_NS, DEFAULT_BATCH, DagIndex, HANDOFF_NS, MAX_SIM_WORKERS, SimConfig, SimResult,
+    simulate,
+};
+pub use suggest::{
+    BLOCKING_CPU_RATIO, Blocking, CURVE, CurvePoint, INVISIBLE_STATE, MEASURED_ERROR, NotSuggested,
+    Options, Report, Suggestion, suggest,
+};
 pub use trace::Trace;
+pub use units::{duration, quoted_list};
 pub use verdict::{
     Assessment, SPLIT_FRACTION, Verdict, Violation, assess, check_policy, check_recorded,
 };

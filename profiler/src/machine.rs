@@ -77,7 +77,7 @@ impl MachineUse {
     }
 
     /// Whether the workers waited for a CPU so much of their ready time
-    /// ([`OVERSUBSCRIBED_WAIT`] or more) that the machine's cores, not the colors, held them
+    /// (`OVERSUBSCRIBED_WAIT`, 10%, or more) that the machine's cores, not the colors, held them
     /// back.
     pub fn cpu_held_workers_back(&self) -> bool {
         self.workers_cpu_wait_share()

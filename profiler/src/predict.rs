@@ -40,11 +40,65 @@ pub struct Point {
     pub color_bound: u64,
     /// Callbacks released late because their records were out of order.
     pub late: u64,
-    /// Most DAG nodes a simulation held at once (its memory: see [`crate::sim`]).
+    /// Most DAG nodes a simulation held at once (its memory; `sim.rs` explains the window).
     pub peak_nodes: usize,
 }
 
+/// What holds a prediction back: the bound no schedule can beat, and what sets it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Limit {
+    /// The cores: the bound is `N` (more cores would help).
+    Cores,
+    /// The span: the longest chain of callbacks and the gaps the trace keeps fixed between
+    /// them (for a closed-loop server, the clients' think time and the network).
+    Span,
+    /// One color's work: the busiest color runs one callback at a time.
+    Color,
+}
+
+impl Limit {
+    /// Its short name: `cores`, `span`, `one color`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::Cores => "cores",
+            Limit::Span => "span",
+            Limit::Color => "one color",
+        }
+    }
+
+    /// What the name means, for a legend.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Limit::Cores => "cores: more cores would help",
+            Limit::Span => {
+                "span: the longest chain of callbacks, with the gaps the trace keeps fixed \
+                 (for a server, its clients' think time and the network): more cores or \
+                 colors cannot shorten it"
+            }
+            Limit::Color => "one color: the busiest color's callbacks run one at a time",
+        }
+    }
+}
+
 impl Point {
+    /// Which bound `bound` is: the cores, the span or the busiest color.
+    pub fn limit(&self) -> Limit {
+        if self.work == 0 || self.bound + 1e-9 >= self.cores as f64 {
+            Limit::Cores
+        } else if self.span >= self.color_bound {
+            Limit::Span
+        } else {
+            Limit::Color
+        }
+    }
+
+    /// Whether the prediction is within 10% of its bound: the bound, not the schedule, is
+    /// what holds it.
+    pub fn bound_binds(&self) -> bool {
+        self.burdened >= 0.9 * self.bound
+    }
+
     fn new(plain: &SimResult, burdened: &SimResult) -> Point {
         Point {
             cores: plain.workers,
@@ -68,7 +122,9 @@ pub struct Predictor {
     index: DagIndex,
     overhead: u64,
     handoff: u64,
+    color_cost: u64,
     batch: usize,
+    stealing: bool,
     threads: usize,
 }
 
@@ -84,8 +140,10 @@ impl Predictor {
             trace: trace.clone(),
             index: DagIndex::build(trace, dag)?,
             overhead: profile.overhead.per_callback,
-            handoff: profile.overhead.handoff,
-            batch: DEFAULT_BATCH,
+            handoff: profile.handoff_cost(),
+            color_cost: profile.color_cost(),
+            batch: profile.batch.map_or(DEFAULT_BATCH, |b| (b as usize).max(1)),
+            stealing: profile.stealing.unwrap_or(true),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         })
     }
@@ -108,9 +166,25 @@ impl Predictor {
         &self.index
     }
 
+    /// Sets what taking a color costs instead of [`Profile::color_cost`] (0: nothing).
+    pub fn color_cost(mut self, ns: u64) -> Predictor {
+        self.color_cost = ns;
+        self
+    }
+
     /// The per-callback overhead and the hand-off cost in use, ns.
     pub fn overheads(&self) -> (u64, u64) {
         (self.overhead, self.handoff)
+    }
+
+    /// What taking a color costs in use, ns.
+    pub fn color_cost_ns(&self) -> u64 {
+        self.color_cost
+    }
+
+    /// The batch and stealing setting in use (from the trace header, or the defaults).
+    pub fn scheduler(&self) -> (usize, bool) {
+        (self.batch, self.stealing)
     }
 
     /// The prediction for `coloring` on `cores` cores.
@@ -151,6 +225,8 @@ impl Predictor {
                     overhead: self.overhead,
                     handoff: if burden { self.handoff } else { 0 },
                     batch: self.batch,
+                    stealing: self.stealing,
+                    color_cost: self.color_cost,
                     ..SimConfig::new(*cores)
                 };
                 let res = simulate(&self.trace, &self.index, coloring, &config);

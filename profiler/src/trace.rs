@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hue_formats::trace::{TraceError, TraceReader};
+use hue_formats::trace::{DenseIds, Header, ReadSummary, Record, TraceError, TraceReader};
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -22,8 +22,40 @@ enum Source {
     Bytes(Arc<[u8]>),
 }
 
-/// A reader of one pass over a [`Trace`].
-pub(crate) type Reader = TraceReader<Box<dyn Read + Send>>;
+/// A reader of one pass over a [`Trace`]: the file's records, with handler, state and event
+/// ids renumbered small where the file holds large ones ([`DenseIds`]), so the profiler's
+/// tables can be indexed by id. Every pass renumbers the same way.
+pub(crate) struct Reader {
+    inner: TraceReader<Box<dyn Read + Send>>,
+    ids: DenseIds,
+}
+
+impl Reader {
+    pub(crate) fn header(&self) -> &Header {
+        self.inner.header()
+    }
+
+    pub(crate) fn summary(&self) -> &ReadSummary {
+        self.inner.summary()
+    }
+
+    /// The next record, or `None` at the end; an error ends the pass.
+    pub(crate) fn next_record(&mut self) -> Option<std::result::Result<Record, TraceError>> {
+        let ids = &mut self.ids;
+        self.inner
+            .next_record()
+            .map(|r| r.map(|rec| ids.remap(&rec).unwrap_or(rec)))
+    }
+
+    /// Hands every record to `f` by reference; returns the error that ended the pass early.
+    pub(crate) fn for_each_record(&mut self, mut f: impl FnMut(&Record)) -> Option<TraceError> {
+        let ids = &mut self.ids;
+        self.inner.for_each_record(|rec| match ids.remap(rec) {
+            Some(small) => f(&small),
+            None => f(rec),
+        })
+    }
+}
 
 impl Trace {
     /// The trace in the file at `path`. Checks that it can be opened and that it starts with a
@@ -72,13 +104,18 @@ impl Trace {
                 pos: 0,
             }),
         };
-        TraceReader::with_name(inner, self.name.clone()).map_err(header_error)
+        let inner = TraceReader::with_name(inner, self.name.clone()).map_err(header_error)?;
+        Ok(Reader {
+            inner,
+            ids: DenseIds::new(),
+        })
     }
 }
 
 /// A trace whose header cannot be read leaves nothing to analyse.
 fn header_error(e: TraceError) -> Error {
-    Error::new(ErrorKind::Trace, e.to_string())
+    // The reader's message names the file and what is wrong with it: it is the message.
+    Error::with_source(ErrorKind::Trace, e.to_string(), e)
 }
 
 /// `&[u8]` as `Read`, owning a share of the bytes so that readers can move between threads.

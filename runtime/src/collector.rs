@@ -20,14 +20,11 @@ use std::time::{Duration, Instant};
 
 use crate::clock::{self, Clock};
 use crate::intern;
-use crate::recorder::{Batch, Outlet, Raw};
+use crate::recorder::{Batch, Outlet};
 use crate::sync::lock;
 use crate::telemetry::TelemetryServer;
 use hue_formats::aggregate::{Aggregator, Names};
-use hue_formats::trace::{
-    AccessRecord, BlockingRecord, CallbackRecord, DropRecord, EventRecord, MachineSample, Name,
-    NameKind, PanicRecord, Record, TraceWriter, WorkerSample,
-};
+use hue_formats::trace::{DropRecord, MachineSample, Name, NameKind, Record, TraceWriter};
 
 /// Which ids already had their `Name` record, per kind: a bitmap, since ids are small and
 /// dense and this is asked once per record.
@@ -131,8 +128,8 @@ impl Collector {
                         );
                     }
                     if self.writer.is_some() {
-                        for raw in batch.records.drain(..) {
-                            self.convert(raw, batch.worker, &mut named, &mut out);
+                        for rec in batch.records.drain(..) {
+                            self.convert(rec, &mut named, &mut out);
                         }
                         self.write(&out);
                     }
@@ -213,121 +210,45 @@ impl Collector {
         }));
     }
 
-    fn convert(&self, raw: Raw, worker: u16, named: &mut Named, out: &mut Vec<Record>) {
+    /// Names what `rec` refers to that the trace has not named yet (into `out`, before it),
+    /// turns its clock readings into nanoseconds since the trace's start, and appends it.
+    fn convert(&self, mut rec: Record, named: &mut Named, out: &mut Vec<Record>) {
         let c = &self.clock;
-        let rec = match raw {
-            Raw::Callback(cb) => {
+        match &mut rec {
+            Record::Callback(cb) => {
                 Self::name(named, out, NameKind::Handler, cb.handler);
-                Record::Callback(CallbackRecord {
-                    id: cb.id,
-                    parent: (cb.parent != 0).then_some(cb.parent),
-                    origin: cb.origin,
-                    handler: cb.handler,
-                    color: cb.color,
-                    key: cb.key,
-                    worker,
-                    queued: c.ns(cb.queued),
-                    runnable: c.ns(cb.runnable),
-                    started: c.ns(cb.started),
-                    ended: c.ns(cb.ended),
-                    cpu: cb.cpu,
-                })
+                cb.queued = c.ns(cb.queued);
+                cb.runnable = c.ns(cb.runnable);
+                cb.started = c.ns(cb.started);
+                cb.ended = c.ns(cb.ended);
             }
-            Raw::Access {
-                callback,
-                handler,
-                state,
-                key,
-                write,
-                at,
-                entered,
-                left,
-                contended,
-                holder,
-            } => {
-                Self::name(named, out, NameKind::Handler, handler);
-                Self::name(named, out, NameKind::State, state);
-                if let Some(h) = holder {
+            Record::Access(a) => {
+                Self::name(named, out, NameKind::Handler, a.handler);
+                Self::name(named, out, NameKind::State, a.state);
+                if let Some(h) = a.holder {
                     Self::name(named, out, NameKind::Handler, h);
                 }
-                Record::Access(AccessRecord {
-                    callback,
-                    handler,
-                    state,
-                    key,
-                    worker,
-                    write,
-                    at: c.ns(at),
-                    wait: c.delta_ns(at, entered),
-                    held: c.delta_ns(entered, left),
-                    contended,
-                    holder,
-                })
+                a.at = c.ns(a.at);
+                a.wait = c.delta_ns(0, a.wait);
+                a.held = c.delta_ns(0, a.held);
             }
-            Raw::Panic {
-                callback,
-                handler,
-                color,
-                at,
-                message,
-            } => {
-                Self::name(named, out, NameKind::Handler, handler);
-                Record::Panic(PanicRecord {
-                    callback,
-                    handler,
-                    color,
-                    at: c.ns(at),
-                    message,
-                })
+            Record::Panic(p) => {
+                Self::name(named, out, NameKind::Handler, p.handler);
+                p.at = c.ns(p.at);
             }
-            Raw::Blocking {
-                callback,
-                handler,
-                wall_ns,
-                cpu_ns,
-            } => Record::Blocking(BlockingRecord {
-                callback,
-                handler,
-                wall: wall_ns,
-                cpu: cpu_ns,
-            }),
-            Raw::Sample {
-                start,
-                end,
-                busy,
-                parked,
-                callbacks,
-                steals,
-                cpu_ns,
-            } => Record::Sample(WorkerSample {
-                worker,
-                start: c.ns(start),
-                end: c.ns(end),
-                busy: c.delta_ns(0, busy),
-                parked: c.delta_ns(0, parked),
-                callbacks,
-                steals,
-                cpu: cpu_ns,
-            }),
-            Raw::Event {
-                callback,
-                at,
-                kind,
-                level,
-                name,
-                message,
-            } => {
-                Self::name(named, out, NameKind::Event, name);
-                Record::Event(EventRecord {
-                    callback,
-                    at: c.ns(at),
-                    kind,
-                    level,
-                    name,
-                    message,
-                })
+            Record::Sample(w) => {
+                w.start = c.ns(w.start);
+                w.end = c.ns(w.end);
+                w.busy = c.delta_ns(0, w.busy);
+                w.parked = c.delta_ns(0, w.parked);
             }
-        };
+            Record::Event(e) => {
+                Self::name(named, out, NameKind::Event, e.name);
+                e.at = c.ns(e.at);
+            }
+            // Blocking records are in nanoseconds already; the rest the workers do not make.
+            _ => {}
+        }
         out.push(rec);
     }
 }

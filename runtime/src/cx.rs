@@ -117,9 +117,11 @@ impl<'a> Cx<'a> {
         target: impl Into<Target>,
         f: impl FnOnce(&mut Cx<'_>) + Send + 'static,
     ) -> Result<TimerId> {
-        self.worker
-            .inner
-            .timer_once(delay, target.into(), Box::new(f))
+        let inner = &*self.worker.inner;
+        inner
+            .reactor
+            .timers
+            .once(inner, delay, target.into(), Box::new(f))
     }
 
     /// Queues `f` at `target` every `period`, until cancelled. A tick whose previous callback
@@ -130,14 +132,17 @@ impl<'a> Cx<'a> {
         target: impl Into<Target>,
         f: impl FnMut(&mut Cx<'_>) + Send + 'static,
     ) -> Result<TimerId> {
-        self.worker
-            .inner
-            .timer_every(period, target.into(), Box::new(f))
+        let inner = &*self.worker.inner;
+        inner
+            .reactor
+            .timers
+            .every(inner, period, target.into(), Box::new(f))
     }
 
     /// Cancels a timer. Returns `false` if it already fired (one-shot) or was cancelled.
     pub fn cancel(&mut self, timer: TimerId) -> bool {
-        self.worker.inner.cancel_timer(timer)
+        let inner = &*self.worker.inner;
+        inner.reactor.timers.cancel(inner, timer)
     }
 
     /// Registers an I/O source; see [`Handle::register`].

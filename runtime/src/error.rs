@@ -8,7 +8,7 @@ use std::io;
 pub struct Error {
     kind: ErrorKind,
     message: String,
-    source: Option<io::Error>,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 /// What went wrong.
@@ -35,10 +35,20 @@ impl Error {
     }
 
     pub(crate) fn io(kind: ErrorKind, message: impl Into<String>, source: io::Error) -> Error {
+        Error::with_source(kind, message, source)
+    }
+
+    /// An error caused by `source`, which [`std::error::Error::source`] gives back (and
+    /// `Display` appends after the message).
+    pub(crate) fn with_source(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Error {
         Error {
             kind,
             message: message.into(),
-            source: Some(source),
+            source: Some(source.into()),
         }
     }
 
@@ -67,7 +77,7 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_ref().map(|e| e as _)
+        self.source.as_deref().map(|e| e as _)
     }
 }
 

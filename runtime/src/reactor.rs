@@ -39,7 +39,7 @@ use mio::{Events, Poll, Registry, Token, Waker};
 use crate::cx::Cx;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handler::Target;
-use crate::runtime::Inner;
+use crate::scheduler::Queue;
 use crate::scheduler::WorkerContext;
 use crate::sync::lock;
 use crate::timer::Timers;
@@ -123,7 +123,7 @@ pub(crate) struct Reactor {
     waker: Arc<Waker>,
     sources: Mutex<HashMap<usize, Arc<dyn Dispatch>>>,
     next_token: AtomicUsize,
-    pub(crate) timers: Mutex<Timers>,
+    pub(crate) timers: Timers,
     stopped: AtomicBool,
     /// Set when `poll` failed for good: I/O and timers stop, workers park on their parkers.
     broken: AtomicBool,
@@ -146,7 +146,7 @@ impl Reactor {
             waker,
             sources: Mutex::new(HashMap::new()),
             next_token: AtomicUsize::new(0),
-            timers: Mutex::new(Timers::default()),
+            timers: Timers::default(),
             stopped: AtomicBool::new(false),
             broken: AtomicBool::new(false),
             driver: Mutex::new(Driver {
@@ -220,28 +220,33 @@ impl Driver {
     }
 }
 
-impl Inner {
-    /// Queues the callbacks of the sources in `ready`: on `local`'s run queue when a worker
-    /// drove the poll.
-    pub(crate) fn dispatch_io(&self, ready: &[(usize, Ready)], local: Option<&WorkerContext>) {
-        if ready.is_empty() || self.reactor.stopped.load(Ordering::Relaxed) {
+impl Reactor {
+    /// Queues the callbacks of the sources in `ready` through `q`: on `local`'s run queue
+    /// when a worker drove the poll.
+    pub(crate) fn dispatch(
+        &self,
+        ready: &[(usize, Ready)],
+        q: &dyn Queue,
+        local: Option<&WorkerContext>,
+    ) {
+        if ready.is_empty() || self.stopped.load(Ordering::Relaxed) {
             return;
         }
         let found: Vec<(Arc<dyn Dispatch>, Ready)> = {
-            let sources = lock(&self.reactor.sources);
+            let sources = lock(&self.sources);
             ready
                 .iter()
                 .filter_map(|(token, r)| sources.get(token).map(|s| (s.clone(), *r)))
                 .collect()
         };
         for (s, r) in found {
-            s.on_event(r, self, local);
+            s.on_event(r, q, local);
         }
     }
 }
 
 pub(crate) trait Dispatch: Send + Sync {
-    fn on_event(self: Arc<Self>, ready: Ready, inner: &Inner, local: Option<&WorkerContext>);
+    fn on_event(self: Arc<Self>, ready: Ready, q: &dyn Queue, local: Option<&WorkerContext>);
     fn close(&self, registry: &Registry);
 }
 
@@ -254,7 +259,7 @@ struct Source<S> {
     queued: AtomicBool,
     io: Mutex<Option<S>>,
     on_ready: Mutex<OnReady<S>>,
-    inner: Weak<Inner>,
+    reactor: Weak<Reactor>,
 }
 
 thread_local! {
@@ -264,13 +269,13 @@ thread_local! {
 }
 
 impl<S: mio::event::Source + Send + 'static> Dispatch for Source<S> {
-    fn on_event(self: Arc<Self>, ready: Ready, inner: &Inner, local: Option<&WorkerContext>) {
+    fn on_event(self: Arc<Self>, ready: Ready, q: &dyn Queue, local: Option<&WorkerContext>) {
         self.pending.fetch_or(ready.0, Ordering::SeqCst);
         if self.queued.swap(true, Ordering::SeqCst) {
             return;
         }
         let me = self.clone();
-        inner.push_via(
+        q.push_via(
             self.target,
             Box::new(move |cx| me.dispatch(cx)),
             hue_formats::trace::Origin::Io,
@@ -292,7 +297,7 @@ impl<S: mio::event::Source + Send + 'static> Source<S> {
         if bits == 0 {
             return;
         }
-        let Some(inner) = self.inner.upgrade() else {
+        let Some(reactor) = self.reactor.upgrade() else {
             return;
         };
         let mut io = lock(&self.io);
@@ -306,7 +311,7 @@ impl<S: mio::event::Source + Send + 'static> Source<S> {
         let mut ev = IoEvent {
             source,
             ready: Ready(bits),
-            registry: &inner.reactor.registry,
+            registry: &reactor.registry,
             token: self.token,
             close: false,
             io: &handle,
@@ -324,9 +329,9 @@ impl<S: mio::event::Source + Send + 'static> Source<S> {
         if ev.close {
             drop(on_ready);
             let mut s = io.take().expect("checked above");
-            let _ = inner.reactor.registry.deregister(&mut s);
+            let _ = reactor.registry.deregister(&mut s);
             drop(io);
-            lock(&inner.reactor.sources).remove(&self.token);
+            lock(&reactor.sources).remove(&self.token);
         }
     }
 }
@@ -398,13 +403,12 @@ impl<S: mio::event::Source + Send + 'static> Io<S> {
     /// Changes what readiness the source is watched for.
     pub fn set_interest(&self, interest: Interest) -> Result<()> {
         self.check_not_inside("Io::set_interest")?;
-        let inner = self.inner()?;
+        let reactor = self.reactor()?;
         let mut io = lock(&self.source.io);
         let s = io
             .as_mut()
             .ok_or_else(|| Error::new(ErrorKind::Io, "the I/O source is closed"))?;
-        inner
-            .reactor
+        reactor
             .registry
             .reregister(s, Token(self.source.token), interest)
             .map_err(|e| Error::io(ErrorKind::Io, "re-registering an I/O source failed", e))
@@ -414,13 +418,12 @@ impl<S: mio::event::Source + Send + 'static> Io<S> {
     /// nothing.
     pub fn deregister(&self) -> Result<S> {
         self.check_not_inside("Io::deregister")?;
-        let inner = self.inner()?;
+        let reactor = self.reactor()?;
         let mut s = lock(&self.source.io)
             .take()
             .ok_or_else(|| Error::new(ErrorKind::Io, "the I/O source is closed"))?;
-        lock(&inner.reactor.sources).remove(&self.source.token);
-        inner
-            .reactor
+        lock(&reactor.sources).remove(&self.source.token);
+        reactor
             .registry
             .deregister(&mut s)
             .map_err(|e| Error::io(ErrorKind::Io, "deregistering an I/O source failed", e))?;
@@ -432,8 +435,8 @@ impl<S: mio::event::Source + Send + 'static> Io<S> {
         lock(&self.source.io).is_some()
     }
 
-    fn inner(&self) -> Result<Arc<Inner>> {
-        self.source.inner.upgrade().ok_or_else(Error::shutdown)
+    fn reactor(&self) -> Result<Arc<Reactor>> {
+        self.source.reactor.upgrade().ok_or_else(Error::shutdown)
     }
 
     fn check_not_inside(&self, what: &str) -> Result<()> {
@@ -447,7 +450,8 @@ impl<S: mio::event::Source + Send + 'static> Io<S> {
     }
 }
 
-impl Inner {
+impl Reactor {
+    /// Registers `source`; its readiness queues callbacks at `target`.
     pub(crate) fn register<S>(
         self: &Arc<Self>,
         mut source: S,
@@ -458,10 +462,10 @@ impl Inner {
     where
         S: mio::event::Source + Send + 'static,
     {
-        if self.reactor.stopped.load(Ordering::SeqCst) {
+        if self.stopped.load(Ordering::SeqCst) {
             return Err(Error::shutdown());
         }
-        let token = self.reactor.next_token.fetch_add(1, Ordering::Relaxed);
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let src = Arc::new(Source {
             token,
             target,
@@ -469,20 +473,16 @@ impl Inner {
             queued: AtomicBool::new(false),
             io: Mutex::new(None),
             on_ready: Mutex::new(on_ready),
-            inner: Arc::downgrade(self),
+            reactor: Arc::downgrade(self),
         });
         // The source goes in the table before it is registered: with edge-triggered readiness,
         // an event that fires between registration and insertion would find no source and
         // be lost for good. Holding `io` until the source is in place makes a callback queued
         // by such an early event wait for it.
         let mut io = lock(&src.io);
-        lock(&self.reactor.sources).insert(token, src.clone());
-        if let Err(e) = self
-            .reactor
-            .registry
-            .register(&mut source, Token(token), interest)
-        {
-            lock(&self.reactor.sources).remove(&token);
+        lock(&self.sources).insert(token, src.clone());
+        if let Err(e) = self.registry.register(&mut source, Token(token), interest) {
+            lock(&self.sources).remove(&token);
             // EBADF, EPERM and EEXIST (Linux numbering): the mistakes a caller can make.
             let why = match e.raw_os_error() {
                 Some(9) => "it is not an open socket",
@@ -502,9 +502,9 @@ impl Inner {
         *io = Some(source);
         drop(io);
         // Shutdown may have closed the sources between our check and the insert: close ours.
-        if self.reactor.stopped.load(Ordering::SeqCst) {
-            if let Some(s) = lock(&self.reactor.sources).remove(&token) {
-                s.close(&self.reactor.registry);
+        if self.stopped.load(Ordering::SeqCst) {
+            if let Some(s) = lock(&self.sources).remove(&token) {
+                s.close(&self.registry);
             }
             return Err(Error::shutdown());
         }

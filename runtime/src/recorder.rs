@@ -20,10 +20,13 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::clock::{Clock, thread_cpu_ns};
+use crate::clock::{Clock, thread_cpu_ns, thread_voluntary_switches};
 use crate::sync::lock;
 use hue_formats::aggregate::{ColorAgg, Interval, handler_bit};
-use hue_formats::trace::{EventKind, Origin};
+use hue_formats::trace::{
+    AccessRecord, BlockingRecord, CallbackRecord, EventKind, EventRecord, PanicRecord, Record,
+    WorkerSample,
+};
 
 /// How much the runtime records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
@@ -72,75 +75,15 @@ const CPU_PER_CALLBACK_NS: u64 = 50_000;
 /// (a voluntary context switch: it slept or waited) and spent under half of it on the CPU.
 const BLOCKING_MIN_WALL_NS: u64 = 1_000_000;
 
-/// One callback as the worker saw it: raw clock readings; `parent` 0 for none. The worker
-/// fills everything but `cpu`, which the recorder sets from the measured usage.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct RawCallback {
-    pub(crate) id: u64,
-    pub(crate) parent: u64,
-    pub(crate) origin: Origin,
-    pub(crate) handler: u32,
-    pub(crate) color: u64,
-    pub(crate) key: Option<u64>,
-    pub(crate) queued: u64,
-    pub(crate) runnable: u64,
-    pub(crate) started: u64,
-    pub(crate) ended: u64,
-    pub(crate) cpu: Option<u64>,
-}
-
-/// A record as the hot path makes it: raw clock readings, ids; turned into
-/// [`crate::trace::Record`]s by the collector.
-pub(crate) enum Raw {
-    Callback(RawCallback),
-    Access {
-        callback: u64,
-        handler: u32,
-        state: u32,
-        key: Option<u64>,
-        write: bool,
-        at: u64,
-        entered: u64,
-        left: u64,
-        contended: bool,
-        holder: Option<u32>,
-    },
-    Panic {
-        callback: u64,
-        handler: u32,
-        color: u64,
-        at: u64,
-        message: String,
-    },
-    Blocking {
-        callback: u64,
-        handler: u32,
-        wall_ns: u64,
-        cpu_ns: u64,
-    },
-    Sample {
-        start: u64,
-        end: u64,
-        busy: u64,
-        parked: u64,
-        callbacks: u64,
-        steals: u64,
-        cpu_ns: u64,
-    },
-    Event {
-        callback: u64,
-        at: u64,
-        kind: EventKind,
-        level: u8,
-        name: u32,
-        message: String,
-    },
-}
-
 /// What a worker hands to the collector (`worker == u16::MAX`: shutdown's "no more").
 pub(crate) struct Batch {
     pub(crate) worker: u16,
-    pub(crate) records: Vec<Raw>,
+    /// The trace's own record types, made on the hot path with their times as raw clock
+    /// readings (ticks), names as interned ids; the collector turns the times into
+    /// nanoseconds ([`crate::collector`]) and writes the names. The exceptions, already in
+    /// nanoseconds: `CallbackRecord::cpu`, `BlockingRecord`'s `wall` and `cpu`,
+    /// `WorkerSample::cpu`.
+    pub(crate) records: Vec<Record>,
     pub(crate) agg: Option<Box<Interval>>,
     /// Records this worker dropped so far (cumulative).
     pub(crate) dropped: u64,
@@ -164,7 +107,7 @@ impl Batch {
 /// The workers' side of the collector: where batches go and where buffers come back from.
 pub(crate) struct Outlet {
     pub(crate) tx: SyncSender<Batch>,
-    pub(crate) pool: Mutex<Vec<Vec<Raw>>>,
+    pub(crate) pool: Mutex<Vec<Vec<Record>>>,
 }
 
 /// CPU use of one callback, measured when its handler runs long.
@@ -195,7 +138,7 @@ pub(crate) struct Recorder {
     worker: u16,
     clock: Clock,
     outlet: Arc<Outlet>,
-    records: Vec<Raw>,
+    records: Vec<Record>,
     agg: Box<Interval>,
     interval_ticks: u64,
     /// How long an interval is open before a park closes it ([`Recorder::before_park`]).
@@ -237,14 +180,115 @@ pub(crate) fn set_current(c: Option<Current>) {
 
 /// A trace-unique callback id: the worker in the top 16 bits, its sequence number below.
 #[inline]
-pub(crate) fn callback_id(worker: usize, seq: u64) -> u64 {
+fn callback_id(worker: usize, seq: u64) -> u64 {
     ((worker as u64 + 1) << 48) | seq
 }
 
-/// Handlers whose recent callbacks average at least this wall time get their CPU time read
-/// per callback, in raw ticks for `clock`.
-pub(crate) fn cpu_threshold_ticks(clock: &Clock) -> u64 {
-    clock.ticks_for_ns(CPU_PER_CALLBACK_NS)
+/// The recording rules a worker applies around each callback, owned by the worker (no
+/// thread-local lookup on the hot path): which callbacks get their CPU time read (handlers
+/// whose recent callbacks average [`CPU_PER_CALLBACK_NS`] of wall time or more), callback ids,
+/// and one clock read per callback back to back in a batch. The worker says
+/// [`Probe::begin`] and [`Probe::end`]; what to read and when is decided here.
+pub(crate) struct Probe {
+    clock: Clock,
+    worker: usize,
+    /// This worker's callback sequence number (callback ids).
+    seq: u64,
+    /// Per handler id, a moving average of callback wall time in raw ticks.
+    avg_wall: Vec<u64>,
+    cpu_threshold_ticks: u64,
+    /// The clock reading at the end of the previous callback while the worker runs a batch
+    /// back to back; it doubles as the next callback's start. `None` at a batch's start.
+    last_end: Option<u64>,
+}
+
+/// A callback being timed, from [`Probe::begin`] to [`Probe::end`].
+pub(crate) struct Begun {
+    pub(crate) id: u64,
+    pub(crate) started: u64,
+    handler: usize,
+    /// Voluntary switches and thread CPU time at the start, when CPU time is read.
+    cpu0: Option<(u64, u64)>,
+}
+
+impl Probe {
+    pub(crate) fn new(clock: Clock, worker: usize) -> Probe {
+        Probe {
+            cpu_threshold_ticks: clock.ticks_for_ns(CPU_PER_CALLBACK_NS),
+            clock,
+            worker,
+            seq: 0,
+            avg_wall: Vec::new(),
+            last_end: None,
+        }
+    }
+
+    /// The worker starts a new batch (or comes back from elsewhere): the next callback's
+    /// start is read from the clock.
+    pub(crate) fn new_batch(&mut self) {
+        self.last_end = None;
+    }
+
+    /// A callback of `handler` is about to run.
+    #[inline]
+    pub(crate) fn begin(&mut self, handler: u32) -> Begun {
+        self.seq += 1;
+        let id = callback_id(self.worker, self.seq);
+        let h = handler as usize;
+        let cpu0 = self
+            .avg_wall
+            .get(h)
+            .is_some_and(|&w| w >= self.cpu_threshold_ticks)
+            .then(|| (thread_voluntary_switches(), thread_cpu_ns()));
+        // Back to back in a batch, one callback's end is the next one's start: the clock is read
+        // once per callback (a TSC read is ~10 ns here, a third of an empty callback's cost),
+        // and the few nanoseconds of bookkeeping between two callbacks count toward the second.
+        let started = match self.last_end {
+            Some(t) if cpu0.is_none() => t,
+            _ => self.clock.raw(),
+        };
+        Begun {
+            id,
+            started,
+            handler: h,
+            cpu0,
+        }
+    }
+
+    /// The callback `b` returned (or panicked): its end, and its CPU use if it was read.
+    #[inline]
+    pub(crate) fn end(&mut self, b: &Begun) -> (u64, Option<CallbackUsage>) {
+        let clock = &self.clock;
+        let ended = clock.raw();
+        let started = b.started;
+        let usage = b.cpu0.map(|(vol0, cpu0)| {
+            let wall_ns = clock.delta_ns(started, ended);
+            // The CPU reads bracket the clock reads by a syscall each: never report more CPU
+            // than the wall time the callback took.
+            let cpu_ns = thread_cpu_ns().saturating_sub(cpu0).min(wall_ns);
+            // Switches matter only where the callback may count as blocking: one syscall
+            // fewer for the rest.
+            let voluntary_switches = if mostly_off_cpu(wall_ns, cpu_ns) {
+                thread_voluntary_switches().saturating_sub(vol0)
+            } else {
+                0
+            };
+            CallbackUsage {
+                wall_ns,
+                cpu_ns,
+                voluntary_switches,
+            }
+        });
+        self.last_end = Some(ended);
+        // Moving average of wall time with weight 1/8: a handler that turns long is noticed
+        // within a few callbacks, one long outlier does not switch CPU timing on for long.
+        if b.handler >= self.avg_wall.len() {
+            self.avg_wall.resize(b.handler + 1, 0);
+        }
+        let avg = &mut self.avg_wall[b.handler];
+        *avg = *avg - *avg / 8 + ended.saturating_sub(started) / 8;
+        (ended, usage)
+    }
 }
 
 /// Runs `f` on this thread's recorder, if this is a worker thread with tracing on and the
@@ -314,11 +358,12 @@ impl Recorder {
         self.clock.raw()
     }
 
-    /// Records a callback that ran, with its CPU use if it was measured.
+    /// Records a callback that ran (its times in clock ticks), with its CPU use if it was
+    /// measured.
     #[inline]
-    pub(crate) fn callback(&mut self, mut c: RawCallback, usage: Option<CallbackUsage>) {
+    pub(crate) fn callback(&mut self, mut c: CallbackRecord, usage: Option<CallbackUsage>) {
         c.cpu = usage.map(|u| u.cpu_ns);
-        let RawCallback {
+        let CallbackRecord {
             id,
             handler,
             color,
@@ -365,14 +410,14 @@ impl Recorder {
             }
         }
         if self.level == TraceLevel::Full {
-            self.push(Raw::Callback(c));
+            self.push(Record::Callback(c));
             if blocking {
-                self.push(Raw::Blocking {
+                self.push(Record::Blocking(BlockingRecord {
                     callback: id,
                     handler,
-                    wall_ns,
-                    cpu_ns: c.cpu.unwrap_or(0),
-                });
+                    wall: wall_ns,
+                    cpu: c.cpu.unwrap_or(0),
+                }));
             }
         }
         if blocking && !self.warned_blocking.contains(&handler) {
@@ -412,13 +457,13 @@ impl Recorder {
         self.agg.handler(handler).panics += 1;
         if self.level == TraceLevel::Full {
             let at = self.now();
-            self.push(Raw::Panic {
+            self.push(Record::Panic(PanicRecord {
                 callback,
                 handler,
                 color,
                 at,
                 message: message.to_owned(),
-            });
+            }));
         }
     }
 
@@ -445,18 +490,19 @@ impl Recorder {
             s.wait += entered.saturating_sub(at);
         }
         if self.level == TraceLevel::Full {
-            self.push(Raw::Access {
+            self.push(Record::Access(AccessRecord {
                 callback,
                 handler,
                 state,
                 key,
+                worker: self.worker,
                 write,
                 at,
-                entered,
-                left,
+                wait: entered.saturating_sub(at),
+                held: left.saturating_sub(entered),
                 contended,
                 holder,
-            });
+            }));
         }
     }
 
@@ -468,14 +514,14 @@ impl Recorder {
             return;
         };
         let at = self.now();
-        self.push(Raw::Event {
+        self.push(Record::Event(EventRecord {
             callback: cur.id,
             at,
             kind,
             level,
             name,
             message,
-        });
+        }));
     }
 
     /// The worker is about to sleep. Closes the interval, so that the collector has everything,
@@ -507,7 +553,7 @@ impl Recorder {
     }
 
     #[inline]
-    fn push(&mut self, r: Raw) {
+    fn push(&mut self, r: Record) {
         self.records.push(r);
         if self.records.len() >= BUFFER_RECORDS {
             self.flush(false);
@@ -528,15 +574,16 @@ impl Recorder {
         self.agg.worker.cpu_ns += cpu_ns;
         if self.level == TraceLevel::Full {
             let w = self.agg.worker;
-            self.records.push(Raw::Sample {
+            self.records.push(Record::Sample(WorkerSample {
+                worker: self.worker,
                 start: self.interval_start,
                 end: now,
                 busy: w.busy,
                 parked: w.parked,
                 callbacks: w.callbacks,
                 steals: w.steals,
-                cpu_ns: w.cpu_ns,
-            });
+                cpu: w.cpu_ns,
+            }));
         }
         self.interval_start = now;
         self.interval_cpu_start = cpu_now;
@@ -605,10 +652,11 @@ mod tests {
     fn one_callback(r: &mut Recorder, handler: u32) {
         let id = callback_id(3, 1);
         let t = r.now();
-        let c = RawCallback {
+        let c = CallbackRecord {
             id,
-            parent: 0,
-            origin: Origin::Outside,
+            parent: None,
+            worker: 0,
+            origin: hue_formats::trace::Origin::Outside,
             handler,
             color: 7,
             key: None,
@@ -650,7 +698,10 @@ mod tests {
         assert_eq!(b.worker, 3);
         // 10 callbacks and the interval's sample.
         assert_eq!(b.records.len(), 11);
-        assert!(matches!(b.records[10], Raw::Sample { callbacks: 10, .. }));
+        assert!(matches!(
+            b.records[10],
+            Record::Sample(WorkerSample { callbacks: 10, .. })
+        ));
         let agg = b.agg.unwrap();
         assert_eq!(agg.handlers[2].callbacks, 10);
         assert_eq!(b.dropped, 0);
@@ -677,7 +728,10 @@ mod tests {
         assert_eq!(r.before_park(), None);
         let b = rx.try_recv().unwrap();
         assert_eq!(b.records.len(), 11);
-        assert!(matches!(b.records[10], Raw::Sample { callbacks: 10, .. }));
+        assert!(matches!(
+            b.records[10],
+            Record::Sample(WorkerSample { callbacks: 10, .. })
+        ));
     }
 
     #[test]

@@ -38,7 +38,7 @@ use crate::policy::Compiled;
 use crate::reactor::{Interest, Io, IoEvent, Reactor};
 use crate::recorder::{Batch, Outlet, TraceLevel};
 use crate::scheduler::{
-    ColorTable, Idle, Runnable, Worker, WorkerContext, WorkerMetrics, WorkerStats,
+    ColorTable, Idle, Queue, Runnable, Worker, WorkerContext, WorkerMetrics, WorkerStats,
 };
 use crate::sync::lock;
 use crate::telemetry::{ServerOptions, TelemetryServer};
@@ -74,7 +74,7 @@ pub(crate) struct Inner {
     pub(crate) stealers: Box<[Stealer<Runnable>]>,
     pub(crate) idle: Idle,
     pub(crate) metrics: Box<[WorkerMetrics]>,
-    pub(crate) reactor: Reactor,
+    pub(crate) reactor: Arc<Reactor>,
     pub(crate) clock: Clock,
     pub(crate) level: TraceLevel,
     /// Where workers' recorders send their batches; `None` when tracing is off.
@@ -101,44 +101,7 @@ impl Inner {
 
     /// Queues a callback from a thread that is not running one (a [`Handle`]).
     pub(crate) fn push(&self, target: Target, work: Work, origin: Origin) {
-        self.push_via(target, work, origin, None);
-    }
-
-    /// Queues a callback that no running callback queued: from a [`Handle`], or from a worker
-    /// that fires timers or I/O readiness (`local`), which puts a color that becomes runnable
-    /// on its own run queue: it is awake and about to look for work.
-    pub(crate) fn push_via(
-        &self,
-        target: Target,
-        work: Work,
-        origin: Origin,
-        local: Option<&WorkerContext>,
-    ) {
-        let target = self.recolor(target);
-        let queued = if self.level != TraceLevel::Off {
-            self.clock.raw()
-        } else {
-            0
-        };
-        let cb = Callback {
-            work,
-            handler: target.handler,
-            key: target.key,
-            queued,
-            parent: 0,
-            origin,
-        };
-        if let Some(cq) = self.colors.push(target.color, cb) {
-            match local {
-                // No wake-up here: the worker decides once it has queued all it found.
-                Some(w) => w.local.push(cq),
-                None => {
-                    let home = cq.home();
-                    self.injectors[home].push(cq);
-                    self.idle.wake(Some(home), self.config.stealing);
-                }
-            }
-        }
+        Queue::push_via(self, target, work, origin, None);
     }
 
     /// Where a callback queued at `target` goes under the recolor policy.
@@ -189,6 +152,44 @@ impl Inner {
 
     fn runnable_anywhere(&self) -> bool {
         self.injectors.iter().any(|i| !i.is_empty()) || self.stealers.iter().any(|s| !s.is_empty())
+    }
+}
+
+impl Queue for Inner {
+    fn push_via(&self, target: Target, work: Work, origin: Origin, local: Option<&WorkerContext>) {
+        let target = self.recolor(target);
+        let queued = if self.level != TraceLevel::Off {
+            self.clock.raw()
+        } else {
+            0
+        };
+        let cb = Callback {
+            work,
+            handler: target.handler,
+            key: target.key,
+            queued,
+            parent: 0,
+            origin,
+        };
+        if let Some(cq) = self.colors.push(target.color, cb) {
+            match local {
+                // No wake-up here: the worker decides once it has queued all it found.
+                Some(w) => w.local.push(cq),
+                None => {
+                    let home = cq.home();
+                    self.injectors[home].push(cq);
+                    self.idle.wake(Some(home), self.config.stealing);
+                }
+            }
+        }
+    }
+
+    fn wake_driver(&self) {
+        self.idle.wake_driver();
+    }
+
+    fn poke_idle(&self) {
+        self.idle.poke();
     }
 }
 
@@ -340,60 +341,19 @@ impl Builder {
 
     /// Starts the runtime: its workers run from now on.
     pub fn build(self) -> Result<Runtime> {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let workers = self.workers.unwrap_or(cores);
-        if workers == 0 {
-            return Err(Error::new(
-                ErrorKind::Config,
-                "a runtime needs at least one worker, but 0 were asked for",
-            ));
-        }
-        if workers > MAX_WORKERS {
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!(
-                    "{workers} workers is more than the {MAX_WORKERS} a runtime supports \
-                     (this machine has {cores} cores)"
-                ),
-            ));
-        }
-        if self.batch == 0 {
-            return Err(Error::new(
-                ErrorKind::Config,
-                "the batch size must be at least 1 callback",
-            ));
-        }
-        if !(Duration::from_millis(10)..=Duration::from_secs(10)).contains(&self.sample_interval) {
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!(
-                    "the sample interval must be between 10 ms and 10 s, not {:?}",
-                    self.sample_interval
-                ),
-            ));
-        }
-        let policy = match (&self.policy, &self.policy_file) {
-            (Some(p), _) => Some(p.clone()),
-            (None, Some(path)) => Some(Policy::load(path).map_err(policy_error)?),
-            (None, None) => match std::env::var("HUE_RECOLOR") {
-                Ok(path) if !path.trim().is_empty() => {
-                    Some(Policy::load(path.trim()).map_err(policy_error)?)
-                }
-                _ => None,
-            },
-        };
+        let workers = self.checked_workers()?;
+        let policy = self.resolve_policy()?;
         let trace = TraceSetup::resolve(&self, workers, policy.as_ref())?;
         let reactor = Reactor::new()
+            .map(Arc::new)
             .map_err(|e| Error::io(ErrorKind::Spawn, "creating the I/O reactor failed", e))?;
         let (outlet, rx) = if trace.level != TraceLevel::Off {
             let (tx, rx) = std::sync::mpsc::sync_channel(OUTLET_CAPACITY);
-            (
-                Some(Arc::new(Outlet {
-                    tx,
-                    pool: Mutex::new(Vec::new()),
-                })),
-                Some(rx),
-            )
+            let outlet = Arc::new(Outlet {
+                tx,
+                pool: Mutex::new(Vec::new()),
+            });
+            (Some(outlet), Some(rx))
         } else {
             (None, None)
         };
@@ -430,15 +390,8 @@ impl Builder {
             stop_requested: Mutex::new(false),
             stop_cv: Condvar::new(),
         });
-        let mut rt = Runtime {
-            inner: inner.clone(),
-            workers: Vec::with_capacity(workers),
-            collector: None,
-            done: false,
-        };
-        let spawn_failed = |e| Error::io(ErrorKind::Spawn, "starting a runtime thread failed", e);
-        if let (Some(outlet), Some(rx)) = (outlet, rx) {
-            let collector = Collector {
+        let collector = match (outlet, rx) {
+            (Some(outlet), Some(rx)) => Some(Collector {
                 rx,
                 outlet,
                 clock: trace.clock.clone(),
@@ -448,7 +401,78 @@ impl Builder {
                 period: self.sample_interval,
                 workers,
                 dropped: dropped_records,
-            };
+            }),
+            _ => None,
+        };
+        self.start(inner, locals, collector)
+    }
+
+    /// The worker count asked for (default: one per core), and the other settings checked.
+    fn checked_workers(&self) -> Result<usize> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = self.workers.unwrap_or(cores);
+        if workers == 0 {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "a runtime needs at least one worker, but 0 were asked for",
+            ));
+        }
+        if workers > MAX_WORKERS {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "{workers} workers is more than the {MAX_WORKERS} a runtime supports \
+                     (this machine has {cores} cores)"
+                ),
+            ));
+        }
+        if self.batch == 0 {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "the batch size must be at least 1 callback",
+            ));
+        }
+        if !(Duration::from_millis(10)..=Duration::from_secs(10)).contains(&self.sample_interval) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "the sample interval must be between 10 ms and 10 s, not {:?}",
+                    self.sample_interval
+                ),
+            ));
+        }
+        Ok(workers)
+    }
+
+    /// The recolor policy: the builder's, else its file, else `HUE_RECOLOR`'s.
+    fn resolve_policy(&self) -> Result<Option<Policy>> {
+        Ok(match (&self.policy, &self.policy_file) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(path)) => Some(Policy::load(path).map_err(policy_error)?),
+            (None, None) => match std::env::var("HUE_RECOLOR") {
+                Ok(path) if !path.trim().is_empty() => {
+                    Some(Policy::load(path.trim()).map_err(policy_error)?)
+                }
+                _ => None,
+            },
+        })
+    }
+
+    /// Starts the collector thread (with tracing on) and the workers.
+    fn start(
+        &self,
+        inner: Arc<Inner>,
+        locals: Vec<crossbeam_deque::Worker<Runnable>>,
+        collector: Option<Collector>,
+    ) -> Result<Runtime> {
+        let mut rt = Runtime {
+            inner: inner.clone(),
+            workers: Vec::with_capacity(locals.len()),
+            collector: None,
+            done: false,
+        };
+        let spawn_failed = |e| Error::io(ErrorKind::Spawn, "starting a runtime thread failed", e);
+        if let Some(collector) = collector {
             rt.collector = Some(
                 std::thread::Builder::new()
                     .name(format!("{}-trace", self.thread_name))
@@ -529,7 +553,7 @@ impl Runtime {
     fn wait_idle_until(&self, deadline: Option<Instant>) -> bool {
         let inner = &*self.inner;
         inner.idle.wait_idle(deadline, || {
-            !inner.runnable_anywhere() && lock(&inner.reactor.timers).armed() == 0
+            !inner.runnable_anywhere() && inner.reactor.timers.armed() == 0
         })
     }
 
@@ -599,7 +623,7 @@ impl Runtime {
         }
         // Step 2.
         inner.reactor.stop();
-        let disarmed = lock(&inner.reactor.timers).close();
+        let disarmed = inner.reactor.timers.close();
         let dropped_timers = disarmed.len() as u64;
         let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(disarmed)));
         let closed_sources = inner.reactor.close_sources() as u64;
@@ -711,7 +735,10 @@ impl Handle {
         target: impl Into<Target>,
         f: impl FnOnce(&mut Cx<'_>) + Send + 'static,
     ) -> Result<TimerId> {
-        self.inner.timer_once(delay, target.into(), Box::new(f))
+        self.inner
+            .reactor
+            .timers
+            .once(&*self.inner, delay, target.into(), Box::new(f))
     }
 
     /// Queues `f` at `target` every `period`, until cancelled. A tick whose previous callback
@@ -722,12 +749,15 @@ impl Handle {
         target: impl Into<Target>,
         f: impl FnMut(&mut Cx<'_>) + Send + 'static,
     ) -> Result<TimerId> {
-        self.inner.timer_every(period, target.into(), Box::new(f))
+        self.inner
+            .reactor
+            .timers
+            .every(&*self.inner, period, target.into(), Box::new(f))
     }
 
     /// Cancels a timer. Returns `false` if it already fired (one-shot) or was cancelled.
     pub fn cancel(&self, timer: TimerId) -> bool {
-        self.inner.cancel_timer(timer)
+        self.inner.reactor.timers.cancel(&*self.inner, timer)
     }
 
     /// Registers an I/O source (a mio `TcpListener` or `TcpStream`): whenever it becomes ready
@@ -746,6 +776,7 @@ impl Handle {
         S: mio::event::Source + Send + 'static,
     {
         self.inner
+            .reactor
             .register(source, interest, target.into(), Box::new(on_ready))
     }
 
@@ -765,7 +796,7 @@ impl Handle {
         Metrics {
             workers: inner.metrics.iter().map(|m| m.load()).collect(),
             live_colors: inner.colors.live(),
-            armed_timers: lock(&inner.reactor.timers).armed(),
+            armed_timers: inner.reactor.timers.armed(),
             io_sources: inner.reactor.sources(),
             sleeping_workers: inner.idle.sleeping(),
             panics: lock(&inner.panics).values().map(|p| p.count).sum(),
@@ -880,7 +911,7 @@ impl fmt::Display for ShutdownReport {
 }
 
 fn policy_error(e: hue_formats::PolicyError) -> Error {
-    Error::new(ErrorKind::Config, e.to_string())
+    Error::with_source(ErrorKind::Config, "the recolor policy cannot be used", e)
 }
 
 /// The tracing settings of a runtime being built, resolved from the builder and the
@@ -946,8 +977,9 @@ impl TraceSetup {
                     || env("HUE_TELEMETRY_ALLOW_REMOTE").is_some_and(|v| v.trim() == "1"),
                 ..ServerOptions::default()
             };
-            let server = TelemetryServer::bind(addr, opts)
-                .map_err(|e| Error::new(ErrorKind::Config, e.to_string()))?;
+            let server = TelemetryServer::bind(addr, opts).map_err(|e| {
+                Error::with_source(ErrorKind::Config, "live telemetry cannot be served", e)
+            })?;
             setup.telemetry = Some(server);
         }
         if let Some(path) = file {

@@ -17,8 +17,7 @@ use crate::callback::Work;
 use crate::cx::Cx;
 use crate::error::{Error, Result};
 use crate::handler::Target;
-use crate::runtime::Inner;
-use crate::scheduler::WorkerContext;
+use crate::scheduler::{Queue, WorkerContext};
 use crate::sync::lock;
 use hue_formats::trace::Origin;
 
@@ -58,8 +57,15 @@ impl Disarmed {
     }
 }
 
+/// The armed timers, shared by every thread that arms or cancels one and the worker that
+/// fires them; they reach the scheduler through [`Queue`] only.
 #[derive(Default)]
 pub(crate) struct Timers {
+    state: Mutex<Armed>,
+}
+
+#[derive(Default)]
+struct Armed {
     heap: BinaryHeap<Reverse<(Instant, u64)>>,
     entries: HashMap<u64, Entry>,
     next_id: u64,
@@ -68,31 +74,34 @@ pub(crate) struct Timers {
 }
 
 impl Timers {
+    /// Timers armed and not yet fired (one-shot) or cancelled.
     pub(crate) fn armed(&self) -> usize {
-        self.entries.len()
+        lock(&self.state).entries.len()
     }
 
-    /// Forgets every timer (shutdown) and returns them, to be dropped by the caller once it
-    /// no longer holds the lock (dropping a timer drops a user closure, which may do anything).
-    pub(crate) fn close(&mut self) -> Disarmed {
-        self.closed = true;
-        self.heap.clear();
-        Disarmed(std::mem::take(&mut self.entries))
+    /// Forgets every timer and refuses new ones (shutdown), and returns them, to be dropped
+    /// by the caller (dropping a timer drops a user closure, which may do anything; the lock
+    /// is no longer held then).
+    pub(crate) fn close(&self) -> Disarmed {
+        let mut t = lock(&self.state);
+        t.closed = true;
+        t.heap.clear();
+        Disarmed(std::mem::take(&mut t.entries))
     }
-}
 
-impl Inner {
-    pub(crate) fn timer_once(
+    pub(crate) fn once(
         &self,
+        q: &dyn Queue,
         delay: Duration,
         target: Target,
         work: Work,
     ) -> Result<TimerId> {
-        self.arm(delay, target, Kind::Once(work))
+        self.arm(q, delay, target, Kind::Once(work))
     }
 
-    pub(crate) fn timer_every(
+    pub(crate) fn every(
         &self,
+        q: &dyn Queue,
         period: Duration,
         target: Target,
         tick: Tick,
@@ -104,6 +113,7 @@ impl Inner {
             ));
         }
         self.arm(
+            q,
             period,
             target,
             Kind::Every {
@@ -117,9 +127,9 @@ impl Inner {
         )
     }
 
-    fn arm(&self, delay: Duration, target: Target, kind: Kind) -> Result<TimerId> {
+    fn arm(&self, q: &dyn Queue, delay: Duration, target: Target, kind: Kind) -> Result<TimerId> {
         let deadline = Instant::now() + delay;
-        let mut t = lock(&self.reactor.timers);
+        let mut t = lock(&self.state);
         if t.closed {
             return Err(Error::shutdown());
         }
@@ -130,13 +140,13 @@ impl Inner {
         t.entries.insert(id, Entry { target, kind });
         drop(t);
         if earliest.is_none_or(|e| deadline < e) {
-            self.idle.wake_driver();
+            q.wake_driver();
         }
         Ok(TimerId(id))
     }
 
-    pub(crate) fn cancel_timer(&self, id: TimerId) -> bool {
-        let mut t = lock(&self.reactor.timers);
+    pub(crate) fn cancel(&self, q: &dyn Queue, id: TimerId) -> bool {
+        let mut t = lock(&self.state);
         let removed = t.entries.remove(&id.0);
         let now_unarmed = t.entries.is_empty();
         drop(t);
@@ -147,20 +157,21 @@ impl Inner {
             state.cancelled.store(true, Ordering::Release);
         }
         if now_unarmed {
-            self.idle.poke();
+            q.poke_idle();
         }
         true
     }
 
     /// Queues the callbacks of every timer due at `now`; returns how long until the next one.
     /// Whoever holds the I/O driver.
-    pub(crate) fn fire_timers(
+    pub(crate) fn fire(
         &self,
+        q: &dyn Queue,
         now: Instant,
         local: Option<&WorkerContext>,
     ) -> Option<Duration> {
         loop {
-            let mut t = lock(&self.reactor.timers);
+            let mut t = lock(&self.state);
             let (deadline, id) = match t.heap.peek() {
                 None => return None,
                 Some(Reverse((d, _))) if *d > now => return Some(*d - now),
@@ -177,9 +188,9 @@ impl Inner {
                     drop(t);
                     // Queue first, then let the idle check see the timer gone: in between,
                     // the callback is visible on a run queue, so the runtime never looks idle.
-                    self.push_via(target, work, Origin::Timer, local);
+                    q.push_via(target, work, Origin::Timer, local);
                     if now_unarmed {
-                        self.idle.poke();
+                        q.poke_idle();
                     }
                 }
                 Kind::Every { period, state } => {
@@ -201,7 +212,7 @@ impl Inner {
                     );
                     drop(t);
                     if !state.pending.swap(true, Ordering::AcqRel) {
-                        self.push_via(
+                        q.push_via(
                             target,
                             Box::new(move |cx| {
                                 state.pending.store(false, Ordering::Release);

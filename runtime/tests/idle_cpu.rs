@@ -6,9 +6,10 @@ use std::time::Duration;
 use hue_runtime::{Handler, Runtime};
 
 /// CPU time (user + system, in clock ticks) of this process's threads whose name starts with
-/// `prefix`, from /proc.
-fn cpu_ticks(prefix: &str) -> u64 {
+/// `prefix`, from /proc, and how many such threads there are.
+fn cpu_ticks(prefix: &str) -> (u64, usize) {
     let mut total = 0;
+    let mut threads = 0;
     for task in std::fs::read_dir("/proc/self/task").unwrap() {
         let dir = task.unwrap().path();
         let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
@@ -20,8 +21,9 @@ fn cpu_ticks(prefix: &str) -> u64 {
         let after = &stat[stat.rfind(')').unwrap() + 2..];
         let f: Vec<&str> = after.split_whitespace().collect();
         total += f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        threads += 1;
     }
-    total
+    (total, threads)
 }
 
 #[test]
@@ -38,9 +40,15 @@ fn an_idle_runtime_uses_under_one_percent_of_a_core() {
             .unwrap();
     }
     rt.wait_idle();
-    let before = cpu_ticks("idlechk");
+    let (before, threads) = cpu_ticks("idlechk");
+    // The measurement is of the workers: if none were found by name, "0 ticks" would say
+    // nothing (the runtime names them `idlechk-0` and `idlechk-1`; tracing is off, so there
+    // is no `idlechk-trace` collector).
+    assert_eq!(threads, 2, "expected the 2 worker threads named idlechk-*");
     std::thread::sleep(Duration::from_secs(3));
-    let used = cpu_ticks("idlechk") - before;
+    let (after, still) = cpu_ticks("idlechk");
+    assert_eq!(still, 2, "a worker thread went away while idle");
+    let used = after - before;
     // Clock ticks are 10 ms (USER_HZ = 100): 1% of one core over 3 s is 30 ms = 3 ticks.
     assert!(
         used < 3,

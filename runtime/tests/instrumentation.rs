@@ -572,3 +572,28 @@ fn machine_samples_say_how_long_the_workers_waited_for_a_cpu() {
         "{workers} workers on {cores} cores waited {wait} ns for a CPU, expected ≥ {least}"
     );
 }
+
+#[test]
+fn a_bad_policy_file_is_an_error_that_keeps_the_policy_error() {
+    let dir = std::env::temp_dir().join(format!("hue-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "[rules]\nencrypt = \"bykey\"\n").unwrap();
+    let Err(err) = hue_runtime::Runtime::builder()
+        .workers(1)
+        .policy_file(&path)
+        .build()
+    else {
+        panic!("a runtime started with an invalid policy");
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(err.kind(), hue_runtime::ErrorKind::Config);
+    let cause = std::error::Error::source(&err)
+        .and_then(|e| e.downcast_ref::<hue_runtime::PolicyError>())
+        .expect("the policy error is the cause");
+    assert_eq!(cause.position, Some((2, 11)), "{cause}");
+    assert!(
+        err.to_string().contains("bad.toml:2:11: invalid rule"),
+        "{err}"
+    );
+}

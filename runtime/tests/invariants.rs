@@ -158,6 +158,10 @@ fn same_color_never_concurrent_and_fifo_under_stress() {
         chk.ran.load(Ordering::SeqCst),
         queued.load(Ordering::SeqCst)
     );
+    // The stress covers stealing (the real crossbeam-deque, which the loom models stand in
+    // for with a locked queue) only if colors were stolen: fails if a successful steal is
+    // dropped (a lost color: the counts above differ) or if no steal happened at all.
+    assert!(rt.metrics().steals() > 0, "no color was stolen");
     let report = rt.shutdown();
     assert_eq!(report.dropped_total(), 0);
     assert_eq!(report.callbacks_run, queued.load(Ordering::SeqCst));

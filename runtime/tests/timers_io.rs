@@ -307,8 +307,45 @@ fn keep_busy(rt: &Runtime, streams: u64, stop: &Arc<std::sync::atomic::AtomicBoo
     }
 }
 
+/// Per worker: (callbacks run, times it went to sleep), as last published.
+fn worker_counts(rt: &Runtime) -> Vec<(u64, u64)> {
+    rt.metrics()
+        .workers
+        .iter()
+        .map(|w| (w.callbacks, w.parks))
+        .collect()
+}
+
+/// Waits (up to 5 s) until every worker of `rt` runs callbacks and none sleeps: two readings
+/// 20 ms apart in which every worker's callback count grew and no park count changed. Returns
+/// the second reading.
+fn wait_until_all_busy(rt: &Runtime, what: &str) -> Vec<(u64, u64)> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut prev = worker_counts(rt);
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = worker_counts(rt);
+        let busy = prev.iter().zip(&now).all(|(p, n)| n.0 > p.0 && n.1 == p.1);
+        if busy {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the workers never all stayed busy for 20 ms: {prev:?} then {now:?}"
+        );
+        prev = now;
+    }
+}
+
 /// No thread of its own polls for I/O or fires timers: the workers do, also while each of them
 /// always has work queued (they look at the driver now and then, not only when idle).
+///
+/// The premise is checked, not assumed: from before the timer is armed until after it fired
+/// and the connection was answered, no worker went to sleep (a sleeping worker waits in the
+/// driver, which would serve both without any look from a busy worker) and every worker ran
+/// callbacks. Margins: the timer may fire anywhere from 20 ms to 1 s (50x), the connection be
+/// answered within 1 s; the busy check allows 5 s to settle and has no time limit of its own
+/// once settled (the park counts must simply not move).
 #[test]
 fn timers_and_io_are_served_while_every_worker_stays_busy() {
     // One endless color per worker (a worker keeps a color that never drains when nothing
@@ -317,6 +354,8 @@ fn timers_and_io_are_served_while_every_worker_stays_busy() {
         let rt = Runtime::builder().workers(workers).build().unwrap();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         keep_busy(&rt, streams, &stop);
+        let what = format!("{workers} busy workers, {streams} streams");
+        let before = wait_until_all_busy(&rt, &what);
         // A timer due in 20 ms fires long before the 2 s the busy streams would run.
         let fired = Arc::new(Mutex::new(None));
         let f = fired.clone();
@@ -332,10 +371,23 @@ fn timers_and_io_are_served_while_every_worker_stays_busy() {
         while fired.lock().unwrap().is_none() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
-        let still_busy = !stop.swap(true, Ordering::SeqCst);
+        // Every worker ran callbacks since `before` (a descheduled worker gets 2 s to show
+        // it), and none of them slept in between.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut after = worker_counts(&rt);
+        while !before.iter().zip(&after).all(|(b, a)| a.0 > b.0) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+            after = worker_counts(&rt);
+        }
+        stop.store(true, Ordering::SeqCst);
         let fired = *fired.lock().unwrap();
         rt.shutdown();
-        assert!(still_busy);
+        for (w, (b, a)) in before.iter().zip(&after).enumerate() {
+            assert!(
+                a.0 > b.0 && a.1 == b.1,
+                "{what}: worker {w} did not stay busy (callbacks, parks) {b:?} -> {a:?}"
+            );
+        }
         assert!(
             answered < Duration::from_secs(1),
             "{workers} busy workers, {streams} streams: the connection waited {answered:?}"

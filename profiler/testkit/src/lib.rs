@@ -10,8 +10,12 @@
 //!   property tests).
 //! - [`callback_batches`]: a realistic stream of callback records in per-worker batches (the
 //!   trace format's size test and its bench).
+//! - [`spec`]: tiny traces written as text (the profiler's and the reports' data-driven
+//!   tests), and [`spec::assert_text`] to compare what they render.
 
 #![deny(missing_docs)]
+
+pub mod spec;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

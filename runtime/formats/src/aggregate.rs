@@ -24,7 +24,7 @@ use crate::Key;
 use crate::telemetry::{
     ColorSnapshot, HandlerSnapshot, MAX_COLORS, Snapshot, StateSnapshot, WorkerSnapshot,
 };
-use crate::trace::{NameKind, Record};
+use crate::trace::{DenseIds, NameKind, Record};
 
 /// Buckets of [`Durations`]: four per power of two, up to about 18 minutes.
 pub const DURATION_BUCKETS: usize = 160;
@@ -528,6 +528,8 @@ pub const REPLAY_LATENESS_NS: u64 = 1_000_000_000;
 #[derive(Debug)]
 pub struct Replay {
     period_ns: u64,
+    /// Ids of the file renumbered small (tables here are indexed by id).
+    ids: DenseIds,
     names: Names,
     open: BTreeMap<u64, Aggregator>,
     /// Periods before this index have been returned.
@@ -544,6 +546,7 @@ impl Replay {
     pub fn new(period_ns: u64, workers: usize) -> Replay {
         Replay {
             period_ns: period_ns.max(1_000_000),
+            ids: DenseIds::new(),
             names: Names::default(),
             open: BTreeMap::new(),
             next: 0,
@@ -580,6 +583,13 @@ impl Replay {
     /// Folds in the next record of the trace; appends to `out` the snapshots of the periods
     /// it closed, oldest first.
     pub fn push(&mut self, record: &Record, out: &mut Vec<Snapshot>) {
+        match self.ids.remap(record) {
+            Some(small) => self.fold(&small, out),
+            None => self.fold(record, out),
+        }
+    }
+
+    fn fold(&mut self, record: &Record, out: &mut Vec<Snapshot>) {
         match record {
             Record::Name(n) => {
                 self.names.set(n.kind, n.id, &n.name);
@@ -702,7 +712,7 @@ mod tests {
         let (snaps, late) = replay(
             &[
                 name(0, "a"),
-                callback(1, 0, 0, 0, 1 * MS, 2 * MS),
+                callback(1, 0, 0, 0, MS, 2 * MS),
                 callback(2, 0, 0, 0, 3 * MS, 15 * MS),
                 callback(3, 0, 7, 9 * MS, 31 * MS, 32 * MS),
             ],

@@ -1,11 +1,12 @@
 //! The `.hue` file format: round trips, size, torn and corrupt files, hostile input, and the
 //! checked-in trace that must stay readable (`tests/data/v1.hue`).
 //!
-//! To regenerate the checked-in trace of the current version (only when adding a new
-//! version's file; never overwrite an old one):
+//! To write the checked-in trace of a new format version (only when adding that version's
+//! file; it refuses to overwrite one that exists, and the test that reads an old one never
+//! writes it):
 //!
 //! ```text
-//! HUE_REGENERATE_TRACE=1 cargo test -p hue-runtime --test trace_format checked_in
+//! cargo test -p hue-formats --test trace_format write_the_current_versions_fixture -- --ignored
 //! ```
 
 use std::io::{self, Write};
@@ -1014,28 +1015,62 @@ fn data_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
 
+/// FNV-1a, 64 bits: pins the checked-in file's bytes.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// `tests/data/v1.hue` was written by version 1 of the writer and is checked in: any change
-/// that makes this hue misread it, or stop reading it, fails here. A new format version adds
-/// its own `vN.hue` beside it (written with `HUE_REGENERATE_TRACE=1`) and keeps this test.
+/// that makes this hue misread it, or stop reading it, fails here. The test only reads it,
+/// and its bytes are pinned: a file rewritten by a later writer (which would make this test
+/// check the writer against itself) fails here too. A new format version adds its own
+/// `vN.hue` beside it (`write_the_current_versions_fixture`) and a test like this one.
 #[test]
 fn checked_in_v1_trace_stays_readable() {
     let (header, batches) = v1_fixture();
-    if std::env::var_os("HUE_REGENERATE_TRACE").is_some_and(|v| v == "1") {
-        let path = data_dir().join(format!("v{FORMAT_VERSION}.hue"));
-        let mut w = TraceWriter::create(&path, &header).unwrap();
-        for b in &batches {
-            w.write_batch(b).unwrap();
-        }
-        let len = w.finish().unwrap();
-        eprintln!("wrote {} ({len} bytes)", path.display());
-    }
     let path = data_dir().join("v1.hue");
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(
+        (bytes.len(), fnv1a(&bytes)),
+        (555, 0xaa4e_b413_3677_8b90),
+        "tests/data/v1.hue is not the file version 1 wrote: never regenerate it"
+    );
     let mut reader = TraceReader::open(&path).unwrap();
     assert_eq!(reader.header(), &header);
     let back: Vec<Record> = reader.by_ref().collect::<Result<_, _>>().unwrap();
     assert_eq!(back, records_of(&batches));
     assert!(reader.complete());
     assert_eq!(reader.summary().chunks, 3);
+}
+
+/// Writes `tests/data/v{FORMAT_VERSION}.hue` from the fixture, when a new format version
+/// needs its checked-in file (run by hand, see the top of this file). It never overwrites a
+/// file: an old version's fixture is what that version wrote, and stays so.
+#[test]
+#[ignore = "writes tests/data/vN.hue; run by hand when adding a format version"]
+fn write_the_current_versions_fixture() {
+    let (header, batches) = v1_fixture();
+    let path = data_dir().join(format!("v{FORMAT_VERSION}.hue"));
+    let mut bytes = Vec::new();
+    let mut w = TraceWriter::new(&mut bytes, &header).unwrap();
+    for b in &batches {
+        w.write_batch(b).unwrap();
+    }
+    w.finish().unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}: a checked-in trace is never overwritten",
+                path.display()
+            )
+        });
+    file.write_all(&bytes).unwrap();
+    eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
 }
 
 /// Machine samples go in ancillary chunks of their own, between the records chunks, and come

@@ -51,11 +51,11 @@ use crossbeam_deque::Steal;
 use super::stats::WorkerStats;
 use super::table::Runnable;
 use crate::callback::Callback;
-use crate::clock::{thread_cpu_ns, thread_voluntary_switches};
 use crate::cx::Cx;
 use crate::reactor::Ready;
-use crate::recorder::{self, CallbackUsage, Current, RawCallback, Recorder, TraceLevel};
+use crate::recorder::{self, Current, Probe, Recorder, TraceLevel};
 use crate::runtime::Inner;
+use hue_formats::trace::CallbackRecord;
 
 /// How often `find_work` looks at the inbox before the run queue.
 const INBOX_INTERVAL: u32 = 61;
@@ -159,16 +159,8 @@ pub(crate) struct Worker {
     /// Colors taken from the next slot in a row; at [`NEXT_MAX_RUNS`] the slot's color goes
     /// to the run queues instead, so that a chain of stages cannot starve them.
     next_runs: u32,
-    /// With tracing on: the clock reading at the end of the previous callback, while this
-    /// worker runs a batch back to back; it doubles as the next callback's start. `None` at
-    /// the start of a batch.
-    last_end: Option<u64>,
-    /// With tracing on: this worker's callback sequence number (callback ids).
-    seq: u64,
-    /// With tracing on: per handler id, a moving average of callback wall time in raw ticks,
-    /// to decide whose callbacks get their CPU time read.
-    avg_wall: Vec<u64>,
-    cpu_threshold_ticks: u64,
+    /// With tracing on: what to read around each callback (the recorder's rules).
+    probe: Probe,
     /// Sources found ready by this worker's last look at the I/O driver.
     ready: Vec<(usize, Ready)>,
     /// The clock reading (raw TSC ticks: a tenth of `Instant::now`'s cost here, and this is
@@ -201,10 +193,7 @@ impl Worker {
             },
             next_runs: 0,
             ticks: 0,
-            last_end: None,
-            seq: 0,
-            avg_wall: Vec::new(),
-            cpu_threshold_ticks: recorder::cpu_threshold_ticks(&inner_clock),
+            probe: Probe::new(inner_clock.clone(), index),
             ready: Vec::with_capacity(256),
             next_io_look: 0,
             io_look_ticks: (IO_LOOK_INTERVAL.as_secs_f64() * inner_clock.ticks_per_sec()) as u64,
@@ -317,7 +306,7 @@ impl Worker {
                 break;
             }
             self.stats.batches += 1;
-            self.last_end = None;
+            self.probe.new_batch();
             while let Some(cb) = self.batch.pop_front() {
                 self.run_callback(&cq, cb);
                 if inner.stopping() {
@@ -390,48 +379,15 @@ impl Worker {
             }
             return;
         }
-        let clock = &self.cx.inner.clock;
-        self.seq += 1;
-        let id = recorder::callback_id(self.cx.index, self.seq);
+        let begun = self.probe.begin(handler.id());
+        let (id, started) = (begun.id, begun.started);
         recorder::set_current(Some(Current {
             id,
             handler: handler.id(),
         }));
-        let h = handler.id() as usize;
-        let cpu0 = self
-            .avg_wall
-            .get(h)
-            .is_some_and(|&w| w >= self.cpu_threshold_ticks)
-            .then(|| (thread_voluntary_switches(), thread_cpu_ns()));
-        // Back to back in a batch, one callback's end is the next one's start: the clock is read
-        // once per callback (a TSC read is ~10 ns here, a third of an empty callback's cost),
-        // and the few nanoseconds of bookkeeping between two callbacks count toward the second.
-        let started = match self.last_end {
-            Some(t) if cpu0.is_none() => t,
-            _ => clock.raw(),
-        };
         let mut cx = Cx::new(&self.cx, cq, handler, key, id);
         let res = panic::catch_unwind(AssertUnwindSafe(|| work(&mut cx)));
-        let ended = clock.raw();
-        let usage = cpu0.map(|(vol0, cpu0)| {
-            let wall_ns = clock.delta_ns(started, ended);
-            // The CPU reads bracket the clock reads by a syscall each: never report more CPU
-            // than the wall time the callback took.
-            let cpu_ns = thread_cpu_ns().saturating_sub(cpu0).min(wall_ns);
-            // Switches matter only where the callback may count as blocking: one syscall
-            // fewer for the rest.
-            let voluntary_switches = if recorder::mostly_off_cpu(wall_ns, cpu_ns) {
-                thread_voluntary_switches().saturating_sub(vol0)
-            } else {
-                0
-            };
-            CallbackUsage {
-                wall_ns,
-                cpu_ns,
-                voluntary_switches,
-            }
-        });
-        self.last_end = Some(ended);
+        let (ended, usage) = self.probe.end(&begun);
         self.flush_own_color(cq, ended);
         self.stats.callbacks += 1;
         // The later of being queued and the previous callback of the color ending; clamped to
@@ -442,21 +398,15 @@ impl Worker {
             self.cx.inner.record_panic(handler, cq.color(), payload)
         });
         let color = cq.color().raw();
-        // Moving average of wall time with weight 1/8: a handler that turns long is noticed
-        // within a few callbacks, one long outlier does not switch CPU timing on for long.
-        if h >= self.avg_wall.len() {
-            self.avg_wall.resize(h + 1, 0);
-        }
-        let avg = &mut self.avg_wall[h];
-        *avg = *avg - *avg / 8 + ended.saturating_sub(started) / 8;
         recorder::set_current(None);
         recorder::with(|r| {
             if let Some(message) = &panicked {
                 r.panic(id, handler.id(), color, message);
             }
-            let c = RawCallback {
+            let c = CallbackRecord {
                 id,
-                parent,
+                parent: (parent != 0).then_some(parent),
+                worker: self.cx.index as u16,
                 origin,
                 handler: handler.id(),
                 color,
@@ -511,7 +461,10 @@ impl Worker {
         let Some(mut driver) = inner.reactor.try_driver() else {
             return false;
         };
-        inner.fire_timers(Instant::now(), Some(&self.cx));
+        inner
+            .reactor
+            .timers
+            .fire(&*inner, Instant::now(), Some(&self.cx));
         driver.poll(&inner.reactor, Some(Duration::ZERO), &mut self.ready);
         drop(driver);
         self.dispatch_ready();
@@ -522,7 +475,7 @@ impl Worker {
     /// leaves more than this worker is about to take, wakes a sleeping worker to steal.
     fn dispatch_ready(&mut self) {
         let inner = self.cx.inner.clone();
-        inner.dispatch_io(&self.ready, Some(&self.cx));
+        inner.reactor.dispatch(&self.ready, &*inner, Some(&self.cx));
         self.ready.clear();
         if inner.config.stealing && self.cx.local.len() > 1 {
             inner.idle.wake(None, true);
@@ -561,7 +514,10 @@ impl Worker {
         // and wakes it (`Idle::wake_driver`). What the due ones queue is seen by the second
         // look below.
         let timeout = match driver {
-            Some(_) => inner.fire_timers(Instant::now(), Some(&self.cx)),
+            Some(_) => inner
+                .reactor
+                .timers
+                .fire(&*inner, Instant::now(), Some(&self.cx)),
             None => None,
         };
         let timeout = match (timeout, handover) {
@@ -578,7 +534,10 @@ impl Worker {
                 // Still on the list: woken by I/O or a timer, not by a producer, which takes
                 // the sleeper it wakes off the list. Off it ourselves.
                 let by_producer = !inner.idle.cancel_sleep(me);
-                inner.fire_timers(Instant::now(), Some(&self.cx));
+                inner
+                    .reactor
+                    .timers
+                    .fire(&*inner, Instant::now(), Some(&self.cx));
                 drop(driver);
                 if self.cx.tracing {
                     recorder::with(|r| r.after_park());

@@ -45,11 +45,11 @@ impl Outbox {
     /// viewer that keeps up.
     pub(crate) fn offer(&self, frame: &Arc<Frame>) -> bool {
         let mut state = lock(&self.state);
-        if !state.frames.is_empty() && state.bytes + frame.len() > self.limit {
+        if !state.frames.is_empty() && state.bytes + frame.byte_len() > self.limit {
             state.dropped += 1;
             return false;
         }
-        state.bytes += frame.len();
+        state.bytes += frame.byte_len();
         state.frames.push_back(frame.clone());
         true
     }
@@ -59,7 +59,7 @@ impl Outbox {
     pub(crate) fn pop(&self) -> Option<(Arc<Frame>, u64)> {
         let mut state = lock(&self.state);
         let frame = state.frames.pop_front()?;
-        state.bytes -= frame.len();
+        state.bytes -= frame.byte_len();
         Some((frame, state.dropped))
     }
 }
@@ -81,7 +81,7 @@ mod tests {
 
     #[test]
     fn a_full_outbox_drops_and_counts_and_reports_the_count_with_the_next_frame() {
-        let size = frame(0).len();
+        let size = frame(0).byte_len();
         let outbox = Outbox::new(2 * size);
         let offered: Vec<bool> = (0..4).map(|seq| outbox.offer(&frame(seq))).collect();
         assert_eq!(offered, [true, true, false, false]);

@@ -9,7 +9,8 @@ use super::Snapshot;
 use super::error::{TelemetryError, TelemetryErrorKind, is_hang_up, is_timeout};
 use super::wire::{self, Greeting, MAX_FRAME_LEN, MAX_GREETING_LEN, PROTOCOL_VERSION};
 
-/// A viewer of a [`TelemetryServer`](super::TelemetryServer): reads the snapshots it publishes.
+/// A viewer of a telemetry server (`hue_runtime::telemetry::TelemetryServer`): reads the
+/// snapshots it publishes.
 ///
 /// Reads block until a snapshot arrives, or up to the timeout set with
 /// [`set_read_timeout`](TelemetryClient::set_read_timeout). A read that times out in the

@@ -119,7 +119,7 @@ impl Frame {
     }
 
     /// Bytes this frame holds, for queue limits.
-    pub fn len(&self) -> usize {
+    pub fn byte_len(&self) -> usize {
         4 + self.json.len() + PATCH_LEN
     }
 

@@ -11,6 +11,7 @@
 //! `format.rs` holds what every version shares (magic, version field, chunk frame, varints),
 //! and the reader picks a record codec by the file's version.
 
+mod dense;
 mod error;
 mod format;
 mod reader;
@@ -18,6 +19,7 @@ mod record;
 mod v1;
 mod writer;
 
+pub use dense::{DENSE_ID_LIMIT, DenseIds};
 pub use error::{TraceError, TraceErrorKind};
 pub use format::{FORMAT_VERSION, MAX_CHUNK_BYTES, MAX_CHUNK_RECORDS, MAX_STRING_BYTES};
 pub use reader::{ReadSummary, TraceReader};

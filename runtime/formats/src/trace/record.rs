@@ -58,7 +58,7 @@ pub enum Record {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum NameKind {
-    /// A handler ([`crate::Handler::id`]).
+    /// A handler (`hue_runtime::Handler::id`).
     Handler,
     /// A `Shared` or `Keyed` state.
     State,

@@ -1,0 +1,45 @@
+//! `hue stats` and `hue suggest` on the checked-in v1 trace, which holds every record kind
+//! and extreme values (ids of `u32::MAX`, a worker id of `u16::MAX`): a stray large id must
+//! neither make the profiler allocate a table for four billion ids (it aborted, out of
+//! memory) nor print a row for every id below it.
+
+use std::process::Command;
+
+fn hue(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hue"))
+        .args(args)
+        .output()
+        .expect("hue runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/runtime/formats/tests/data/v1.hue"
+);
+
+#[test]
+fn stats_and_suggest_read_the_checked_in_trace() {
+    let (code, stdout, stderr) = hue(&["stats", FIXTURE]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("encrypt") && stdout.contains("accept"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().count() < 100,
+        "{} lines",
+        stdout.lines().count()
+    );
+    assert!(
+        stdout.contains("\n65535 "),
+        "the stray worker is listed once: {stdout}"
+    );
+    let (code, stdout, stderr) = hue(&["suggest", FIXTURE]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("encrypt"), "{stdout}");
+}
