@@ -446,7 +446,7 @@ impl App {
         } else {
             "wrote the suggested policy"
         };
-        self.ui.message = Some(match std::fs::write(&path, &a.report.policy) {
+        self.ui.message = Some(match std::fs::write(&path, a.report.policy.to_toml()) {
             Ok(()) => format!(
                 "{what} to {}; try it: HUE_RECOLOR={} your-program",
                 path.display(),

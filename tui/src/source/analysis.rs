@@ -53,7 +53,7 @@ pub fn analyze(path: &Path) -> hue_profiler::Result<Analysis> {
     let suggested = if report.suggestions.is_empty() {
         None
     } else {
-        Some(predictor.curve(&Coloring::with_policy(report.policy()?), CORES)?)
+        Some(predictor.curve(&Coloring::with_policy(report.policy.clone()), CORES)?)
     };
     Ok(Analysis {
         report,
