@@ -161,7 +161,8 @@ pub fn live(w: &Window, groups: &Groups) -> Table {
                     SortKey::Num(h.callbacks as f64),
                     SortKey::Num(after.unwrap_or(0.0)),
                 ],
-                hot: frees && i == 0,
+                // Flagged where the bound could move by a quarter or more.
+                hot: after.is_some_and(|a| a >= before * 1.25),
                 detail,
             });
         }

@@ -171,6 +171,23 @@ pub fn handlers(w: &Window) -> Table {
                 }
                 None => "CPU per wall not measured: its callbacks are too short to time".to_owned(),
             });
+            let touched: Vec<String> = w
+                .states
+                .iter()
+                .filter(|s| s.handlers.contains(&h.name))
+                .map(|s| {
+                    let kind = if s.keyed { "keyed" } else { "shared" };
+                    format!("{} ({kind}, {} conflicts)", s.name, s.conflicts)
+                })
+                .collect();
+            detail.push(if touched.is_empty() {
+                format!(
+                    "never seen touching Shared/Keyed state in {} calls (other shared data is invisible to hue)",
+                    h.callbacks
+                )
+            } else {
+                format!("touched {}", touched.join(", "))
+            });
             if h.blocking {
                 detail.push(
                     "seen blocking: mostly off the CPU; a new color will not make it use CPU"

@@ -104,7 +104,7 @@ fn render_history(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
 
 fn render_totals(app: &App, w: &Window, theme: Theme, area: Rect, buf: &mut Buffer) {
     let mut spans = vec![Span::raw(format!(
-        " callbacks/s {}   active colors {}   conflicts {}   panics {}   dropped {}",
+        " callbacks/s {}  active colors {}  conflicts {}  panics {}  dropped {}",
         fmt::count(w.per_sec(w.callbacks)),
         w.active_colors,
         w.conflicts,
@@ -113,7 +113,7 @@ fn render_totals(app: &App, w: &Window, theme: Theme, area: Rect, buf: &mut Buff
     ))];
     if !app.model.is_replay() {
         spans.push(Span::raw(format!(
-            "   missed snapshots {}",
+            "  missed {}",
             w.dropped_snapshots + app.model.missed
         )));
     }

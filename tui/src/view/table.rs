@@ -50,7 +50,11 @@ impl Widget for List<'_> {
         };
         let [list, note, more] = Layout::vertical([
             Constraint::Min(3),
-            Constraint::Length(if table.note.is_some() { 2 } else { 0 }),
+            Constraint::Length(table.note.as_ref().map_or(0, |n| {
+                let width = usize::from(area.width.max(1));
+                // Wrapping breaks at words: allow a little more than the bare division.
+                (n.chars().count() * 11 / 10).div_ceil(width).clamp(1, 4) as u16
+            })),
             Constraint::Length(detail_lines),
         ])
         .areas(area);
@@ -66,14 +70,21 @@ impl Widget for List<'_> {
             .unwrap_or(8)
             .clamp(8, 40) as u16;
         let mut widths = vec![Constraint::Length(1)];
+        let last = table.columns.len().saturating_sub(1);
+        // A text column last (handlers, say) takes what is left; else the space is left over.
+        let text_last = table.columns.last().is_some_and(|c| !c.right) && last > 0;
         widths.extend(table.columns.iter().enumerate().map(|(i, c)| {
             if i == 0 {
                 Constraint::Min(first)
+            } else if i == last && text_last {
+                Constraint::Fill(1)
             } else {
                 Constraint::Length(c.width + 1)
             }
         }));
-        widths.push(Constraint::Fill(1));
+        if !text_last {
+            widths.push(Constraint::Fill(1));
+        }
         let header = Row::new(std::iter::once(Cell::from("")).chain(
             table.columns.iter().enumerate().map(|(i, c)| {
                 let mark = if i == sort { "▼" } else { "" };
