@@ -25,20 +25,24 @@ pub fn render(app: &App, window: &Window, area: Rect, buf: &mut Buffer) {
         Constraint::Min(4),
     ])
     .areas(area);
-    render_workers(window, shown as usize, theme, bars, buf);
+    render_workers(app, window, shown as usize, theme, bars, buf);
     render_history(app, theme, spark, buf);
     render_totals(app, window, theme, totals, buf);
     render_hottest(app, window, theme, hot, buf);
 }
 
-fn render_workers(w: &Window, shown: usize, theme: Theme, area: Rect, buf: &mut Buffer) {
+fn render_workers(app: &App, w: &Window, shown: usize, theme: Theme, area: Rect, buf: &mut Buffer) {
     let block = Block::default().borders(Borders::ALL).title(format!(
         " workers: time over the last {} ",
         fmt::dur(w.span_ns as f64)
     ));
     let inner = block.inner(area);
     block.render(area, buf);
-    let bar_width = (inner.width as usize).saturating_sub(44).clamp(10, 60);
+    let bar_width = (inner.width as usize).saturating_sub(44).clamp(10, 40);
+    // With room to spare, each worker's busy share per period, oldest left.
+    let history = (inner.width as usize).saturating_sub(bar_width + 44 + 2);
+    let end = app.cursor().map_or(0, |c| c + 1);
+    let past = &app.model.snapshots[end.saturating_sub(history)..end];
     let mut lines = Vec::new();
     for k in w.workers.iter().take(shown) {
         let span = w.span_ns.max(1) as f64;
@@ -61,6 +65,25 @@ fn render_workers(w: &Window, shown: usize, theme: Theme, area: Rect, buf: &mut 
                 fmt::pct(wait),
                 fmt::count(w.per_sec(k.callbacks))
             )),
+            Span::styled(
+                if history >= 10 {
+                    let cells: String = past
+                        .iter()
+                        .map(|s| {
+                            let busy = s
+                                .workers
+                                .iter()
+                                .find(|x| x.worker == k.worker)
+                                .map_or(0.0, |x| x.busy_ns as f64 / s.period_ns.max(1) as f64);
+                            LEVELS[((busy.clamp(0.0, 1.0) * 8.0).round() as usize).min(8)]
+                        })
+                        .collect();
+                    format!("  {cells}")
+                } else {
+                    String::new()
+                },
+                theme.busy(),
+            ),
         ]));
     }
     if w.workers.len() > shown {
@@ -80,6 +103,9 @@ fn render_workers(w: &Window, shown: usize, theme: Theme, area: Rect, buf: &mut 
     ]));
     Paragraph::new(lines).render(inner, buf);
 }
+
+/// Busy shares as block heights, empty to full.
+const LEVELS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
 fn render_history(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let width = area.width.saturating_sub(2) as usize;
