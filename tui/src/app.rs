@@ -122,14 +122,19 @@ pub struct App {
 impl App {
     /// An app over `model`, on the overview, playing at 1x.
     pub fn new(model: Model) -> App {
+        let mut lists = [ListUi {
+            selected: 0,
+            sort: 2,
+        }; 6];
+        if model.is_replay() {
+            // The profiler's suggestions by rank.
+            lists[Tab::Advice.index()].sort = 0;
+        }
         App {
             model,
             ui: Ui {
                 tab: Tab::Overview,
-                lists: [ListUi {
-                    selected: 0,
-                    sort: 2,
-                }; 6],
+                lists,
                 filter: String::new(),
                 editing_filter: false,
                 detail: false,

@@ -96,7 +96,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 .data(s),
         );
     }
-    let labels: Vec<Span> = CORES.iter().map(|n| Span::raw(n.to_string())).collect();
+    // ratatui spaces labels evenly: 1, 8 and 64 sit exactly at log2 0, 3 and 6.
+    let labels: Vec<Span> = ["1", "8", "64"].into_iter().map(Span::raw).collect();
     let ylabels: Vec<Span> = [0.0, top / 2.0, top]
         .iter()
         .map(|v| Span::raw(format!("{v:.1}x")))
@@ -105,7 +106,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .block(block)
         .x_axis(
             Axis::default()
-                .title("cores")
+                .title("cores (1 2 4 8 16 32 64 evenly spaced)")
                 .bounds([0.0, x(64)])
                 .labels(labels)
                 .style(Style::new()),
