@@ -66,8 +66,10 @@ pub fn run_replay(path: &Path) -> Result<()> {
 
 fn with_terminal(f: impl FnOnce(&mut DefaultTerminal) -> Result<()>) -> Result<()> {
     let mut terminal = ratatui::try_init().map_err(|e| {
-        // Undo whatever part of the set-up succeeded.
-        ratatui::restore();
+        // Undo whatever part of the set-up succeeded (and write nothing where none did).
+        if ratatui::crossterm::terminal::is_raw_mode_enabled().unwrap_or(false) {
+            ratatui::restore();
+        }
         Error::with_source(
             ErrorKind::Terminal,
             format!("cannot set up the terminal: {e} (hue top needs an interactive terminal)"),

@@ -35,13 +35,8 @@ pub struct Opened {
 /// Opens `path` and reads its header; fails with a sentence naming the file if it is not a
 /// readable hue trace.
 pub fn open(path: &Path) -> Result<Opened> {
-    let reader = TraceReader::open(path).map_err(|e| {
-        Error::with_source(
-            ErrorKind::Trace,
-            format!("cannot replay {}: {e}", path.display()),
-            e,
-        )
-    })?;
+    let reader = TraceReader::open(path)
+        .map_err(|e| Error::with_source(ErrorKind::Trace, format!("cannot replay: {e}"), e))?;
     Ok(Opened {
         path: path.to_owned(),
         header: reader.header().clone(),
