@@ -5,7 +5,7 @@
 #   cargo build --release --bin hue && tui/benches/live-cost.sh [ROUNDS]
 #
 # The program is `hue demo --workload webserver --workers 1` (1 worker: the load generator
-# needs the second core); its throughput is the callbacks/s of its first run ("uncolored 1").
+# needs the second core); its throughput is the req/s of its "uncolored 1" row.
 # Rounds alternate which side goes first. Needs tmux.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,9 +16,9 @@ ADDR=127.0.0.1:7899
 TCK=$(getconf CLK_TCK)
 session="hue-top-cost-$$"
 
-demo() { # prints the callbacks/s of the first run
-    "$HUE" demo --workload webserver --workers 1 --seconds "$SECS" --no-trace --telemetry "$ADDR" \
-        | awk '$1 == "uncolored" && $2 == "1" { print $6; exit }'
+demo() { # prints the req/s of the uncolored run
+    "$HUE" demo --workload webserver --workers 1 --seconds "$SECS" --rounds 1 --no-trace \
+        --telemetry "$ADDR" | awk '$1 == "uncolored" && $2 == "1" { print $3; exit }'
 }
 
 plain() { demo; }
@@ -40,7 +40,7 @@ viewed() {
     printf '%s %.2f\n' "$rate" "$cpu"
 }
 
-echo "round  without viewer cb/s  with viewer cb/s  ratio  viewer CPU % of a core"
+echo "round  without viewer req/s  with viewer req/s  ratio  viewer CPU % of a core"
 for r in $(seq 1 "$ROUNDS"); do
     if [ $((r % 2)) -eq 1 ]; then
         a=$(plain); read -r b cpu <<<"$(viewed)"
