@@ -17,6 +17,7 @@ mod serve;
 mod speedup;
 mod stats;
 mod suggest;
+mod top;
 
 /// Make event-driven programs use many cores safely, and see why they don't yet.
 #[derive(Parser, Debug)]
@@ -46,6 +47,9 @@ enum Command {
     Speedup(speedup::Args),
     /// Export a trace's callbacks as Perfetto JSON, folded stacks or CSV (streaming).
     Export(export::Args),
+    /// Watch a running program's colors, handlers, workers and states live in the terminal,
+    /// or replay a recorded run.
+    Top(top::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
         Command::Suggest(args) => suggest::run(&args, &mut io::stdout().lock()),
         Command::Speedup(args) => speedup::run(&args, &mut io::stdout().lock()),
         Command::Export(args) => export::run(&args, &mut io::stdout().lock()),
+        Command::Top(args) => top::run(&args),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
