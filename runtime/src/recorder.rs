@@ -386,6 +386,7 @@ impl Recorder {
         self.run.callbacks += 1;
         self.run.busy += busy;
         self.run.serial_wait += serial_wait;
+        self.run.worker_wait += worker_wait;
         self.run.handlers |= handler_bit(handler);
         if key.is_some() {
             self.run.key = key;
@@ -441,6 +442,7 @@ impl Recorder {
             c.callbacks += self.run.callbacks;
             c.busy += self.run.busy;
             c.serial_wait += self.run.serial_wait;
+            c.worker_wait += self.run.worker_wait;
             c.handlers |= self.run.handlers;
             if self.run.key.is_some() {
                 c.key = self.run.key;

@@ -123,6 +123,8 @@ pub struct ColorAgg {
     pub busy: u64,
     /// Time waiting for earlier callbacks of the color.
     pub serial_wait: u64,
+    /// Time waiting, once runnable, for a free worker.
+    pub worker_wait: u64,
     /// The handlers that ran in it, as [`handler_bit`]s.
     pub handlers: u64,
     /// A key its callbacks carried (the latest), so that a by-key color can be named after
@@ -258,6 +260,7 @@ impl Interval {
             t.callbacks += a.callbacks;
             t.busy += time(a.busy);
             t.serial_wait += time(a.serial_wait);
+            t.worker_wait += time(a.worker_wait);
             t.handlers |= a.handlers;
             if a.key.is_some() {
                 t.key = a.key;
@@ -358,11 +361,12 @@ impl Aggregator {
             Record::Callback(cb) => {
                 let busy = cb.ended.saturating_sub(cb.started);
                 let serial_wait = cb.runnable.saturating_sub(cb.queued);
+                let worker_wait = cb.started.saturating_sub(cb.runnable);
                 let h = self.sums.handler(cb.handler);
                 h.callbacks += 1;
                 h.busy += busy;
                 h.serial_wait += serial_wait;
-                h.worker_wait += cb.started.saturating_sub(cb.runnable);
+                h.worker_wait += worker_wait;
                 h.durations.add(busy);
                 if let Some(cpu) = cb.cpu {
                     h.cpu_ns += cpu;
@@ -372,6 +376,7 @@ impl Aggregator {
                 c.callbacks += 1;
                 c.busy += busy;
                 c.serial_wait += serial_wait;
+                c.worker_wait += worker_wait;
                 c.handlers |= handler_bit(cb.handler);
                 if cb.key.is_some() {
                     c.key = cb.key;
@@ -468,6 +473,7 @@ impl Aggregator {
                     callbacks: v.callbacks,
                     busy_ns: v.busy,
                     serial_wait_ns: v.serial_wait,
+                    worker_wait_ns: v.worker_wait,
                     handlers,
                     more_handlers,
                     key: v.key.filter(|k| Key::from(*k).color().raw() == *c),
@@ -821,15 +827,16 @@ mod tests {
             durations: durations(4),
             ..Default::default()
         };
-        let color = |busy, handler, key| ColorAgg {
+        let color = |busy, worker_wait, handler, key| ColorAgg {
             callbacks: 1,
             busy,
             serial_wait: 0,
+            worker_wait,
             handlers: handler_bit(handler),
             key,
         };
-        iv.colors.insert(keyed, color(4, 0, Some(9)));
-        iv.colors.insert(0, color(2, 1, None));
+        iv.colors.insert(keyed, color(4, 1, 0, Some(9)));
+        iv.colors.insert(0, color(2, 4, 1, None));
         *iv.state(0) = StateAgg {
             accesses: 1,
             conflicts: 1,

@@ -54,6 +54,14 @@ pub fn colors(w: &Window, groups: &Groups) -> Table {
             let calls: u64 = e.members.iter().map(|c| c.callbacks).sum();
             let busy: u64 = e.members.iter().map(|c| c.busy_ns).sum();
             let serial: u64 = e.members.iter().map(|c| c.serial_wait_ns).sum();
+            let waited: u64 = e
+                .members
+                .iter()
+                .map(|c| c.serial_wait_ns + c.worker_wait_ns)
+                .sum();
+            // Little's law: the callbacks' waits summed over the window's length is how many
+            // were queued and not yet started, on average over the window.
+            let queued = waited as f64 / w.span_ns.max(1) as f64;
             let hottest = e.members.iter().map(|c| c.busy_ns).max().unwrap_or(0);
             let core = w.of_a_core(busy);
             let rate = w.per_sec(calls);
@@ -84,6 +92,10 @@ pub fn colors(w: &Window, groups: &Groups) -> Table {
                 "its callbacks waited {} each for earlier callbacks of their color",
                 fmt::dur(wait)
             ));
+            detail.push(format!(
+                "on average {queued:.1} of its callbacks were queued and not yet started \
+                 (their waits, for the color and for a worker, over the window's length)"
+            ));
             // A family's members outside a period's listed colors are not counted.
             let at_least = if e.members.len() > 1 && w.truncated {
                 "≥"
@@ -96,6 +108,7 @@ pub fn colors(w: &Window, groups: &Groups) -> Table {
                     format!("{at_least}{}", fmt::count(rate)),
                     format!("{at_least}{}", fmt::pct(core)),
                     fmt::dur(wait),
+                    format!("{queued:.1}"),
                     handlers.clone(),
                 ],
                 keys: vec![
@@ -103,6 +116,7 @@ pub fn colors(w: &Window, groups: &Groups) -> Table {
                     num(rate),
                     num(core),
                     num(wait),
+                    num(queued),
                     text(&handlers),
                 ],
                 hot: w.of_a_core(hottest) >= HOT_COLOR,
@@ -116,11 +130,13 @@ pub fn colors(w: &Window, groups: &Groups) -> Table {
             Column::num("cb/s", 8),
             Column::num("busy", 6),
             Column::num("serial wait/cb", 14),
+            Column::num("queued", 6),
             Column::text("handlers", 16),
         ],
         rows,
         note: Some(format!(
             "over the last {}; busy is a share of one core (a color runs on one core at a time); \
+             queued: callbacks waiting to start, on average; \
              the {} busiest colors of each period (≥: more ran, unlisted); ! a color busy over {} of a core",
             fmt::dur(w.span_ns as f64),
             hue_formats::telemetry::MAX_COLORS,

@@ -39,6 +39,8 @@ pub struct ColorRow {
     pub busy_ns: u64,
     /// Time its callbacks waited for earlier callbacks of the color.
     pub serial_wait_ns: u64,
+    /// Time its callbacks waited, once runnable, for a free worker.
+    pub worker_wait_ns: u64,
     /// The handlers that ran in it.
     pub handlers: Vec<String>,
     /// The key whose color it is, for a by-key color.
@@ -157,6 +159,7 @@ impl Window {
                 t.callbacks += c.callbacks;
                 t.busy_ns += c.busy_ns;
                 t.serial_wait_ns += c.serial_wait_ns;
+                t.worker_wait_ns += c.worker_wait_ns;
                 for h in &c.handlers {
                     if !t.handlers.contains(h) {
                         t.handlers.push(h.clone());

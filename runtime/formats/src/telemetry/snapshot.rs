@@ -102,6 +102,10 @@ pub struct ColorSnapshot {
     pub busy_ns: u64,
     /// Time its callbacks waited for earlier callbacks of the color.
     pub serial_wait_ns: u64,
+    /// Time its callbacks waited, once runnable, for a free worker (0 from servers that
+    /// predate it). With `serial_wait_ns`, over the period's length: how many of its callbacks
+    /// were queued and not yet started, on average (Little's law).
+    pub worker_wait_ns: u64,
     /// The handlers that ran in it (empty from servers that predate it).
     pub handlers: Vec<String>,
     /// Whether handlers beyond the program's 63rd also ran in it (not named in `handlers`).
