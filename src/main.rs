@@ -13,6 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod demo;
 mod export;
+mod report;
 mod serve;
 mod speedup;
 mod stats;
@@ -43,8 +44,12 @@ enum Command {
     /// to buy, with a safety verdict and its evidence; optionally write the policy.
     Suggest(suggest::Args),
     /// Predict the speedup by core count (1 to 64) for the recorded coloring, each
-    /// suggestion and a policy, with the bounds; write SVG, PNG and CSV.
+    /// suggestion and a policy, with the bounds; write SVG, PNG and CSV. With --workload,
+    /// run a built-in workload at each worker count and draw what was measured beside it.
     Speedup(speedup::Args),
+    /// Write one self-contained HTML report of a trace: utilization, handlers, waits, states,
+    /// suggestions with their speedup charts.
+    Report(report::Args),
     /// Export a trace's callbacks as Perfetto JSON, folded stacks or CSV (streaming).
     Export(export::Args),
     /// Watch a running program's colors, handlers, workers and states live in the terminal,
@@ -68,6 +73,7 @@ fn main() -> ExitCode {
         Command::Stats(args) => stats::run(&args, &mut io::stdout().lock()),
         Command::Suggest(args) => suggest::run(&args, &mut io::stdout().lock()),
         Command::Speedup(args) => speedup::run(&args, &mut io::stdout().lock()),
+        Command::Report(args) => report::run(&args, &mut io::stdout().lock()),
         Command::Export(args) => export::run(&args, &mut io::stdout().lock()),
         Command::Top(args) => top::run(&args),
     };

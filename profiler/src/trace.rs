@@ -85,6 +85,14 @@ impl Trace {
         &self.name
     }
 
+    /// One more streaming pass, for a caller that needs what [`crate::Profile`] does not
+    /// aggregate (a renderer's own timeline): every record by reference, with the small ids
+    /// [`crate::Profile`] uses (so `HandlerStats::id` names a record's handler). Returns the
+    /// reader's error that ended the pass early, if one did; what came before was handed over.
+    pub fn for_each_record(&self, f: impl FnMut(&Record)) -> Result<Option<TraceError>> {
+        Ok(self.reader()?.for_each_record(f))
+    }
+
     /// A new pass over the trace, from its header.
     pub(crate) fn reader(&self) -> Result<Reader> {
         let inner: Box<dyn Read + Send> = match &self.source {

@@ -16,7 +16,7 @@ static FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
 /// The default size of a chart, in pixels: readable at 100% in a browser or a paper column.
 pub const SIZE: (u32, u32) = (1000, 640);
 
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The font is compiled in and known good; a failure would show as missing text.
@@ -30,7 +30,7 @@ fn rgb((r, g, b): (u8, u8, u8)) -> RGBColor {
 
 const GREY: RGBColor = RGBColor(110, 110, 110);
 
-fn chart_error(e: impl std::fmt::Display) -> Error {
+pub(crate) fn chart_error(e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Chart, format!("cannot draw the chart: {e}"))
 }
 
@@ -237,20 +237,42 @@ fn draw_speedup<DB: DrawingBackend>(
             let end = if dash == 0 { x + 24 } else { x + 10 };
             PathElement::new(vec![(x, y), (end, y)], style)
         });
-        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+        // A marker at each doubling and at the traced machine's cores: 64 would blur into a
+        // thick line on the log axis.
+        let marked = |n: f64| {
+            let n = n as usize;
+            n.is_power_of_two() || Some(n) == s.machine_cores.map(usize::from)
+        };
+        chart.draw_series(
+            pts.iter()
+                .filter(|p| marked(p.0))
+                .map(|&p| Circle::new(p, 3, color.filled())),
+        )?;
     }
 
-    for m in &s.measured {
+    // Squares for the first measured series, circles for the second (the recorded coloring
+    // and a policy are both drawn in black), triangles after.
+    for (k, m) in s.measured.iter().enumerate() {
         let color = rgb(s.color(m.curve));
+        let style = color.stroke_width(2);
+        let mark = move |at: (i32, i32)| -> DynElement<'static, DB, (i32, i32)> {
+            let (x, y) = at;
+            match k {
+                0 => Rectangle::new([(x - 6, y - 6), (x + 6, y + 6)], style).into_dyn(),
+                1 => Circle::new((x, y), 7, style).into_dyn(),
+                _ => {
+                    Polygon::new(vec![(x, y - 7), (x + 7, y + 6), (x - 7, y + 6)], style).into_dyn()
+                }
+            }
+        };
         chart
-            .draw_series(m.points.iter().map(|&(w, v)| {
-                EmptyElement::at((w as f64, v))
-                    + Rectangle::new([(-6, -6), (6, 6)], color.stroke_width(2))
-            }))?
+            .draw_series(
+                m.points
+                    .iter()
+                    .map(|&(w, v)| EmptyElement::at((w as f64, v)) + mark((0, 0))),
+            )?
             .label(format!("{} (measured)", m.label))
-            .legend(move |(x, y)| {
-                Rectangle::new([(x + 6, y - 6), (x + 18, y + 6)], color.stroke_width(2))
-            });
+            .legend(move |(x, y)| mark((x + 12, y)));
     }
 
     chart

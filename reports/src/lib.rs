@@ -4,6 +4,8 @@
 //! - [`Speedup`]: predicted speedup by core count (recorded coloring, suggestions, a
 //!   policy), with bounds, the traced machine's ceiling and the measured error; drawn by
 //!   [`speedup_svg`] / [`speedup_png`], written as CSV by [`Speedup::csv`].
+//! - [`html_report`]: `hue report`'s self-contained HTML (inline SVG and CSS, no script),
+//!   with the per-worker [`WorkerTimeline`] it draws, read in one more bounded pass.
 //! - [`export`]: a trace's callbacks as Perfetto JSON, folded stacks or CSV, streaming.
 //! - [`AtomicFile`] / [`write_all`]: output files appear whole or not at all.
 //!
@@ -30,11 +32,18 @@ mod chart;
 mod error;
 mod export;
 pub mod palette;
+mod report;
+mod report_charts;
 mod speedup;
 pub mod text;
+mod timeline;
 
 pub use atomic::{AtomicFile, create_dir, write_all};
 pub use chart::{SIZE, speedup_png, speedup_svg};
 pub use error::{Error, ErrorKind, Result};
 pub use export::{Exported, Format, color_name, export};
-pub use speedup::{ACCURACY, CORES, Curve, ErrorBand, Measured, Speedup};
+pub use report::{html_report, render};
+pub use speedup::{
+    ACCURACY, CORES, Curve, DENSE_UP_TO, ErrorBand, Measured, SPARSE_CORES, Speedup,
+};
+pub use timeline::{BINS, MAX_ROWS, TRACKED, WorkerTimeline, color_label};

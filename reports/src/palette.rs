@@ -18,6 +18,39 @@ pub const OTHER: (u8, u8, u8) = (153, 153, 153);
 /// The recorded coloring, the ideal line and bounds.
 pub const INK: (u8, u8, u8) = (0, 0, 0);
 
+/// The runtime's colors (serial lanes, not handlers) in the utilization and wait charts: the
+/// default color dark grey, the next busiest in Paul Tol's "muted" scheme (also safe for
+/// colour-blind readers, and muted so that no color is read as a handler), "other colors"
+/// light grey.
+pub const COLOR_SLOTS: [(u8, u8, u8); 5] = [
+    (51, 34, 136),   // indigo
+    (68, 170, 153),  // teal
+    (221, 204, 119), // sand
+    (136, 34, 85),   // wine
+    (153, 153, 51),  // olive
+];
+
+/// The default color, in the color charts.
+pub const DEFAULT_COLOR: (u8, u8, u8) = (77, 77, 77);
+
+/// Colors past the tracked ones, in the color charts.
+pub const OTHER_COLORS: (u8, u8, u8) = (200, 200, 200);
+
+/// The fills of the tracked runtime colors `raw` (busiest first), in order: the default
+/// color [`DEFAULT_COLOR`], the others [`COLOR_SLOTS`] in turn.
+pub fn color_fills(raw: &[u64]) -> Vec<(u8, u8, u8)> {
+    let mut next = COLOR_SLOTS.iter().copied();
+    raw.iter()
+        .map(|&c| {
+            if c == 0 {
+                DEFAULT_COLOR
+            } else {
+                next.next().unwrap_or(OTHER_COLORS)
+            }
+        })
+        .collect()
+}
+
 /// The colour of the handler at `rank` in the profile (0 = busiest).
 pub fn handler(rank: Option<usize>) -> (u8, u8, u8) {
     rank.and_then(|r| HANDLER_COLORS.get(r).copied())

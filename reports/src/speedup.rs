@@ -13,9 +13,27 @@ use hue_profiler::{Coloring, Point, Predictor, Profile, Report, Trace};
 use crate::error::{Error, ErrorKind, Result};
 use crate::palette;
 
-/// The core counts a curve is simulated at: 1 to 64, denser where the traced machine and
-/// the first doublings are. Every curve has a point at each.
-pub const CORES: [usize; 12] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64];
+/// The core counts a curve is simulated at: every one from 1 to 64, so that no knee of a
+/// curve falls between two points. Every curve has a point at each.
+pub const CORES: [usize; 64] = {
+    let mut cores = [0; 64];
+    let mut i = 0;
+    while i < 64 {
+        cores[i] = i + 1;
+        i += 1;
+    }
+    cores
+};
+
+/// A sparser grid, denser where the first doublings are, for traces too long to simulate
+/// 64 times per curve in reasonable time (`hue report` above [`DENSE_UP_TO`] callbacks).
+pub const SPARSE_CORES: [usize; 12] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64];
+
+/// `hue report` simulates at every core count up to this many callbacks, and at
+/// [`SPARSE_CORES`] above: a simulation streams the whole trace (0.32–0.35 µs a callback on
+/// one thread, BENCHMARKS.md), so a 10M-callback trace takes ~3.5 s per core count, nearly
+/// 4 minutes per curve at 64 counts on one core.
+pub const DENSE_UP_TO: u64 = 1_000_000;
 
 /// How far measured throughput has been from the prediction, from the accuracy benchmark
 /// (`cargo bench -p hue-profiler --bench accuracy`: a 1-worker trace predicts the 2-worker
@@ -47,7 +65,7 @@ pub struct Curve {
     pub label: String,
     /// The handler whose colour it is drawn in (the suggestion's hottest); `None`: black.
     pub handler: Option<String>,
-    /// One point per core count of [`CORES`].
+    /// One point per core count it was simulated at ([`CORES`] unless said otherwise).
     pub points: Vec<Point>,
 }
 
@@ -101,6 +119,17 @@ impl Speedup {
         report: Option<&Report>,
         policy: Option<(&str, &Policy)>,
     ) -> Result<Speedup> {
+        Speedup::predict_at(trace, profile, report, policy, &CORES)
+    }
+
+    /// [`Speedup::predict`] at the core counts `cores` (ascending, from 1).
+    pub fn predict_at(
+        trace: &Trace,
+        profile: &Profile,
+        report: Option<&Report>,
+        policy: Option<(&str, &Policy)>,
+        cores: &[usize],
+    ) -> Result<Speedup> {
         if profile.totals.callbacks == 0 {
             return Err(Error::new(
                 ErrorKind::Input,
@@ -147,7 +176,7 @@ impl Speedup {
         }
         let jobs: Vec<(Coloring, usize)> = colorings
             .iter()
-            .flat_map(|(_, _, c)| CORES.iter().map(move |&n| (c.clone(), n)))
+            .flat_map(|(_, _, c)| cores.iter().map(move |&n| (c.clone(), n)))
             .collect();
         let mut points = predictor.points(&jobs)?.into_iter();
         let curves: Vec<Curve> = colorings
@@ -155,7 +184,7 @@ impl Speedup {
             .map(|(label, handler, _)| Curve {
                 label,
                 handler,
-                points: points.by_ref().take(CORES.len()).collect(),
+                points: points.by_ref().take(cores.len()).collect(),
             })
             .collect();
         let first = &curves[0].points[0];

@@ -85,7 +85,7 @@ impl Table {
 /// A duration: `850 ns`, `12.3 µs`, `4.56 ms`, `1.23 s`.
 pub use hue_profiler::duration;
 
-fn pct(part: u64, whole: u64) -> String {
+pub(crate) fn pct(part: u64, whole: u64) -> String {
     if whole == 0 {
         "-".to_owned()
     } else {
@@ -93,11 +93,11 @@ fn pct(part: u64, whole: u64) -> String {
     }
 }
 
-fn count(n: u64) -> String {
+pub(crate) fn count(n: u64) -> String {
     n.to_string()
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
+pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
@@ -475,7 +475,7 @@ fn notes(p: &Profile, out: &mut String) {
 pub(crate) const IDLE_PROCESS_CORES: f64 = 0.5;
 
 /// What the traced machine had room for (see `machine.rs`).
-fn machine_line(m: &MachineUse, out: &mut String) {
+pub(crate) fn machine_line(m: &MachineUse, out: &mut String) {
     let others = m
         .other_process_cores()
         .map_or_else(|| "not recorded".to_owned(), |o| format!("{o:.2} cores"));
