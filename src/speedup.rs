@@ -14,7 +14,10 @@ use hue_reports::{Measured, Speedup};
 use hue_runtime::{Policy, Runtime};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::demo::{self, Variant, Workload};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use hue_examples::catalogue::{self, Workload};
+
+use crate::demo;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -29,8 +32,10 @@ pub struct Args {
     /// --workers, trace its 1-worker run, predict from that trace and draw each run's
     /// measured throughput (requests per second) beside the prediction; with --policy, the
     /// runs are repeated under the policy too.
-    #[arg(long, value_enum, value_name = "NAME")]
-    workload: Option<Workload>,
+    #[arg(long, value_name = "NAME",
+          value_parser = PossibleValuesParser::new(catalogue::names())
+              .map(|s| catalogue::find(&s).expect("a possible value is in the catalogue")))]
+    workload: Option<&'static Workload>,
     /// The worker counts to run the workload at (1 is always run: it is the traced run)
     /// [default: 1,2].
     #[arg(long, value_name = "1,2,...", value_delimiter = ',', conflicts_with = "trace",
@@ -94,7 +99,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
 /// 1-worker run as written, then predicts from that trace and writes the charts with the
 /// measured points. The trace is written beside its final name and renamed only once the
 /// charts are written.
-fn run_workload(args: &Args, w: Workload, out: &mut impl Write) -> Result<()> {
+fn run_workload(args: &Args, w: &'static Workload, out: &mut impl Write) -> Result<()> {
     let seconds = args.seconds.unwrap_or(2.0);
     if !(seconds > 0.0 && seconds <= 3600.0) {
         bail!("--seconds must be above 0 and at most 3600, not {seconds}");
@@ -111,7 +116,7 @@ fn run_workload(args: &Args, w: Workload, out: &mut impl Write) -> Result<()> {
         None => None,
     };
     hue_reports::create_dir(&args.out)?;
-    let name = format!("{}-1-worker.hue", w.name());
+    let name = format!("{}-1-worker.hue", w.name);
     let traced = args.out.join(&name);
     let tmp = Removed(
         args.out
@@ -135,17 +140,20 @@ fn run_workload(args: &Args, w: Workload, out: &mut impl Write) -> Result<()> {
     for (s, (label, p)) in series.iter().enumerate() {
         let mut points = Vec::new();
         for &n in &counts {
-            bar.set_message(format!("{} {label} on {n} workers", w.name()));
-            let mut builder = Runtime::builder()
-                .program(format!("hue speedup --workload {} ({label})", w.name()));
+            bar.set_message(format!("{} {label} on {n} workers", w.name));
+            let mut builder =
+                Runtime::builder().program(format!("hue speedup --workload {} ({label})", w.name));
             if s == 0 && n == 1 {
                 builder = builder.trace_file(&tmp.0).strict_trace(true);
             }
             if let Some(p) = p {
                 builder = builder.policy((*p).clone());
             }
-            let summary = demo::run_workload(w, Variant::Serial, n, load.clone(), builder)
-                .with_context(|| format!("the {} run ({label}) on {n} workers failed", w.name()));
+            let summary = w
+                .uncolored()
+                .run_with(builder, n, load.clone())
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("the {} run ({label}) on {n} workers failed", w.name));
             let summary = match summary {
                 Ok(s) => s,
                 Err(e) => {

@@ -4,26 +4,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::TempDir;
-
-fn hue(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hue"))
-        .args(args)
-        .output()
-        .expect("hue runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/runtime/formats/tests/data/v1.hue"
-);
+use common::{FIXTURE, TempDir, hue};
 
 /// The files in `dir`, sorted (temporary ones included: none may be left).
 fn files(dir: &std::path::Path) -> Vec<String> {

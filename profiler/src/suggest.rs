@@ -41,11 +41,19 @@ pub const INVISIBLE_STATE: &str = "hue sees only state behind `Shared` and `Keye
     `Mutex`, an atomic, a global, a file or a socket shared between handlers is invisible to it, \
     so a verdict is only as safe as the program's use of those two types";
 
-/// The error of a prediction for the traced machine, as last measured against real runs
-/// (`cargo bench -p hue-profiler --bench accuracy`, BENCHMARKS.md "Accuracy"): the papers'
-/// three workloads, uncolored 1-worker trace, suggested policy on 2 workers, median of 3.
+/// The error of a prediction as last measured against real runs (BENCHMARKS.md, Profiler):
+/// at 2 workers on the papers' three CPU-bound workloads (`cargo bench -p hue-profiler
+/// --bench accuracy`: uncolored 1-worker trace, suggested policy on 2 workers, median of 3,
+/// 2026-12-04), and beyond this machine's 2 cores on emulated workloads whose handlers wait
+/// instead of computing (`--bench emulated`: the papers' DAG shapes plus a chain and a
+/// fork-join, 1-worker trace, same coloring on 2–16 workers, medians of 5 at load average
+/// 9.7–12.7, 2026-12-05): −3.5% to +1.3% at 2 workers, −4.2% to −0.1% at 4, −15.1% to
+/// +0.3% at 8, −21.0% to −1.2% at 16, always low where it misses, with the waits themselves
+/// 5–8% shorter in those runs than in the 1-worker trace.
 pub const MEASURED_ERROR: &str = "measured error at 2 workers on the papers' workloads: \
-    -0.5% to +29% (file server within 10%, pipeline +12%, web server +29%; BENCHMARKS.md)";
+    -0.5% to +29% (file server within 10%, pipeline +12%, web server +29%); on emulated \
+    workloads (handlers that wait) up to 16 workers: within 4% at 2, -15% at 8, -21% at 16 \
+    (predictions low; BENCHMARKS.md)";
 
 /// A callback blocks if it is off the CPU for more than this share of a wall time of 1 ms or
 /// more (the runtime's flag in `recorder.rs`; `hue stats`' "blocking" column).

@@ -49,6 +49,17 @@ fn read(path: &Path) -> (Trace, Profile) {
     (trace, profile)
 }
 
+/// Suggestions ranked at 8 cores, as the workflow these tests follow was written for. The
+/// default (the traced machine's cores: 2 here) leaves little to gain when the machine is
+/// busy with other work while the trace is made: the clients' time, recorded long, then
+/// bounds the prediction (seen at a load average of 12: 0.91x -> 0.92x at 2 cores).
+fn at_8_cores() -> Options {
+    Options {
+        cores: 8,
+        ..Options::default()
+    }
+}
+
 #[test]
 fn fileserver_suggests_encrypt_by_key_and_the_policy_recolors_it() {
     let dir = TempDir::new("fileserver");
@@ -75,8 +86,11 @@ fn fileserver_suggests_encrypt_by_key_and_the_policy_recolors_it() {
     fileserver::run_with(Runtime::builder().trace_file(&first), config()).unwrap();
     let (trace, profile) = read(&first);
 
-    let report = suggest(&trace, &profile, &Options::default()).unwrap();
-    let top = &report.suggestions[0];
+    let report = suggest(&trace, &profile, &at_8_cores()).unwrap();
+    let top = report
+        .suggestions
+        .first()
+        .unwrap_or_else(|| panic!("no suggestion: {}", report.to_json()));
     assert_eq!(top.handlers[0], "encrypt", "{}", report.to_json());
     assert_eq!(top.assessment.verdict.name(), "by-key");
     assert!(top.after.burdened > top.before.burdened);
@@ -157,7 +171,7 @@ fn pipeline_query_and_log_are_groups_and_the_policy_has_no_conflicts() {
             other => panic!("{handler}: {other:?}"),
         }
     }
-    let report = suggest(&trace, &profile, &Options::default()).unwrap();
+    let report = suggest(&trace, &profile, &at_8_cores()).unwrap();
     for s in &report.suggestions {
         assert_ne!(s.assessment.verdict.name(), "parallel", "{s:?}");
     }
@@ -197,7 +211,7 @@ fn pipeline_query_and_log_are_groups_and_the_policy_has_no_conflicts() {
         after.states
     );
     // Nothing left to fix: what the recolored trace suggests keeps the groups.
-    let report = suggest(&trace, &after, &Options::default()).unwrap();
+    let report = suggest(&trace, &after, &at_8_cores()).unwrap();
     assert!(
         report.suggestions.iter().all(|s| s.fixes.is_none()),
         "{}",

@@ -2,64 +2,19 @@
 //! and `hue suggest` say of it is tested in `reports/tests/machine.rs`.)
 
 use hue_profiler::{Options, Profile, Trace, suggest};
-use hue_runtime::trace::{
-    CallbackRecord, MachineSample, Name, NameKind, Origin, Record, WorkerSample,
-};
+use hue_runtime::trace::{MachineSample, Record};
 use hue_testkit as testing;
 
 const S: u64 = 1_000_000_000;
 
-/// One second of a 1-worker run: a callback a millisecond, the worker at 0.8 cores, the whole
-/// process at 1.0 (a load generator in it takes the rest), the machine at 1.5 of 2 cores.
-fn records(machine_samples: bool) -> Vec<Record> {
-    let mut r = vec![Record::Name(Name {
-        kind: NameKind::Handler,
-        id: 0,
-        name: "work".to_owned(),
-    })];
-    for i in 0..1000u64 {
-        let t = i * 1_000_000;
-        r.push(Record::Callback(CallbackRecord {
-            id: i + 1,
-            parent: None,
-            origin: Origin::Outside,
-            handler: 0,
-            color: 0,
-            key: None,
-            worker: 0,
-            queued: t,
-            runnable: t,
-            started: t,
-            ended: t + 800_000,
-            cpu: None,
-        }));
-        if machine_samples && i % 250 == 249 {
-            // Cumulative: a sample lost on the way changes nothing.
-            let at = t + 1_000_000;
-            r.push(Record::Machine(MachineSample {
-                at,
-                process_cpu: at,
-                machine_cpu: Some(at * 3 / 2),
-                cores: 2,
-                workers_cpu_wait: None,
-            }));
-        }
-    }
-    r.push(Record::Sample(WorkerSample {
-        worker: 0,
-        start: 0,
-        end: S,
-        busy: S * 8 / 10,
-        parked: S / 5,
-        callbacks: 1000,
-        steals: 0,
-        cpu: S * 8 / 10,
-    }));
-    r
-}
-
 fn profile(machine_samples: bool) -> (Trace, Profile) {
-    let bytes = testing::encode(&records(machine_samples), 1, "test", "", true);
+    let bytes = testing::encode(
+        &testing::one_busy_second(machine_samples),
+        1,
+        "test",
+        "",
+        true,
+    );
     let trace = Trace::from_bytes("machine.hue", bytes).unwrap();
     let profile = Profile::read(&trace).unwrap();
     (trace, profile)
@@ -96,7 +51,7 @@ fn traces_without_machine_samples_have_no_machine() {
 /// Workers that waited for a CPU a fifth of the time they were ready to run.
 #[test]
 fn the_workers_wait_for_a_cpu_is_a_share_of_their_ready_time() {
-    let records: Vec<Record> = records(true)
+    let records: Vec<Record> = testing::one_busy_second(true)
         .into_iter()
         .map(|r| match r {
             // Cumulative, like the cores: the latest sample holds the whole run.
