@@ -45,20 +45,20 @@ pub const SAMPLING_ERROR: &str = "against whole-trace simulations of synthetic s
 /// of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Sampling {
-    /// Traces of up to this many callbacks are simulated whole. Default 200 000.
+    /// Traces of up to this many callbacks are simulated whole. Default 400 000.
     pub above: u64,
-    /// Windows in a sample. Default 8.
+    /// Windows in a sample. Default 4.
     pub windows: usize,
-    /// Callbacks per window, at the trace's mean rate. Default 12 500.
+    /// Callbacks per window, at the trace's mean rate. Default 50 000.
     pub window: u64,
 }
 
 impl Default for Sampling {
     fn default() -> Sampling {
         Sampling {
-            above: 200_000,
-            windows: 8,
-            window: 12_500,
+            above: 400_000,
+            windows: 4,
+            window: 50_000,
         }
     }
 }

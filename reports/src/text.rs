@@ -553,6 +553,9 @@ pub fn suggestions(r: &Report) -> String {
             " (this trace shows no hand-offs; the color_cost bench found none beyond a color's own cost)"
         }
     );
+    if let Some(sample) = &r.sample {
+        let _ = writeln!(out, "{}", sample.sentence());
+    }
     let mut t = Table::new(&["cores", "as recorded", "with all suggestions", "held by"]).left(3);
     let mut limits: Vec<hue_profiler::Limit> = Vec::new();
     for c in &r.curve {
