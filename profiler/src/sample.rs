@@ -39,7 +39,8 @@ pub const MAX_WINDOW_FACTOR: u64 = 4;
 
 /// What sampling costs in error, as measured (BENCHMARKS.md, "`hue suggest` on long traces").
 pub const SAMPLING_ERROR: &str = "against whole-trace simulations of synthetic server, \
-    closed-loop and random traces, sampled speedups were within 3% (BENCHMARKS.md)";
+    closed-loop and random traces of 1 M callbacks, sampled speedups were within 5% (low by up \
+    to 5% at core counts below what the trace keeps busy; BENCHMARKS.md)";
 
 /// When and how a [`Predictor`](crate::Predictor) samples a trace instead of simulating all
 /// of it.
