@@ -8,8 +8,8 @@
 //! hold about [`Sampling::window`] callbacks (at the trace's mean rate) and never more than
 //! [`MAX_WINDOW_FACTOR`] times that:
 //!
-//! - one streaming pass copies the callbacks queued inside a window, with the handler names,
-//!   into a small trace of its own in memory (the same header); a callback whose parent or
+//! - one streaming pass copies the callbacks queued inside a window, with the names, into a
+//!   small trace of its own, held in memory as records (decoded once); a callback whose parent or
 //!   answerer was queued before its window is a root there, released at its recorded queue
 //!   time (the DAG's orphan rule); edges inside a window are kept;
 //! - every simulation runs on each window; the windows' results are added up as if the
@@ -24,11 +24,11 @@
 //! (`cargo bench -p hue-profiler --bench sampling`, BENCHMARKS.md) and stated in
 //! [`SAMPLING_ERROR`].
 
-use hue_formats::trace::{Header, Record, TraceWriter};
+use hue_formats::trace::{Header, Record};
 use serde::Serialize;
 
 use crate::dag::DagConfig;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::profile::Profile;
 use crate::sim::{DagIndex, SimResult};
 use crate::trace::Trace;
@@ -173,17 +173,13 @@ impl Windows {
             if records.is_empty() {
                 continue;
             }
-            let mut bytes = Vec::new();
-            let mut w = TraceWriter::new(&mut bytes, &header)
-                .map_err(|e| Error::new(ErrorKind::Config, format!("sampling: {e}")))?;
-            for chunk in names.chunks(1024).chain(records.chunks(1024)) {
-                w.write_batch(chunk)
-                    .map_err(|e| Error::new(ErrorKind::Config, format!("sampling: {e}")))?;
-            }
-            w.finish()
-                .map_err(|e| Error::new(ErrorKind::Config, format!("sampling: {e}")))?;
-            drop(records);
-            let part = Trace::from_bytes(format!("{} (window {})", trace.name(), i + 1), bytes)?;
+            let mut all = names.clone();
+            all.extend(records);
+            let part = Trace::from_records(
+                format!("{} (window {})", trace.name(), i + 1),
+                header.clone(),
+                all,
+            );
             let index = DagIndex::build(&part, dag)?;
             callbacks += index.callbacks;
             work += index.work;
