@@ -34,7 +34,7 @@ pub(crate) struct Reader {
 }
 
 enum Inner {
-    Stream(TraceReader<Box<dyn Read + Send>>),
+    Stream(Box<TraceReader<Box<dyn Read + Send>>>),
     Records {
         records: Arc<(Header, Vec<Record>)>,
         pos: usize,
@@ -160,7 +160,7 @@ impl Trace {
         };
         let inner = TraceReader::with_name(inner, self.name.clone()).map_err(header_error)?;
         Ok(Reader {
-            inner: Inner::Stream(inner),
+            inner: Inner::Stream(Box::new(inner)),
             ids: DenseIds::new(),
         })
     }
