@@ -541,6 +541,9 @@ pub fn suggestions(r: &Report) -> String {
         plural(r.callbacks, "callback", "callbacks")
     );
     let _ = writeln!(out, "Note: {}.", hue_profiler::INVISIBLE_STATE);
+    if let Some(sample) = &r.sample {
+        let _ = writeln!(out, "{}", sample.sentence());
+    }
     let _ = writeln!(
         out,
         "Predicted speedup by cores (the simulator: work / predicted time, with {} per callback and {} per color taken, burdened with {} per hand-off{}; plain and bound in brackets):",
@@ -553,9 +556,6 @@ pub fn suggestions(r: &Report) -> String {
             " (this trace shows no hand-offs; the color_cost bench found none beyond a color's own cost)"
         }
     );
-    if let Some(sample) = &r.sample {
-        let _ = writeln!(out, "{}", sample.sentence());
-    }
     let mut t = Table::new(&["cores", "as recorded", "with all suggestions", "held by"]).left(3);
     let mut limits: Vec<hue_profiler::Limit> = Vec::new();
     for c in &r.curve {
