@@ -37,10 +37,11 @@ use crate::trace::Trace;
 /// busier than its mean); the rest of it is left out.
 pub const MAX_WINDOW_FACTOR: u64 = 4;
 
-/// What sampling costs in error, as measured (BENCHMARKS.md, "`hue suggest` on long traces").
-pub const SAMPLING_ERROR: &str = "against whole-trace simulations of synthetic server, \
-    closed-loop and random traces of 1 M callbacks, sampled speedups were within 5% (low by up \
-    to 5% at core counts below what the trace keeps busy; BENCHMARKS.md)";
+/// What sampling costs in error, as measured (BENCHMARKS.md, "`hue suggest` on long traces"):
+/// `cargo bench -p hue-profiler --bench sampling`, default [`Sampling`], 2026-12-05.
+pub const SAMPLING_ERROR: &str = "measured against whole-trace simulations: within 5% on \
+    synthetic server, closed-loop and random traces of 1 M callbacks, but 19% low on a real \
+    2.7 M-callback `hue demo` web server trace whose load varied over time (BENCHMARKS.md)";
 
 /// When and how a [`Predictor`](crate::Predictor) samples a trace instead of simulating all
 /// of it.
@@ -98,7 +99,7 @@ impl Sample {
     pub fn sentence(&self) -> String {
         format!(
             "Predictions simulate a sample of this long trace: {} windows of {} each, \
-             {} of its {} callbacks ({:.1}%); {}.",
+             {} of its {} callbacks ({:.1}%); sampling's error, {}.",
             self.windows,
             crate::units::duration(self.window_ns),
             self.callbacks,
