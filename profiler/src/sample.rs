@@ -174,6 +174,13 @@ impl Windows {
             if records.is_empty() {
                 continue;
             }
+            // In the order the DAG admits them (queue time, then start, then file order: a
+            // stable sort), so that every simulation's reorder buffer takes them at O(1).
+            let mut records = records;
+            records.sort_by_key(|r| match r {
+                Record::Callback(c) => (c.queued, c.started),
+                _ => (0, 0),
+            });
             let mut all = names.clone();
             all.extend(records);
             let part = Trace::from_records(
