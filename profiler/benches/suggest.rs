@@ -14,7 +14,8 @@
 //! default color). Each is analysed in a child process of its own (this binary again), so
 //! that its peak resident memory (`VmHWM`) is the analysis's alone; the child reports wall
 //! time, its CPU time (user + system, all threads) and callbacks per second per core of
-//! that CPU time.
+//! that CPU time, and how many callbacks each simulation simulated (all of them, or the
+//! sample's: `hue_profiler::Sampling`).
 
 use std::process::Command;
 use std::time::Instant;
@@ -99,8 +100,9 @@ fn child(path: &str) {
         .map(|p| p.peak_nodes)
         .max()
         .unwrap_or(0);
+    let simulated = report.sample.as_ref().map_or(callbacks, |s| s.callbacks);
     println!(
-        "{callbacks} {wall:.2} {t_profile:.2} {cpu:.2} {} {peak_nodes} {}",
+        "{callbacks} {wall:.2} {t_profile:.2} {cpu:.2} {} {peak_nodes} {} {simulated}",
         status_kb("VmHWM:"),
         report.suggestions.len()
     );
@@ -143,7 +145,7 @@ fn main() {
             .trim()
     );
     println!(
-        "{:<12} {:>10} {:>8} {:>9} {:>9} {:>10} {:>14} {:>11} {:>10}",
+        "{:<12} {:>10} {:>8} {:>9} {:>9} {:>10} {:>14} {:>11} {:>10} {:>10}",
         "trace",
         "callbacks",
         "MB",
@@ -152,7 +154,8 @@ fn main() {
         "CPU s",
         "callbacks/s/core",
         "peak RSS MB",
-        "peak nodes"
+        "peak nodes",
+        "simulated"
     );
     let exe = std::env::current_exe().expect("this binary");
     for (name, path, remove) in &traces {
@@ -169,7 +172,7 @@ fn main() {
             .split_whitespace()
             .filter_map(|v| v.parse().ok())
             .collect();
-        if f.len() < 7 {
+        if f.len() < 8 {
             println!(
                 "{name}: the child failed: {}",
                 String::from_utf8_lossy(&out.stderr)
@@ -178,7 +181,7 @@ fn main() {
         }
         let (n, wall, prof, cpu, rss_kb, nodes) = (f[0], f[1], f[2], f[3], f[4], f[5]);
         println!(
-            "{:<12} {:>10.0} {:>8.1} {:>9.2} {:>9.2} {:>10.2} {:>14.0} {:>11.0} {:>10.0}",
+            "{:<12} {:>10.0} {:>8.1} {:>9.2} {:>9.2} {:>10.2} {:>14.0} {:>11.0} {:>10.0} {:>10.0}",
             name,
             n,
             mb,
@@ -187,7 +190,8 @@ fn main() {
             cpu,
             n / cpu.max(1e-9),
             rss_kb / 1024.0,
-            nodes
+            nodes,
+            f[7]
         );
     }
 }

@@ -11,7 +11,8 @@
 //!   the recorded [`Coloring`] or one changed by a [`Policy`](hue_formats::Policy); its
 //!   [`SimResult`] carries the bounds (work, span, color bound) no schedule can beat.
 //! - [`Predictor`]: simulations for many core counts and colorings, plain and burdened, run
-//!   in parallel.
+//!   in parallel; above [`Sampling::above`] callbacks, on a [`Sample`] of windows of the
+//!   trace, so that time and memory stay bounded whatever its length.
 //! - [`Verdict`] / [`assess`]: whether a handler may leave its color, from the state it was
 //!   seen touching, with the evidence; [`check_policy`] finds the rules of a policy the
 //!   evidence says are unsafe.
@@ -52,6 +53,7 @@ mod id_map;
 mod machine;
 mod predict;
 mod profile;
+mod sample;
 mod sim;
 mod suggest;
 mod trace;
@@ -68,13 +70,14 @@ pub use profile::{
     ColorStats, ColorUse, HandlerStats, Interval, MAX_INTERVALS, MAX_TRACKED_COLORS, OtherColors,
     Overhead, Profile, Reading, StateStats, StateUse, Totals, WorkerStats,
 };
+pub use sample::{MAX_WINDOW_FACTOR, SAMPLING_ERROR, Sample, Sampling};
 pub use sim::{
     COLOR_COST_NS, DEFAULT_BATCH, DagIndex, HANDOFF_NS, MAX_SIM_WORKERS, SimConfig, SimResult,
     simulate,
 };
 pub use suggest::{
     BLOCKING_CPU_RATIO, Blocking, CURVE, CurvePoint, INVISIBLE_STATE, MEASURED_ERROR, NotSuggested,
-    Options, Report, Suggestion, suggest,
+    Options, Report, Suggestion, suggest, suggest_with,
 };
 pub use trace::Trace;
 pub use units::{duration, quoted_list};

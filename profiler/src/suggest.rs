@@ -33,6 +33,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::machine::MachineUse;
 use crate::predict::{Point, Predictor};
 use crate::profile::{Overhead, Profile};
+use crate::sample::{Sample, Sampling};
 use crate::trace::Trace;
 use crate::verdict::{Assessment, Verdict, assess, check_policy, check_recorded, list};
 
@@ -236,6 +237,9 @@ pub struct Report {
     /// What the traced machine gave the process: the predictions assume `cores` free cores,
     /// this says how much more throughput the traced machine itself has room for.
     pub machine: Option<MachineUse>,
+    /// How the predictions sampled the trace, if it was long enough to be sampled
+    /// ([`Sampling`]); `None`: they simulated all of it.
+    pub sample: Option<Sample>,
 }
 
 impl Report {
@@ -246,7 +250,20 @@ impl Report {
 }
 
 /// Ranks the hot serialized handlers of `trace` by predicted gain at `options.cores`.
+/// A trace of more than [`Sampling::default`]'s threshold is simulated on a sample
+/// ([`Report::sample`] says so).
 pub fn suggest(trace: &Trace, profile: &Profile, options: &Options) -> Result<Report> {
+    suggest_with(trace, profile, options, &Sampling::default())
+}
+
+/// Like [`suggest`], sampling the trace's simulations as `sampling` says
+/// ([`Sampling::whole`]: never).
+pub fn suggest_with(
+    trace: &Trace,
+    profile: &Profile,
+    options: &Options,
+    sampling: &Sampling,
+) -> Result<Report> {
     profile.require_callbacks()?;
     let traced_cores = profile
         .machine
@@ -364,7 +381,8 @@ pub fn suggest(trace: &Trace, profile: &Profile, options: &Options) -> Result<Re
     }
 
     // 2. Predictions: as recorded, then each candidate.
-    let predictor = Predictor::new(trace, profile)?;
+    let predictor =
+        Predictor::with_sampling(trace, profile, crate::dag::DagConfig::default(), sampling)?;
     let mut jobs = vec![(Coloring::recorded(), options.cores)];
     for c in &candidates {
         jobs.push((Coloring::with_policy(policy_of(&c.changes)), options.cores));
@@ -559,6 +577,7 @@ pub fn suggest(trace: &Trace, profile: &Profile, options: &Options) -> Result<Re
         color_cost: profile.color_cost(),
         warnings,
         machine: profile.machine.clone(),
+        sample: predictor.sample().cloned(),
     })
 }
 

@@ -308,6 +308,9 @@ pub(crate) fn footnotes(s: &Speedup) -> Vec<String> {
     if let Some(band) = &s.error_band {
         notes.push(format!("Error band: {}.", band.source));
     }
+    if let Some(sampled) = &s.sampled {
+        notes.push(sampled.clone());
+    }
     if !s.measured.is_empty()
         && let Some(c) = s.machine_cores
     {

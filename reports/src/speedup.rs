@@ -108,6 +108,9 @@ pub struct Speedup {
     pub handlers: Vec<String>,
     /// Per-callback and hand-off costs the burdened curves pay, ns.
     pub costs: (u64, u64),
+    /// How the trace was sampled, if it was too long to simulate whole: the sentence that
+    /// says so, with the error sampling costs.
+    pub sampled: Option<String>,
 }
 
 impl Speedup {
@@ -219,6 +222,7 @@ impl Speedup {
             measured: Vec::new(),
             handlers: profile.handlers.iter().map(|h| h.name.clone()).collect(),
             costs: predictor.overheads(),
+            sampled: predictor.sample().map(|s| s.sentence()),
             curves,
         })
     }

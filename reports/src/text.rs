@@ -541,6 +541,9 @@ pub fn suggestions(r: &Report) -> String {
         plural(r.callbacks, "callback", "callbacks")
     );
     let _ = writeln!(out, "Note: {}.", hue_profiler::INVISIBLE_STATE);
+    if let Some(sample) = &r.sample {
+        let _ = writeln!(out, "{}", sample.sentence());
+    }
     let _ = writeln!(
         out,
         "Predicted speedup by cores (the simulator: work / predicted time, with {} per callback and {} per color taken, burdened with {} per hand-off{}; plain and bound in brackets):",

@@ -142,6 +142,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             m.cores
         )));
     }
+    if let Some(sample) = &a.report.sample {
+        lines.push(Line::from(sample.sentence()));
+    }
     Paragraph::new(lines)
         .wrap(Wrap { trim: true })
         .render(legend, buf);
