@@ -5,10 +5,20 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc, as the benchmarks use: glibc's allocator returns freed heap to the kernel and
+/// faults it back in, and the page-fault storm slowed whichever `hue demo` run came first
+/// (120k–290k faults in the first run, 0–10k in later ones), inflating every speedup over it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod demo;
+mod export;
+mod report;
 mod serve;
+mod speedup;
 mod stats;
 mod suggest;
+mod top;
 
 /// Make event-driven programs use many cores safely, and see why they don't yet.
 #[derive(Parser, Debug)]
@@ -21,7 +31,8 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a built-in workload uncolored and colored, on 1 worker and on all cores, and print
-    /// what coloring bought.
+    /// what coloring bought: medians of rotated rounds after a warm-up, beside the machine's
+    /// ceiling.
     Demo(demo::Args),
     /// Serve the demo web server on ADDR for curl, wrk or a browser, until Ctrl-C; colored as
     /// written or by a recolor policy, and traced with --trace.
@@ -32,6 +43,18 @@ enum Command {
     /// Rank the hot serialized handlers of a trace by the speedup recoloring them is predicted
     /// to buy, with a safety verdict and its evidence; optionally write the policy.
     Suggest(suggest::Args),
+    /// Predict the speedup by core count (1 to 64) for the recorded coloring, each
+    /// suggestion and a policy, with the bounds; write SVG, PNG and CSV. With --workload,
+    /// run a built-in workload at each worker count and draw what was measured beside it.
+    Speedup(speedup::Args),
+    /// Write one self-contained HTML report of a trace: utilization, handlers, waits, states,
+    /// suggestions with their speedup charts.
+    Report(report::Args),
+    /// Export a trace's callbacks as Perfetto JSON, folded stacks or CSV (streaming).
+    Export(export::Args),
+    /// Watch a running program's colors, handlers, workers and states live in the terminal,
+    /// or replay a recorded run.
+    Top(top::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +72,10 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args, &mut io::stdout().lock()),
         Command::Stats(args) => stats::run(&args, &mut io::stdout().lock()),
         Command::Suggest(args) => suggest::run(&args, &mut io::stdout().lock()),
+        Command::Speedup(args) => speedup::run(&args, &mut io::stdout().lock()),
+        Command::Report(args) => report::run(&args, &mut io::stdout().lock()),
+        Command::Export(args) => export::run(&args, &mut io::stdout().lock()),
+        Command::Top(args) => top::run(&args),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -94,4 +121,20 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(io::stderr)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    unsafe extern "C" {
+        /// mimalloc's: whether `p` is in memory mimalloc manages.
+        safe fn mi_is_in_heap_region(p: *const std::ffi::c_void) -> bool;
+    }
+
+    #[test]
+    fn the_global_allocator_is_mimalloc() {
+        let b = Box::new([7u8; 256]);
+        let v = vec![0u64; 100_000];
+        assert!(mi_is_in_heap_region(b.as_ptr().cast()));
+        assert!(mi_is_in_heap_region(v.as_ptr().cast()));
+    }
 }

@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::ValueEnum;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use hue_examples::catalogue;
 use hue_examples::webserver::{self, ServerConfig, Site};
 use hue_runtime::Runtime;
 
-use crate::demo::{Workload, load_policy};
+use crate::demo::load_policy;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -23,9 +24,14 @@ pub struct Args {
     /// Runtime workers [default: the number of cores].
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
-    /// Where the server's stages run, as the program is written.
-    #[arg(long, value_enum, default_value_t = Coloring::Serial)]
-    coloring: Coloring,
+    /// Where the server's stages run, as the program is written: a variant of the web server
+    /// (serial: every stage in the default color, one callback at a time however many
+    /// workers; by-connection: each connection's stages in its color, `accept` and `log` in
+    /// the default color).
+    #[arg(long, default_value = "serial",
+          value_parser = PossibleValuesParser::new(webserver_variants().map(|v| v.name).collect::<Vec<_>>())
+              .map(|s| webserver_variants().find(|v| v.name == s).expect("a possible value is a variant")))]
+    coloring: &'static catalogue::Variant,
     /// Run the server under this recolor policy (hue-recolor.toml), as `hue suggest` writes.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
@@ -40,13 +46,14 @@ pub struct Args {
     telemetry: Option<SocketAddr>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Coloring {
-    /// Every stage in the default color: one callback at a time, however many workers.
-    Serial,
-    /// Each connection's stages in that connection's color; `accept` and `log` in the default
-    /// color.
-    ByConnection,
+/// The web server's entry in the workloads' catalogue.
+fn webserver_workload() -> &'static catalogue::Workload {
+    catalogue::find("webserver").expect("the catalogue has the web server")
+}
+
+/// The web server's variants.
+fn webserver_variants() -> impl Iterator<Item = &'static catalogue::Variant> {
+    webserver_workload().variants.iter()
 }
 
 /// Set by SIGINT or SIGTERM.
@@ -90,12 +97,15 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
     {
         bail!("--seconds must be above 0 and at most 86400, not {s}");
     }
-    let coloring = webserver::Coloring::from(args.coloring);
+    let coloring = args
+        .coloring
+        .webserver_coloring()
+        .context("not a web server variant")?;
     let mut builder = Runtime::builder()
         .workers(workers)
         .program(format!("hue serve ({})", coloring.name()));
     if let Some(path) = &args.policy {
-        builder = builder.policy(load_policy(path, Workload::Webserver)?);
+        builder = builder.policy(load_policy(path, webserver_workload())?);
     }
     if let Some(path) = &args.trace {
         builder = builder.trace_file(path).strict_trace(true);
@@ -170,13 +180,4 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
         writeln!(out, "  hue serve --policy hue-recolor.toml --trace {t}")?;
     }
     Ok(())
-}
-
-impl From<Coloring> for webserver::Coloring {
-    fn from(c: Coloring) -> webserver::Coloring {
-        match c {
-            Coloring::Serial => webserver::Coloring::Serial,
-            Coloring::ByConnection => webserver::Coloring::ByConnection,
-        }
-    }
 }

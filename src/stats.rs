@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use hue_profiler::{Profile, Trace, text};
+use hue_profiler::{Profile, Trace};
+use hue_reports::text;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

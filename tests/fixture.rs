@@ -3,24 +3,9 @@
 //! neither make the profiler allocate a table for four billion ids (it aborted, out of
 //! memory) nor print a row for every id below it.
 
-use std::process::Command;
+mod common;
 
-fn hue(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hue"))
-        .args(args)
-        .output()
-        .expect("hue runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/runtime/formats/tests/data/v1.hue"
-);
+use common::{FIXTURE, hue};
 
 #[test]
 fn stats_and_suggest_read_the_checked_in_trace() {

@@ -121,3 +121,56 @@ impl InlineHttp {
             .requests
     }
 }
+
+/// What a comparison `a / b` of the workloads benchmark must reach (issue 12, item 7: the goals restated for a machine
+/// whose load generator shares its cores).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Goal {
+    /// The req/s ratio above this.
+    Above(f64),
+    /// The req/s ratio at least this share of the ceiling (the cores over the cores `b` used):
+    /// the efficiency of `a` against what the machine can give at `b`'s CPU per request.
+    Efficiency(f64),
+    /// Requests per CPU second (server and generator) of `a` at least this multiple of `b`'s:
+    /// throughput at equal CPU per request.
+    PerCpu(f64),
+}
+
+impl Goal {
+    /// The goal as the benchmark's table states it.
+    pub fn text(self) -> String {
+        match self {
+            Goal::Above(x) => format!("> {x:.1}x"),
+            Goal::Efficiency(x) => format!("≥ {x:.1} of the ceiling"),
+            Goal::PerCpu(x) => format!("≥ {x:.1}x requests per CPU second"),
+        }
+    }
+
+    /// Whether a median `ratio` with this `ceiling` and CPU per request `cost` (a ÷ b) meets it.
+    pub fn met(self, ratio: f64, ceiling: f64, cost: f64) -> bool {
+        match self {
+            Goal::Above(x) => ratio > x,
+            Goal::Efficiency(x) => ratio / ceiling >= x,
+            Goal::PerCpu(x) => cost > 0.0 && 1.0 / cost >= x,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Goal;
+
+    #[test]
+    fn goals_are_judged_against_the_ceiling_and_the_cpu_per_request() {
+        // 1.59x under a ceiling of 1.73x: 0.92 of it.
+        assert!(Goal::Efficiency(0.9).met(1.59, 1.73, 1.03));
+        assert!(!Goal::Efficiency(0.9).met(1.50, 1.73, 1.0));
+        // The ratio of requests per second does not decide it; requests per CPU second do.
+        assert!(Goal::PerCpu(1.0).met(0.9, 1.7, 0.98));
+        assert!(!Goal::PerCpu(1.0).met(1.1, 1.7, 1.05));
+        assert!(!Goal::PerCpu(1.0).met(1.1, 1.7, 0.0));
+        assert!(Goal::Above(1.0).met(1.01, 1.7, 2.0));
+        assert!(!Goal::Above(1.0).met(1.0, 1.7, 1.0));
+        assert_eq!(Goal::Efficiency(0.9).text(), "≥ 0.9 of the ceiling");
+    }
+}

@@ -53,25 +53,9 @@ use crate::loadgen::{self, Frame, Protocol, Rng, mix};
 use crate::net::{self, Input, Reply, Then};
 use crate::{ConnStats, Limits, Load, Served, Summary, Workload};
 
-/// Where `encrypt` runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Coloring {
-    /// Everything in the default color.
-    #[default]
-    Serial,
-    /// `encrypt` in its connection's color; everything else in the default color.
-    ByConnection,
-}
-
-impl Coloring {
-    /// A short name: `serial`, `by-connection`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Coloring::Serial => "serial",
-            Coloring::ByConnection => "by-connection",
-        }
-    }
-}
+/// Where `encrypt` runs: [`Coloring::Serial`], in the default color with everything else, or
+/// [`Coloring::ByConnection`], in its connection's color.
+pub use crate::catalogue::Coloring;
 
 /// Where connection `conn`'s `encrypt` callbacks go. The one place the two colorings differ.
 pub fn encrypt_target(coloring: Coloring, encrypt: Handler, conn: u64) -> Target {

@@ -11,6 +11,9 @@
 //!   `query`, `respond`, `log`, where only `query` (a shared database) and `log` (a shared
 //!   log) touch global state; a coarse variant merges `query` and `respond`.
 //!
+//! [`catalogue`] lists them: each one's name, handlers and variants (colorings), with a way
+//! to run any variant; `hue demo` and `hue serve` take their workloads from it.
+//!
 //! Each workload has a `Config` and a `run(config) -> Result<Summary>` that builds its own
 //! runtime, serves on `127.0.0.1` (an ephemeral port), drives the server with a closed-loop
 //! load generator bounded in requests and time, shuts the runtime down and returns a
@@ -49,6 +52,8 @@ mod http;
 mod loadgen;
 mod net;
 
+pub mod catalogue;
+pub mod emulated;
 pub mod fileserver;
 pub mod pipeline;
 pub mod webserver;

@@ -120,6 +120,8 @@ struct ThreadReport {
     discarded: u64,
     verified: u64,
     cpu: Duration,
+    /// When this thread left the starting barrier.
+    began: Instant,
     last: Instant,
     errors: u64,
     first_error: Option<Error>,
@@ -150,10 +152,12 @@ pub(crate) fn run<P: Protocol>(
         joins.push(join);
     }
     ready.wait();
-    let start = Instant::now();
+    // The earliest of this thread's and the generator threads' clocks after the barrier: a
+    // thread may finish its share before this one, preempted on a busy machine, reads it.
+    let mut start = Instant::now();
     let server_cpu_before = cpu::threads_named(SERVER_THREADS);
     let mut report = Report::default();
-    let mut last = start;
+    let mut last: Option<Instant> = None;
     let mut errors = 0;
     let mut first_error = None;
     for j in joins {
@@ -165,14 +169,15 @@ pub(crate) fn run<P: Protocol>(
         report.discarded += r.discarded;
         report.verified += r.verified;
         report.generator_cpu += r.cpu;
-        last = last.max(r.last);
+        start = start.min(r.began);
+        last = Some(last.map_or(r.last, |l| l.max(r.last)));
         errors += r.errors;
         if first_error.is_none() {
             first_error = r.first_error;
         }
     }
     report.server_cpu = cpu::threads_named(SERVER_THREADS).saturating_sub(server_cpu_before);
-    report.elapsed = last.duration_since(start);
+    report.elapsed = last.map_or(Duration::ZERO, |l| l.saturating_duration_since(start));
     if let Some(e) = first_error {
         return Err(Error::new(
             e.kind(),
@@ -537,6 +542,7 @@ fn drive<P: Protocol>(
     let setup = connect_all(addr, &conns);
     // Meet the other threads whatever happened, or they would wait forever.
     ready.wait();
+    let began = Instant::now();
     let (mut poll, mut clients) = setup?;
     let mut t = Shared {
         proto,
@@ -550,7 +556,8 @@ fn drive<P: Protocol>(
             discarded: 0,
             verified: 0,
             cpu: Duration::ZERO,
-            last: Instant::now(),
+            began,
+            last: began,
             errors: 0,
             first_error: None,
         },

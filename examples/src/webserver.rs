@@ -34,31 +34,16 @@ use crate::loadgen::{self, Frame, Protocol};
 use crate::net::{self, Input, Reply, Then};
 use crate::{ConnStats, Limits, Load, Served, Summary, Workload};
 
-/// Where the web server's stages run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Coloring {
-    /// Everything in the default color.
-    #[default]
-    Serial,
-    /// Each connection's stages in that connection's color; `accept` and `log` in the default
-    /// color.
-    ByConnection,
-}
+/// Where the web server's stages run: [`Coloring::Serial`], everything in the default color,
+/// or [`Coloring::ByConnection`], each connection's stages in that connection's color and
+/// `accept` and `log` in the default color.
+pub use crate::catalogue::Coloring;
 
-impl Coloring {
-    /// A short name: `serial`, `by-connection`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Coloring::Serial => "serial",
-            Coloring::ByConnection => "by-connection",
-        }
-    }
-
-    fn color_fn(self) -> fn(u64) -> Color {
-        match self {
-            Coloring::Serial => |_| Color::DEFAULT,
-            Coloring::ByConnection => |id| Color::of(&id),
-        }
+/// The color of connection `id`'s stages under `coloring`.
+fn color_fn(coloring: Coloring) -> fn(u64) -> Color {
+    match coloring {
+        Coloring::Serial => |_| Color::DEFAULT,
+        Coloring::ByConnection => |id| Color::of(&id),
     }
 }
 
@@ -540,7 +525,7 @@ impl Server {
             log_stage: Handler::new("log"),
             started: Instant::now(),
         };
-        let net = net::Server::new(web, config.coloring.color_fn(), config.limits);
+        let net = net::Server::new(web, color_fn(config.coloring), config.limits);
         let listening = net.listen(handle, config.addr)?;
         Ok(Server { net, listening })
     }

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo bench -p hue-profiler --bench accuracy
-//! HUE_ACCURACY_REPEATS=5 HUE_ACCURACY_REQUESTS=20000 cargo bench -p hue-profiler --bench accuracy
+//! HUE_ACCURACY_REPEATS=7 HUE_ACCURACY_REQUESTS=20000 cargo bench -p hue-profiler --bench accuracy
 //! HUE_ACCURACY_DEPTH=8 cargo bench -p hue-profiler --bench accuracy   # pipelined requests
 //! HUE_ACCURACY_ROUNDS=2 cargo bench -p hue-profiler --bench accuracy  # suggest, apply, re-trace, suggest
 //! HUE_ACCURACY_TRACE_WORKERS=2 cargo bench -p hue-profiler --bench accuracy  # predict from a 2-worker trace
@@ -16,7 +16,9 @@
 //! gives (`MachineUse::speedup_bound`: the machine's free cores over the cores the traced
 //! process used, load generator included, since the generator's work grows with the
 //! throughput). Both numbers are printed: the simulator alone, and with the bound. Both real runs are traced (the trace is
-//! what a user has; tracing costs the same in both). Each row is the median of the repeats.
+//! what a user has; tracing costs the same in both). Each row is the median of the repeats (5 by
+//! default); the spread (min–max of the measured 2-worker runs, and of the per-repeat errors)
+//! is printed after the table.
 //! The last numeric column, from the two-worker run's own trace, is the share of its
 //! workers' ready time they spent waiting for a CPU: what the machine, not the colors, held
 //! back, and what no 1-worker trace can show.
@@ -156,9 +158,10 @@ fn one(w: &Workload, rounds: u64) -> Row {
             },
         )
         .expect("suggestions");
-        let policy: Policy = report.policy().expect("a policy");
+        let policy: Policy = report.policy.clone();
         if std::env::var("HUE_ACCURACY_VERBOSE").is_ok() {
-            print!("{}", hue_profiler::text::suggestions(&report));
+            // The text rendering lives in hue-reports; the data is all here.
+            println!("{}", report.to_json());
         }
         if round >= rounds {
             break (first, s1, trace, profile, policy);
@@ -229,7 +232,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     // `cargo test --benches` runs this too, unoptimized: keep it small there.
     let quick = cfg!(debug_assertions) || std::env::args().any(|a| a == "--test");
-    let repeats = env("HUE_ACCURACY_REPEATS", if quick { 1 } else { 3 });
+    let repeats = env("HUE_ACCURACY_REPEATS", if quick { 1 } else { 5 });
     let rounds = env("HUE_ACCURACY_ROUNDS", 1).max(1);
     let requests = env("HUE_ACCURACY_REQUESTS", if quick { 400 } else { 12_000 });
     println!(
@@ -252,6 +255,7 @@ fn main() {
         "gen cores",
         "2w wait"
     );
+    let mut spreads = Vec::new();
     for w in workloads(requests) {
         let rows: Vec<Row> = (0..repeats).map(|_| one(&w, rounds)).collect();
         let m1 = median(rows.iter().map(|r| r.measured1).collect());
@@ -277,5 +281,24 @@ fn main() {
             wait * 100.0,
             rows.last().map_or("", |r| r.policy.as_str())
         );
+        let errors: Vec<f64> = rows
+            .iter()
+            .map(|r| (r.predicted2 - r.measured2) / r.measured2 * 100.0)
+            .collect();
+        let lo = rows
+            .iter()
+            .map(|r| r.measured2)
+            .fold(f64::INFINITY, f64::min);
+        let hi = rows.iter().map(|r| r.measured2).fold(0.0, f64::max);
+        spreads.push(format!(
+            "{:<11} 2w req/s median {m2:.0} [{lo:.0}-{hi:.0}]; per-repeat errors {:+.1}% to {:+.1}%",
+            w.name,
+            errors.iter().copied().fold(f64::INFINITY, f64::min),
+            errors.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        ));
+    }
+    println!("spread of {repeats} repeats (min-max):");
+    for s in spreads {
+        println!("  {s}");
     }
 }

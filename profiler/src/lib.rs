@@ -11,22 +11,27 @@
 //!   the recorded [`Coloring`] or one changed by a [`Policy`](hue_formats::Policy); its
 //!   [`SimResult`] carries the bounds (work, span, color bound) no schedule can beat.
 //! - [`Predictor`]: simulations for many core counts and colorings, plain and burdened, run
-//!   in parallel.
+//!   in parallel; above [`Sampling::above`] callbacks, on a [`Sample`] of windows of the
+//!   trace, so that time and memory stay bounded whatever its length.
 //! - [`Verdict`] / [`assess`]: whether a handler may leave its color, from the state it was
 //!   seen touching, with the evidence; [`check_policy`] finds the rules of a policy the
 //!   evidence says are unsafe.
 //! - [`suggest`]: hot serialized handlers ranked by predicted gain, each with its verdict,
 //!   evidence, predicted speedup before and after, and the rules that apply it.
-//! - [`text`]: the aligned tables `hue stats` and `hue suggest` print.
+//!
+//! Rendering lives in `hue-reports` (its `text` module prints what `hue stats` and
+//! `hue suggest` show); this crate returns data.
 //!
 //! ```no_run
 //! use hue_profiler::{Options, Profile, Trace, suggest};
 //!
 //! let trace = Trace::open("trace.hue")?;
 //! let profile = Profile::read(&trace)?;
-//! print!("{}", hue_profiler::text::stats(&profile, 10));
+//! println!("{} callbacks", profile.totals.callbacks);
 //! let report = suggest(&trace, &profile, &Options::default())?;
-//! print!("{}", hue_profiler::text::suggestions(&report));
+//! for s in &report.suggestions {
+//!     println!("{}: {:.2}x", s.handlers.join(", "), s.after.burdened);
+//! }
 //! # Ok::<(), hue_profiler::Error>(())
 //! ```
 //!
@@ -48,10 +53,11 @@ mod id_map;
 mod machine;
 mod predict;
 mod profile;
+mod sample;
 mod sim;
 mod suggest;
-pub mod text;
 mod trace;
+mod units;
 mod verdict;
 
 pub use coloring::{Class, Coloring};
@@ -59,14 +65,22 @@ pub use dag::DagConfig;
 pub use error::{Error, ErrorKind, Result};
 pub use histogram::{Histogram, Percentiles};
 pub use machine::MachineUse;
-pub use predict::{Point, Predictor};
+pub use predict::{Limit, Point, Predictor};
 pub use profile::{
     ColorStats, ColorUse, HandlerStats, Interval, MAX_INTERVALS, MAX_TRACKED_COLORS, OtherColors,
     Overhead, Profile, Reading, StateStats, StateUse, Totals, WorkerStats,
 };
-pub use sim::{DagIndex, MAX_SIM_WORKERS, SimConfig, SimResult, simulate};
-pub use suggest::{NotSuggested, Options, Report, Suggestion, suggest};
+pub use sample::{MAX_WINDOW_FACTOR, SAMPLING_ERROR, Sample, Sampling};
+pub use sim::{
+    COLOR_COST_NS, DEFAULT_BATCH, DagIndex, HANDOFF_NS, MAX_SIM_WORKERS, SimConfig, SimResult,
+    simulate,
+};
+pub use suggest::{
+    BLOCKING_CPU_RATIO, Blocking, CURVE, CurvePoint, INVISIBLE_STATE, MEASURED_ERROR, NotSuggested,
+    Options, Report, Suggestion, suggest, suggest_with,
+};
 pub use trace::Trace;
+pub use units::{duration, quoted_list};
 pub use verdict::{
     Assessment, SPLIT_FRACTION, Verdict, Violation, assess, check_policy, check_recorded,
 };

@@ -13,6 +13,7 @@ use crate::coloring::Coloring;
 use crate::dag::DagConfig;
 use crate::error::Result;
 use crate::profile::Profile;
+use crate::sample::{Sample, Sampling, Windows, combine};
 use crate::sim::{DEFAULT_BATCH, DagIndex, SimConfig, SimResult, simulate};
 use crate::trace::Trace;
 
@@ -42,9 +43,66 @@ pub struct Point {
     pub late: u64,
     /// Most DAG nodes a simulation held at once (its memory; `sim.rs` explains the window).
     pub peak_nodes: usize,
+    /// Whether it was simulated on a sample of the trace ([`Predictor::sample`] says how);
+    /// work, span, color bound and times are then the sample's, scaled to the whole trace.
+    pub sampled: bool,
+}
+
+/// What holds a prediction back: the bound no schedule can beat, and what sets it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Limit {
+    /// The cores: the bound is `N` (more cores would help).
+    Cores,
+    /// The span: the longest chain of callbacks and the gaps the trace keeps fixed between
+    /// them (for a closed-loop server, the clients' think time and the network).
+    Span,
+    /// One color's work: the busiest color runs one callback at a time.
+    Color,
+}
+
+impl Limit {
+    /// Its short name: `cores`, `span`, `one color`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::Cores => "cores",
+            Limit::Span => "span",
+            Limit::Color => "one color",
+        }
+    }
+
+    /// What the name means, for a legend.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Limit::Cores => "cores: more cores would help",
+            Limit::Span => {
+                "span: the longest chain of callbacks, with the gaps the trace keeps fixed \
+                 (for a server, its clients' think time and the network): more cores or \
+                 colors cannot shorten it"
+            }
+            Limit::Color => "one color: the busiest color's callbacks run one at a time",
+        }
+    }
 }
 
 impl Point {
+    /// Which bound `bound` is: the cores, the span or the busiest color.
+    pub fn limit(&self) -> Limit {
+        if self.work == 0 || self.bound + 1e-9 >= self.cores as f64 {
+            Limit::Cores
+        } else if self.span >= self.color_bound {
+            Limit::Span
+        } else {
+            Limit::Color
+        }
+    }
+
+    /// Whether the prediction is within 10% of its bound: the bound, not the schedule, is
+    /// what holds it.
+    pub fn bound_binds(&self) -> bool {
+        self.burdened >= 0.9 * self.bound
+    }
+
     fn new(plain: &SimResult, burdened: &SimResult) -> Point {
         Point {
             cores: plain.workers,
@@ -58,6 +116,7 @@ impl Point {
             color_bound: plain.color_bound,
             late: plain.late.max(burdened.late),
             peak_nodes: plain.peak_nodes.max(burdened.peak_nodes),
+            sampled: false,
         }
     }
 }
@@ -66,26 +125,50 @@ impl Point {
 pub struct Predictor {
     trace: Trace,
     index: DagIndex,
+    /// The windows simulated instead of the whole trace, if it is sampled.
+    windows: Option<Windows>,
     overhead: u64,
     handoff: u64,
+    color_cost: u64,
     batch: usize,
+    stealing: bool,
     threads: usize,
 }
 
 impl Predictor {
     /// Indexes `trace` (one pass) and takes the runtime's measured costs from `profile`.
+    /// A trace longer than [`Sampling::default`]'s threshold is sampled (`sample.rs`).
     pub fn new(trace: &Trace, profile: &Profile) -> Result<Predictor> {
         Predictor::with_dag(trace, profile, DagConfig::default())
     }
 
     /// Like [`new`](Self::new), reading the DAG as `dag` says.
     pub fn with_dag(trace: &Trace, profile: &Profile, dag: DagConfig) -> Result<Predictor> {
+        Predictor::with_sampling(trace, profile, dag, &Sampling::default())
+    }
+
+    /// Like [`with_dag`](Self::with_dag), sampling the trace as `sampling` says
+    /// ([`Sampling::whole`]: never).
+    pub fn with_sampling(
+        trace: &Trace,
+        profile: &Profile,
+        dag: DagConfig,
+        sampling: &Sampling,
+    ) -> Result<Predictor> {
+        let windows = Windows::take(trace, profile, sampling, dag)?;
+        let index = match &windows {
+            Some(w) => w.parts[0].1.clone(),
+            None => DagIndex::build(trace, dag)?,
+        };
         Ok(Predictor {
             trace: trace.clone(),
-            index: DagIndex::build(trace, dag)?,
+            index,
+            windows,
             overhead: profile.overhead.per_callback,
-            handoff: profile.overhead.handoff,
-            batch: DEFAULT_BATCH,
+            handoff: profile.handoff_cost(),
+            color_cost: profile.color_cost(),
+            batch: profile.batch.map_or(DEFAULT_BATCH, |b| (b as usize).max(1)),
+            stealing: profile.stealing.unwrap_or(true),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         })
     }
@@ -103,14 +186,35 @@ impl Predictor {
         self
     }
 
-    /// What the first pass learned about the DAG.
+    /// What the first pass learned about the DAG (of the first window, if it is sampled).
     pub fn index(&self) -> &DagIndex {
         &self.index
+    }
+
+    /// Sets what taking a color costs instead of [`Profile::color_cost`] (0: nothing).
+    pub fn color_cost(mut self, ns: u64) -> Predictor {
+        self.color_cost = ns;
+        self
     }
 
     /// The per-callback overhead and the hand-off cost in use, ns.
     pub fn overheads(&self) -> (u64, u64) {
         (self.overhead, self.handoff)
+    }
+
+    /// What taking a color costs in use, ns.
+    pub fn color_cost_ns(&self) -> u64 {
+        self.color_cost
+    }
+
+    /// The batch and stealing setting in use (from the trace header, or the defaults).
+    pub fn scheduler(&self) -> (usize, bool) {
+        (self.batch, self.stealing)
+    }
+
+    /// How the trace is sampled, if it is (`None`: every simulation reads all of it).
+    pub fn sample(&self) -> Option<&Sample> {
+        self.windows.as_ref().map(|w| &w.sample)
     }
 
     /// The prediction for `coloring` on `cores` cores.
@@ -133,9 +237,15 @@ impl Predictor {
     /// Predictions for each (coloring, cores) job, in the same order, simulated in parallel.
     pub fn points(&self, jobs: &[(Coloring, usize)]) -> Result<Vec<Point>> {
         let burdened = self.handoff > 0;
-        // Every job is one plain simulation, and one burdened if there is a hand-off cost.
-        let sims: Vec<(usize, bool)> = (0..jobs.len())
+        let parts: Vec<(&Trace, &DagIndex)> = match &self.windows {
+            Some(w) => w.parts.iter().map(|(t, i)| (t, i)).collect(),
+            None => vec![(&self.trace, &self.index)],
+        };
+        // Every job is one plain simulation, and one burdened if there is a hand-off cost,
+        // on each part (the whole trace, or each window of a sample).
+        let sims: Vec<(usize, bool, usize)> = (0..jobs.len())
             .flat_map(|j| std::iter::once((j, false)).chain(burdened.then_some((j, true))))
+            .flat_map(|(j, b)| (0..parts.len()).map(move |p| (j, b, p)))
             .collect();
         let results: Mutex<Vec<Option<Result<SimResult>>>> =
             Mutex::new((0..sims.len()).map(|_| None).collect());
@@ -143,7 +253,7 @@ impl Predictor {
         let run = || {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(j, burden)) = sims.get(i) else {
+                let Some(&(j, burden, part)) = sims.get(i) else {
                     return;
                 };
                 let (coloring, cores) = &jobs[j];
@@ -151,9 +261,12 @@ impl Predictor {
                     overhead: self.overhead,
                     handoff: if burden { self.handoff } else { 0 },
                     batch: self.batch,
+                    stealing: self.stealing,
+                    color_cost: self.color_cost,
                     ..SimConfig::new(*cores)
                 };
-                let res = simulate(&self.trace, &self.index, coloring, &config);
+                let (trace, index) = parts[part];
+                let res = simulate(trace, index, coloring, &config);
                 if let Ok(mut r) = results.lock() {
                     r[i] = Some(res);
                 }
@@ -171,15 +284,27 @@ impl Predictor {
         }
         let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
         let mut results = results.into_iter();
+        let mut next_result = || -> Result<SimResult> {
+            let mut each = Vec::with_capacity(parts.len());
+            for _ in 0..parts.len() {
+                each.push(results.next().flatten().unwrap_or_else(missing)?);
+            }
+            Ok(match &self.windows {
+                Some(w) => combine(&each, w.scale),
+                None => each.remove(0),
+            })
+        };
         let mut points = Vec::with_capacity(jobs.len());
         for _ in jobs {
-            let plain = results.next().flatten().unwrap_or_else(missing)?;
+            let plain = next_result()?;
             let burdened = if burdened {
-                results.next().flatten().unwrap_or_else(missing)?
+                next_result()?
             } else {
                 plain.clone()
             };
-            points.push(Point::new(&plain, &burdened));
+            let mut point = Point::new(&plain, &burdened);
+            point.sampled = self.windows.is_some();
+            points.push(point);
         }
         Ok(points)
     }

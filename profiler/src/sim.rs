@@ -77,6 +77,22 @@ pub const MAX_SIM_WORKERS: usize = 64;
 /// The runtime's default batch: callbacks of one color a worker runs before looking at others.
 pub const DEFAULT_BATCH: usize = 64;
 
+/// What a callback in a color of its own costs the runtime beyond one in the running color,
+/// ns: the color table, the run queues and the take. Charged when a worker takes a color for a
+/// batch. Measured, not read from a trace (an uncolored trace shows none): `cargo bench -p
+/// hue-profiler --bench color_cost` (1 worker, 100 000 empty callbacks queued by one
+/// callback, each in `Color::fresh()` against each in the running color; medians of 15
+/// rounds): +619 and +668 ns in two runs on the shared 2-core machine, 2026-12-05
+/// (BENCHMARKS.md, "What a color costs"). When trace headers record the runtime's own
+/// measurement (issue 13), [`crate::Profile::color_cost`] reads it from there instead.
+pub const COLOR_COST_NS: u64 = 640;
+
+/// What a hand-off of a color between workers costs beyond [`COLOR_COST_NS`], ns, where the
+/// trace shows no hand-offs to measure (an uncolored or 1-worker trace): the same bench on 2
+/// workers found none (fresh colors cost 541–562 ns more than the running color there, less
+/// than on 1 worker), so 0 until a bench isolates it.
+pub const HANDOFF_NS: u64 = 0;
+
 /// Colors a worker takes from its next slot in a row, as the runtime (`NEXT_MAX_RUNS` in
 /// `hue-runtime`'s `worker.rs`).
 const NEXT_MAX_RUNS: u32 = 8;
@@ -95,6 +111,12 @@ pub struct SimConfig {
     pub handoff: u64,
     /// How the DAG is read.
     pub dag: DagConfig,
+    /// Whether idle workers steal runnable colors from other workers' run queues (the
+    /// runtime's default; the trace header says).
+    pub stealing: bool,
+    /// Cost of a worker taking a color, ns (added when a batch of a color begins; see
+    /// [`COLOR_COST_NS`]); 0 charges colors nothing.
+    pub color_cost: u64,
 }
 
 impl SimConfig {
@@ -106,19 +128,23 @@ impl SimConfig {
             overhead: 0,
             handoff: 0,
             dag: DagConfig::default(),
+            stealing: true,
+            color_cost: 0,
         }
     }
 
     /// `workers` workers with the overhead measured in `profile`; with its hand-off cost too
     /// if `burdened`.
+    /// Batch and stealing come from the trace header (the runtime's defaults in older
+    /// traces); colors cost [`Profile::color_cost`], and a hand-off the trace's measurement or,
+    /// where it shows none, [`HANDOFF_NS`].
     pub fn measured(profile: &Profile, workers: usize, burdened: bool) -> SimConfig {
         SimConfig {
             overhead: profile.overhead.per_callback,
-            handoff: if burdened {
-                profile.overhead.handoff
-            } else {
-                0
-            },
+            handoff: if burdened { profile.handoff_cost() } else { 0 },
+            batch: profile.batch.map_or(DEFAULT_BATCH, |b| (b as usize).max(1)),
+            stealing: profile.stealing.unwrap_or(true),
+            color_cost: profile.color_cost(),
             ..SimConfig::new(workers)
         }
     }
@@ -780,7 +806,11 @@ impl<'c> Sim<'c> {
         let woken = self.workers[w].idle && self.workers[w].idle_since < t;
         let (c, stolen) = match self.workers[w].run_queue.pop_front() {
             Some(c) => (c, false),
-            None => match self.steal(w) {
+            None => match if self.cfg.stealing {
+                self.steal(w)
+            } else {
+                None
+            } {
                 Some(c) => (c, true),
                 None => {
                     if !self.workers[w].idle {
@@ -807,6 +837,7 @@ impl<'c> Sim<'c> {
     /// Worker `w` takes color `c` for a batch and starts its first callback after `cost`.
     fn own(&mut self, w: usize, c: u32, t: u64, cost: u64) {
         let len = self.colors[c as usize].len as usize;
+        let cost = cost + self.cfg.color_cost;
         let worker = &mut self.workers[w];
         worker.color = Some(c);
         worker.batch_left = len.min(self.cfg.batch);

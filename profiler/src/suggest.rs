@@ -33,13 +33,41 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::machine::MachineUse;
 use crate::predict::{Point, Predictor};
 use crate::profile::{Overhead, Profile};
+use crate::sample::{Sample, Sampling};
 use crate::trace::Trace;
 use crate::verdict::{Assessment, Verdict, assess, check_policy, check_recorded, list};
+
+/// State outside `Shared`/`Keyed` is invisible to hue: said once in every report.
+pub const INVISIBLE_STATE: &str = "hue sees only state behind `Shared` and `Keyed`: a plain \
+    `Mutex`, an atomic, a global, a file or a socket shared between handlers is invisible to it, \
+    so a verdict is only as safe as the program's use of those two types";
+
+/// The error of a prediction as last measured against real runs (BENCHMARKS.md, Profiler):
+/// at 2 workers on the papers' three CPU-bound workloads (`cargo bench -p hue-profiler
+/// --bench accuracy`: uncolored 1-worker trace, suggested policy on 2 workers, median of 3,
+/// 2026-12-04), and beyond this machine's 2 cores on emulated workloads whose handlers wait
+/// instead of computing (`--bench emulated`: the papers' DAG shapes plus a chain and a
+/// fork-join, 1-worker trace, same coloring on 2–16 workers, medians of 5 at load average
+/// 9.7–12.7, 2026-12-05): −3.5% to +1.3% at 2 workers, −4.2% to −0.1% at 4, −15.1% to
+/// +0.3% at 8, −21.0% to −1.2% at 16, always low where it misses, with the waits themselves
+/// 5–8% shorter in those runs than in the 1-worker trace.
+pub const MEASURED_ERROR: &str = "measured error at 2 workers on the papers' workloads: \
+    -0.5% to +29% (file server within 10%, pipeline +12%, web server +29%); on emulated \
+    workloads (handlers that wait) up to 16 workers: within 4% at 2, -15% at 8, -21% at 16 \
+    (predictions low; BENCHMARKS.md)";
+
+/// A callback blocks if it is off the CPU for more than this share of a wall time of 1 ms or
+/// more (the runtime's flag in `recorder.rs`; `hue stats`' "blocking" column).
+pub const BLOCKING_CPU_RATIO: f64 = 0.5;
+
+/// The core counts of the curve besides the traced machine's.
+pub const CURVE: [usize; 4] = [4, 8, 16, 64];
 
 /// What [`suggest`] looks for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Options {
-    /// The core count predictions are made for. Default 8.
+    /// The core count the suggestions are ranked at. Default 0: the traced machine's cores
+    /// (from the trace's machine samples or header; 8 if it says neither).
     pub cores: usize,
     /// A handler is hot if it does at least this share of the work. Default 0.02.
     pub min_share: f64,
@@ -47,15 +75,23 @@ pub struct Options {
     pub max: usize,
     /// A suggestion must add at least this much burdened speedup. Default 0.02.
     pub min_gain: f64,
+    /// Core counts of the curve besides the ranked one (those above it are shown). Default
+    /// [`CURVE`].
+    pub curve: Vec<usize>,
+    /// Handlers the program declares (its catalogue): any that never ran in the trace are
+    /// reported as unknown.
+    pub program_handlers: Vec<String>,
 }
 
 impl Default for Options {
     fn default() -> Options {
         Options {
-            cores: 8,
+            cores: 0,
             min_share: 0.02,
             max: 10,
             min_gain: 0.02,
+            curve: CURVE.to_vec(),
+            program_handlers: Vec::new(),
         }
     }
 }
@@ -70,8 +106,14 @@ pub struct Suggestion {
     pub handlers: Vec<String>,
     /// Their share of the work.
     pub share: f64,
-    /// Their time waiting for their own color, ns.
+    /// Their time waiting for their own color, ns (a sum over callbacks).
     pub serial_wait: u64,
+    /// Their callbacks.
+    pub calls: u64,
+    /// Their callbacks' wall time, ns.
+    pub busy: u64,
+    /// If they are mostly off the CPU: how much.
+    pub blocking: Option<Blocking>,
     /// The hottest handler's assessment: verdict, rules, evidence.
     pub assessment: Assessment,
     /// The prediction as recorded.
@@ -82,6 +124,49 @@ pub struct Suggestion {
     pub gain: f64,
     /// If it is a safety fix: what the recorded coloring got wrong.
     pub fixes: Option<String>,
+}
+
+/// A handler mostly off the CPU: it holds a worker while it waits.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Blocking {
+    /// The handler.
+    pub handler: String,
+    /// CPU per wall second of the callbacks whose CPU was measured (`None` if none was).
+    pub cpu_per_wall: Option<f64>,
+    /// Callbacks the runtime flagged as blocking.
+    pub blocked_calls: u64,
+    /// Its callbacks.
+    pub calls: u64,
+}
+
+impl Blocking {
+    /// `Some` if the runtime flagged most of `h`'s callbacks as blocking (off the CPU for
+    /// more than [`BLOCKING_CPU_RATIO`] of their wall time). The CPU/wall ratio alone is not
+    /// enough: on an oversubscribed machine a CPU-bound handler is preempted and its ratio
+    /// drops without it blocking; the runtime's flag is per callback.
+    pub fn of(h: &crate::HandlerStats) -> Option<Blocking> {
+        let ratio = h.cpu_ratio();
+        let blocks = 2 * h.blocking > h.callbacks;
+        blocks.then(|| Blocking {
+            handler: h.name.clone(),
+            cpu_per_wall: ratio,
+            blocked_calls: h.blocking,
+            calls: h.callbacks,
+        })
+    }
+}
+
+/// One core count of the curve.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct CurvePoint {
+    /// Cores.
+    pub cores: usize,
+    /// The coloring as recorded.
+    pub recorded: Point,
+    /// With every suggestion applied.
+    pub all: Option<Point>,
 }
 
 /// A hot handler that is not suggested, and why.
@@ -110,8 +195,23 @@ pub struct Report {
     pub workers: u16,
     /// Callbacks in the trace.
     pub callbacks: u64,
-    /// The core count of the predictions.
+    /// The core count the suggestions are ranked at.
     pub cores: usize,
+    /// The traced machine's cores, if the trace says (machine samples or header).
+    pub traced_cores: Option<usize>,
+    /// The prediction for the traced machine, as the accuracy benchmark validates it:
+    /// throughput against the traced run, the simulator's (recorded coloring on the traced
+    /// workers against every suggestion on the traced machine's cores) capped by what the
+    /// machine had room for ([`MachineUse::speedup_bound`]). `None` without suggestions or
+    /// without the machine's core count.
+    pub validated: Option<f64>,
+    /// Whether the machine's room, not the simulation, set [`validated`](Self::validated).
+    pub validated_by_machine: bool,
+    /// The curve: the ranked core count and the larger ones of [`Options::curve`].
+    pub curve: Vec<CurvePoint>,
+    /// Handlers named (by the trace, its policy or [`Options::program_handlers`]) that never
+    /// ran in the trace: nothing is known about them.
+    pub unknown_handlers: Vec<String>,
     /// The coloring as recorded, at `cores`.
     pub current: Point,
     /// With every suggestion applied, at `cores` (`None` if there is none).
@@ -120,15 +220,26 @@ pub struct Report {
     pub suggestions: Vec<Suggestion>,
     /// Hot handlers not suggested.
     pub not_suggested: Vec<NotSuggested>,
-    /// The policy that applies every suggestion, on top of the one the trace ran under.
-    pub policy: String,
-    /// The runtime's measured costs the predictions use.
+    /// The policy that applies every suggestion, on top of the one the trace ran under
+    /// (`Policy::to_toml` writes it as `hue-recolor.toml`).
+    pub policy: Policy,
+    /// The runtime's costs measured from the trace (per callback, hand-off).
     pub overhead: Overhead,
+    /// The hand-off cost the burdened predictions use, ns: the trace's where it shows
+    /// hand-offs, else [`crate::sim::HANDOFF_NS`].
+    pub handoff: u64,
+    /// Whether [`handoff`](Self::handoff) was measured from the trace.
+    pub handoff_from_trace: bool,
+    /// What taking a color costs in the predictions, ns ([`crate::sim::COLOR_COST_NS`]).
+    pub color_cost: u64,
     /// Things to know about the trace (truncated, dropped records, conflicts).
     pub warnings: Vec<String>,
     /// What the traced machine gave the process: the predictions assume `cores` free cores,
     /// this says how much more throughput the traced machine itself has room for.
     pub machine: Option<MachineUse>,
+    /// How the predictions sampled the trace, if it was long enough to be sampled
+    /// ([`Sampling`]); `None`: they simulated all of it.
+    pub sample: Option<Sample>,
 }
 
 impl Report {
@@ -136,19 +247,36 @@ impl Report {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
-
-    /// The policy that applies every suggestion.
-    pub fn policy(&self) -> Result<Policy> {
-        Policy::parse(&self.policy, "suggested policy").map_err(|e| {
-            Error::with_source(ErrorKind::Policy, "the suggested policy cannot be read", e)
-        })
-    }
 }
 
 /// Ranks the hot serialized handlers of `trace` by predicted gain at `options.cores`.
+/// A trace of more than [`Sampling::default`]'s threshold is simulated on a sample
+/// ([`Report::sample`] says so).
 pub fn suggest(trace: &Trace, profile: &Profile, options: &Options) -> Result<Report> {
+    suggest_with(trace, profile, options, &Sampling::default())
+}
+
+/// Like [`suggest`], sampling the trace's simulations as `sampling` says
+/// ([`Sampling::whole`]: never).
+pub fn suggest_with(
+    trace: &Trace,
+    profile: &Profile,
+    options: &Options,
+    sampling: &Sampling,
+) -> Result<Report> {
     profile.require_callbacks()?;
-    if options.cores == 0 || options.cores > crate::sim::MAX_SIM_WORKERS {
+    let traced_cores = profile
+        .machine
+        .as_ref()
+        .map(|m| usize::from(m.cores))
+        .filter(|&c| c > 0)
+        .or(profile.cores.map(usize::from).filter(|&c| c > 0));
+    let mut options = options.clone();
+    if options.cores == 0 {
+        options.cores = traced_cores.unwrap_or(8).min(crate::sim::MAX_SIM_WORKERS);
+    }
+    let options = &options;
+    if options.cores > crate::sim::MAX_SIM_WORKERS {
         return Err(Error::new(
             ErrorKind::Config,
             format!(
@@ -159,17 +287,13 @@ pub fn suggest(trace: &Trace, profile: &Profile, options: &Options) -> Result<Re
         ));
     }
     let mut warnings = warnings(profile);
-    let current = if profile.policy.trim().is_empty() {
-        Policy::new()
-    } else {
-        Policy::parse(&profile.policy, "the trace's policy").unwrap_or_else(|e| {
-            warnings.push(format!(
-                "the policy recorded in the trace cannot be read ({e}); the written policy \
-                 holds only the new rules"
-            ));
-            Policy::new()
-        })
-    };
+    if let Some(e) = &profile.policy_unreadable {
+        warnings.push(format!(
+            "the policy recorded in the trace cannot be read ({e}); the written policy holds \
+             only the new rules"
+        ));
+    }
+    let current = profile.policy.clone();
 
     // 0. Safety fixes.
     let mut candidates: Vec<Candidate> = Vec::new();
@@ -257,7 +381,8 @@ pub fn suggest(trace: &Trace, profile: &Profile, options: &Options) -> Result<Re
     }
 
     // 2. Predictions: as recorded, then each candidate.
-    let predictor = Predictor::new(trace, profile)?;
+    let predictor =
+        Predictor::with_sampling(trace, profile, crate::dag::DagConfig::default(), sampling)?;
     let mut jobs = vec![(Coloring::recorded(), options.cores)];
     for c in &candidates {
         jobs.push((Coloring::with_policy(policy_of(&c.changes)), options.cores));
@@ -279,13 +404,30 @@ pub fn suggest(trace: &Trace, profile: &Profile, options: &Options) -> Result<Re
         let share = hs.iter().map(|h| profile.share(h)).sum();
         if gain < options.min_gain && fixes.is_none() {
             for h in &hs {
+                let cost = profile.color_cost() + profile.handoff_cost();
+                let short = if h.mean() < cost {
+                    format!(
+                        ": its callbacks (mean {}) are shorter than what a color costs the \
+                         runtime ({} to take a color, {} per hand-off between workers)",
+                        crate::units::duration(h.mean()),
+                        crate::units::duration(profile.color_cost()),
+                        crate::units::duration(profile.handoff_cost())
+                    )
+                } else {
+                    String::new()
+                };
                 not_suggested.push(NotSuggested {
                     handler: h.name.clone(),
                     share: profile.share(h),
                     verdict: assessment.verdict.name().to_owned(),
                     reason: format!(
-                        "{} is predicted to add nothing at {} cores ({:.2}x → {:.2}x)",
+                        "{} is predicted to {} at {} cores ({:.2}x → {:.2}x){short}",
                         describe_rules(&assessment.rules),
+                        if gain < -options.min_gain {
+                            "lose"
+                        } else {
+                            "add nothing"
+                        },
                         options.cores,
                         before.burdened,
                         after.burdened
@@ -299,6 +441,9 @@ pub fn suggest(trace: &Trace, profile: &Profile, options: &Options) -> Result<Re
             handlers,
             share,
             serial_wait: hs.iter().map(|h| h.serial_wait).sum(),
+            calls: hs.iter().map(|h| h.callbacks).sum(),
+            busy: hs.iter().map(|h| h.busy).sum(),
+            blocking: hs.iter().find_map(|h| Blocking::of(h)),
             assessment,
             before: before.clone(),
             after,
@@ -343,11 +488,66 @@ pub fn suggest(trace: &Trace, profile: &Profile, options: &Options) -> Result<Re
             combined = trial;
         }
     }
-    let all = if combined.is_empty() {
-        None
-    } else {
-        Some(predictor.point(&Coloring::with_policy(policy_of(&combined)), options.cores)?)
+    let all_coloring = (!combined.is_empty()).then(|| Coloring::with_policy(policy_of(&combined)));
+    // The curve: the ranked count and larger ones, as recorded and with every suggestion;
+    // and the recorded coloring on the traced workers, which the validated figure compares
+    // against.
+    let mut counts: Vec<usize> = vec![options.cores];
+    counts.extend(
+        options
+            .curve
+            .iter()
+            .copied()
+            .filter(|&n| n > options.cores && n <= crate::sim::MAX_SIM_WORKERS),
+    );
+    counts.dedup();
+    let traced_workers = usize::from(profile.workers).clamp(1, crate::sim::MAX_SIM_WORKERS);
+    let mut jobs: Vec<(Coloring, usize)> = vec![(Coloring::recorded(), traced_workers)];
+    for &n in &counts[1..] {
+        jobs.push((Coloring::recorded(), n));
+    }
+    if let Some(c) = &all_coloring {
+        for &n in &counts {
+            jobs.push((c.clone(), n));
+        }
+    }
+    let mut points = predictor.points(&jobs)?.into_iter();
+    let as_traced = points.next().expect("one point per job");
+    let mut recorded: Vec<Point> = vec![before.clone()];
+    recorded.extend(points.by_ref().take(counts.len() - 1));
+    let alls: Vec<Point> = points.collect();
+    let all = alls.first().cloned();
+    let curve: Vec<CurvePoint> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| CurvePoint {
+            cores: n,
+            recorded: recorded[i].clone(),
+            all: alls.get(i).cloned(),
+        })
+        .collect();
+    let machine_bound = profile.machine.as_ref().and_then(|m| m.speedup_bound());
+    let (validated, validated_by_machine) = match (&all, traced_cores) {
+        (Some(all), Some(tc)) if tc == options.cores && all.burdened_makespan > 0 => {
+            let sim = as_traced.burdened_makespan as f64 / all.burdened_makespan as f64;
+            match machine_bound {
+                Some(b) if b < sim => (Some(b), true),
+                _ => (Some(sim), false),
+            }
+        }
+        _ => (None, false),
     };
+    let mut unknown_handlers: Vec<String> = profile.unseen_handlers.clone();
+    let named = current
+        .rules()
+        .map(|(h, _)| h.to_owned())
+        .chain(options.program_handlers.iter().cloned());
+    for h in named {
+        if profile.handler(&h).is_none() && !unknown_handlers.contains(&h) {
+            unknown_handlers.push(h);
+        }
+    }
+    unknown_handlers.sort();
     if before.late > 0 {
         warnings.push(format!(
             "{} callbacks were released late in the simulation: their records came further \
@@ -361,14 +561,23 @@ pub fn suggest(trace: &Trace, profile: &Profile, options: &Options) -> Result<Re
         workers: profile.workers,
         callbacks: profile.totals.callbacks,
         cores: options.cores,
+        traced_cores,
+        validated,
+        validated_by_machine,
+        curve,
+        unknown_handlers,
         current: before,
         all,
         suggestions: ranked,
         not_suggested,
-        policy: merge(&current, &combined).to_toml(),
+        policy: merge(&current, &combined),
         overhead: profile.overhead,
+        handoff: profile.handoff_cost(),
+        handoff_from_trace: profile.overhead.handoff_samples > 0,
+        color_cost: profile.color_cost(),
         warnings,
         machine: profile.machine.clone(),
+        sample: predictor.sample().cloned(),
     })
 }
 

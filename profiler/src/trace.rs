@@ -20,40 +20,75 @@ pub struct Trace {
 enum Source {
     File(PathBuf),
     Bytes(Arc<[u8]>),
+    /// Records already read (and renumbered) from another trace: a sample's window
+    /// (`sample.rs`), simulated many times without decoding it again.
+    Records(Arc<(Header, Vec<Record>)>),
 }
 
 /// A reader of one pass over a [`Trace`]: the file's records, with handler, state and event
 /// ids renumbered small where the file holds large ones ([`DenseIds`]), so the profiler's
 /// tables can be indexed by id. Every pass renumbers the same way.
 pub(crate) struct Reader {
-    inner: TraceReader<Box<dyn Read + Send>>,
+    inner: Inner,
     ids: DenseIds,
+}
+
+enum Inner {
+    Stream(Box<TraceReader<Box<dyn Read + Send>>>),
+    Records {
+        records: Arc<(Header, Vec<Record>)>,
+        pos: usize,
+        summary: ReadSummary,
+    },
 }
 
 impl Reader {
     pub(crate) fn header(&self) -> &Header {
-        self.inner.header()
+        match &self.inner {
+            Inner::Stream(r) => r.header(),
+            Inner::Records { records, .. } => &records.0,
+        }
     }
 
     pub(crate) fn summary(&self) -> &ReadSummary {
-        self.inner.summary()
+        match &self.inner {
+            Inner::Stream(r) => r.summary(),
+            Inner::Records { summary, .. } => summary,
+        }
     }
 
     /// The next record, or `None` at the end; an error ends the pass.
     pub(crate) fn next_record(&mut self) -> Option<std::result::Result<Record, TraceError>> {
         let ids = &mut self.ids;
-        self.inner
-            .next_record()
-            .map(|r| r.map(|rec| ids.remap(&rec).unwrap_or(rec)))
+        match &mut self.inner {
+            Inner::Stream(r) => r
+                .next_record()
+                .map(|r| r.map(|rec| ids.remap(&rec).unwrap_or(rec))),
+            // Renumbered when they were read from their trace.
+            Inner::Records { records, pos, .. } => {
+                let rec = records.1.get(*pos)?.clone();
+                *pos += 1;
+                Some(Ok(rec))
+            }
+        }
     }
 
     /// Hands every record to `f` by reference; returns the error that ended the pass early.
     pub(crate) fn for_each_record(&mut self, mut f: impl FnMut(&Record)) -> Option<TraceError> {
         let ids = &mut self.ids;
-        self.inner.for_each_record(|rec| match ids.remap(rec) {
-            Some(small) => f(&small),
-            None => f(rec),
-        })
+        match &mut self.inner {
+            Inner::Stream(r) => r.for_each_record(|rec| match ids.remap(rec) {
+                Some(small) => f(&small),
+                None => f(rec),
+            }),
+            Inner::Records { records, pos, .. } => {
+                for rec in &records.1[*pos..] {
+                    f(rec);
+                }
+                *pos = records.1.len();
+                None
+            }
+        }
     }
 }
 
@@ -85,9 +120,36 @@ impl Trace {
         &self.name
     }
 
+    /// One more streaming pass, for a caller that needs what [`crate::Profile`] does not
+    /// aggregate (a renderer's own timeline): every record by reference, with the small ids
+    /// [`crate::Profile`] uses (so `HandlerStats::id` names a record's handler). Returns the
+    /// reader's error that ended the pass early, if one did; what came before was handed over.
+    pub fn for_each_record(&self, f: impl FnMut(&Record)) -> Result<Option<TraceError>> {
+        Ok(self.reader()?.for_each_record(f))
+    }
+
+    /// Records already read from another trace, held in memory (a sample's window): `name`
+    /// names it in messages.
+    pub(crate) fn from_records(name: String, header: Header, records: Vec<Record>) -> Trace {
+        Trace {
+            source: Source::Records(Arc::new((header, records))),
+            name,
+        }
+    }
+
     /// A new pass over the trace, from its header.
     pub(crate) fn reader(&self) -> Result<Reader> {
         let inner: Box<dyn Read + Send> = match &self.source {
+            Source::Records(records) => {
+                return Ok(Reader {
+                    inner: Inner::Records {
+                        records: records.clone(),
+                        pos: 0,
+                        summary: ReadSummary::default(),
+                    },
+                    ids: DenseIds::new(),
+                });
+            }
             Source::File(path) => {
                 let file = std::fs::File::open(path).map_err(|e| {
                     Error::new(
@@ -106,7 +168,7 @@ impl Trace {
         };
         let inner = TraceReader::with_name(inner, self.name.clone()).map_err(header_error)?;
         Ok(Reader {
-            inner,
+            inner: Inner::Stream(Box::new(inner)),
             ids: DenseIds::new(),
         })
     }

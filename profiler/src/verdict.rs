@@ -218,16 +218,22 @@ pub fn assess(profile: &Profile, name: &str) -> Option<Assessment> {
         } else {
             "shared"
         };
-        let whose = if u.only_own_key() {
+        let mut whose = if u.only_own_key() {
             ", always its own key's entry".to_owned()
-        } else if u.own_key + u.other_key > 0 {
+        } else if u.other_key > 0 {
             format!(
                 ", {} of them another key's entry or without a key",
-                u.other_key + u.unknown_callback
+                u.other_key
             )
         } else {
             String::new()
         };
+        if u.unknown_callback > 0 {
+            whose.push_str(&format!(
+                ", {} by callbacks whose records were lost (counted as shared)",
+                u.unknown_callback
+            ));
+        }
         let others: Vec<&str> = users(profile, &u.name)
             .map(|g| g.name.as_str())
             .filter(|&g| g != h.name)
@@ -255,15 +261,22 @@ pub fn assess(profile: &Profile, name: &str) -> Option<Assessment> {
             .collect()
     };
     let (verdict, rules) = if states.is_empty() {
+        let never = format!(
+            "in {} it was never seen touching `Shared` or `Keyed` state",
+            calls(h.callbacks)
+        );
         if h.keyed == 0 {
-            evidence.push("it touches no shared or keyed state".to_owned());
-            (Verdict::Parallel, vec![(h.name.clone(), Rule::Unique)])
-        } else {
+            evidence.push(never);
             evidence.push(
-                "it touches no shared or keyed state; by-key keeps its callbacks of one key \
-                 in order"
+                "`unique` gives each of its callbacks a color of its own: they no longer run \
+                 one at a time nor start in the order they were queued"
                     .to_owned(),
             );
+            (Verdict::Parallel, vec![(h.name.clone(), Rule::Unique)])
+        } else {
+            evidence.push(format!(
+                "{never}; by-key keeps its callbacks of one key in order"
+            ));
             (
                 Verdict::ByKey {
                     states: Vec::new(),
@@ -492,6 +505,11 @@ fn class_name(c: Class) -> String {
     }
 }
 
+/// `1 call`, `28559 calls`.
+fn calls(n: u64) -> String {
+    format!("{n} {}", if n == 1 { "call" } else { "calls" })
+}
+
 fn percent(a: u64, b: u64) -> f64 {
     if b == 0 {
         0.0
@@ -500,12 +518,4 @@ fn percent(a: u64, b: u64) -> f64 {
     }
 }
 
-/// `a`, `a and b`, `a, b and c`, with backticks.
-pub(crate) fn list<S: AsRef<str>>(items: &[S]) -> String {
-    let q: Vec<String> = items.iter().map(|s| format!("`{}`", s.as_ref())).collect();
-    match q.len() {
-        0 => String::new(),
-        1 => q[0].clone(),
-        n => format!("{} and {}", q[..n - 1].join(", "), q[n - 1]),
-    }
-}
+pub(crate) use crate::units::quoted_list as list;

@@ -2,11 +2,9 @@
 //! the streaming simulator (a small window of the DAG in memory) gives exactly what a
 //! simulation of the whole DAG at once gives.
 
-mod common;
-
-use common::write;
 use hue_profiler::{Coloring, DagConfig, DagIndex, SimConfig, Trace, simulate};
 use hue_runtime::{Policy, Rule};
+use hue_testkit::encode as write;
 use hue_testkit::{ClosedLoop, Shape, Stage, random_trace};
 use proptest::prelude::*;
 

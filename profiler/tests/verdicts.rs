@@ -186,3 +186,63 @@ fn unsafe_rules_are_found() {
         .is_empty()
     );
 }
+
+/// An access whose callback record is missing says nothing about its key: it counts as
+/// shared. Without the lost record `read` and `write` would be by-key (as in `FILESERVER`);
+/// with one access of `read`'s lost, `connections` is shared state.
+#[test]
+fn an_access_whose_callback_is_unknown_counts_as_shared() {
+    let spec = "
+        1 read q=0 s=0 e=10 k=1 io
+        2 write q=10 s=10 e=20 k=1 p=1
+        3 read q=30 s=30 e=40 k=2 io
+        4 write q=40 s=40 e=50 k=2 p=3
+        5 other q=50 s=50 e=60
+        access 1 connections k=1 held=2 write
+        access 2 connections k=1 held=2 write
+        access 3 connections k=2 held=2 write cb=99
+        access 4 connections k=2 held=2 write
+        ";
+    check(
+        spec,
+        Show::Verdicts,
+        r#"
+        read: group [read group "connections", write group "connections"]
+        write: group [read group "connections", write group "connections"]
+        other: parallel [other unique]
+        "#,
+    );
+    let profile = Profile::read(&trace(spec)).unwrap();
+    let a = hue_profiler::assess(&profile, "read").unwrap();
+    assert!(
+        a.evidence.iter().any(|e| e.contains(
+            "shared state `connections`: 2 accesses (2 writes) from 1 of its callbacks, \
+             1 by callbacks whose records were lost (counted as shared)"
+        )),
+        "{:#?}",
+        a.evidence
+    );
+}
+
+/// A handler seen touching no state is not "safe": the verdict says in how many calls it
+/// was seen, that `unique` drops the order among its callbacks.
+#[test]
+fn no_state_seen_names_its_evidence_and_what_unique_gives_up() {
+    let profile = Profile::read(&trace(
+        "
+        1 tick q=0 s=0 e=10 timer
+        2 tick q=20 s=20 e=30 timer
+        3 tick q=40 s=40 e=50 timer
+        ",
+    ))
+    .unwrap();
+    let a = hue_profiler::assess(&profile, "tick").unwrap();
+    assert_eq!(
+        a.evidence,
+        [
+            "in 3 calls it was never seen touching `Shared` or `Keyed` state",
+            "`unique` gives each of its callbacks a color of its own: they no longer run one \
+             at a time nor start in the order they were queued"
+        ]
+    );
+}

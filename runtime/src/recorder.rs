@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, thread_cpu_ns, thread_voluntary_switches};
 use crate::sync::lock;
-use hue_formats::aggregate::{ColorAgg, Interval};
+use hue_formats::aggregate::{ColorAgg, Interval, handler_bit};
 use hue_formats::trace::{
     AccessRecord, BlockingRecord, CallbackRecord, EventKind, EventRecord, PanicRecord, Record,
     WorkerSample,
@@ -367,6 +367,7 @@ impl Recorder {
             id,
             handler,
             color,
+            key,
             queued,
             runnable,
             started,
@@ -385,6 +386,11 @@ impl Recorder {
         self.run.callbacks += 1;
         self.run.busy += busy;
         self.run.serial_wait += serial_wait;
+        self.run.worker_wait += worker_wait;
+        self.run.handlers |= handler_bit(handler);
+        if key.is_some() {
+            self.run.key = key;
+        }
         let a = &mut *self.agg;
         a.worker.busy += busy;
         a.worker.callbacks += 1;
@@ -393,6 +399,7 @@ impl Recorder {
         h.busy += busy;
         h.serial_wait += serial_wait;
         h.worker_wait += worker_wait;
+        h.durations.add(self.clock.delta_ns(started, ended));
         let mut blocking = false;
         let wall_ns = usage.map_or(0, |u| u.wall_ns);
         if let Some(u) = usage {
@@ -435,6 +442,11 @@ impl Recorder {
             c.callbacks += self.run.callbacks;
             c.busy += self.run.busy;
             c.serial_wait += self.run.serial_wait;
+            c.worker_wait += self.run.worker_wait;
+            c.handlers |= self.run.handlers;
+            if self.run.key.is_some() {
+                c.key = self.run.key;
+            }
             self.run = ColorAgg::default();
         }
     }
@@ -473,6 +485,8 @@ impl Recorder {
         let (callback, handler) = current().map_or((0, u32::MAX), |c| (c.id, c.handler));
         let s = self.agg.state(state);
         s.accesses += 1;
+        s.handlers |= handler_bit(handler);
+        s.keyed |= key.is_some();
         if contended {
             s.conflicts += 1;
             s.wait += entered.saturating_sub(at);

@@ -48,6 +48,7 @@ fn snapshot(seq: u64, handlers: usize) -> Snapshot {
                 worker_wait_ns: 1_000,
                 panics: 0,
                 blocking: h % 7 == 0,
+                ..HandlerSnapshot::default()
             })
             .collect(),
         colors: (0..3)
@@ -56,6 +57,7 @@ fn snapshot(seq: u64, handlers: usize) -> Snapshot {
                 callbacks: 10 * c,
                 busy_ns: 1_000 * c,
                 serial_wait_ns: c,
+                ..ColorSnapshot::default()
             })
             .collect(),
         active_colors: 3,
@@ -64,6 +66,7 @@ fn snapshot(seq: u64, handlers: usize) -> Snapshot {
             accesses: 10,
             conflicts: 2,
             wait_ns: 300,
+            ..StateSnapshot::default()
         }],
         dropped_records: seq / 2,
         dropped_snapshots: 0,

@@ -29,3 +29,22 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Runs the `hue` binary with `args`: its exit code, stdout and stderr.
+pub fn hue(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hue"))
+        .args(args)
+        .output()
+        .expect("hue runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The checked-in v1 trace: every record kind, extreme ids and values.
+pub const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/runtime/formats/tests/data/v1.hue"
+);

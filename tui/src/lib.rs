@@ -1,1 +1,27 @@
-//! hue-tui: `hue top`, live color utilization in the terminal. Nothing is implemented yet.
+//! hue-tui: `hue top`, live color utilization in the terminal, and replay of a recorded run.
+//!
+//! - [`source`]: where snapshots come from — a running program's telemetry (reconnecting on
+//!   its own) or a trace replayed through `hue_formats::aggregate::Replay`, the same
+//!   aggregator live telemetry uses.
+//! - [`state`]: the model — snapshots, the window a view sums, the rows of each list.
+//! - [`view`]: rendering, `impl Widget for &App`, one module per view, one table for every
+//!   list.
+//! - [`App`]: the model plus what the user looks at; [`App::key`] is the one place keys are
+//!   handled.
+//! - [`run_live`] and [`run_replay`]: the terminal loop.
+//!
+//! **Architecture Invariant:** a viewer links no scheduler: this crate depends on
+//! `hue-formats` and `hue-profiler`, never on `hue-runtime`.
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod error;
+mod fmt;
+pub mod source;
+pub mod state;
+pub mod terminal;
+pub mod view;
+
+pub use app::{Action, App, Tab};
+pub use error::{Error, ErrorKind, Result};
+pub use terminal::{run_live, run_replay};

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use hue_formats::Key;
 use hue_formats::trace::{AccessRecord, CallbackRecord, Header, NameKind, Record, WorkerSample};
+use hue_formats::{Key, Policy};
 
 use super::color_table::{COLOR_HANDLERS, ColorTable};
 use super::key_sketch::KeySketch;
@@ -403,6 +403,16 @@ impl Ingest {
         }
         let mut state_handlers: Vec<Vec<(u64, String)>> = vec![Vec::new(); self.states.len()];
         let mut handlers = Vec::new();
+        let mut unseen_handlers = Vec::new();
+        let ran: Vec<bool> = self.handlers.iter().map(|h| h.seen).collect();
+        for (id, n) in self.handler_names.iter().enumerate() {
+            if let Some(n) = n
+                && !ran.get(id).copied().unwrap_or(false)
+            {
+                unseen_handlers.push(n.clone());
+            }
+        }
+        unseen_handlers.sort();
         for (id, h) in self.handlers.into_iter().enumerate() {
             if !h.seen {
                 continue;
@@ -515,11 +525,20 @@ impl Ingest {
             handoff: self.handoff_sum.checked_div(self.handoff_n).unwrap_or(0),
             handoff_samples: self.handoff_n,
         };
+        let (policy, policy_unreadable) = if self.header.policy.trim().is_empty() {
+            (Policy::new(), None)
+        } else {
+            match Policy::parse(&self.header.policy, "the trace's policy") {
+                Ok(p) => (p, None),
+                Err(e) => (Policy::new(), Some(e.to_string())),
+            }
+        };
         Profile {
             trace: self.trace,
             program: self.header.program,
             workers: self.header.workers,
-            policy: self.header.policy,
+            policy,
+            policy_unreadable,
             reading,
             totals,
             handlers,
@@ -542,6 +561,10 @@ impl Ingest {
             intervals: self.timeline.intervals(),
             overhead,
             machine: self.machine.finish(),
+            batch: self.header.batch,
+            stealing: self.header.stealing,
+            cores: self.header.cores,
+            unseen_handlers,
         }
     }
 }

@@ -16,6 +16,7 @@
 //! Durations are kept as [`Histogram`]s (per handler), so percentiles need no list of
 //! durations either.
 
+use hue_formats::Policy;
 use hue_formats::trace::Record;
 use serde::Serialize;
 
@@ -55,8 +56,11 @@ pub struct Profile {
     pub program: String,
     /// Worker threads of the traced runtime.
     pub workers: u16,
-    /// The recolor policy that was in force, as TOML; empty if none.
-    pub policy: String,
+    /// The recolor policy that was in force (empty if none), parsed once from the trace's
+    /// header.
+    pub policy: Policy,
+    /// Why the header's policy could not be read, if it could not (`policy` is then empty).
+    pub policy_unreadable: Option<String>,
     /// How much of the file was read, and where reading stopped if it did not reach the end.
     pub reading: Reading,
     /// Totals over the whole trace.
@@ -77,6 +81,18 @@ pub struct Profile {
     pub overhead: Overhead,
     /// What the machine gave the process (traces written before machine samples: `None`).
     pub machine: Option<MachineUse>,
+    /// The runtime's batch (callbacks of one color a worker runs before it looks at other
+    /// work), from the header; `None` in traces written before it was recorded.
+    pub batch: Option<u32>,
+    /// Whether the runtime's idle workers stole colors, from the header; `None` in traces
+    /// written before it was recorded.
+    pub stealing: Option<bool>,
+    /// The cores the traced process could run on, from the header; `None` in traces
+    /// written before it was recorded.
+    pub cores: Option<u16>,
+    /// Handlers the trace names (name records) but that never ran in it, by name: there is
+    /// no evidence about them.
+    pub unseen_handlers: Vec<String>,
 }
 
 /// How much of a trace file was read.
@@ -247,8 +263,11 @@ pub struct StateUse {
 
 impl StateUse {
     /// Whether every access was to the entry of the callback's own key.
+    ///
+    /// An access whose callback record is missing is not known to be to its own key: it
+    /// counts as shared (unknown means shared), so any such access makes this `false`.
     pub fn only_own_key(&self) -> bool {
-        self.accesses > 0 && self.own_key == self.accesses - self.unknown_callback
+        self.accesses > 0 && self.unknown_callback == 0 && self.own_key == self.accesses
     }
 }
 
@@ -377,6 +396,22 @@ pub struct Overhead {
 }
 
 impl Profile {
+    /// What taking a color costs the runtime, ns: [`crate::sim::COLOR_COST_NS`] until trace
+    /// headers record the runtime's own measurement.
+    pub fn color_cost(&self) -> u64 {
+        crate::sim::COLOR_COST_NS
+    }
+
+    /// What a hand-off of a color between workers costs, ns: measured from the trace where
+    /// it shows hand-offs, else [`crate::sim::HANDOFF_NS`].
+    pub fn handoff_cost(&self) -> u64 {
+        if self.overhead.handoff_samples > 0 {
+            self.overhead.handoff
+        } else {
+            crate::sim::HANDOFF_NS
+        }
+    }
+
     /// Reads `trace` in one streaming pass.
     ///
     /// A trace that stops at a torn or corrupt chunk is analysed up to there; its

@@ -10,17 +10,40 @@
 //!   property tests).
 //! - [`callback_batches`]: a realistic stream of callback records in per-worker batches (the
 //!   trace format's size test and its bench).
+//! - [`spec`]: tiny traces written as text (the profiler's and the reports' data-driven
+//!   tests), and [`spec::assert_text`] to compare what they render.
 
 #![deny(missing_docs)]
+
+pub mod spec;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use hue_formats::trace::{
-    AccessRecord, CallbackRecord, FORMAT_VERSION, Header, Name, NameKind, Origin, Record,
-    TraceWriter, WorkerSample,
+    AccessRecord, CallbackRecord, FORMAT_VERSION, Header, MachineSample, Name, NameKind, Origin,
+    Record, TraceWriter, WorkerSample,
 };
 use hue_formats::{Color, Key};
+
+/// Where callback `id` of a synthetic server comes from: mostly queued by one of the last 64
+/// callbacks, a tenth each from I/O and timers; `recent` keeps the last few hundred ids.
+fn origin_of(rng: &mut Rng, recent: &mut Vec<u64>, id: u64) -> (Origin, Option<u64>) {
+    let from = match rng.below(10) {
+        0 => (Origin::Io, None),
+        1 => (Origin::Timer, None),
+        _ if !recent.is_empty() => {
+            let back = rng.below(recent.len().min(64) as u64) as usize;
+            (Origin::Callback, Some(recent[recent.len() - 1 - back]))
+        }
+        _ => (Origin::Outside, None),
+    };
+    if recent.len() == 256 {
+        recent.drain(..128);
+    }
+    recent.push(id);
+    from
+}
 
 /// A deterministic xorshift generator.
 #[derive(Clone, Debug)]
@@ -138,19 +161,7 @@ pub fn server(n: usize) -> Vec<u8> {
     w.write_batch(&names).expect("writing to memory");
     for id in 1..=n as u64 {
         let wi = rng.below(workers as u64) as usize;
-        let (origin, parent) = match rng.below(10) {
-            0 => (Origin::Io, None),
-            1 => (Origin::Timer, None),
-            _ if !recent.is_empty() => {
-                let back = rng.below(recent.len().min(64) as u64) as usize;
-                (Origin::Callback, Some(recent[recent.len() - 1 - back]))
-            }
-            _ => (Origin::Outside, None),
-        };
-        if recent.len() == 256 {
-            recent.drain(..128);
-        }
-        recent.push(id);
+        let (origin, parent) = origin_of(&mut rng, &mut recent, id);
         let conn = rng.below(1000);
         let long = rng.below(20) == 0;
         let wall = if long {
@@ -503,19 +514,7 @@ pub fn callback_batches(n: usize, workers: u16, colors: u64, batch: usize) -> Ve
     let mut out = Vec::new();
     for id in 1..=n as u64 {
         let w = rng.below(workers as u64) as usize;
-        let (origin, parent) = match rng.below(10) {
-            0 => (Origin::Io, None),
-            1 => (Origin::Timer, None),
-            _ if !recent.is_empty() => {
-                let back = rng.below(recent.len().min(64) as u64) as usize;
-                (Origin::Callback, Some(recent[recent.len() - 1 - back]))
-            }
-            _ => (Origin::Outside, None),
-        };
-        if recent.len() == 256 {
-            recent.drain(..128);
-        }
-        recent.push(id);
+        let (origin, parent) = origin_of(&mut rng, &mut recent, id);
         let conn = rng.below(colors);
         let long = rng.below(20) == 0;
         let wall = if long {
@@ -552,4 +551,54 @@ pub fn callback_batches(n: usize, workers: u16, colors: u64, batch: usize) -> Ve
     }
     out.extend(pending.into_iter().filter(|b| !b.is_empty()));
     out
+}
+
+/// One second of a 1-worker run: a callback a millisecond, the worker at 0.8 cores, the whole
+/// process at 1.0 (a load generator in it takes the rest), the machine at 1.5 of 2 cores.
+pub fn one_busy_second(machine_samples: bool) -> Vec<Record> {
+    const S: u64 = 1_000_000_000;
+    let mut r = vec![Record::Name(Name {
+        kind: NameKind::Handler,
+        id: 0,
+        name: "work".to_owned(),
+    })];
+    for i in 0..1000u64 {
+        let t = i * 1_000_000;
+        r.push(Record::Callback(CallbackRecord {
+            id: i + 1,
+            parent: None,
+            origin: Origin::Outside,
+            handler: 0,
+            color: 0,
+            key: None,
+            worker: 0,
+            queued: t,
+            runnable: t,
+            started: t,
+            ended: t + 800_000,
+            cpu: None,
+        }));
+        if machine_samples && i % 250 == 249 {
+            // Cumulative: a sample lost on the way changes nothing.
+            let at = t + 1_000_000;
+            r.push(Record::Machine(MachineSample {
+                at,
+                process_cpu: at,
+                machine_cpu: Some(at * 3 / 2),
+                cores: 2,
+                workers_cpu_wait: None,
+            }));
+        }
+    }
+    r.push(Record::Sample(WorkerSample {
+        worker: 0,
+        start: 0,
+        end: S,
+        busy: S * 8 / 10,
+        parked: S / 5,
+        callbacks: 1000,
+        steals: 0,
+        cpu: S * 8 / 10,
+    }));
+    r
 }

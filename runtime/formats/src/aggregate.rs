@@ -20,10 +20,75 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::Key;
 use crate::telemetry::{
     ColorSnapshot, HandlerSnapshot, MAX_COLORS, Snapshot, StateSnapshot, WorkerSnapshot,
 };
 use crate::trace::{DenseIds, NameKind, Record};
+
+/// Buckets of [`Durations`]: four per power of two, up to about 18 minutes.
+pub const DURATION_BUCKETS: usize = 160;
+
+/// Callback durations in nanoseconds, counted in log-linear buckets: values below 4 ns have a
+/// bucket each, then every power of two is split into four (so a bucket's upper bound is at
+/// most 25% above its lower). Adding one is a few shifts and an increment, no allocation;
+/// histograms of workers and periods merge by adding counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Durations(pub [u32; DURATION_BUCKETS]);
+
+impl Default for Durations {
+    fn default() -> Durations {
+        Durations([0; DURATION_BUCKETS])
+    }
+}
+
+impl Durations {
+    /// The bucket of `ns`.
+    #[inline]
+    pub fn bucket(ns: u64) -> usize {
+        if ns < 4 {
+            return ns as usize;
+        }
+        let octave = 63 - ns.leading_zeros() as usize;
+        let sub = ((ns >> (octave - 2)) & 3) as usize;
+        (4 + (octave - 2) * 4 + sub).min(DURATION_BUCKETS - 1)
+    }
+
+    /// The smallest duration of bucket `i`, ns.
+    pub fn lower(i: usize) -> u64 {
+        if i < 4 {
+            return i as u64;
+        }
+        let octave = (i - 4) / 4 + 2;
+        let sub = ((i - 4) % 4) as u64;
+        (4 + sub) << (octave - 2)
+    }
+
+    /// Counts one callback of `ns` nanoseconds.
+    #[inline]
+    pub fn add(&mut self, ns: u64) {
+        let b = &mut self.0[Durations::bucket(ns)];
+        *b = b.saturating_add(1);
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn merge(&mut self, other: &Durations) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a = a.saturating_add(*b);
+        }
+    }
+
+    /// The non-empty buckets as (lower bound in ns, count), shortest first: what a snapshot
+    /// carries.
+    pub fn to_pairs(&self) -> Vec<[u64; 2]> {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| [Durations::lower(i), u64::from(*c)])
+            .collect()
+    }
+}
 
 /// One handler's sums. Times are in the feeder's unit (clock ticks live, nanoseconds in a
 /// trace) unless named `_ns`.
@@ -45,6 +110,8 @@ pub struct HandlerAgg {
     pub panics: u64,
     /// Whether a callback was seen blocking (mostly off the CPU, giving it up by itself).
     pub blocking: bool,
+    /// Its callbacks' durations, in nanoseconds whatever the feeder's unit.
+    pub durations: Durations,
 }
 
 /// One color's sums, in the feeder's unit.
@@ -56,6 +123,32 @@ pub struct ColorAgg {
     pub busy: u64,
     /// Time waiting for earlier callbacks of the color.
     pub serial_wait: u64,
+    /// Time waiting, once runnable, for a free worker.
+    pub worker_wait: u64,
+    /// The handlers that ran in it, as [`handler_bit`]s.
+    pub handlers: u64,
+    /// A key its callbacks carried (the latest), so that a by-key color can be named after
+    /// its key; the snapshot keeps it only if it is the key's own color.
+    pub key: Option<u64>,
+}
+
+/// A handler id as one bit of a set of handlers: bit `id` for ids below 63, bit 63 for every
+/// other (handler ids are dense and small: a program with more than 63 handlers loses only
+/// the names of the later ones in a color's or a state's list). One OR on the hot path, no
+/// allocation.
+#[inline]
+pub fn handler_bit(id: u32) -> u64 {
+    1 << id.min(63)
+}
+
+/// The names of the handlers in `set` ([`handler_bit`]s), and whether it holds handlers
+/// past the 63rd (not named).
+fn handler_names(set: u64, names: &Names) -> (Vec<String>, bool) {
+    let listed = (0..63)
+        .filter(|i| set & (1 << i) != 0)
+        .map(|i| names.get(NameKind::Handler, i).unwrap_or("?").to_owned())
+        .collect();
+    (listed, set & (1 << 63) != 0)
 }
 
 /// One state's sums, in the feeder's unit.
@@ -67,6 +160,11 @@ pub struct StateAgg {
     pub conflicts: u64,
     /// Time those contended accesses waited.
     pub wait: u64,
+    /// The handlers that accessed it, as [`handler_bit`]s (an access whose callback is not
+    /// known counts as bit 63).
+    pub handlers: u64,
+    /// Whether it was accessed by key (`Keyed` state).
+    pub keyed: bool,
 }
 
 /// One worker's sums, in the feeder's unit unless named `_ns`.
@@ -155,18 +253,26 @@ impl Interval {
             t.worker_wait += time(h.worker_wait);
             t.panics += h.panics;
             t.blocking |= h.blocking;
+            t.durations.merge(&h.durations);
         }
         for (c, a) in &from.colors {
             let t = self.colors.entry(*c).or_default();
             t.callbacks += a.callbacks;
             t.busy += time(a.busy);
             t.serial_wait += time(a.serial_wait);
+            t.worker_wait += time(a.worker_wait);
+            t.handlers |= a.handlers;
+            if a.key.is_some() {
+                t.key = a.key;
+            }
         }
         for (i, s) in from.states.iter().enumerate() {
             let t = self.state(i as u32);
             t.accesses += s.accesses;
             t.conflicts += s.conflicts;
             t.wait += time(s.wait);
+            t.handlers |= s.handlers;
+            t.keyed |= s.keyed;
         }
         self.worker.add(&WorkerAgg {
             busy: time(from.worker.busy),
@@ -255,11 +361,13 @@ impl Aggregator {
             Record::Callback(cb) => {
                 let busy = cb.ended.saturating_sub(cb.started);
                 let serial_wait = cb.runnable.saturating_sub(cb.queued);
+                let worker_wait = cb.started.saturating_sub(cb.runnable);
                 let h = self.sums.handler(cb.handler);
                 h.callbacks += 1;
                 h.busy += busy;
                 h.serial_wait += serial_wait;
-                h.worker_wait += cb.started.saturating_sub(cb.runnable);
+                h.worker_wait += worker_wait;
+                h.durations.add(busy);
                 if let Some(cpu) = cb.cpu {
                     h.cpu_ns += cpu;
                     h.cpu_wall += busy;
@@ -268,6 +376,11 @@ impl Aggregator {
                 c.callbacks += 1;
                 c.busy += busy;
                 c.serial_wait += serial_wait;
+                c.worker_wait += worker_wait;
+                c.handlers |= handler_bit(cb.handler);
+                if cb.key.is_some() {
+                    c.key = cb.key;
+                }
             }
             Record::Sample(s) => {
                 let w = WorkerAgg {
@@ -284,6 +397,8 @@ impl Aggregator {
             Record::Access(a) => {
                 let s = self.sums.state(a.state);
                 s.accesses += 1;
+                s.handlers |= handler_bit(a.handler);
+                s.keyed |= a.key.is_some();
                 if a.contended {
                     s.conflicts += 1;
                     s.wait += a.wait;
@@ -345,16 +460,24 @@ impl Aggregator {
                 worker_wait_ns: h.worker_wait,
                 panics: h.panics,
                 blocking: h.blocking,
+                durations: h.durations.to_pairs(),
             })
             .collect();
         let mut colors: Vec<ColorSnapshot> = sums
             .colors
             .iter()
-            .map(|(c, v)| ColorSnapshot {
-                color: *c,
-                callbacks: v.callbacks,
-                busy_ns: v.busy,
-                serial_wait_ns: v.serial_wait,
+            .map(|(c, v)| {
+                let (handlers, more_handlers) = handler_names(v.handlers, names);
+                ColorSnapshot {
+                    color: *c,
+                    callbacks: v.callbacks,
+                    busy_ns: v.busy,
+                    serial_wait_ns: v.serial_wait,
+                    worker_wait_ns: v.worker_wait,
+                    handlers,
+                    more_handlers,
+                    key: v.key.filter(|k| Key::from(*k).color().raw() == *c),
+                }
             })
             .collect();
         // Busiest first; equal ones by color, so a snapshot does not depend on hash order.
@@ -366,14 +489,20 @@ impl Aggregator {
             .iter()
             .enumerate()
             .filter(|(_, s)| s.accesses > 0)
-            .map(|(id, s)| StateSnapshot {
-                name: names
-                    .get(NameKind::State, id as u32)
-                    .unwrap_or("?")
-                    .to_owned(),
-                accesses: s.accesses,
-                conflicts: s.conflicts,
-                wait_ns: s.wait,
+            .map(|(id, s)| {
+                let (handlers, more_handlers) = handler_names(s.handlers, names);
+                StateSnapshot {
+                    name: names
+                        .get(NameKind::State, id as u32)
+                        .unwrap_or("?")
+                        .to_owned(),
+                    accesses: s.accesses,
+                    conflicts: s.conflicts,
+                    wait_ns: s.wait,
+                    handlers,
+                    more_handlers,
+                    keyed: s.keyed,
+                }
             })
             .collect();
         Snapshot {
@@ -613,6 +742,17 @@ mod tests {
     }
 
     #[test]
+    fn duration_buckets_are_within_a_quarter_and_cover_every_value() {
+        for i in 1..DURATION_BUCKETS {
+            let (lo, next) = (Durations::lower(i), Durations::lower(i + 1));
+            assert_eq!(Durations::bucket(lo), i);
+            assert_eq!(Durations::bucket(next - 1), i);
+            assert!((next - lo) * 4 <= lo.max(4), "bucket {i}: {lo}..{next}");
+        }
+        assert_eq!(Durations::bucket(u64::MAX), DURATION_BUCKETS - 1);
+    }
+
+    #[test]
     fn a_record_later_than_the_window_is_counted_not_lost() {
         let mut recs = vec![name(0, "a")];
         recs.push(callback(1, 0, 0, 0, 0, 2 * REPLAY_LATENESS_NS));
@@ -629,8 +769,13 @@ mod tests {
 
     #[test]
     fn live_intervals_and_replayed_records_make_the_same_snapshot() {
+        let keyed = Key::from(9u64).color().raw();
+        let mut by_key = callback(1, 0, keyed, 0, 2, 10);
+        if let Record::Callback(c) = &mut by_key {
+            c.key = Some(9);
+        }
         let records = [
-            callback(1, 0, 5, 0, 2, 10),
+            by_key,
             callback(2, 1, 0, 2, 10, 14),
             Record::Sample(WorkerSample {
                 worker: 0,
@@ -662,29 +807,42 @@ mod tests {
         }
         // The same run as a worker's recorder sums it, in clock ticks of 2 ns.
         let mut iv = Interval::default();
+        // Durations are counted in nanoseconds on both paths.
+        let durations = |ns| {
+            let mut d = Durations::default();
+            d.add(ns);
+            d
+        };
         *iv.handler(0) = HandlerAgg {
             callbacks: 1,
             busy: 4,
             worker_wait: 1,
+            durations: durations(8),
             ..Default::default()
         };
         *iv.handler(1) = HandlerAgg {
             callbacks: 1,
             busy: 2,
             worker_wait: 4,
+            durations: durations(4),
             ..Default::default()
         };
-        let color = |busy| ColorAgg {
+        let color = |busy, worker_wait, handler, key| ColorAgg {
             callbacks: 1,
             busy,
             serial_wait: 0,
+            worker_wait,
+            handlers: handler_bit(handler),
+            key,
         };
-        iv.colors.insert(5, color(4));
-        iv.colors.insert(0, color(2));
+        iv.colors.insert(keyed, color(4, 1, 0, Some(9)));
+        iv.colors.insert(0, color(2, 4, 1, None));
         *iv.state(0) = StateAgg {
             accesses: 1,
             conflicts: 1,
             wait: 2,
+            handlers: handler_bit(1),
+            keyed: false,
         };
         iv.worker = WorkerAgg {
             busy: 6,
@@ -704,6 +862,19 @@ mod tests {
         assert_eq!(a, live.snapshot(1, 20, 20, 0, &names));
         assert_eq!(a.handlers[1].name, "b");
         assert_eq!(a.states[0].wait_ns, 4);
+        assert_eq!(a.states[0].handlers, ["b"]);
+        assert_eq!(a.handlers[0].durations, [[8, 1]]);
+        assert!(!a.states[0].keyed);
+        let by_key = a.colors.iter().find(|c| c.color == keyed).unwrap();
+        assert_eq!(
+            (by_key.key, &by_key.handlers[..]),
+            (Some(9), &["a".to_owned()][..])
+        );
+        let default = a.colors.iter().find(|c| c.color == 0).unwrap();
+        assert_eq!(
+            (default.key, &default.handlers[..]),
+            (None, &["b".to_owned()][..])
+        );
         assert!(
             live.is_empty() && replayed.is_empty(),
             "a snapshot starts a new period"

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use toml::Spanned;
 
 use crate::color::{Color, Key};
@@ -121,12 +121,23 @@ impl ColorRule {
     }
 }
 
-/// A recolor policy: rules by handler name.
+/// A recolor policy: rules by handler name. Serialized (JSON output, say) as its
+/// `hue-recolor.toml` text.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Policy {
     rules: BTreeMap<String, Rule>,
     /// Where it came from, for messages ("hue-recolor.toml", "builder").
     source: String,
+}
+
+impl Serialize for Policy {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.is_empty() {
+            s.serialize_str("")
+        } else {
+            s.serialize_str(&self.to_toml())
+        }
+    }
 }
 
 /// A policy file that could not be read, with where and why.

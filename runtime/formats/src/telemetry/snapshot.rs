@@ -84,6 +84,10 @@ pub struct HandlerSnapshot {
     pub panics: u64,
     /// Whether its callbacks were seen blocking (mostly off the CPU).
     pub blocking: bool,
+    /// Its callbacks' durations as `[lower bound ns, count]` pairs of log-linear buckets (four
+    /// per power of two: a bucket ends where the next begins, at most 25% above its lower
+    /// bound), non-empty buckets only, shortest first. Empty from servers that predate it.
+    pub durations: Vec<[u64; 2]>,
 }
 
 /// One color over the period.
@@ -98,6 +102,17 @@ pub struct ColorSnapshot {
     pub busy_ns: u64,
     /// Time its callbacks waited for earlier callbacks of the color.
     pub serial_wait_ns: u64,
+    /// Time its callbacks waited, once runnable, for a free worker (0 from servers that
+    /// predate it). With `serial_wait_ns`, over the period's length: how many of its callbacks
+    /// were queued and not yet started, on average (Little's law).
+    pub worker_wait_ns: u64,
+    /// The handlers that ran in it (empty from servers that predate it).
+    pub handlers: Vec<String>,
+    /// Whether handlers beyond the program's 63rd also ran in it (not named in `handlers`).
+    pub more_handlers: bool,
+    /// The key whose color it is (`Key::color`), if its callbacks carried that key: a by-key
+    /// color. `None` for other colors and from servers that predate it.
+    pub key: Option<u64>,
 }
 
 /// One piece of shared state over the period.
@@ -112,4 +127,11 @@ pub struct StateSnapshot {
     pub conflicts: u64,
     /// Time spent waiting for it.
     pub wait_ns: u64,
+    /// The handlers that accessed it (empty from servers that predate it; `?` for an access
+    /// whose callback was not known).
+    pub handlers: Vec<String>,
+    /// Whether handlers beyond the program's 63rd also accessed it (not named in `handlers`).
+    pub more_handlers: bool,
+    /// Whether it is accessed by key (`Keyed` state).
+    pub keyed: bool,
 }

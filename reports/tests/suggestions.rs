@@ -47,18 +47,25 @@ fn encrypt_by_key_comes_first() {
         Show::Suggest(4),
         r#"
         t.hue: test (1 worker), 18 callbacks
-        Predicted speedup at 4 cores (work / predicted time; burdened with 0 ns per callback and 0 ns per hand-off):
-          as recorded:          0.97x (plain 0.97x, bound 1.00x)
-          with all suggestions: 2.48x (plain 2.48x, bound 2.48x)
+        Note: hue sees only state behind `Shared` and `Keyed`: a plain `Mutex`, an atomic, a global, a file or a socket shared between handlers is invisible to it, so a verdict is only as safe as the program's use of those two types.
+        Predicted speedup by cores (the simulator: work / predicted time, with 0 ns per callback and 640 ns per color taken, burdened with 0 ns per hand-off; plain and bound in brackets):
+          cores           as recorded  with all suggestions  held by
+          4      0.97x (0.97x, 1.00x)  2.47x (2.47x, 2.48x)  span
+          8      0.97x (0.97x, 1.00x)  2.47x (2.47x, 2.48x)  span
+          16     0.97x (0.97x, 1.00x)  2.47x (2.47x, 2.48x)  span
+          64     0.97x (0.97x, 1.00x)  2.47x (2.47x, 2.48x)  span
+          held by one color: the busiest color's callbacks run one at a time.
+          held by span: the longest chain of callbacks, with the gaps the trace keeps fixed (for a server, its clients' think time and the network): more cores or colors cannot shorten it.
+        The curve is the simulator alone, on free cores; measured error at 2 workers on the papers' workloads: -0.5% to +29% (file server within 10%, pipeline +12%, web server +29%); on emulated workloads (handlers that wait) up to 16 workers: within 4% at 2, -15% at 8, -21% at 16 (predictions low; BENCHMARKS.md).
 
-        1. encrypt: by-key. 0.97x → 2.40x at 4 cores (+1.43x; plain 0.97x → 2.40x)
-           83.3% of the work; 770.0 µs waiting for its color
+        1. encrypt: by-key. 0.97x → 2.37x at 4 cores (+1.40x; plain 0.97x → 2.37x); held by span
+           83.3% of the work; waited for its color 128.3 µs per call on average (6 calls)
            - its 6 callbacks all carry a key (4 keys)
-           - it touches no shared or keyed state; by-key keeps its callbacks of one key in order
+           - in 6 calls it was never seen touching `Shared` or `Keyed` state; by-key keeps its callbacks of one key in order
            rules: encrypt = "by-key"
 
-        2. read, write: by-key. 0.97x → 1.16x at 4 cores (+0.19x; plain 0.97x → 1.16x)
-           16.7% of the work; 830.0 µs waiting for its color
+        2. read, write: by-key. 0.97x → 1.16x at 4 cores (+0.19x; plain 0.97x → 1.16x); held by one color
+           16.7% of the work; waited for its color 69.2 µs per call on average (12 calls)
            - its 6 callbacks all carry a key (4 keys)
            - keyed state `connections`: 6 accesses (6 writes) from 6 of its callbacks, always its own key's entry, 20.0% of its time inside; also touched by `write`
            - every access to `connections` was to the callback's own key's entry; `write` touches them too and is colored by key with it
@@ -97,15 +104,23 @@ fn an_unsafe_recorded_coloring_is_fixed_first() {
         Show::Suggest(2),
         r#"
         t.hue: test (2 workers), 6 callbacks
-        Predicted speedup at 2 cores (work / predicted time; burdened with 0 ns per callback and 0 ns per hand-off):
-          as recorded:          1.80x (plain 1.80x, bound 2.00x)
-          with all suggestions: 2.00x (plain 2.00x, bound 2.00x)
+        Note: hue sees only state behind `Shared` and `Keyed`: a plain `Mutex`, an atomic, a global, a file or a socket shared between handlers is invisible to it, so a verdict is only as safe as the program's use of those two types.
+        Predicted speedup by cores (the simulator: work / predicted time, with 0 ns per callback and 640 ns per color taken, burdened with 0 ns per hand-off (this trace shows no hand-offs; the color_cost bench found none beyond a color's own cost); plain and bound in brackets):
+          cores           as recorded  with all suggestions  held by
+          2      1.76x (1.76x, 2.00x)  1.97x (1.97x, 2.00x)  cores
+          4      1.76x (1.76x, 2.00x)  1.97x (1.97x, 2.00x)  span
+          8      1.76x (1.76x, 2.00x)  1.97x (1.97x, 2.00x)  span
+          16     1.76x (1.76x, 2.00x)  1.97x (1.97x, 2.00x)  span
+          64     1.76x (1.76x, 2.00x)  1.97x (1.97x, 2.00x)  span
+          held by cores: more cores would help.
+          held by span: the longest chain of callbacks, with the gaps the trace keeps fixed (for a server, its clients' think time and the network): more cores or colors cannot shorten it.
+        The curve is the simulator alone, on free cores; measured error at 2 workers on the papers' workloads: -0.5% to +29% (file server within 10%, pipeline +12%, web server +29%); on emulated workloads (handlers that wait) up to 16 workers: within 4% at 2, -15% at 8, -21% at 16 (predictions low; BENCHMARKS.md).
         warning: 1 conflict was recorded: handlers that share state already ran in parallel
         warning: the recorded coloring is unsafe for state `connections`: its handlers ran in different colors, so two of them could touch it at once (`read` by key, `write` default color)
 
-        1. read, write: by-key. 1.80x → 2.00x at 2 cores (+0.20x; plain 1.80x → 2.00x)
+        1. read, write: by-key. 1.76x → 1.97x at 2 cores (+0.22x; plain 1.76x → 1.97x); held by cores
            a safety fix: the recorded coloring is unsafe for state `connections`: its handlers ran in different colors, so two of them could touch it at once (`read` by key, `write` default color)
-           33.3% of the work; 5.0 µs waiting for its color
+           33.3% of the work; waited for its color 1.2 µs per call on average (4 calls)
            - its 2 callbacks all carry a key (2 keys)
            - keyed state `connections`: 2 accesses (2 writes) from 2 of its callbacks, always its own key's entry, 20.0% of its time inside; also touched by `write`
            - every access to `connections` was to the callback's own key's entry; `write` touches them too and is colored by key with it

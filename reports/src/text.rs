@@ -6,9 +6,7 @@ use std::fmt::Write as _;
 
 use hue_formats::Rule;
 
-use crate::coloring::Class;
-use crate::profile::{ColorStats, Profile};
-use crate::suggest::Report;
+use hue_profiler::{Class, ColorStats, MachineUse, Profile, Report};
 
 /// Cell alignment.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -85,20 +83,9 @@ impl Table {
 }
 
 /// A duration: `850 ns`, `12.3 µs`, `4.56 ms`, `1.23 s`.
-pub fn duration(ns: u64) -> String {
-    let f = ns as f64;
-    if ns < 1_000 {
-        format!("{ns} ns")
-    } else if ns < 1_000_000 {
-        format!("{:.1} µs", f / 1e3)
-    } else if ns < 1_000_000_000 {
-        format!("{:.2} ms", f / 1e6)
-    } else {
-        format!("{:.2} s", f / 1e9)
-    }
-}
+pub use hue_profiler::duration;
 
-fn pct(part: u64, whole: u64) -> String {
+pub(crate) fn pct(part: u64, whole: u64) -> String {
     if whole == 0 {
         "-".to_owned()
     } else {
@@ -106,11 +93,11 @@ fn pct(part: u64, whole: u64) -> String {
     }
 }
 
-fn count(n: u64) -> String {
+pub(crate) fn count(n: u64) -> String {
     n.to_string()
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
+pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
@@ -163,16 +150,16 @@ fn heading(p: &Profile, out: &mut String) {
 pub fn stats(p: &Profile, top: usize) -> String {
     let mut out = String::new();
     heading(p, &mut out);
-    if p.policy.trim().is_empty() {
+    if p.policy_unreadable.is_some() {
+        out.push_str("policy: (unreadable)\n");
+    } else if p.policy.is_empty() {
         out.push_str("policy: none\n");
     } else {
-        let rules: Vec<String> = hue_formats::Policy::parse(&p.policy, "trace")
-            .map(|pol| {
-                pol.rules()
-                    .map(|(h, r)| format!("{h} = {}", r.to_toml()))
-                    .collect()
-            })
-            .unwrap_or_else(|_| vec!["(unreadable)".to_owned()]);
+        let rules: Vec<String> = p
+            .policy
+            .rules()
+            .map(|(h, r)| format!("{h} = {}", r.to_toml()))
+            .collect();
         let _ = writeln!(out, "policy: {}", rules.join(", "));
     }
     if let Some(m) = &p.machine {
@@ -226,16 +213,14 @@ pub fn stats(p: &Profile, top: usize) -> String {
     }
     t.render(&mut out);
 
-    let groups: Vec<(String, u64)> = hue_formats::Policy::parse(&p.policy, "trace")
-        .map(|pol| {
-            pol.rules()
-                .filter_map(|(_, r)| match r {
-                    Rule::Group(g) => Some((g.clone(), Rule::group_color(g).raw())),
-                    _ => None,
-                })
-                .collect()
+    let groups: Vec<(String, u64)> = p
+        .policy
+        .rules()
+        .filter_map(|(_, r)| match r {
+            Rule::Group(g) => Some((g.clone(), Rule::group_color(g).raw())),
+            _ => None,
         })
-        .unwrap_or_default();
+        .collect();
     let tracked = p.colors.len() as u64 + p.other_colors.colors;
     let _ = writeln!(
         out,
@@ -487,10 +472,10 @@ fn notes(p: &Profile, out: &mut String) {
 
 /// Below this many cores on average the process counts as mostly idle: no machine bound is
 /// worth stating.
-const IDLE_PROCESS_CORES: f64 = 0.5;
+pub(crate) const IDLE_PROCESS_CORES: f64 = 0.5;
 
 /// What the traced machine had room for (see `machine.rs`).
-fn machine_line(m: &crate::MachineUse, out: &mut String) {
+pub(crate) fn machine_line(m: &MachineUse, out: &mut String) {
     let others = m
         .other_process_cores()
         .map_or_else(|| "not recorded".to_owned(), |o| format!("{o:.2} cores"));
@@ -525,8 +510,8 @@ fn machine_line(m: &crate::MachineUse, out: &mut String) {
 }
 
 /// The line that says how long the workers waited for a CPU, and when that was the machine
-/// holding them back ([`crate::MachineUse::cpu_held_workers_back`]); `None` if not recorded.
-pub fn cpu_wait_line(m: &crate::MachineUse) -> Option<String> {
+/// holding them back ([`MachineUse::cpu_held_workers_back`]); `None` if not recorded.
+pub fn cpu_wait_line(m: &MachineUse) -> Option<String> {
     let share = m.workers_cpu_wait_share()?;
     let mut line = format!(
         "Its workers were ready to run but waited for a CPU {:.1}% of that time",
@@ -555,27 +540,96 @@ pub fn suggestions(r: &Report) -> String {
         plural(u64::from(r.workers), "worker", "workers"),
         plural(r.callbacks, "callback", "callbacks")
     );
+    let _ = writeln!(out, "Note: {}.", hue_profiler::INVISIBLE_STATE);
+    if let Some(sample) = &r.sample {
+        let _ = writeln!(out, "{}", sample.sentence());
+    }
     let _ = writeln!(
         out,
-        "Predicted speedup at {} cores (work / predicted time; burdened with {} per callback and {} per hand-off):",
-        r.cores,
+        "Predicted speedup by cores (the simulator: work / predicted time, with {} per callback and {} per color taken, burdened with {} per hand-off{}; plain and bound in brackets):",
         duration(r.overhead.per_callback),
-        duration(r.overhead.handoff)
+        duration(r.color_cost),
+        duration(r.handoff),
+        if r.handoff_from_trace {
+            ""
+        } else {
+            " (this trace shows no hand-offs; the color_cost bench found none beyond a color's own cost)"
+        }
     );
-    let _ = writeln!(
-        out,
-        "  as recorded:          {:.2}x (plain {:.2}x, bound {:.2}x)",
-        r.current.burdened, r.current.speedup, r.current.bound
-    );
-    if let Some(all) = &r.all {
-        let _ = writeln!(
-            out,
-            "  with all suggestions: {:.2}x (plain {:.2}x, bound {:.2}x)",
-            all.burdened, all.speedup, all.bound
-        );
+    let mut t = Table::new(&["cores", "as recorded", "with all suggestions", "held by"]).left(3);
+    let mut limits: Vec<hue_profiler::Limit> = Vec::new();
+    for c in &r.curve {
+        let p = c.all.as_ref().unwrap_or(&c.recorded);
+        let held = if p.bound_binds() {
+            limits.push(p.limit());
+            p.limit().name().to_owned()
+        } else {
+            "-".to_owned()
+        };
+        let mark = if Some(c.cores) == r.traced_cores {
+            " (traced machine)"
+        } else {
+            ""
+        };
+        t.row(vec![
+            format!("{}{mark}", c.cores),
+            format!(
+                "{:.2}x ({:.2}x, {:.2}x)",
+                c.recorded.burdened, c.recorded.speedup, c.recorded.bound
+            ),
+            c.all.as_ref().map_or_else(
+                || "-".to_owned(),
+                |a| format!("{:.2}x ({:.2}x, {:.2}x)", a.burdened, a.speedup, a.bound),
+            ),
+            held,
+        ]);
+    }
+    out.push_str("  ");
+    let mut table = String::new();
+    t.render(&mut table);
+    out.push_str(&table.replace('\n', "\n  "));
+    out.truncate(out.trim_end_matches(' ').len());
+    for s in &r.suggestions {
+        if s.after.bound_binds() {
+            limits.push(s.after.limit());
+        }
+    }
+    limits.sort_by_key(|l| l.name());
+    limits.dedup();
+    for l in limits {
+        let _ = writeln!(out, "  held by {}.", l.describe());
+    }
+    match (r.validated, r.traced_cores) {
+        (Some(v), Some(tc)) => {
+            let by = if r.validated_by_machine {
+                "the machine's room (free cores over the cores the process used), which is below the simulator's figure"
+            } else {
+                "the simulator, below the machine's room"
+            };
+            let _ = writeln!(
+                out,
+                "On the traced machine ({tc} cores), with every suggestion: {v:.2}x the traced run's throughput, set by {by}; {}.",
+                hue_profiler::MEASURED_ERROR
+            );
+            out.push_str("Above the traced machine's cores the curve is the simulator alone, on free cores: checked against runs up to 16 workers only where handlers wait instead of computing (the error above).\n");
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "The curve is the simulator alone, on free cores; {}.",
+                hue_profiler::MEASURED_ERROR
+            );
+        }
     }
     if let Some(m) = &r.machine {
         machine_line(m, &mut out);
+    }
+    if !r.unknown_handlers.is_empty() {
+        let _ = writeln!(
+            out,
+            "Unknown: {} named but never ran in this trace: no evidence about them, so nothing here says they are safe to recolor.",
+            hue_profiler::quoted_list(&r.unknown_handlers)
+        );
     }
     for w in &r.warnings {
         let _ = writeln!(out, "warning: {w}");
@@ -587,9 +641,14 @@ pub fn suggestions(r: &Report) -> String {
     }
     for s in &r.suggestions {
         let a = &s.assessment;
+        let held = if s.after.bound_binds() {
+            format!("; held by {}", s.after.limit().name())
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "\n{}. {}: {}. {:.2}x → {:.2}x at {} cores (+{:.2}x; plain {:.2}x → {:.2}x)",
+            "\n{}. {}: {}. {:.2}x → {:.2}x at {} cores (+{:.2}x; plain {:.2}x → {:.2}x){held}",
             s.rank,
             s.handlers.join(", "),
             a.verdict.name(),
@@ -605,10 +664,22 @@ pub fn suggestions(r: &Report) -> String {
         }
         let _ = writeln!(
             out,
-            "   {:.1}% of the work; {} waiting for its color",
+            "   {:.1}% of the work; waited for its color {} per call on average ({} calls)",
             s.share * 100.0,
-            duration(s.serial_wait)
+            duration(s.serial_wait.checked_div(s.calls).unwrap_or(0)),
+            s.calls
         );
+        if let Some(b) = &s.blocking {
+            let cpu = b.cpu_per_wall.map_or_else(
+                || "CPU not measured".to_owned(),
+                |c| format!("{c:.2} CPU per wall second"),
+            );
+            let _ = writeln!(
+                out,
+                "   blocks: `{}` is mostly off the CPU ({cpu}; flagged blocking in {} of {} calls); coloring it parallel ties up a worker per call, so the gain above holds only with as many workers as concurrent blocking calls; move the blocking call off the runtime",
+                b.handler, b.blocked_calls, b.calls
+            );
+        }
         for e in &a.evidence {
             let _ = writeln!(out, "   - {e}");
         }
@@ -634,7 +705,7 @@ pub fn suggestions(r: &Report) -> String {
     }
     if !r.suggestions.is_empty() {
         out.push_str("\nPolicy with every suggestion (write it with --write-policy FILE):\n");
-        for line in r.policy.lines() {
+        for line in r.policy.to_toml().lines() {
             if line.is_empty() {
                 out.push('\n');
             } else {

@@ -1,0 +1,110 @@
+//! What `hue stats` and `hue suggest` say of the traced machine, from its machine samples.
+
+use hue_formats::trace::{MachineSample, Record, WorkerSample};
+use hue_profiler::{Options, Profile, Trace, suggest};
+use hue_reports::text;
+use hue_testkit as testing;
+
+const S: u64 = 1_000_000_000;
+
+fn profile(machine_samples: bool) -> (Trace, Profile) {
+    let bytes = testing::encode(
+        &testing::one_busy_second(machine_samples),
+        1,
+        "test",
+        "",
+        true,
+    );
+    let trace = Trace::from_bytes("machine.hue", bytes).unwrap();
+    let profile = Profile::read(&trace).unwrap();
+    (trace, profile)
+}
+
+#[test]
+fn the_tables_say_what_the_traced_machine_had_room_for() {
+    let (trace, p) = profile(true);
+    let stats = text::stats(&p, 5);
+    assert!(
+        stats.contains("On the traced machine (2 cores) the process used 1.00 cores (0.80 in its workers, 0.20 in its other threads) and other processes 0.50 cores: there, throughput can grow at most 1.50x"),
+        "{stats}"
+    );
+    let report = suggest(&trace, &p, &Options::default()).unwrap();
+    assert!(text::suggestions(&report).contains("at most 1.50x"));
+}
+
+#[test]
+fn traces_without_machine_samples_say_nothing_of_the_machine() {
+    let (trace, p) = profile(false);
+    assert!(!text::stats(&p, 5).contains("traced machine"));
+    let report = suggest(&trace, &p, &Options::default()).unwrap();
+    assert!(!text::suggestions(&report).contains("traced machine"));
+}
+
+/// Workers that waited for a CPU a fifth of the time they were ready to run: `hue stats` says
+/// the machine held them back; a few percent is only reported.
+#[test]
+fn workers_waiting_for_a_cpu_are_reported_and_blamed_on_the_machine_when_it_is_much() {
+    let with_wait = |wait: u64| -> Profile {
+        let records: Vec<Record> = testing::one_busy_second(true)
+            .into_iter()
+            .map(|r| match r {
+                // Cumulative, like the cores: the latest sample holds the whole run.
+                Record::Machine(m) => Record::Machine(MachineSample {
+                    workers_cpu_wait: Some(wait * m.at / S),
+                    ..m
+                }),
+                r => r,
+            })
+            .collect();
+        let bytes = testing::encode(&records, 1, "test", "", true);
+        Profile::read(&Trace::from_bytes("wait.hue", bytes).unwrap()).unwrap()
+    };
+    // The worker ran 0.8 s; 0.2 s waiting makes a fifth of its 1.0 s ready.
+    let p = with_wait(S / 5);
+    let share = p
+        .machine
+        .as_ref()
+        .unwrap()
+        .workers_cpu_wait_share()
+        .unwrap();
+    assert!((share - 0.2).abs() < 1e-9, "{share}");
+    let stats = text::stats(&p, 5);
+    assert!(
+        stats.contains("Its workers were ready to run but waited for a CPU 20.0% of that time: the machine's cores, not the colors, held them back"),
+        "{stats}"
+    );
+    let p = with_wait(S / 50);
+    let stats = text::stats(&p, 5);
+    assert!(
+        stats.contains("waited for a CPU 2.4% of that time.\n"),
+        "{stats}"
+    );
+    assert!(!stats.contains("held them back"), "{stats}");
+    // Not recorded: not mentioned.
+    let (_, p) = profile(true);
+    assert!(!text::stats(&p, 5).contains("waited for a CPU"));
+}
+
+/// A server that waited for its clients most of the time (0.1 of a core) is not bound by the
+/// machine: no "at most 15x" is printed for it.
+#[test]
+fn a_mostly_idle_process_is_not_said_to_be_bound_by_the_machine() {
+    let records: Vec<Record> = testing::one_busy_second(true)
+        .into_iter()
+        .map(|r| match r {
+            Record::Machine(m) => Record::Machine(MachineSample {
+                process_cpu: m.at / 10,
+                ..m
+            }),
+            Record::Sample(w) => Record::Sample(WorkerSample { cpu: S / 20, ..w }),
+            r => r,
+        })
+        .collect();
+    let bytes = testing::encode(&records, 1, "test", "", true);
+    let trace = Trace::from_bytes("idle.hue", bytes).unwrap();
+    let p = Profile::read(&trace).unwrap();
+    let stats = text::stats(&p, 5);
+    assert!(stats.contains("the process used 0.10 cores"), "{stats}");
+    assert!(stats.contains("it was mostly idle"), "{stats}");
+    assert!(!stats.contains("at most"), "{stats}");
+}

@@ -1,0 +1,476 @@
+//! The app: the model, what the user is looking at, and the one place keys are handled.
+//!
+//! Nothing here touches the terminal: tests feed [`App::apply`] events and [`App::key`] keys
+//! and render `&App` into a `TestBackend`.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use crate::source::Event;
+use crate::state::table::Table;
+use crate::state::{Model, Window, advice, rows};
+use crate::view::theme::Theme;
+
+/// The views, in tab order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tab {
+    /// Workers over time, totals, the hottest color.
+    Overview,
+    /// Each color.
+    Colors,
+    /// Each handler.
+    Handlers,
+    /// Each shared state.
+    States,
+    /// Which handlers to recolor.
+    Advice,
+    /// Predicted speedup by core count (replay).
+    Speedup,
+}
+
+impl Tab {
+    /// Every tab, in order.
+    pub const ALL: [Tab; 6] = [
+        Tab::Overview,
+        Tab::Colors,
+        Tab::Handlers,
+        Tab::States,
+        Tab::Advice,
+        Tab::Speedup,
+    ];
+
+    /// Its title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Overview => "Overview",
+            Tab::Colors => "Colors",
+            Tab::Handlers => "Handlers",
+            Tab::States => "States",
+            Tab::Advice => "Advice",
+            Tab::Speedup => "Speedup",
+        }
+    }
+
+    /// Its position in [`Tab::ALL`].
+    pub fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+}
+
+/// Replay speeds `+` and `-` step through.
+pub const SPEEDS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
+
+/// What the caller does after a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing more: redraw.
+    None,
+    /// Leave.
+    Quit,
+    /// Write the suggested policy (replay, on the advice view).
+    WritePolicy,
+}
+
+/// Per list view: the selected row and the sort column.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListUi {
+    /// Selected row.
+    pub selected: usize,
+    /// Sort column.
+    pub sort: usize,
+}
+
+/// What the user is looking at.
+#[derive(Clone, Debug)]
+pub struct Ui {
+    /// The view shown.
+    pub tab: Tab,
+    /// Per list view (colors, handlers, states), by tab index.
+    pub lists: [ListUi; 6],
+    /// The name filter (`/`), applied to every list.
+    pub filter: String,
+    /// Whether keys are typing into the filter.
+    pub editing_filter: bool,
+    /// Whether the detail pane is open (Enter).
+    pub detail: bool,
+    /// Whether help is shown (`?`).
+    pub help: bool,
+    /// Paused: live, the view stops following; replay, playback stops.
+    pub paused: bool,
+    /// Replay speed, an index into [`SPEEDS`].
+    pub speed: usize,
+    /// Replay: the position, ns from the trace's start (the view shows the period holding it).
+    pub position_ns: u64,
+    /// Replay: typing a time to go to (`g`).
+    pub goto: Option<String>,
+    /// Live, paused: the snapshot shown.
+    pub frozen: Option<usize>,
+    /// A message for the user (a policy written, a bad time typed).
+    pub message: Option<String>,
+}
+
+/// The whole app: model and view state.
+#[derive(Clone, Debug)]
+pub struct App {
+    /// What is known.
+    pub model: Model,
+    /// What is looked at.
+    pub ui: Ui,
+    /// Colours, or none (`NO_COLOR`).
+    pub theme: Theme,
+}
+
+impl App {
+    /// An app over `model`, on the overview, playing at 1x.
+    pub fn new(model: Model) -> App {
+        let mut lists = [ListUi {
+            selected: 0,
+            sort: 2,
+        }; 6];
+        if model.is_replay() {
+            // The profiler's suggestions by rank.
+            lists[Tab::Advice.index()].sort = 0;
+        }
+        App {
+            model,
+            ui: Ui {
+                tab: Tab::Overview,
+                lists,
+                filter: String::new(),
+                editing_filter: false,
+                detail: false,
+                help: false,
+                paused: false,
+                speed: 2,
+                position_ns: 0,
+                goto: None,
+                frozen: None,
+                message: None,
+            },
+            theme: Theme { color: true },
+        }
+    }
+
+    /// Takes in what a source said.
+    pub fn apply(&mut self, event: Event) {
+        self.model.apply(event);
+    }
+
+    /// Advances replay by `elapsed_ns` of real time at the current speed.
+    pub fn tick(&mut self, elapsed_ns: u64) {
+        if self.model.is_replay() && !self.ui.paused {
+            let step = (elapsed_ns as f64 * SPEEDS[self.ui.speed]) as u64;
+            let end = self.end_ns();
+            self.ui.position_ns = (self.ui.position_ns + step).min(end);
+            if self.model.loaded && self.ui.position_ns >= end {
+                self.ui.paused = true;
+            }
+        }
+    }
+
+    /// Replay: the end of the last period read.
+    pub fn end_ns(&self) -> u64 {
+        self.model
+            .snapshots
+            .last()
+            .map_or(0, |s| s.at_ns.saturating_sub(1))
+    }
+
+    /// The index of the snapshot shown, if there is one.
+    pub fn cursor(&self) -> Option<usize> {
+        let n = self.model.snapshots.len();
+        if n == 0 {
+            return None;
+        }
+        if self.model.is_replay() {
+            let period = self.model.snapshots[0].period_ns.max(1);
+            Some(((self.ui.position_ns / period) as usize).min(n - 1))
+        } else {
+            Some(self.ui.frozen.unwrap_or(n - 1).min(n - 1))
+        }
+    }
+
+    /// The numbers shown: the window ending at the snapshot shown.
+    pub fn window(&self) -> Window {
+        match self.cursor() {
+            Some(c) => Window::ending_at(&self.model.snapshots, c),
+            None => Window::default(),
+        }
+    }
+
+    /// The list of `tab`, arranged as the user asked.
+    pub fn table(&self, tab: Tab, window: &Window) -> Option<Table> {
+        let mut t = match tab {
+            Tab::Colors => rows::colors(window, &self.model.groups),
+            Tab::Handlers => rows::handlers(window),
+            Tab::States => rows::states(window),
+            Tab::Advice => match (&self.model.analysis, self.model.is_replay()) {
+                (_, false) => {
+                    let so_far = match self.cursor() {
+                        Some(c) => Window::of(&self.model.snapshots[..=c]),
+                        None => Window::default(),
+                    };
+                    advice::live(&so_far, &self.model.groups)
+                }
+                (Some(Ok(a)), true) => advice::replay(a),
+                (Some(Err(e)), true) => Table {
+                    note: Some(format!("the profiler could not analyze this trace: {e}")),
+                    ..Table::default()
+                },
+                (None, true) => Table {
+                    note: Some("the profiler is analyzing the whole trace…".to_owned()),
+                    ..Table::default()
+                },
+            },
+            Tab::Overview | Tab::Speedup => return None,
+        };
+        t.arrange(self.ui.lists[tab.index()].sort, &self.ui.filter);
+        Some(t)
+    }
+
+    /// The selected row of the current tab, clamped to the rows there are.
+    pub fn selected(&self, rows: usize) -> usize {
+        self.ui.lists[self.ui.tab.index()]
+            .selected
+            .min(rows.saturating_sub(1))
+    }
+
+    /// Handles one key; the one place keys mean something.
+    pub fn key(&mut self, key: KeyEvent) -> Action {
+        if key.kind == KeyEventKind::Release {
+            return Action::None;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && matches!(key.code, KeyCode::Char('c')) {
+            return Action::Quit;
+        }
+        if self.ui.editing_filter {
+            match key.code {
+                KeyCode::Enter => self.ui.editing_filter = false,
+                KeyCode::Esc => {
+                    self.ui.editing_filter = false;
+                    self.ui.filter.clear();
+                }
+                KeyCode::Backspace => {
+                    self.ui.filter.pop();
+                }
+                KeyCode::Char(c) => self.ui.filter.push(c),
+                _ => {}
+            }
+            return Action::None;
+        }
+        if let Some(goto) = &mut self.ui.goto {
+            match key.code {
+                KeyCode::Enter => {
+                    let text = std::mem::take(goto);
+                    self.ui.goto = None;
+                    match parse_time(&text) {
+                        Some(ns) => self.seek_to(ns),
+                        None => {
+                            self.ui.message = Some(format!(
+                                "not a time: {text:?} (seconds, as 12.5, or minutes:seconds, as 1:02.5)"
+                            ))
+                        }
+                    }
+                }
+                KeyCode::Esc => self.ui.goto = None,
+                KeyCode::Backspace => {
+                    goto.pop();
+                }
+                KeyCode::Char(c) if c.is_ascii_digit() || c == '.' || c == ':' => goto.push(c),
+                _ => {}
+            }
+            return Action::None;
+        }
+        self.ui.message = None;
+        if self.ui.help {
+            // Any key closes help; q still quits.
+            self.ui.help = false;
+            return if matches!(key.code, KeyCode::Char('q')) {
+                Action::Quit
+            } else {
+                Action::None
+            };
+        }
+        let shift = key.modifiers.contains(KeyModifiers::SHIFT);
+        match key.code {
+            KeyCode::Char('q') => return Action::Quit,
+            KeyCode::Esc => {
+                if self.ui.detail {
+                    self.ui.detail = false;
+                } else if !self.ui.filter.is_empty() {
+                    self.ui.filter.clear();
+                } else {
+                    return Action::Quit;
+                }
+            }
+            KeyCode::Char('?') => self.ui.help = true,
+            KeyCode::Tab => self.switch((self.ui.tab.index() + 1) % Tab::ALL.len()),
+            KeyCode::BackTab => {
+                self.switch((self.ui.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len())
+            }
+            KeyCode::Char(c @ '1'..='9') => {
+                let i = c as usize - '1' as usize;
+                if i < Tab::ALL.len() {
+                    self.switch(i);
+                }
+            }
+            KeyCode::Down | KeyCode::Char('j') => self.move_selection(1),
+            KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
+            KeyCode::PageDown => self.move_selection(10),
+            KeyCode::PageUp => self.move_selection(-10),
+            KeyCode::Enter => self.ui.detail = !self.ui.detail,
+            KeyCode::Char('s') => {
+                let cols = self
+                    .table(self.ui.tab, &Window::default())
+                    .map_or(1, |t| t.columns.len());
+                let l = &mut self.ui.lists[self.ui.tab.index()];
+                l.sort = (l.sort + 1) % cols;
+            }
+            KeyCode::Char('/') => self.ui.editing_filter = true,
+            KeyCode::Char(' ') => self.toggle_pause(),
+            KeyCode::Char('+') | KeyCode::Char('=') => {
+                self.ui.speed = (self.ui.speed + 1).min(SPEEDS.len() - 1)
+            }
+            KeyCode::Char('-') => self.ui.speed = self.ui.speed.saturating_sub(1),
+            KeyCode::Char('[') => self.step(-1),
+            KeyCode::Char(']') => self.step(1),
+            KeyCode::Left | KeyCode::Char('h') => self.seek_by(if shift { -10 } else { -1 }),
+            KeyCode::Right | KeyCode::Char('l') => self.seek_by(if shift { 10 } else { 1 }),
+            KeyCode::Char('H') => self.seek_by(-10),
+            KeyCode::Char('L') => self.seek_by(10),
+            KeyCode::Home => self.seek_to(0),
+            KeyCode::End => self.seek_to(u64::MAX),
+            KeyCode::Char('g') if self.model.is_replay() => self.ui.goto = Some(String::new()),
+            KeyCode::Char('w') if self.ui.tab == Tab::Advice => {
+                if self.model.is_replay() {
+                    return Action::WritePolicy;
+                }
+                self.ui.message = Some(
+                    "live verdicts rest on a short look: record a trace (HUE_TRACE_FILE=run.hue) \
+                     and run hue suggest run.hue --write-policy hue-recolor.toml, or replay it here"
+                        .to_owned(),
+                );
+            }
+            _ => {}
+        }
+        Action::None
+    }
+
+    fn switch(&mut self, tab: usize) {
+        self.ui.tab = Tab::ALL[tab];
+        self.ui.detail = false;
+    }
+
+    fn move_selection(&mut self, by: isize) {
+        let window = self.window();
+        let rows = self.table(self.ui.tab, &window).map_or(0, |t| t.rows.len());
+        let l = &mut self.ui.lists[self.ui.tab.index()];
+        let cur = l.selected.min(rows.saturating_sub(1)) as isize;
+        l.selected = (cur + by).clamp(0, rows.saturating_sub(1) as isize) as usize;
+    }
+
+    fn toggle_pause(&mut self) {
+        self.ui.paused = !self.ui.paused;
+        if !self.model.is_replay() {
+            self.ui.frozen = if self.ui.paused {
+                self.model.snapshots.len().checked_sub(1)
+            } else {
+                None
+            };
+        } else if !self.ui.paused && self.ui.position_ns >= self.end_ns() && self.model.loaded {
+            // Play again from the start once at the end.
+            self.ui.position_ns = 0;
+        }
+    }
+
+    /// Replay: moves by `periods` periods and pauses there.
+    pub fn step(&mut self, periods: i64) {
+        if !self.model.is_replay() {
+            // Live: step through the history while paused.
+            let n = self.model.snapshots.len();
+            if n == 0 {
+                return;
+            }
+            self.ui.paused = true;
+            let cur = self.ui.frozen.unwrap_or(n - 1) as i64;
+            self.ui.frozen = Some((cur + periods).clamp(0, n as i64 - 1) as usize);
+            return;
+        }
+        self.ui.paused = true;
+        let period = self.model.period_ns().max(1);
+        let index = (self.ui.position_ns / period) as i64 + periods;
+        let index = index.max(0) as u64;
+        self.seek_to(index * period);
+    }
+
+    /// Replay: moves by `secs` seconds.
+    pub fn seek_by(&mut self, secs: i64) {
+        if !self.model.is_replay() {
+            return;
+        }
+        let delta = secs.unsigned_abs() * 1_000_000_000;
+        let to = if secs < 0 {
+            self.ui.position_ns.saturating_sub(delta)
+        } else {
+            self.ui.position_ns.saturating_add(delta)
+        };
+        self.seek_to(to);
+    }
+
+    /// Replay: goes to `ns` from the start (clamped to what has been read).
+    pub fn seek_to(&mut self, ns: u64) {
+        if self.model.is_replay() {
+            self.ui.position_ns = ns.min(self.end_ns());
+        }
+    }
+}
+
+impl App {
+    /// Writes the profiler's suggested policy into `dir` as `hue-recolor.toml` (or
+    /// `hue-recolor-N.toml` if that exists: never over a file the user has) and says so.
+    pub fn write_policy(&mut self, dir: &std::path::Path) {
+        let Some(Ok(a)) = &self.model.analysis else {
+            self.ui.message = Some("the profiler has not finished analyzing the trace".into());
+            return;
+        };
+        let path = (0..100)
+            .map(|i| {
+                dir.join(if i == 0 {
+                    "hue-recolor.toml".to_owned()
+                } else {
+                    format!("hue-recolor-{i}.toml")
+                })
+            })
+            .find(|p| !p.exists());
+        let Some(path) = path else {
+            self.ui.message = Some(format!("too many hue-recolor files in {}", dir.display()));
+            return;
+        };
+        let what = if a.report.suggestions.is_empty() {
+            "no suggestions: wrote the policy the trace ran under"
+        } else {
+            "wrote the suggested policy"
+        };
+        self.ui.message = Some(match std::fs::write(&path, a.report.policy.to_toml()) {
+            Ok(()) => format!(
+                "{what} to {}; try it: HUE_RECOLOR={} your-program",
+                path.display(),
+                path.display()
+            ),
+            Err(e) => format!("cannot write {}: {e}", path.display()),
+        });
+    }
+}
+
+/// `12.5` (seconds) or `1:02.5` (minutes and seconds) in nanoseconds.
+fn parse_time(text: &str) -> Option<u64> {
+    let (min, sec) = match text.split_once(':') {
+        Some((m, s)) => (m.parse::<u64>().ok()?, s),
+        None => (0, text),
+    };
+    let sec: f64 = sec.parse().ok()?;
+    if !(sec.is_finite() && sec >= 0.0) {
+        return None;
+    }
+    Some(min * 60_000_000_000 + (sec * 1e9) as u64)
+}

@@ -1,0 +1,141 @@
+//! Replay shows the profiler's numbers: seek into the checked-in trace, then compare what
+//! the views show with what `hue-profiler` computes from the same trace cut to that window.
+
+mod common;
+
+use common::{press, replay_app, small};
+use hue_formats::trace::{Record, TraceReader, TraceWriter};
+use hue_profiler::{Profile, Trace};
+use hue_tui::Tab;
+use hue_tui::source::replay;
+use ratatui::crossterm::event::KeyCode;
+
+/// The records of `small.hue` that fall in `[start, end)` the way replay sorts them (a
+/// callback by its end), with every name, written as a trace of their own.
+fn profile_of_window(start: u64, end: u64) -> Profile {
+    let mut reader = TraceReader::open(small()).unwrap();
+    let header = reader.header().clone();
+    let inside = |t: u64| (start..end).contains(&t);
+    let mut keep = Vec::new();
+    let err = reader.for_each_record(|r| {
+        let k = match r {
+            Record::Name(_) => true,
+            Record::Callback(c) => inside(c.ended),
+            Record::Access(a) => inside(a.at),
+            _ => false,
+        };
+        if k {
+            keep.push(r.clone());
+        }
+    });
+    assert!(err.is_none());
+    let path = std::env::temp_dir().join(format!("hue-tui-window-{}.hue", std::process::id()));
+    let mut w = TraceWriter::create(&path, &header).unwrap();
+    w.write_batch(&keep).unwrap();
+    w.finish().unwrap();
+    let profile = Profile::read(&Trace::open(&path).unwrap()).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    profile
+}
+
+#[test]
+fn a_seeked_window_shows_the_profilers_numbers_for_that_window() {
+    let mut app = replay_app();
+    // Seek: to the start, then 1 s forward, then 5 periods forward: the period ending at
+    // 1.6 s, whose window is [0.6 s, 1.6 s).
+    press(&mut app, KeyCode::Home);
+    press(&mut app, KeyCode::Right);
+    for _ in 0..5 {
+        press(&mut app, KeyCode::Char(']'));
+    }
+    assert!(app.ui.paused, "stepping pauses");
+    let w = app.window();
+    assert_eq!((w.start_ns, w.end_ns), (600_000_000, 1_600_000_000));
+    let profile = profile_of_window(w.start_ns, w.end_ns);
+    assert_eq!(w.handlers.len(), profile.handlers.len());
+    press(&mut app, KeyCode::Char('3'));
+    let table = app.table(Tab::Handlers, &w).unwrap();
+    for h in &profile.handlers {
+        let shown = w.handlers.iter().find(|x| x.name == h.name).unwrap();
+        assert_eq!(shown.callbacks, h.callbacks, "{}", h.name);
+        assert_eq!(shown.busy_ns, h.busy, "{}", h.name);
+        assert_eq!(shown.serial_wait_ns, h.serial_wait, "{}", h.name);
+        assert_eq!(shown.worker_wait_ns, h.worker_wait, "{}", h.name);
+        // The window is exactly one second, so calls/s on screen is the profiler's count.
+        let row = table.rows.iter().find(|r| r.cells[0] == h.name).unwrap();
+        assert_eq!(row.cells[1], h.callbacks.to_string(), "{}", h.name);
+    }
+    for s in &profile.states {
+        let shown = w.states.iter().find(|x| x.name == s.name).unwrap();
+        assert_eq!(shown.accesses, s.accesses, "{}", s.name);
+    }
+    // One period back: the window moves with it.
+    press(&mut app, KeyCode::Char('['));
+    assert_eq!(app.window().end_ns, 1_500_000_000);
+    // Ten seconds forward stops at the end of the trace.
+    press(&mut app, KeyCode::Char('L'));
+    assert_eq!(
+        app.window().end_ns,
+        app.model.snapshots.last().unwrap().at_ns
+    );
+}
+
+#[test]
+fn go_to_a_typed_time() {
+    let mut app = replay_app();
+    press(&mut app, KeyCode::Char('g'));
+    for c in "0:01.25".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.window().end_ns, 1_300_000_000);
+    press(&mut app, KeyCode::Char('g'));
+    press(&mut app, KeyCode::Char('.'));
+    press(&mut app, KeyCode::Enter);
+    assert!(app.ui.message.as_deref().unwrap().contains("not a time"));
+}
+
+#[test]
+fn playback_moves_at_the_chosen_speed() {
+    let mut app = replay_app();
+    press(&mut app, KeyCode::Home);
+    press(&mut app, KeyCode::Char(' '));
+    assert!(!app.ui.paused);
+    for _ in 0..2 {
+        press(&mut app, KeyCode::Char('+'));
+    }
+    app.tick(100_000_000);
+    assert_eq!(app.ui.position_ns, 400_000_000, "4x for 100 ms");
+    for _ in 0..10 {
+        press(&mut app, KeyCode::Char('-'));
+    }
+    app.tick(100_000_000);
+    assert_eq!(app.ui.position_ns, 425_000_000, "0.25x is the slowest");
+}
+
+#[test]
+fn a_cut_trace_plays_what_was_read_and_says_where_it_stopped() {
+    let bytes = std::fs::read(small()).unwrap();
+    let path = std::env::temp_dir().join(format!("hue-tui-cut-{}.hue", std::process::id()));
+    std::fs::write(&path, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let (snaps, stopped) = replay::open(&path).unwrap().read_all();
+    std::fs::remove_file(&path).unwrap();
+    assert!(snaps.len() > 5, "plays what was read");
+    let stopped = stopped.expect("says it stopped");
+    assert!(
+        stopped.contains("cut short") && stopped.contains("byte"),
+        "{stopped}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_trace_is_refused_with_its_name() {
+    let path = std::env::temp_dir().join(format!("hue-tui-not-{}.hue", std::process::id()));
+    std::fs::write(&path, b"hello, this is not a trace").unwrap();
+    let err = replay::open(&path).err().expect("refused");
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+}

@@ -1,0 +1,182 @@
+//! Every view of a replayed trace at 80x24 and 160x48, as the user would see it.
+
+mod common;
+
+use common::{analyzed_app, draw, press};
+use hue_tui::source::Event;
+use hue_tui::state::{Mode, Model};
+use hue_tui::view::theme::Theme;
+use hue_tui::{Action, App};
+use ratatui::crossterm::event::KeyCode;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+fn at_one_and_a_half_seconds() -> App {
+    let mut app = analyzed_app();
+    app.seek_to(1_550_000_000);
+    app
+}
+
+#[test]
+fn every_view_at_both_sizes() {
+    for (key, name) in [
+        ('1', "overview"),
+        ('2', "colors"),
+        ('3', "handlers"),
+        ('4', "states"),
+        ('5', "advice"),
+        ('6', "speedup"),
+    ] {
+        let mut app = at_one_and_a_half_seconds();
+        press(&mut app, KeyCode::Char(key));
+        for (w, h) in SIZES {
+            insta::assert_snapshot!(format!("{name}_{w}x{h}"), draw(&app, w, h));
+        }
+    }
+}
+
+#[test]
+fn handler_detail_pane() {
+    let mut app = at_one_and_a_half_seconds();
+    press(&mut app, KeyCode::Char('3'));
+    press(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!(draw(&app, 80, 24));
+}
+
+#[test]
+fn help_over_the_view() {
+    let mut app = at_one_and_a_half_seconds();
+    press(&mut app, KeyCode::Char('?'));
+    insta::assert_snapshot!(draw(&app, 80, 24));
+    assert_eq!(press(&mut app, KeyCode::Char('x')), Action::None);
+    assert!(!app.ui.help, "any key closes help");
+}
+
+#[test]
+fn a_small_terminal_is_told_so() {
+    let app = at_one_and_a_half_seconds();
+    let screen = draw(&app, 60, 20);
+    assert!(
+        screen.contains("needs a terminal of at least 80x24"),
+        "{screen}"
+    );
+    assert!(screen.contains("60x20"), "{screen}");
+}
+
+#[test]
+fn live_with_nothing_listening_says_how_to_turn_telemetry_on() {
+    let addr = "127.0.0.1:7797".parse().unwrap();
+    let mut app = App::new(Model::new(Mode::Live { addr }));
+    app.theme = Theme { color: false };
+    app.apply(Event::Waiting(
+        "cannot connect to the telemetry server at 127.0.0.1:7797 (nothing listens there: is \
+         the program running, with telemetry on?): Connection refused (os error 111)"
+            .into(),
+    ));
+    insta::assert_snapshot!(draw(&app, 80, 24));
+}
+
+#[test]
+fn sorting_and_filtering_change_the_rows() {
+    let mut app = at_one_and_a_half_seconds();
+    press(&mut app, KeyCode::Char('3'));
+    let w = app.window();
+    let names = |app: &App| -> Vec<String> {
+        app.table(app.ui.tab, &w)
+            .unwrap()
+            .rows
+            .iter()
+            .map(|r| r.cells[0].clone())
+            .collect()
+    };
+    // By busy share, busiest first.
+    assert_eq!(names(&app)[0], "render");
+    // `s` three times: busy → cpu/wall → mean → serial wait; then around to the name.
+    for _ in 0..6 {
+        press(&mut app, KeyCode::Char('s'));
+    }
+    assert_eq!(names(&app), ["log", "parse", "query", "render", "tick"]);
+    press(&mut app, KeyCode::Char('/'));
+    for c in "REN".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(names(&app), ["render"]);
+    assert_eq!(press(&mut app, KeyCode::Char('q')), Action::Quit);
+}
+
+#[test]
+fn live_advice_flags_a_hot_serialized_handler_with_its_verdict_so_far() {
+    use hue_formats::telemetry::{
+        ColorSnapshot, HandlerSnapshot, Snapshot, StateSnapshot, WorkerSnapshot,
+    };
+    let addr = "127.0.0.1:7797".parse().unwrap();
+    let mut app = App::new(Model::new(Mode::Live { addr }));
+    app.theme = Theme { color: false };
+    app.apply(Event::Connected(addr));
+    let handler = |name: &str, busy_ns| HandlerSnapshot {
+        name: name.into(),
+        callbacks: 1000,
+        busy_ns,
+        ..HandlerSnapshot::default()
+    };
+    for seq in 1..=4 {
+        app.apply(Event::Snapshot(Snapshot {
+            seq,
+            at_ns: seq * 250_000_000,
+            period_ns: 250_000_000,
+            workers: vec![WorkerSnapshot {
+                worker: 0,
+                busy_ns: 200_000_000,
+                ..WorkerSnapshot::default()
+            }],
+            handlers: vec![
+                handler("encrypt", 150_000_000),
+                handler("write", 40_000_000),
+                handler("log", 10_000_000),
+            ],
+            colors: vec![ColorSnapshot {
+                color: 0,
+                callbacks: 3000,
+                busy_ns: 200_000_000,
+                handlers: vec!["encrypt".into(), "log".into(), "write".into()],
+                ..ColorSnapshot::default()
+            }],
+            active_colors: 1,
+            states: vec![StateSnapshot {
+                name: "journal".into(),
+                accesses: 2000,
+                handlers: vec!["log".into(), "write".into()],
+                ..StateSnapshot::default()
+            }],
+            ..Snapshot::default()
+        }));
+    }
+    press(&mut app, KeyCode::Char('5'));
+    let w = app.window();
+    let t = app.table(app.ui.tab, &w).unwrap();
+    let row = |name: &str| {
+        t.rows
+            .iter()
+            .find(|r| r.cells[0] == name)
+            .unwrap()
+            .cells
+            .clone()
+    };
+    // encrypt: 75% of the work, no state seen: parallel so far, in 4000 calls; the default
+    // color's bound goes from 1.0x (it holds everything) to at most 4x (what is left: 25%).
+    assert_eq!(
+        row("encrypt"),
+        [
+            "encrypt",
+            "default",
+            "75%",
+            "parallel?",
+            "4000",
+            "1.0x → ≤4.0x"
+        ]
+    );
+    assert_eq!(row("write")[3], "group with log");
+    assert_eq!(t.rows[0].cells[0], "encrypt", "sorted by work");
+    insta::assert_snapshot!(draw(&app, 80, 24));
+}
