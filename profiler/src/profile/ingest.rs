@@ -563,6 +563,8 @@ impl Ingest {
             machine: self.machine.finish(),
             batch: self.header.batch,
             stealing: self.header.stealing,
+            color_cost_ns: self.header.color_cost_ns,
+            handoff_ns: self.header.handoff_ns,
             cores: self.header.cores,
             unseen_handlers,
         }

@@ -87,6 +87,12 @@ pub struct Profile {
     /// Whether the runtime's idle workers stole colors, from the header; `None` in traces
     /// written before it was recorded.
     pub stealing: Option<bool>,
+    /// What a callback in a fresh color cost the runtime beyond one in the running color, ns,
+    /// as its calibration measured when the trace began (header); `None` in older traces.
+    pub color_cost_ns: Option<u64>,
+    /// What handing a color to another, sleeping worker cost the runtime, ns (header);
+    /// `None` in older traces.
+    pub handoff_ns: Option<u64>,
     /// The cores the traced process could run on, from the header; `None` in traces
     /// written before it was recorded.
     pub cores: Option<u16>,
@@ -396,19 +402,22 @@ pub struct Overhead {
 }
 
 impl Profile {
-    /// What taking a color costs the runtime, ns: [`crate::sim::COLOR_COST_NS`] until trace
-    /// headers record the runtime's own measurement.
+    /// What taking a color costs the runtime, ns: what the runtime measured for it when the
+    /// trace began (the header's `color_cost_ns`), else [`crate::sim::COLOR_COST_NS`] (older
+    /// traces).
     pub fn color_cost(&self) -> u64 {
-        crate::sim::COLOR_COST_NS
+        self.color_cost_ns.unwrap_or(crate::sim::COLOR_COST_NS)
     }
 
-    /// What a hand-off of a color between workers costs, ns: measured from the trace where
-    /// it shows hand-offs, else [`crate::sim::HANDOFF_NS`].
+    /// What a hand-off of a color between workers costs, ns: what the runtime measured for it
+    /// when the trace began (the header's `handoff_ns`: a trace shows what its own coloring
+    /// happened to hand off, and an uncolored one on one worker shows none), else the waits
+    /// for an idle worker the trace shows, else [`crate::sim::HANDOFF_NS`].
     pub fn handoff_cost(&self) -> u64 {
-        if self.overhead.handoff_samples > 0 {
-            self.overhead.handoff
-        } else {
-            crate::sim::HANDOFF_NS
+        match self.handoff_ns {
+            Some(ns) => ns,
+            None if self.overhead.handoff_samples > 0 => self.overhead.handoff,
+            None => crate::sim::HANDOFF_NS,
         }
     }
 
