@@ -15,31 +15,12 @@
 
 use hue_profiler::{Coloring, DagConfig, Predictor, Profile, Sampling, Trace};
 use hue_runtime::{Policy, Rule};
-use hue_testkit::{ClosedLoop, Shape, Stage, encode, random_trace};
+use hue_testkit::{Shape, encode, random_trace};
 
 const CORES: [usize; 6] = [1, 2, 4, 8, 16, 64];
 
 fn closed_loop(callbacks: usize) -> Vec<u8> {
-    let stages = [
-        Stage {
-            name: "read",
-            min: 3_000,
-            spread: 10_000,
-        },
-        Stage {
-            name: "parse",
-            min: 5_000,
-            spread: 20_000,
-        },
-        Stage {
-            name: "reply",
-            min: 10_000,
-            spread: 50_000,
-        },
-    ];
-    let records: Vec<_> = ClosedLoop::new(0x5eed, 1000, None, &stages, (20_000, 100_000), 400)
-        .take(stages.len() + callbacks)
-        .collect();
+    let records: Vec<_> = hue_testkit::server_loop(callbacks).collect();
     encode(&records, 1, "closed loop", "", true)
 }
 

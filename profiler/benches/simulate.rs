@@ -18,42 +18,10 @@
 use std::time::Instant;
 
 use hue_profiler::{Coloring, Predictor, Profile, Trace};
-use hue_runtime::trace::TraceWriter;
 use hue_runtime::{Policy, Rule};
-use hue_testkit::{ClosedLoop, Stage};
 
 fn write_trace(path: &std::path::Path, callbacks: u64) {
-    let stages = [
-        Stage {
-            name: "read",
-            min: 3_000,
-            spread: 10_000,
-        },
-        Stage {
-            name: "parse",
-            min: 5_000,
-            spread: 20_000,
-        },
-        Stage {
-            name: "reply",
-            min: 10_000,
-            spread: 50_000,
-        },
-    ];
-    let header = hue_testkit::header(1, "simulate bench", "");
-    let mut w = TraceWriter::create(path, &header).expect("a temporary file");
-    let records = ClosedLoop::new(0x5eed, 1000, None, &stages, (20_000, 100_000), 400)
-        .take(stages.len() + callbacks as usize);
-    let mut batch = Vec::with_capacity(4096);
-    for r in records {
-        batch.push(r);
-        if batch.len() == 4096 {
-            w.write_batch(&batch).expect("writing");
-            batch.clear();
-        }
-    }
-    w.write_batch(&batch).expect("writing");
-    w.finish().expect("writing");
+    hue_testkit::write_server_loop(path, "simulate bench", callbacks as usize).expect("writing");
 }
 
 fn peak_rss_mb() -> f64 {

@@ -21,8 +21,6 @@ use std::process::Command;
 use std::time::Instant;
 
 use hue_profiler::{Options, Profile, Trace, suggest};
-use hue_runtime::trace::TraceWriter;
-use hue_testkit::{ClosedLoop, Stage};
 
 const CHILD: &str = "HUE_SUGGEST_CHILD";
 
@@ -49,37 +47,7 @@ fn process_cpu() -> f64 {
 }
 
 fn write_closed_loop(path: &std::path::Path, callbacks: u64) {
-    let stages = [
-        Stage {
-            name: "read",
-            min: 3_000,
-            spread: 10_000,
-        },
-        Stage {
-            name: "parse",
-            min: 5_000,
-            spread: 20_000,
-        },
-        Stage {
-            name: "reply",
-            min: 10_000,
-            spread: 50_000,
-        },
-    ];
-    let header = hue_testkit::header(1, "suggest bench", "");
-    let mut w = TraceWriter::create(path, &header).expect("a temporary file");
-    let records = ClosedLoop::new(0x5eed, 1000, None, &stages, (20_000, 100_000), 400)
-        .take(stages.len() + callbacks as usize);
-    let mut batch = Vec::with_capacity(4096);
-    for r in records {
-        batch.push(r);
-        if batch.len() == 4096 {
-            w.write_batch(&batch).expect("writing");
-            batch.clear();
-        }
-    }
-    w.write_batch(&batch).expect("writing");
-    w.finish().expect("writing");
+    hue_testkit::write_server_loop(path, "suggest bench", callbacks as usize).expect("writing");
 }
 
 /// The child: analyse the trace at `path` and print one line.

@@ -602,3 +602,50 @@ pub fn one_busy_second(machine_samples: bool) -> Vec<Record> {
     }));
     r
 }
+
+/// The three stages of [`server_loop`]: read → parse → reply, µs-scale.
+pub const SERVER_STAGES: [Stage; 3] = [
+    Stage {
+        name: "read",
+        min: 3_000,
+        spread: 10_000,
+    },
+    Stage {
+        name: "parse",
+        min: 5_000,
+        spread: 20_000,
+    },
+    Stage {
+        name: "reply",
+        min: 10_000,
+        spread: 50_000,
+    },
+];
+
+/// The long trace the profiler's benches and the reports' measurements share: a one-worker
+/// closed-loop server of 1000 clients running [`SERVER_STAGES`] in the default color, its
+/// `callbacks` callbacks (and the stages' name records) as a stream.
+pub fn server_loop(callbacks: usize) -> impl Iterator<Item = Record> {
+    ClosedLoop::new(0x5eed, 1000, None, &SERVER_STAGES, (20_000, 100_000), 400)
+        .take(SERVER_STAGES.len() + callbacks)
+}
+
+/// [`server_loop`] written to the file at `path`, streamed in batches (it may be larger
+/// than memory).
+pub fn write_server_loop(
+    path: &std::path::Path,
+    program: &str,
+    callbacks: usize,
+) -> Result<(), hue_formats::trace::TraceError> {
+    let mut w = TraceWriter::create(path, &header(1, program, ""))?;
+    let mut batch = Vec::with_capacity(4096);
+    for r in server_loop(callbacks) {
+        batch.push(r);
+        if batch.len() == 4096 {
+            w.write_batch(&batch)?;
+            batch.clear();
+        }
+    }
+    w.write_batch(&batch)?;
+    w.finish().map(|_| ())
+}
