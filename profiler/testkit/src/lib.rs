@@ -45,6 +45,48 @@ fn origin_of(rng: &mut Rng, recent: &mut Vec<u64>, id: u64) -> (Origin, Option<u
     from
 }
 
+/// The times of one callback of a synthetic server: mostly 1–16 µs, one in twenty 50–250 µs,
+/// started shortly after its worker's previous callback ended, a quarter of them queued up to
+/// 40 µs before they became runnable.
+struct Times {
+    long: bool,
+    wall: u64,
+    queued: u64,
+    runnable: u64,
+    started: u64,
+    ended: u64,
+}
+
+impl Times {
+    /// Draws the next callback's times on the worker whose clock is `clock` (its previous
+    /// callback's end), and moves that clock to this one's end.
+    fn draw(rng: &mut Rng, clock: &mut u64) -> Times {
+        let long = rng.below(20) == 0;
+        let wall = if long {
+            50_000 + rng.below(200_000)
+        } else {
+            1_000 + rng.below(15_000)
+        };
+        let started = *clock + 300 + rng.below(3_000);
+        let runnable = started - rng.below(2_000);
+        let queued = if rng.below(4) == 0 {
+            runnable - rng.below(40_000)
+        } else {
+            runnable
+        };
+        let ended = started + wall;
+        *clock = ended;
+        Times {
+            long,
+            wall,
+            queued,
+            runnable,
+            started,
+            ended,
+        }
+    }
+}
+
 /// A deterministic xorshift generator.
 #[derive(Clone, Debug)]
 pub struct Rng(u64);
@@ -163,21 +205,14 @@ pub fn server(n: usize) -> Vec<u8> {
         let wi = rng.below(workers as u64) as usize;
         let (origin, parent) = origin_of(&mut rng, &mut recent, id);
         let conn = rng.below(1000);
-        let long = rng.below(20) == 0;
-        let wall = if long {
-            50_000 + rng.below(200_000)
-        } else {
-            1_000 + rng.below(15_000)
-        };
-        let started = clocks[wi] + 300 + rng.below(3_000);
-        let runnable = started - rng.below(2_000);
-        let queued = if rng.below(4) == 0 {
-            runnable - rng.below(40_000)
-        } else {
-            runnable
-        };
-        let ended = started + wall;
-        clocks[wi] = ended;
+        let Times {
+            long,
+            wall,
+            queued,
+            runnable,
+            started,
+            ended,
+        } = Times::draw(&mut rng, &mut clocks[wi]);
         let handler = rng.below(HANDLERS.len() as u64) as u32;
         let b = &mut pending[wi];
         let access = |state: u32, key: Option<u64>, write: bool, held: u64| {
@@ -516,21 +551,14 @@ pub fn callback_batches(n: usize, workers: u16, colors: u64, batch: usize) -> Ve
         let w = rng.below(workers as u64) as usize;
         let (origin, parent) = origin_of(&mut rng, &mut recent, id);
         let conn = rng.below(colors);
-        let long = rng.below(20) == 0;
-        let wall = if long {
-            50_000 + rng.below(200_000)
-        } else {
-            1_000 + rng.below(15_000)
-        };
-        let started = clocks[w] + 300 + rng.below(3_000);
-        let runnable = started - rng.below(2_000);
-        let queued = if rng.below(4) == 0 {
-            runnable - rng.below(40_000)
-        } else {
-            runnable
-        };
-        let ended = started + wall;
-        clocks[w] = ended;
+        let Times {
+            long,
+            wall,
+            queued,
+            runnable,
+            started,
+            ended,
+        } = Times::draw(&mut rng, &mut clocks[w]);
         pending[w].push(Record::Callback(CallbackRecord {
             id,
             parent,
