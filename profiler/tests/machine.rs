@@ -8,13 +8,7 @@ use hue_testkit as testing;
 const S: u64 = 1_000_000_000;
 
 fn profile(machine_samples: bool) -> (Trace, Profile) {
-    let bytes = testing::encode(
-        &testing::one_busy_second(machine_samples),
-        1,
-        "test",
-        "",
-        true,
-    );
+    let bytes = testing::one_busy_second_file(machine_samples);
     let trace = Trace::from_bytes("machine.hue", bytes).unwrap();
     let profile = Profile::read(&trace).unwrap();
     (trace, profile)

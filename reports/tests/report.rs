@@ -3,6 +3,8 @@
 //! in which a handler keeps its colour; and it loads in headless Chromium without a console
 //! message, leaving a screenshot.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -26,25 +28,6 @@ const COLORED: &str = "
     11 write q=240 s=250 e=260 k=3 p=7 c=key
     12 write q=210 s=220 e=230 k=4 p=8 c=key w=1
     access 5 connections k=1 held=2 write
-    access 9 connections k=1 held=2 write
-    ";
-
-/// The same program uncolored, on one worker (as in `speedup.rs`): `encrypt` by key is the
-/// first suggestion, `write` the second.
-const SERIAL: &str = "
-    1 read q=0 s=0 e=10 k=1 io
-    2 read q=0 r=10 s=10 e=20 k=2 io
-    3 read q=0 r=20 s=20 e=30 k=3 io
-    4 read q=0 r=30 s=30 e=40 k=4 io
-    5 encrypt q=10 r=40 s=40 e=140 k=1 p=1
-    6 encrypt q=20 r=140 s=140 e=240 k=2 p=2
-    7 encrypt q=30 r=240 s=240 e=340 k=3 p=3
-    8 encrypt q=40 r=340 s=340 e=440 k=4 p=4
-    9 write q=140 r=440 s=440 e=450 k=1 p=5
-    10 write q=240 r=450 s=450 e=460 k=2 p=6
-    11 write q=340 r=460 s=460 e=470 k=3 p=7
-    12 write q=440 r=470 s=470 e=480 k=4 p=8
-    access 1 connections k=1 held=2 write
     access 9 connections k=1 held=2 write
     ";
 
@@ -118,7 +101,7 @@ fn svgs(html: &str) -> Vec<&str> {
 
 #[test]
 fn the_report_is_self_contained_and_holds_every_section() {
-    let html = report(SERIAL);
+    let html = report(common::FILESERVER);
     assert!(html.starts_with("<!DOCTYPE html>"));
     // Nothing to fetch and nothing to run: no script, no external reference (the SVG
     // namespace is a name, not a fetch).
@@ -358,7 +341,7 @@ fn the_report_loads_in_headless_chromium_without_console_messages() {
     );
 
     let page = dir.join("report.html");
-    std::fs::write(&page, report(SERIAL)).unwrap();
+    std::fs::write(&page, report(common::FILESERVER)).unwrap();
     let shot = dir.join("report.png");
     let messages = load(&page, &shot, &profile);
     assert!(messages.is_empty(), "console messages: {messages:?}");

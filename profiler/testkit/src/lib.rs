@@ -677,3 +677,8 @@ pub fn write_server_loop(
     w.write_batch(&batch)?;
     w.finish().map(|_| ())
 }
+
+/// [`one_busy_second`] as the bytes of a whole `.hue` file of one worker.
+pub fn one_busy_second_file(machine_samples: bool) -> Vec<u8> {
+    encode(&one_busy_second(machine_samples), 1, "test", "", true)
+}
