@@ -46,12 +46,13 @@ impl Durations {
     /// The bucket of `ns`.
     #[inline]
     pub fn bucket(ns: u64) -> usize {
-        if ns < 4 {
-            return ns as usize;
-        }
-        let octave = 63 - ns.leading_zeros() as usize;
-        let sub = ((ns >> (octave - 2)) & 3) as usize;
-        (4 + (octave - 2) * 4 + sub).min(DURATION_BUCKETS - 1)
+        // Octave `o` (the top bit) of `ns`, and `s = o - 2`, the shift that leaves its top three
+        // bits: `ns >> s` is 4..=7 (the sub-bucket plus 4), so the bucket is `4 * s + (ns >> s)`.
+        // Below 4 (`o` < 2) `s` is 0 and the bucket is `ns` itself. No branch: this runs per
+        // callback on the worker.
+        let o = 63 - (ns | 1).leading_zeros() as usize;
+        let s = o.saturating_sub(2);
+        (4 * s + (ns >> s) as usize).min(DURATION_BUCKETS - 1)
     }
 
     /// The smallest duration of bucket `i`, ns.
