@@ -257,7 +257,7 @@ fn render_help(app: &App, area: Rect, buf: &mut Buffer) {
             "← →  h l              1 s back / forward",
             "H L  Shift-← →        10 s back / forward",
             "g                     go to a time; Home End: start, end",
-            "w                     on Advice: write the suggested policy",
+            "w                     on Advice: write a policy (live: safe ones)",
         ]);
     }
     let w = 74.min(area.width);
