@@ -423,10 +423,9 @@ impl Aggregator {
             }
             Record::Panic(p) => self.sums.handler(p.handler).panics += 1,
             Record::Blocking(b) => self.sums.handler(b.handler).blocking = true,
-            Record::Machine(m) => {
-                if self.machine.is_none_or(|l| m.at >= l.at) {
-                    self.machine = Some(*m);
-                }
+            // Totals: the latest holds the earlier ones.
+            Record::Machine(m) if self.machine.is_none_or(|l| m.at >= l.at) => {
+                self.machine = Some(*m);
             }
             _ => {}
         }
