@@ -442,13 +442,14 @@ impl App {
                 return;
             };
             self.ui.message = Some(match write_new(&path, &text) {
+                // Where and how to try it first: a narrow terminal cuts the rest.
                 Ok(()) => format!(
-                    "wrote {written} rule{} from the live look ({left_out} not safe so far, left \
-                     out) to {}; try it: HUE_RECOLOR={} your-program; check it first: hue suggest \
-                     on a trace",
-                    if written == 1 { "" } else { "s" },
+                    "wrote {}: try HUE_RECOLOR={} your-program ({written} rule{} from the live \
+                     look, {left_out} not safe so far left out; check first: hue suggest on a \
+                     trace)",
                     path.display(),
-                    path.display()
+                    path.display(),
+                    if written == 1 { "" } else { "s" },
                 ),
                 Err(e) => format!("cannot write {}: {e}", path.display()),
             });

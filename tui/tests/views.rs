@@ -228,7 +228,11 @@ encrypt = \"by-key\"
     );
     let said = app.ui.message.clone().unwrap();
     assert!(
-        said.contains(&format!("HUE_RECOLOR={}", path.display())) && said.contains("1 rule"),
+        said.starts_with(&format!(
+            "wrote {}: try HUE_RECOLOR={} your-program",
+            path.display(),
+            path.display()
+        )) && said.contains("1 rule"),
         "{said}"
     );
     // Never over a file the user has: the next one is beside it.
@@ -275,4 +279,32 @@ fn live_advice_flags_a_hot_serialized_handler_with_its_verdict_so_far() {
     assert_eq!(row("write")[3], "group with log");
     assert_eq!(t.rows[0].cells[0], "encrypt", "sorted by work");
     insta::assert_snapshot!(draw(&app, 80, 24));
+}
+
+#[test]
+fn the_machine_line_says_when_the_cores_held_the_workers_back() {
+    use hue_profiler::MachineUse;
+    use hue_tui::view::overview::machine_line;
+    let mut m = MachineUse::default();
+    m.cores = 2;
+    m.wall_ns = 1_000_000_000;
+    m.process_cpu_ns = 400_000_000;
+    m.machine_cpu_ns = Some(2_000_000_000);
+    m.workers_cpu_ns = 300_000_000;
+    m.workers_cpu_wait_ns = Some(10_000_000);
+    // 0.4 of a core, its workers hardly waiting: mostly idle.
+    assert_eq!(
+        machine_line(&m),
+        " machine, last 1.00 s: process 0.40 of 2 cores, others 1.60: mostly idle, so the \
+         machine is not what holds it back"
+    );
+    // The same CPU, but its workers waited for a CPU half the time they were ready: others took
+    // the cores, and the bound (2 − 1.60) / 0.40 = 1.00x is stated with why.
+    m.workers_cpu_wait_ns = Some(300_000_000);
+    assert_eq!(
+        machine_line(&m),
+        " machine, last 1.00 s: process 0.40 of 2 cores, others 1.60 → on this machine at most \
+         1.00x this throughput, whatever the coloring; its workers waited for a CPU 50% of the \
+         time they were ready: the cores, not the colors, held them back"
+    );
 }

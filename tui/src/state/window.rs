@@ -108,6 +108,7 @@ impl Window {
         let mut w = Window::of(&snaps[start..=end]);
         if let Some(before) = start.checked_sub(1).and_then(|i| snaps[i].machine) {
             w.machine = machine_use(Some(before), &snaps[start..=end]);
+            w.add_workers_to_machine();
         }
         w
     }
@@ -215,7 +216,18 @@ impl Window {
             s.handlers.sort();
         }
         w.states = states.into_values().collect();
+        w.add_workers_to_machine();
         w
+    }
+
+    /// Puts the workers' CPU and wait for a CPU over the window into `machine`, for
+    /// `MachineUse::cpu_held_workers_back` (the profiler's rule).
+    fn add_workers_to_machine(&mut self) {
+        if let Some(m) = &mut self.machine {
+            let cpu: u64 = self.workers.iter().map(|k| k.cpu_ns).sum();
+            m.workers_cpu_ns = cpu.min(m.process_cpu_ns);
+            m.workers_cpu_wait_ns = Some(self.workers.iter().map(|k| k.cpu_wait_ns).sum());
+        }
     }
 
     /// `count` per second of the window.

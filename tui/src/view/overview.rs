@@ -195,14 +195,22 @@ pub fn machine_line(m: &hue_profiler::MachineUse) -> String {
         m.process_cores(),
         m.cores
     );
-    match m.speedup_bound() {
-        Some(_) if m.mostly_idle() => {
+    let line = match m.speedup_bound() {
+        Some(_) if m.mostly_idle() && !m.cpu_held_workers_back() => {
             format!("{head}: mostly idle, so the machine is not what holds it back")
         }
         Some(b) => format!(
             "{head} → on this machine at most {b:.2}x this throughput, whatever the coloring"
         ),
         None => head,
+    };
+    match m.workers_cpu_wait_share() {
+        Some(share) if m.cpu_held_workers_back() => format!(
+            "{line}; its workers waited for a CPU {} of the time they were ready: the cores, \
+             not the colors, held them back",
+            fmt::pct(share)
+        ),
+        _ => line,
     }
 }
 
