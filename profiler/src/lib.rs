@@ -64,7 +64,7 @@ pub use coloring::{Class, Coloring};
 pub use dag::DagConfig;
 pub use error::{Error, ErrorKind, Result};
 pub use histogram::{Histogram, Percentiles};
-pub use machine::MachineUse;
+pub use machine::{IDLE_PROCESS_CORES, MachineUse};
 pub use predict::{Limit, Point, Predictor};
 pub use profile::{
     ColorStats, ColorUse, HandlerStats, Interval, MAX_INTERVALS, MAX_TRACKED_COLORS, OtherColors,

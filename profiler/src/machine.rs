@@ -18,6 +18,11 @@ use serde::Serialize;
 /// oversubscribed.
 pub const OVERSUBSCRIBED_WAIT: f64 = 0.10;
 
+/// Below this many cores on average the process counts as mostly idle (it waited for its
+/// clients, its timers): the machine's cores were not what held its throughput, and no machine
+/// bound is worth stating.
+pub const IDLE_PROCESS_CORES: f64 = 0.5;
+
 /// CPU use over the traced run, from the trace's machine and worker samples.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[non_exhaustive]
@@ -82,6 +87,11 @@ impl MachineUse {
     pub fn cpu_held_workers_back(&self) -> bool {
         self.workers_cpu_wait_share()
             .is_some_and(|s| s >= OVERSUBSCRIBED_WAIT)
+    }
+
+    /// Whether the process used under [`IDLE_PROCESS_CORES`] on average: mostly idle.
+    pub fn mostly_idle(&self) -> bool {
+        self.process_cores() < IDLE_PROCESS_CORES
     }
 
     /// The most the traced program's throughput can grow on the traced machine: the cores

@@ -205,7 +205,7 @@ impl Speedup {
             .min_by_key(|p| p.cores.abs_diff(traced))
             .map_or(1.0, |p| p.burdened);
         let machine_ceiling = profile.machine.as_ref().and_then(|m| {
-            if m.process_cores() < crate::text::IDLE_PROCESS_CORES {
+            if m.mostly_idle() {
                 return None;
             }
             m.speedup_bound().map(|b| b * recorded_at_traced)

@@ -470,10 +470,6 @@ fn notes(p: &Profile, out: &mut String) {
     }
 }
 
-/// Below this many cores on average the process counts as mostly idle: no machine bound is
-/// worth stating.
-pub(crate) const IDLE_PROCESS_CORES: f64 = 0.5;
-
 /// What the traced machine had room for (see `machine.rs`).
 pub(crate) fn machine_line(m: &MachineUse, out: &mut String) {
     let others = m
@@ -490,7 +486,7 @@ pub(crate) fn machine_line(m: &MachineUse, out: &mut String) {
     match m.speedup_bound() {
         // Under half a core: the process mostly waited (for its clients, its timers), and the
         // machine's cores were not what held its throughput.
-        Some(_) if m.process_cores() < IDLE_PROCESS_CORES => {
+        Some(_) if m.mostly_idle() => {
             let _ = writeln!(
                 out,
                 ": it was mostly idle, so the machine was not what held its throughput back."

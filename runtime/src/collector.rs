@@ -142,10 +142,13 @@ impl Collector {
             }
             let now = Instant::now();
             if now >= next_publish {
+                // One machine sample a period, into the trace and the snapshot alike.
+                let sample = Record::Machine(machine.sample(&self.clock, cpu_wait));
                 if self.writer.is_some() {
-                    self.write(&[Record::Machine(machine.sample(&self.clock, cpu_wait))]);
+                    self.write(std::slice::from_ref(&sample));
                 }
                 if let Some(server) = &self.telemetry {
+                    period.add_record(&sample);
                     seq += 1;
                     let snap = period.snapshot(
                         seq,

@@ -560,6 +560,12 @@ impl Recorder {
         Some(Duration::from_nanos(self.clock.delta_ns(0, left)).max(Duration::from_micros(1)))
     }
 
+    /// Adds `ticks` of serialization-bound time (idle while another worker held a color with
+    /// work waiting; `scheduler/serial_bound.rs`): once per idle stretch, never per callback.
+    pub(crate) fn serial_bound(&mut self, ticks: u64) {
+        *self.agg.worker.serial_bound.get_or_insert(0) += ticks;
+    }
+
     pub(crate) fn after_park(&mut self) {
         let now = self.now();
         self.agg.worker.parked += now.saturating_sub(self.park_start);
@@ -611,6 +617,8 @@ impl Recorder {
             *last = now_wait;
         }
         self.agg.worker.cpu_ns += cpu_ns;
+        // Measured (`serial_bound`), if only zero: not the "not measured" of a trace.
+        self.agg.worker.serial_bound.get_or_insert(0);
         if self.level == TraceLevel::Full {
             let w = self.agg.worker;
             self.records.push(Record::Sample(WorkerSample {

@@ -99,6 +99,11 @@ impl Inner {
         self.stopping.load(Ordering::Relaxed)
     }
 
+    /// Whether live telemetry is served.
+    pub(crate) fn telemetry_on(&self) -> bool {
+        self.telemetry_addr.is_some()
+    }
+
     /// Queues a callback from a thread that is not running one (a [`Handle`]).
     pub(crate) fn push(&self, target: Target, work: Work, origin: Origin) {
         Queue::push_via(self, target, work, origin, None);

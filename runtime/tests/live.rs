@@ -199,3 +199,88 @@ fn tracing_events_and_spans_inside_handlers_land_on_their_callback() {
     assert_eq!(events[1].level, 3);
     let _ = std::fs::remove_file(&path);
 }
+
+/// Runs 1500 callbacks of 200 µs on 2 workers, queued at once from outside into `color(i)`,
+/// and returns the serialization-bound time and the busy time the viewer saw, summed over
+/// workers and periods, ns.
+fn serial_bound_and_busy(color: impl Fn(u64) -> Color) -> (u64, u64) {
+    const N: u64 = 1500;
+    let (rt, mut viewer) = watched(2, Duration::from_millis(50));
+    let h = Handler::new("live.serial");
+    // Both workers asleep first, as a server between requests.
+    std::thread::sleep(Duration::from_millis(100));
+    let handle = rt.handle();
+    for i in 0..N {
+        handle
+            .spawn(h.color(color(i)), |_| spin(Duration::from_micros(200)))
+            .unwrap();
+    }
+    let (mut serial, mut busy, mut ran, mut after) = (0, 0, 0, 0);
+    let mut measured = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Until every callback was seen, and four periods more: a sleeping worker reports its
+    // sleep once a period.
+    while after < 4 && Instant::now() < deadline {
+        let snap = viewer.next_snapshot().unwrap();
+        for w in &snap.workers {
+            // `None`: the worker handed nothing over in that period.
+            serial += w.serial_bound_ns.unwrap_or(0);
+            measured |= w.serial_bound_ns.is_some();
+            busy += w.busy_ns;
+            ran += w.callbacks;
+        }
+        if ran >= N {
+            after += 1;
+        }
+    }
+    assert_eq!(ran, N, "every callback reached the viewer");
+    assert!(
+        measured,
+        "live snapshots carry the serialization-bound time"
+    );
+    rt.shutdown();
+    (serial, busy)
+}
+
+#[test]
+fn serialization_bound_time_tells_one_color_from_many() {
+    // All in one color: one worker runs it all, the other idles beside work it cannot take.
+    let (serial, busy) = serial_bound_and_busy(|_| Color::of(&"one"));
+    assert!(
+        serial as f64 >= 0.5 * busy as f64,
+        "one color: serialization-bound {serial} ns for {busy} ns of work"
+    );
+    // Spread over 64 colors: both workers run; only the tail of the run is serialized.
+    let (serial, busy) = serial_bound_and_busy(|i| Color::of(&(i % 64)));
+    assert!(
+        (serial as f64) < 0.15 * busy as f64,
+        "64 colors: serialization-bound {serial} ns for {busy} ns of work"
+    );
+}
+
+#[test]
+fn snapshots_carry_the_machine_line() {
+    let (rt, mut viewer) = watched(1, Duration::from_millis(20));
+    let handle = rt.handle();
+    let h = Handler::new("live.machine");
+    let mut samples = Vec::new();
+    while samples.len() < 3 {
+        handle
+            .spawn(h.color(Color::DEFAULT), |_| spin(Duration::from_millis(5)))
+            .unwrap();
+        if let Some(m) = viewer.next_snapshot().unwrap().machine {
+            samples.push(m);
+        }
+    }
+    assert!(samples.iter().all(|m| m.cores >= 1));
+    assert!(
+        samples
+            .windows(2)
+            .all(|w| w[1].at_ns > w[0].at_ns && w[1].process_cpu_ns >= w[0].process_cpu_ns),
+        "totals since the start: {samples:?}"
+    );
+    if cfg!(target_os = "linux") {
+        assert!(samples.iter().all(|m| m.machine_cpu_ns.is_some()));
+    }
+    rt.shutdown();
+}

@@ -7,8 +7,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hue_runtime::telemetry::{
-    ColorSnapshot, HandlerSnapshot, ServerOptions, Snapshot, StateSnapshot, TelemetryClient,
-    TelemetryError, TelemetryErrorKind, TelemetryServer, WorkerSnapshot,
+    ColorSnapshot, HandlerSnapshot, MachineSnapshot, ServerOptions, Snapshot, StateSnapshot,
+    TelemetryClient, TelemetryError, TelemetryErrorKind, TelemetryServer, WorkerSnapshot,
 };
 use proptest::prelude::*;
 
@@ -35,6 +35,7 @@ fn snapshot(seq: u64, handlers: usize) -> Snapshot {
                 cpu_wait_ns: 3,
                 callbacks: seq,
                 steals: u64::from(w),
+                serial_bound_ns: (w > 0).then_some(seq * 10),
             })
             .collect(),
         handlers: (0..handlers)
@@ -68,6 +69,12 @@ fn snapshot(seq: u64, handlers: usize) -> Snapshot {
             wait_ns: 300,
             ..StateSnapshot::default()
         }],
+        machine: Some(MachineSnapshot {
+            at_ns: seq * 100_000_000,
+            process_cpu_ns: seq * 90_000_000,
+            machine_cpu_ns: Some(seq * 150_000_000),
+            cores: 2,
+        }),
         dropped_records: seq / 2,
         dropped_snapshots: 0,
     }

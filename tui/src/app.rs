@@ -7,7 +7,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::source::Event;
 use crate::state::table::Table;
-use crate::state::{Model, Window, advice, rows};
+use crate::state::{Mode, Model, Window, advice, rows};
 use crate::view::theme::Theme;
 
 /// The views, in tab order.
@@ -66,7 +66,8 @@ pub enum Action {
     None,
     /// Leave.
     Quit,
-    /// Write the suggested policy (replay, on the advice view).
+    /// Write a policy (on the advice view): replay, the profiler's suggestions; live, the
+    /// candidates whose verdict so far is safe.
     WritePolicy,
 }
 
@@ -341,16 +342,7 @@ impl App {
             KeyCode::Home => self.seek_to(0),
             KeyCode::End => self.seek_to(u64::MAX),
             KeyCode::Char('g') if self.model.is_replay() => self.ui.goto = Some(String::new()),
-            KeyCode::Char('w') if self.ui.tab == Tab::Advice => {
-                if self.model.is_replay() {
-                    return Action::WritePolicy;
-                }
-                self.ui.message = Some(
-                    "live verdicts rest on a short look: record a trace (HUE_TRACE_FILE=run.hue) \
-                     and run hue suggest run.hue --write-policy hue-recolor.toml, or replay it here"
-                        .to_owned(),
-                );
-            }
+            KeyCode::Char('w') if self.ui.tab == Tab::Advice => return Action::WritePolicy,
             _ => {}
         }
         Action::None
@@ -426,22 +418,48 @@ impl App {
 }
 
 impl App {
-    /// Writes the profiler's suggested policy into `dir` as `hue-recolor.toml` (or
-    /// `hue-recolor-N.toml` if that exists: never over a file the user has) and says so.
+    /// Writes a policy into `dir` as `hue-recolor.toml` (or `hue-recolor-N.toml` if that
+    /// exists: never over a file the user has) and says so: in replay the profiler's
+    /// suggested policy, live the rules the candidates seen so far allow
+    /// ([`advice::live_policy`]).
     pub fn write_policy(&mut self, dir: &std::path::Path) {
+        if let Mode::Live { addr } = &self.model.mode {
+            let so_far = match self.cursor() {
+                Some(c) => Window::of(&self.model.snapshots[..=c]),
+                None => Window::default(),
+            };
+            let (text, written, left_out) =
+                advice::live_policy(&so_far, &self.model.groups, &addr.to_string());
+            if written == 0 {
+                self.ui.message = Some(format!(
+                    "no handler is safe to recolor from what was seen so far ({left_out} share \
+                     state with others): nothing written; `hue suggest` on a trace says more"
+                ));
+                return;
+            }
+            let Some(path) = free_policy_path(dir) else {
+                self.ui.message = Some(format!("too many hue-recolor files in {}", dir.display()));
+                return;
+            };
+            self.ui.message = Some(match write_new(&path, &text) {
+                // Where and how to try it first: a narrow terminal cuts the rest.
+                Ok(()) => format!(
+                    "wrote {}: try HUE_RECOLOR={} your-program ({written} rule{} from the live \
+                     look, {left_out} not safe so far left out; check first: hue suggest on a \
+                     trace)",
+                    path.display(),
+                    path.display(),
+                    if written == 1 { "" } else { "s" },
+                ),
+                Err(e) => format!("cannot write {}: {e}", path.display()),
+            });
+            return;
+        }
         let Some(Ok(a)) = &self.model.analysis else {
             self.ui.message = Some("the profiler has not finished analyzing the trace".into());
             return;
         };
-        let path = (0..100)
-            .map(|i| {
-                dir.join(if i == 0 {
-                    "hue-recolor.toml".to_owned()
-                } else {
-                    format!("hue-recolor-{i}.toml")
-                })
-            })
-            .find(|p| !p.exists());
+        let path = free_policy_path(dir);
         let Some(path) = path else {
             self.ui.message = Some(format!("too many hue-recolor files in {}", dir.display()));
             return;
@@ -451,7 +469,7 @@ impl App {
         } else {
             "wrote the suggested policy"
         };
-        self.ui.message = Some(match std::fs::write(&path, a.report.policy.to_toml()) {
+        self.ui.message = Some(match write_new(&path, &a.report.policy.to_toml()) {
             Ok(()) => format!(
                 "{what} to {}; try it: HUE_RECOLOR={} your-program",
                 path.display(),
@@ -460,6 +478,31 @@ impl App {
             Err(e) => format!("cannot write {}: {e}", path.display()),
         });
     }
+}
+
+/// `hue-recolor.toml` in `dir`, or `hue-recolor-N.toml` if that exists (never a file the user
+/// has); `None` after 100 of them.
+fn free_policy_path(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    (0..100)
+        .map(|i| {
+            dir.join(if i == 0 {
+                "hue-recolor.toml".to_owned()
+            } else {
+                format!("hue-recolor-{i}.toml")
+            })
+        })
+        .find(|p| !p.exists())
+}
+
+/// Writes `text` into a new file at `path`; fails rather than replace one that appeared since
+/// [`free_policy_path`] looked.
+fn write_new(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?
+        .write_all(text.as_bytes())
 }
 
 /// `12.5` (seconds) or `1:02.5` (minutes and seconds) in nanoseconds.

@@ -22,9 +22,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::Key;
 use crate::telemetry::{
-    ColorSnapshot, HandlerSnapshot, MAX_COLORS, Snapshot, StateSnapshot, WorkerSnapshot,
+    ColorSnapshot, HandlerSnapshot, MAX_COLORS, MachineSnapshot, Snapshot, StateSnapshot,
+    WorkerSnapshot,
 };
-use crate::trace::{DenseIds, NameKind, Record};
+use crate::trace::{DenseIds, MachineSample, NameKind, Record};
 
 /// Buckets of [`Durations`]: four per power of two, up to about 18 minutes.
 pub const DURATION_BUCKETS: usize = 160;
@@ -183,6 +184,9 @@ pub struct WorkerAgg {
     pub cpu_ns: u64,
     /// Time the thread was runnable but waiting for a CPU (0 where the kernel does not say).
     pub cpu_wait_ns: u64,
+    /// Time idle while another worker owned a color with callbacks waiting behind the one it
+    /// ran (the feeder's unit); `None` where not measured (a trace's worker samples).
+    pub serial_bound: Option<u64>,
 }
 
 impl WorkerAgg {
@@ -194,6 +198,9 @@ impl WorkerAgg {
         self.steals += other.steals;
         self.cpu_ns += other.cpu_ns;
         self.cpu_wait_ns += other.cpu_wait_ns;
+        if let Some(t) = other.serial_bound {
+            *self.serial_bound.get_or_insert(0) += t;
+        }
     }
 }
 
@@ -278,6 +285,7 @@ impl Interval {
         self.worker.add(&WorkerAgg {
             busy: time(from.worker.busy),
             parked: time(from.worker.parked),
+            serial_bound: from.worker.serial_bound.map(&time),
             ..from.worker
         });
     }
@@ -322,6 +330,8 @@ impl Names {
 pub struct Aggregator {
     sums: Interval,
     workers: Vec<WorkerAgg>,
+    /// The latest machine sample folded in (cumulative, so the latest holds everything).
+    machine: Option<MachineSample>,
 }
 
 impl Aggregator {
@@ -330,6 +340,7 @@ impl Aggregator {
         Aggregator {
             sums: Interval::default(),
             workers: vec![WorkerAgg::default(); workers],
+            machine: None,
         }
     }
 
@@ -349,14 +360,19 @@ impl Aggregator {
         t.add(&WorkerAgg {
             busy: ns(w.busy),
             parked: ns(w.parked),
+            serial_bound: w.serial_bound.map(&ns),
             ..*w
         });
     }
 
     /// Folds in one trace record (times in nanoseconds), the way a worker's interval sums
     /// what ran: callbacks into their handler and color, samples into their worker, accesses
-    /// into their state, panics and blocking callbacks into their handler. Other records
-    /// (names, events, drops, machine samples) hold nothing a period sums.
+    /// into their state, panics and blocking callbacks into their handler; of machine samples
+    /// (totals since the start) the period keeps the latest. Other records (names, events,
+    /// drops) hold nothing a period sums.
+    ///
+    /// Live, the collector folds in its own machine sample this way once a period, the one it
+    /// writes to the trace, so live and replayed snapshots carry the same machine totals.
     pub fn add_record(&mut self, record: &Record) {
         match record {
             Record::Callback(cb) => {
@@ -391,6 +407,7 @@ impl Aggregator {
                     steals: s.steals,
                     cpu_ns: s.cpu,
                     cpu_wait_ns: 0,
+                    serial_bound: None,
                 };
                 self.sums.worker.add(&w);
                 self.worker(s.worker).add(&w);
@@ -407,13 +424,19 @@ impl Aggregator {
             }
             Record::Panic(p) => self.sums.handler(p.handler).panics += 1,
             Record::Blocking(b) => self.sums.handler(b.handler).blocking = true,
+            // Totals: the latest holds the earlier ones.
+            Record::Machine(m) if self.machine.is_none_or(|l| m.at >= l.at) => {
+                self.machine = Some(*m);
+            }
             _ => {}
         }
     }
 
     /// Whether nothing was folded in since the last snapshot.
     pub fn is_empty(&self) -> bool {
-        self.sums.is_empty() && self.sums.handlers.iter().all(|h| h.panics == 0)
+        self.sums.is_empty()
+            && self.sums.handlers.iter().all(|h| h.panics == 0)
+            && self.machine.is_none()
     }
 
     /// The snapshot of the period so far, and a fresh period. `at_ns` is the period's end,
@@ -441,6 +464,7 @@ impl Aggregator {
                 cpu_wait_ns: w.cpu_wait_ns,
                 callbacks: w.callbacks,
                 steals: w.steals,
+                serial_bound_ns: w.serial_bound,
             })
             .collect();
         let handlers = sums
@@ -515,6 +539,7 @@ impl Aggregator {
             colors,
             active_colors,
             states,
+            machine: self.machine.take().as_ref().map(MachineSnapshot::from),
             dropped_records,
             dropped_snapshots: 0,
         }
@@ -582,6 +607,7 @@ impl Replay {
             Record::Sample(s) => Some(s.end),
             Record::Access(a) => Some(a.at),
             Record::Panic(p) => Some(p.at),
+            Record::Machine(m) => Some(m.at),
             Record::Blocking(_) => None,
             _ => None,
         }
@@ -668,7 +694,7 @@ impl Replay {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::{AccessRecord, CallbackRecord, Name, Origin, WorkerSample};
+    use crate::trace::{AccessRecord, CallbackRecord, MachineSample, Name, Origin, WorkerSample};
 
     const MS: u64 = 1_000_000;
 
@@ -702,6 +728,16 @@ mod tests {
             id,
             name: n.into(),
         })
+    }
+
+    fn machine(at: u64, process_cpu: u64) -> MachineSample {
+        MachineSample {
+            at,
+            process_cpu,
+            machine_cpu: Some(process_cpu + 10),
+            cores: 2,
+            workers_cpu_wait: None,
+        }
     }
 
     fn replay(records: &[Record], period: u64) -> (Vec<Snapshot>, u64) {
@@ -754,6 +790,42 @@ mod tests {
     }
 
     #[test]
+    fn serialization_bound_time_is_converted_and_summed_where_measured() {
+        let mut agg = Aggregator::new(2);
+        let mut iv = Interval::default();
+        iv.worker.parked = 5;
+        iv.worker.serial_bound = Some(3);
+        agg.add_interval(1, &iv, |t| t * 2);
+        agg.add_interval(1, &iv, |t| t * 2);
+        iv.worker.serial_bound = None;
+        agg.add_interval(0, &iv, |t| t * 2);
+        let s = agg.snapshot(1, 10, 10, 0, &Names::default());
+        assert_eq!(s.workers[1].serial_bound_ns, Some(12));
+        assert_eq!(s.workers[1].parked_ns, 20);
+        assert_eq!(
+            s.workers[0].serial_bound_ns, None,
+            "not measured is not zero"
+        );
+    }
+
+    #[test]
+    fn a_replayed_machine_sample_lands_in_the_period_it_was_taken_in() {
+        let (snaps, _) = replay(
+            &[
+                Record::Machine(machine(5 * MS, 4 * MS)),
+                Record::Machine(machine(15 * MS, 12 * MS)),
+                Record::Machine(machine(19 * MS, 16 * MS)),
+            ],
+            10 * MS,
+        );
+        let got: Vec<_> = snaps
+            .iter()
+            .map(|s| s.machine.map(|m| (m.at_ns / MS, m.process_cpu_ns / MS)))
+            .collect();
+        assert_eq!(got, [Some((5, 4)), Some((19, 16))]);
+    }
+
+    #[test]
     fn a_record_later_than_the_window_is_counted_not_lost() {
         let mut recs = vec![name(0, "a")];
         recs.push(callback(1, 0, 0, 0, 0, 2 * REPLAY_LATENESS_NS));
@@ -801,6 +873,9 @@ mod tests {
                 contended: true,
                 holder: None,
             }),
+            // Cumulative: the later one holds the earlier, and the snapshot keeps it.
+            Record::Machine(machine(19, 30)),
+            Record::Machine(machine(9, 14)),
         ];
         let mut replayed = Aggregator::new(1);
         for r in &records {
@@ -852,9 +927,14 @@ mod tests {
             steals: 1,
             cpu_ns: 11,
             cpu_wait_ns: 0,
+            // Not in a trace's worker samples: a replay cannot show it.
+            serial_bound: None,
         };
         let mut live = Aggregator::new(1);
         live.add_interval(0, &iv, |t| t * 2);
+        // The collector folds in its machine samples as records, once a period.
+        live.add_record(&Record::Machine(machine(9, 14)));
+        live.add_record(&Record::Machine(machine(19, 30)));
         let mut names = Names::default();
         names.set(NameKind::Handler, 0, "a");
         names.set(NameKind::Handler, 1, "b");
@@ -866,6 +946,15 @@ mod tests {
         assert_eq!(a.states[0].handlers, ["b"]);
         assert_eq!(a.handlers[0].durations, [[8, 1]]);
         assert!(!a.states[0].keyed);
+        assert_eq!(
+            a.machine,
+            Some(MachineSnapshot {
+                at_ns: 19,
+                process_cpu_ns: 30,
+                machine_cpu_ns: Some(40),
+                cores: 2
+            })
+        );
         let by_key = a.colors.iter().find(|c| c.color == keyed).unwrap();
         assert_eq!(
             (by_key.key, &by_key.handlers[..]),

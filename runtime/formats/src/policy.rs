@@ -304,6 +304,20 @@ impl Policy {
             .collect()
     }
 
+    /// [`Policy::to_toml`] with `header` (comment lines, each starting with `#` and ending with
+    /// a newline) before it and, above each rule, the comment `note` gives its handler, if any
+    /// (one line, without the `#`). [`Policy::parse`] reads it back to the same rules.
+    pub fn to_toml_annotated(&self, header: &str, note: impl Fn(&str) -> Option<String>) -> String {
+        let mut out = format!("{header}version = {POLICY_VERSION}\n\n[rules]\n");
+        for (h, r) in &self.rules {
+            if let Some(n) = note(h) {
+                out.push_str(&format!("# {}\n", n.replace('\n', " ")));
+            }
+            out.push_str(&format!("{} = {}\n", toml_key(h), r.to_toml()));
+        }
+        out
+    }
+
     /// The policy as `hue-recolor.toml` text; [`Policy::parse`] reads it back unchanged.
     pub fn to_toml(&self) -> String {
         let mut out = format!("version = {POLICY_VERSION}\n\n[rules]\n");

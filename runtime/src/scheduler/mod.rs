@@ -4,6 +4,7 @@
 mod color_queue;
 mod idle;
 mod park;
+mod serial_bound;
 mod stats;
 mod table;
 mod worker;

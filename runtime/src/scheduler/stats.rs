@@ -6,6 +6,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::serial_bound::BacklogClock;
+
 /// Counters of one worker. The worker owns and writes them; [`crate::Metrics`] carries copies.
 #[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WorkerStats {
@@ -32,6 +34,9 @@ pub(crate) struct WorkerMetrics {
     steals: AtomicU64,
     parks: AtomicU64,
     batches: AtomicU64,
+    /// How long the worker has owned a color with callbacks waiting (tracing only; see
+    /// `serial_bound.rs`): written when such a backlog starts or ends, read by idle workers.
+    pub(crate) backlog: BacklogClock,
 }
 
 impl WorkerStats {

@@ -54,6 +54,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_deque::Steal;
 
+use super::serial_bound::{Backlog, BacklogClock, IdleMark};
 use super::stats::WorkerStats;
 use super::table::Runnable;
 use crate::callback::Callback;
@@ -214,6 +215,9 @@ pub(crate) struct Worker {
     /// doubled by each sleep shorter than `SPIN_MAX_NS` that another thread's work ended (a
     /// longer spin would have caught it; I/O it would not have seen).
     spin_ns: u64,
+    /// With tracing on: whether the color this worker owns has callbacks waiting behind the
+    /// one it runs, as of its last batch boundary (`serial_bound.rs`).
+    backlog: Backlog,
 }
 
 impl Worker {
@@ -243,6 +247,7 @@ impl Worker {
             next_io_look: 0,
             io_look_ticks: (IO_LOOK_INTERVAL.as_secs_f64() * inner_clock.ticks_per_sec()) as u64,
             spin_ns: SPIN_MAX_NS,
+            backlog: Backlog::default(),
             batch,
             stats: WorkerStats::default(),
             rng: 0x2545_f491_4f6c_dd1d ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
@@ -263,8 +268,17 @@ impl Worker {
         while !inner.stopping() {
             if let Some(cq) = self.find_work() {
                 self.run_color(cq);
-            } else if !self.poll_io() && !self.spin_for_work() {
-                self.sleep();
+            } else if !self.poll_io() {
+                // Idle: spin, then sleep. With tracing on, the part of it when others held
+                // colors with work waiting is serialization-bound (`serial_bound.rs`).
+                let mark = self.cx.tracing.then(|| self.idle_mark());
+                if !self.spin_for_work() {
+                    self.sleep();
+                }
+                if let Some(mark) = mark {
+                    let ticks = mark.bound(self.cx.index, self.backlogs(), inner.clock.raw());
+                    recorder::with(|r| r.serial_bound(ticks));
+                }
             }
         }
         self.stats.submit(&inner.metrics[self.cx.index]);
@@ -363,7 +377,10 @@ impl Worker {
 
     fn run_color_batches(&mut self, cq: Runnable, inner: &Arc<Inner>, max: usize) {
         loop {
-            if cq.take(max, &mut self.batch) == 0 {
+            let taken = cq.take(max, &mut self.batch);
+            // Once per batch, never per callback: callbacks wait behind the first of it.
+            self.set_backlog(taken > 1);
+            if taken == 0 {
                 inner.colors.retire(cq, &mut self.cx.spare.borrow_mut());
                 break;
             }
@@ -383,6 +400,7 @@ impl Worker {
                 }
             }
             if !cq.more_or_release() {
+                self.set_backlog(false);
                 inner.colors.retire(cq, &mut self.cx.spare.borrow_mut());
                 break;
             }
@@ -398,11 +416,34 @@ impl Worker {
                 // the run queue first, ahead of this one, or a color that never drains would
                 // keep finding itself alone on the run queue and never let the inbox be read.
                 while let Steal::Retry = inbox.steal_batch(&self.cx.local) {}
+                // On the run queue, the color is any worker's to take: no longer held.
+                self.set_backlog(false);
                 self.cx.push_local(cq);
                 break;
             }
         }
         self.stats.submit(&inner.metrics[self.cx.index]);
+    }
+
+    /// With tracing on, says whether the owned color has callbacks waiting behind the one
+    /// running (`serial_bound.rs`); writes the published word only on a change.
+    #[inline]
+    fn set_backlog(&mut self, waiting: bool) {
+        if self.cx.tracing {
+            let inner = &*self.cx.inner;
+            let word = &inner.metrics[self.cx.index].backlog;
+            self.backlog.set(waiting, &inner.clock, word);
+        }
+    }
+
+    /// Every worker's published backlog word, by index.
+    fn backlogs(&self) -> impl Iterator<Item = &BacklogClock> {
+        self.cx.inner.metrics.iter().map(|m| &m.backlog)
+    }
+
+    /// Where this worker's idle stretch begins, for its serialization-bound time.
+    fn idle_mark(&self) -> IdleMark {
+        IdleMark::new(self.cx.index, self.backlogs(), self.cx.inner.clock.raw())
     }
 
     /// Appends what the callback that just returned queued into its own color. With tracing
@@ -574,6 +615,15 @@ impl Worker {
             recorder::with(|r| r.before_park()).flatten()
         } else {
             None
+        };
+        // Live, a sleeping worker comes back once a period to hand over its sleep so far (and
+        // its serialization-bound time, `serial_bound.rs`): a viewer sees a long sleep while it
+        // lasts, not when it ends. Ten wake-ups a second at the default period.
+        let handover = match (inner.telemetry_on(), handover) {
+            (true, h) => Some(h.map_or(inner.config.sample_interval, |h| {
+                h.min(inner.config.sample_interval)
+            })),
+            (false, h) => h,
         };
         inner.idle.announce_sleep(me, driver.is_some());
         // Due timers, and how long until the next, only now: a timer armed before this

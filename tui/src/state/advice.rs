@@ -7,6 +7,7 @@ use super::table::{Column, Row, SortKey, Table};
 use super::window::Window;
 use crate::fmt;
 use crate::source::analysis::{Analysis, TARGET_CORES};
+use hue_formats::policy::{Policy, Rule};
 
 /// Colors holding less of the work than this are not looked into: recoloring their handlers
 /// cannot move the color bound much.
@@ -15,6 +16,30 @@ const MIN_COLOR_SHARE: f64 = 0.05;
 /// Live candidates: the handlers of the colors that hold the most work, each with a verdict
 /// from the states it was seen touching in `w` and what recoloring it could at most buy.
 pub fn live(w: &Window, groups: &Groups) -> Table {
+    live_candidates(w, groups).0
+}
+
+/// A live candidate as the policy sees it: a handler and the rule its verdict so far allows,
+/// if it allows one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    /// The handler.
+    pub handler: String,
+    /// Calls seen.
+    pub calls: u64,
+    /// The states it was seen touching (`keyed` marks `Keyed` ones).
+    pub states: Vec<(String, bool)>,
+    /// The rule that recolors it, if its verdict so far is safe: by key where it touched no
+    /// state or only keyed state, its own group where it alone touches a shared state; `None`
+    /// where it shares state with other handlers (they must move together: `why`).
+    pub rule: Option<Rule>,
+    /// The verdict so far, as the advice view names it.
+    pub verdict: String,
+}
+
+/// The rows of [`live`] and, per handler, what a policy may do with it.
+fn live_candidates(w: &Window, groups: &Groups) -> (Table, Vec<Candidate>) {
+    let mut candidates: Vec<Candidate> = Vec::new();
     let total = w.busy_ns();
     let mut colors: Vec<_> = w.colors.iter().collect();
     colors.sort_by_key(|c| std::cmp::Reverse(c.busy_ns));
@@ -97,6 +122,25 @@ pub fn live(w: &Window, groups: &Groups) -> Table {
                     with.is_empty(),
                 )
             };
+            if !candidates.iter().any(|c| c.handler == h.name) {
+                // Live, whether a handler's callbacks carry a key is not known: `by-key`
+                // keeps each key's callbacks in order and leaves a callback without a key in
+                // its color, where `unique` would drop the order of every callback.
+                let rule = if touched.is_empty() || shared.is_empty() {
+                    Some(Rule::ByKey)
+                } else if frees {
+                    Some(Rule::Group(shared.join("+")))
+                } else {
+                    None
+                };
+                candidates.push(Candidate {
+                    handler: h.name.clone(),
+                    calls: h.callbacks,
+                    states: touched.iter().map(|s| (s.name.clone(), s.keyed)).collect(),
+                    rule,
+                    verdict: verdict.clone(),
+                });
+            }
             let share = h.busy_ns as f64 / total as f64;
             let before = total as f64 / cmax.max(1) as f64;
             // Moving the handler out of the color leaves the rest of the color and the next
@@ -167,7 +211,7 @@ pub fn live(w: &Window, groups: &Groups) -> Table {
             });
         }
     }
-    Table {
+    let table = Table {
         columns: vec![
             Column::text("handler", 8),
             Column::text("color", 10),
@@ -180,11 +224,66 @@ pub fn live(w: &Window, groups: &Groups) -> Table {
         note: Some(format!(
             "handlers of the colors holding ≥{} of the work seen in the last {}; verdicts from the \
              states seen so far (? : not proven); color bound = work ÷ busiest color's work, the \
-             most any number of cores can give; `hue suggest` on a trace predicts and checks more",
+             most any number of cores can give; w writes the safe ones as a policy; `hue suggest` \
+             on a trace predicts and checks more",
             fmt::pct(MIN_COLOR_SHARE),
             fmt::dur(w.span_ns as f64)
         )),
+    };
+    (table, candidates)
+}
+
+/// A policy from the live candidates: a rule for each handler whose verdict so far is safe,
+/// each with its evidence, under a header that says it rests on a live look at `source` and
+/// how to check it; handlers left out are named in comments with why. Returns the file's text
+/// and the rules written and left out.
+pub fn live_policy(w: &Window, groups: &Groups, source: &str) -> (String, usize, usize) {
+    let (_, candidates) = live_candidates(w, groups);
+    let look = fmt::dur(w.span_ns as f64);
+    let mut policy = Policy::new();
+    let mut notes = std::collections::BTreeMap::new();
+    let mut left_out = Vec::new();
+    for c in &candidates {
+        let states = if c.states.is_empty() {
+            "no Shared/Keyed state".to_owned()
+        } else {
+            let named: Vec<String> = c
+                .states
+                .iter()
+                .map(|(s, keyed)| format!("{s}{}", if *keyed { " (keyed)" } else { "" }))
+                .collect();
+            named.join(", ")
+        };
+        let evidence = format!(
+            "{} so far, from {} calls seen in {look}, touching {states}",
+            c.verdict, c.calls
+        );
+        match &c.rule {
+            Some(rule) => {
+                policy = policy.with_rule(c.handler.clone(), rule.clone());
+                notes.insert(c.handler.clone(), evidence);
+            }
+            None => left_out.push(format!(
+                "# left out: {}: {evidence}: its users must share one color, and moving them \
+                 together is not proven safe by a live look; `hue suggest` on a trace proposes it",
+                c.handler
+            )),
+        }
     }
+    let header = format!(
+        "# hue-recolor.toml written by `hue top` from a live look at {source}: {look} of telemetry.\n\
+         # Each rule rests only on what ran in that look: state outside Shared/Keyed is invisible to\n\
+         # hue, and a path that did not run in it was not seen. Check it before relying on it:\n\
+         # record a trace (HUE_TRACE_FILE=run.hue your-program) and run `hue suggest run.hue`.\n\
+         # by-key keeps one key's callbacks in order; a callback without a key keeps its color.\n"
+    );
+    let mut text = policy.to_toml_annotated(&header, |h| notes.get(h).cloned());
+    for l in &left_out {
+        text.push_str(l);
+        text.push('\n');
+    }
+    let written = notes.len();
+    (text, written, left_out.len())
 }
 
 /// The profiler's suggestions for a whole trace, then the hot handlers it does not suggest.

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use hue_formats::telemetry::{HandlerSnapshot, Snapshot, StateSnapshot};
+use hue_formats::telemetry::{HandlerSnapshot, MachineSnapshot, Snapshot, StateSnapshot};
+use hue_profiler::MachineUse;
 
 /// How much time a view sums at least: one second, so that rates are per second of real
 /// activity, not of one short period.
@@ -26,6 +27,9 @@ pub struct WorkerRow {
     pub callbacks: u64,
     /// Colors stolen.
     pub steals: u64,
+    /// Time idle while another worker held a color with callbacks waiting; `None` where not
+    /// measured (a replayed trace, an older program).
+    pub serial_bound_ns: Option<u64>,
 }
 
 /// One color over the window.
@@ -81,6 +85,10 @@ pub struct Window {
     pub dropped_records: u64,
     /// Snapshots dropped for this viewer so far (total, as of the last period).
     pub dropped_snapshots: u64,
+    /// The CPU the process and the machine used between two of the snapshots' machine
+    /// samples (the last one before the window and the window's last, or the window's first
+    /// and last), for `hue_profiler::MachineUse::speedup_bound`; `None` without two samples.
+    pub machine: Option<MachineUse>,
 }
 
 impl Window {
@@ -97,7 +105,12 @@ impl Window {
             start -= 1;
             span += snaps[start].period_ns;
         }
-        Window::of(&snaps[start..=end])
+        let mut w = Window::of(&snaps[start..=end]);
+        if let Some(before) = start.checked_sub(1).and_then(|i| snaps[i].machine) {
+            w.machine = machine_use(Some(before), &snaps[start..=end]);
+            w.add_workers_to_machine();
+        }
+        w
     }
 
     /// The sums of `snaps` (consecutive periods, oldest first).
@@ -111,6 +124,7 @@ impl Window {
         };
         w.start_ns = first.at_ns.saturating_sub(first.period_ns);
         w.end_ns = last.at_ns;
+        w.machine = machine_use(None, snaps);
         w.dropped_records = last.dropped_records;
         w.dropped_snapshots = last.dropped_snapshots;
         let mut handlers: BTreeMap<&str, HandlerSnapshot> = BTreeMap::new();
@@ -133,6 +147,9 @@ impl Window {
                 t.cpu_ns += k.cpu_ns;
                 t.callbacks += k.callbacks;
                 t.steals += k.steals;
+                if let Some(s) = k.serial_bound_ns {
+                    *t.serial_bound_ns.get_or_insert(0) += s;
+                }
             }
             for h in &s.handlers {
                 let t = handlers.entry(&h.name).or_insert_with(|| HandlerSnapshot {
@@ -199,7 +216,18 @@ impl Window {
             s.handlers.sort();
         }
         w.states = states.into_values().collect();
+        w.add_workers_to_machine();
         w
+    }
+
+    /// Puts the workers' CPU and wait for a CPU over the window into `machine`, for
+    /// `MachineUse::cpu_held_workers_back` (the profiler's rule).
+    fn add_workers_to_machine(&mut self) {
+        if let Some(m) = &mut self.machine {
+            let cpu: u64 = self.workers.iter().map(|k| k.cpu_ns).sum();
+            m.workers_cpu_ns = cpu.min(m.process_cpu_ns);
+            m.workers_cpu_wait_ns = Some(self.workers.iter().map(|k| k.cpu_wait_ns).sum());
+        }
     }
 
     /// `count` per second of the window.
@@ -224,6 +252,26 @@ impl Window {
     pub fn busy_ns(&self) -> u64 {
         self.handlers.iter().map(|h| h.busy_ns).sum()
     }
+}
+
+/// The machine's use between `base` (else the first machine sample of `snaps`) and the last
+/// machine sample of `snaps`, as the profiler's [`MachineUse`] holds a trace's, so that its
+/// ceiling is computed by the one rule ([`MachineUse::speedup_bound`]).
+fn machine_use(base: Option<MachineSnapshot>, snaps: &[Snapshot]) -> Option<MachineUse> {
+    let last = snaps.iter().rev().find_map(|s| s.machine)?;
+    let first = base.or_else(|| snaps.iter().find_map(|s| s.machine))?;
+    if last.at_ns <= first.at_ns {
+        return None;
+    }
+    let mut m = MachineUse::default();
+    m.cores = last.cores;
+    m.wall_ns = last.at_ns - first.at_ns;
+    m.process_cpu_ns = last.process_cpu_ns.saturating_sub(first.process_cpu_ns);
+    m.machine_cpu_ns = match (first.machine_cpu_ns, last.machine_cpu_ns) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
+    Some(m)
 }
 
 /// How busy the workers were in each snapshot: busy time over the workers' time, 0 to 1.

@@ -250,6 +250,7 @@ fn render_help(app: &App, area: Rect, buf: &mut Buffer) {
         "[ ]                   one period back / forward",
         "?                     this help; any key closes it",
         "q  Esc  Ctrl-C        quit",
+        "w                     on Advice: write a policy (live: the safe ones)",
     ];
     if app.model.is_replay() {
         lines.extend([
@@ -257,7 +258,6 @@ fn render_help(app: &App, area: Rect, buf: &mut Buffer) {
             "← →  h l              1 s back / forward",
             "H L  Shift-← →        10 s back / forward",
             "g                     go to a time; Home End: start, end",
-            "w                     on Advice: write the suggested policy",
         ]);
     }
     let w = 74.min(area.width);

@@ -19,9 +19,9 @@ pub fn render(app: &App, window: &Window, area: Rect, buf: &mut Buffer) {
     let workers = window.workers.len().max(1) as u16;
     let shown = workers.min(area.height.saturating_sub(12).max(1));
     let [bars, spark, totals, hot] = Layout::vertical([
-        Constraint::Length(shown + 3),
+        Constraint::Length(shown + 4),
         Constraint::Length(3),
-        Constraint::Length(2),
+        Constraint::Length(3),
         Constraint::Min(4),
     ])
     .areas(area);
@@ -38,30 +38,45 @@ fn render_workers(app: &App, w: &Window, shown: usize, theme: Theme, area: Rect,
     ));
     let inner = block.inner(area);
     block.render(area, buf);
-    let bar_width = (inner.width as usize).saturating_sub(44).clamp(10, 40);
+    // The text beside a bar: " 82% busy  31% serial   3% cpu-wait  48.2k cb/s".
+    const TEXT: usize = 52;
+    let bar_width = (inner.width as usize).saturating_sub(TEXT).clamp(10, 40);
     // With room to spare, each worker's busy share per period, oldest left.
-    let history = (inner.width as usize).saturating_sub(bar_width + 44 + 2);
+    let history = (inner.width as usize).saturating_sub(bar_width + TEXT + 2);
     let end = app.cursor().map_or(0, |c| c + 1);
     let past = &app.model.snapshots[end.saturating_sub(history)..end];
     let mut lines = Vec::new();
     for k in w.workers.iter().take(shown) {
         let span = w.span_ns.max(1) as f64;
         let busy = (k.busy_ns as f64 / span).min(1.0);
-        let wait = (k.cpu_wait_ns as f64 / span).min(1.0 - busy);
-        let parked = (k.parked_ns as f64 / span).min(1.0 - busy - wait);
+        // Serialization-bound time is idle time (searching or asleep; nearly all asleep, after
+        // a spin of at most 10 µs): it is drawn instead of that much of the sleep.
+        let serial_ns = k.serial_bound_ns.unwrap_or(0);
+        let serial = (serial_ns as f64 / span).min(1.0 - busy);
+        let wait = (k.cpu_wait_ns as f64 / span).min(1.0 - busy - serial);
+        let parked =
+            (k.parked_ns.saturating_sub(serial_ns) as f64 / span).min(1.0 - busy - serial - wait);
         let cells = |x: f64| (x * bar_width as f64).round() as usize;
-        let (b, c) = (cells(busy), cells(wait));
-        let p = cells(parked).min(bar_width.saturating_sub(b + c));
-        let idle = bar_width.saturating_sub(b + c + p);
+        let b = cells(busy);
+        let s = cells(serial).min(bar_width.saturating_sub(b));
+        let c = cells(wait).min(bar_width.saturating_sub(b + s));
+        let p = cells(parked).min(bar_width.saturating_sub(b + s + c));
+        let idle = bar_width.saturating_sub(b + s + c + p);
+        let serial_text = match k.serial_bound_ns {
+            Some(_) => fmt::pct(serial),
+            None => "-".to_owned(),
+        };
         lines.push(Line::from(vec![
             Span::raw(format!("w{:<3}", k.worker)),
             Span::styled(theme::BUSY.to_string().repeat(b), theme.busy()),
+            Span::styled(theme::SERIAL.to_string().repeat(s), theme.serial()),
             Span::styled(theme::CPU_WAIT.to_string().repeat(c), theme.cpu_wait()),
             Span::styled(theme::IDLE.to_string().repeat(idle), theme.idle()),
             Span::raw(theme::PARKED.to_string().repeat(p)),
             Span::raw(format!(
-                " {:>4} busy {:>4} cpu-wait {:>6} cb/s",
+                " {:>4} busy {:>4} serial {:>4} cpu-wait {:>6} cb/s",
                 fmt::pct(busy),
+                serial_text,
                 fmt::pct(wait),
                 fmt::count(w.per_sec(k.callbacks))
             )),
@@ -94,14 +109,22 @@ fn render_workers(app: &App, w: &Window, shown: usize, theme: Theme, area: Rect,
     }
     lines.push(Line::from(vec![
         Span::styled(format!("{} running callbacks  ", theme::BUSY), theme.busy()),
-        Span::styled(
-            format!("{} waiting for a CPU  ", theme::CPU_WAIT),
-            theme.cpu_wait(),
-        ),
+        Span::styled(format!("{} serial-bound  ", theme::SERIAL), theme.serial()),
+        Span::styled(format!("{} cpu-wait  ", theme::CPU_WAIT), theme.cpu_wait()),
         Span::styled(format!("{} no callback  ", theme::IDLE), theme.idle()),
         Span::raw("blank: asleep"),
     ]));
-    Paragraph::new(lines).render(inner, buf);
+    lines.push(Line::from(Span::styled(
+        if w.workers.iter().any(|k| k.serial_bound_ns.is_some()) {
+            "serial-bound: idle while another worker held a color with callbacks waiting"
+        } else {
+            "serial-bound: measured live only (a trace does not record it)"
+        },
+        theme.dim(),
+    )));
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(inner, buf);
 }
 
 /// Busy shares as block heights, empty to full.
@@ -150,23 +173,45 @@ fn render_totals(app: &App, w: &Window, theme: Theme, area: Rect, buf: &mut Buff
         ratatui::style::Style::new()
     };
     let mut lines = vec![Line::from(spans).style(style)];
-    // The machine line needs the trace's machine samples: replay only, once analyzed.
-    if let Some(Ok(a)) = &app.model.analysis
-        && let Some(m) = &a.report.machine
-    {
-        let others = m
-            .other_process_cores()
-            .map_or(String::new(), |o| format!(", others {o:.2}"));
-        let ceiling = m.speedup_bound().map_or(String::new(), |b| {
-            format!(" → ceiling {b:.2}x over the run")
-        });
-        lines.push(Line::from(format!(
-            " machine (whole run): process {:.2} of {} cores{others}{ceiling}",
-            m.process_cores(),
-            m.cores
-        )));
+    if let Some(m) = &w.machine {
+        lines.push(Line::from(machine_line(m)));
     }
-    Paragraph::new(lines).render(area, buf);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(area, buf);
+}
+
+/// The machine line: what the process and other processes used over the window, and what
+/// that leaves this program on this machine (`MachineUse::speedup_bound`, the rule `hue demo`
+/// and `hue suggest` apply to a trace), worded as qualified as they word it.
+pub fn machine_line(m: &hue_profiler::MachineUse) -> String {
+    let others = m.other_process_cores().map_or_else(
+        || ", others not measured".to_owned(),
+        |o| format!(", others {o:.2}"),
+    );
+    let head = format!(
+        " machine, last {}: process {:.2} of {} cores{others}",
+        fmt::dur(m.wall_ns as f64),
+        m.process_cores(),
+        m.cores
+    );
+    let line = match m.speedup_bound() {
+        Some(_) if m.mostly_idle() && !m.cpu_held_workers_back() => {
+            format!("{head}: mostly idle, so the machine is not what holds it back")
+        }
+        Some(b) => format!(
+            "{head} → on this machine at most {b:.2}x this throughput, whatever the coloring"
+        ),
+        None => head,
+    };
+    match m.workers_cpu_wait_share() {
+        Some(share) if m.cpu_held_workers_back() => format!(
+            "{line}; its workers waited for a CPU {} of the time they were ready: the cores, \
+             not the colors, held them back",
+            fmt::pct(share)
+        ),
+        _ => line,
+    }
 }
 
 fn render_hottest(app: &App, w: &Window, theme: Theme, area: Rect, buf: &mut Buffer) {

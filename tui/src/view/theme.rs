@@ -38,6 +38,11 @@ impl Theme {
         self.fg(Color::Yellow)
     }
 
+    /// Idle while another worker held a color with callbacks waiting (serialization-bound).
+    pub fn serial(self) -> Style {
+        self.fg(Color::Magenta)
+    }
+
     /// Awake but not running a callback.
     pub fn idle(self) -> Style {
         self.fg(Color::DarkGray)
@@ -75,6 +80,8 @@ impl Theme {
 
 /// Glyph of running callbacks in a worker's bar.
 pub const BUSY: char = '█';
+/// Glyph of idle while another worker held a color with callbacks waiting.
+pub const SERIAL: char = '▓';
 /// Glyph of waiting for a CPU.
 pub const CPU_WAIT: char = '▒';
 /// Glyph of awake but not running a callback.

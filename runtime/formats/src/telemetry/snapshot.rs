@@ -28,6 +28,11 @@ pub struct Snapshot {
     pub active_colors: u64,
     /// Per `Shared`/`Keyed` state accessed in the period.
     pub states: Vec<StateSnapshot>,
+    /// The CPU the whole process and the whole machine had used by the end of the period
+    /// (totals since the runtime started, like the trace's machine samples: a viewer takes
+    /// the difference of two to get the CPU used between them, and a missed snapshot loses
+    /// nothing). `None` from servers that predate it.
+    pub machine: Option<MachineSnapshot>,
     /// Trace records dropped because the writer fell behind (total).
     pub dropped_records: u64,
     /// Snapshots dropped for this viewer because it read too slowly (total). Set by the
@@ -60,6 +65,39 @@ pub struct WorkerSnapshot {
     pub callbacks: u64,
     /// Colors stolen.
     pub steals: u64,
+    /// Time the worker was idle (looking for work or asleep) while another worker owned a
+    /// color with callbacks waiting behind the one it ran: work was there, but its color
+    /// kept it from this worker (TELEMETRY.md, "Serialization-bound time"). `None` where
+    /// not measured (servers that predate it, replayed traces).
+    pub serial_bound_ns: Option<u64>,
+}
+
+/// The CPU used by the traced process and by the whole machine, totals since the runtime
+/// started (what a trace's machine sample holds, FORMAT.md chunk 0x81).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MachineSnapshot {
+    /// When the sample was taken, ns from the runtime's start.
+    pub at_ns: u64,
+    /// CPU time used by every thread of the process (workers, the collector, anything else
+    /// the program runs: a load generator, say).
+    pub process_cpu_ns: u64,
+    /// CPU time used by every process on the machine, summed over the cores; `None` where the
+    /// system does not say.
+    pub machine_cpu_ns: Option<u64>,
+    /// Cores online.
+    pub cores: u16,
+}
+
+impl From<&crate::trace::MachineSample> for MachineSnapshot {
+    fn from(m: &crate::trace::MachineSample) -> MachineSnapshot {
+        MachineSnapshot {
+            at_ns: m.at,
+            process_cpu_ns: m.process_cpu,
+            machine_cpu_ns: m.machine_cpu,
+            cores: m.cores,
+        }
+    }
 }
 
 /// One handler over the period.
@@ -134,4 +172,34 @@ pub struct StateSnapshot {
     pub more_handlers: bool,
     /// Whether it is accessed by key (`Keyed` state).
     pub keyed: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_from_a_server_that_predates_the_machine_and_serialization_fields_still_reads() {
+        // A body as servers sent it before `machine` and `serial_bound_ns` existed.
+        let old = r#"{"seq":3,"at_ns":300,"period_ns":100,
+            "workers":[{"worker":0,"busy_ns":60,"parked_ns":40,"cpu_ns":59,"cpu_wait_ns":1,
+                        "callbacks":7,"steals":0}],
+            "handlers":[],"colors":[],"active_colors":0,"states":[],
+            "dropped_records":0,"dropped_snapshots":0}"#;
+        let s: Snapshot = serde_json::from_str(old).unwrap();
+        assert_eq!(s.machine, None);
+        assert_eq!(s.workers[0].serial_bound_ns, None);
+        assert_eq!(s.workers[0].busy_ns, 60);
+        // And a new one reads back whole.
+        let mut new = s.clone();
+        new.machine = Some(MachineSnapshot {
+            at_ns: 300,
+            process_cpu_ns: 250,
+            machine_cpu_ns: None,
+            cores: 2,
+        });
+        new.workers[0].serial_bound_ns = Some(30);
+        let json = serde_json::to_string(&new).unwrap();
+        assert_eq!(serde_json::from_str::<Snapshot>(&json).unwrap(), new);
+    }
 }
