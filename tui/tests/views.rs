@@ -295,16 +295,24 @@ fn the_machine_line_says_when_the_cores_held_the_workers_back() {
     // 0.4 of a core, its workers hardly waiting: mostly idle.
     assert_eq!(
         machine_line(&m),
-        " machine, last 1.00 s: process 0.40 of 2 cores, others 1.60: mostly idle, so the \
-         machine is not what holds it back"
+        [
+            " machine, last 1.00 s: process 0.40 of 2 cores, others 1.60: mostly idle,",
+            "   so the machine is not what holds it back",
+        ]
     );
     // The same CPU, but its workers waited for a CPU half the time they were ready: others took
     // the cores, and the bound (2 − 1.60) / 0.40 = 1.00x is stated with why.
     m.workers_cpu_wait_ns = Some(300_000_000);
     assert_eq!(
         machine_line(&m),
-        " machine, last 1.00 s: process 0.40 of 2 cores, others 1.60 → on this machine at most \
-         1.00x this throughput, whatever the coloring; its workers waited for a CPU 50% of the \
-         time they were ready: the cores, not the colors, held them back"
+        [
+            " machine, last 1.00 s: process 0.40 of 2 cores, others 1.60",
+            "   → on this machine at most 1.00x this throughput, whatever the coloring",
+            "   workers waited for a CPU 50% of their ready time: the cores held them back",
+        ]
     );
+    // Every line fits an 80-column terminal: nothing of it is cut off.
+    for line in machine_line(&m) {
+        assert!(line.chars().count() < 80, "{line:?}");
+    }
 }

@@ -83,7 +83,10 @@ fn render_header(app: &App, area: Rect, buf: &mut Buffer) {
     let period = app.model.period_ns();
     let mut text = format!("hue top — {source}");
     if workers > 0 {
-        text.push_str(&format!("   {workers} workers"));
+        text.push_str(&format!(
+            "   {workers} worker{}",
+            if workers == 1 { "" } else { "s" }
+        ));
     }
     if period > 0 {
         text.push_str(&format!("   period {}", fmt::dur(period as f64)));

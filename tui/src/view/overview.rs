@@ -18,10 +18,14 @@ pub fn render(app: &App, window: &Window, area: Rect, buf: &mut Buffer) {
     let theme = app.theme;
     let workers = window.workers.len().max(1) as u16;
     let shown = workers.min(area.height.saturating_sub(12).max(1));
+    let totals_height = 1 + window
+        .machine
+        .as_ref()
+        .map_or(0, |m| machine_line(m).len() as u16);
     let [bars, spark, totals, hot] = Layout::vertical([
         Constraint::Length(shown + 4),
         Constraint::Length(3),
-        Constraint::Length(3),
+        Constraint::Length(totals_height),
         Constraint::Min(4),
     ])
     .areas(area);
@@ -174,44 +178,47 @@ fn render_totals(app: &App, w: &Window, theme: Theme, area: Rect, buf: &mut Buff
     };
     let mut lines = vec![Line::from(spans).style(style)];
     if let Some(m) = &w.machine {
-        lines.push(Line::from(machine_line(m)));
+        lines.extend(machine_line(m).into_iter().map(Line::from));
     }
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
         .render(area, buf);
 }
 
-/// The machine line: what the process and other processes used over the window, and what
+/// The machine lines: what the process and other processes used over the window, and what
 /// that leaves this program on this machine (`MachineUse::speedup_bound`, the rule `hue demo`
-/// and `hue suggest` apply to a trace), worded as qualified as they word it.
-pub fn machine_line(m: &hue_profiler::MachineUse) -> String {
+/// and `hue suggest` apply to a trace), worded as qualified as they word it. One to three
+/// lines, each short enough for an 80-column terminal, so nothing is cut off.
+pub fn machine_line(m: &hue_profiler::MachineUse) -> Vec<String> {
     let others = m.other_process_cores().map_or_else(
         || ", others not measured".to_owned(),
         |o| format!(", others {o:.2}"),
     );
-    let head = format!(
+    let mut lines = vec![format!(
         " machine, last {}: process {:.2} of {} cores{others}",
         fmt::dur(m.wall_ns as f64),
         m.process_cores(),
         m.cores
-    );
-    let line = match m.speedup_bound() {
+    )];
+    match m.speedup_bound() {
         Some(_) if m.mostly_idle() && !m.cpu_held_workers_back() => {
-            format!("{head}: mostly idle, so the machine is not what holds it back")
+            lines[0].push_str(": mostly idle,");
+            lines.push("   so the machine is not what holds it back".to_owned());
         }
-        Some(b) => format!(
-            "{head} → on this machine at most {b:.2}x this throughput, whatever the coloring"
-        ),
-        None => head,
-    };
-    match m.workers_cpu_wait_share() {
-        Some(share) if m.cpu_held_workers_back() => format!(
-            "{line}; its workers waited for a CPU {} of the time they were ready: the cores, \
-             not the colors, held them back",
-            fmt::pct(share)
-        ),
-        _ => line,
+        Some(b) => lines.push(format!(
+            "   → on this machine at most {b:.2}x this throughput, whatever the coloring"
+        )),
+        None => {}
     }
+    if let Some(share) = m.workers_cpu_wait_share()
+        && m.cpu_held_workers_back()
+    {
+        lines.push(format!(
+            "   workers waited for a CPU {} of their ready time: the cores held them back",
+            fmt::pct(share)
+        ));
+    }
+    lines
 }
 
 fn render_hottest(app: &App, w: &Window, theme: Theme, area: Rect, buf: &mut Buffer) {
