@@ -2,6 +2,7 @@
 //! up to it: the same records, the same end check, the same errors.
 
 use std::io::Cursor;
+use std::ops::ControlFlow;
 
 use hue_formats::trace::*;
 use hue_testkit as synthetic;
@@ -22,7 +23,10 @@ fn trace() -> Vec<u8> {
 fn chunks(file: &[u8]) -> Vec<(ChunkPos, Vec<Record>)> {
     let mut reader = TraceReader::new(file).unwrap();
     let mut out = Vec::new();
-    let err = reader.for_each_chunk(|pos, records| out.push((pos, records.to_vec())));
+    let err = reader.for_each_chunk(|pos, records| {
+        out.push((pos, records.to_vec()));
+        ControlFlow::Continue(())
+    });
     assert!(err.is_none(), "{err:?}");
     assert!(reader.complete());
     out
@@ -66,6 +70,24 @@ fn a_reader_started_at_any_chunk_reads_the_rest_and_checks_the_end_marker() {
 }
 
 #[test]
+fn chunk_by_chunk_reading_can_stop_and_go_on() {
+    let file = trace();
+    let chunks = chunks(&file);
+    let mut reader = TraceReader::new(&file[..]).unwrap();
+    let mut got = Vec::new();
+    while !reader.ended() {
+        // One chunk a call.
+        let err = reader.for_each_chunk(|pos, records| {
+            got.push((pos, records.to_vec()));
+            ControlFlow::Break(())
+        });
+        assert!(err.is_none());
+    }
+    assert_eq!(got, chunks);
+    assert!(reader.complete());
+}
+
+#[test]
 fn a_reader_can_go_back_after_reaching_the_end() {
     let file = trace();
     let chunks = chunks(&file);
@@ -84,7 +106,10 @@ fn a_cut_file_read_from_a_chunk_stops_where_the_whole_read_stops() {
     let mut whole = TraceReader::new(cut).unwrap();
     let mut seen = Vec::new();
     let err = whole
-        .for_each_chunk(|pos, _| seen.push(pos))
+        .for_each_chunk(|pos, _| {
+            seen.push(pos);
+            ControlFlow::Continue(())
+        })
         .expect("a cut file ends in an error");
     let mut reader = TraceReader::new(Cursor::new(cut)).unwrap();
     reader.seek(seen[seen.len() / 2]).unwrap();

@@ -19,6 +19,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::iter::FusedIterator;
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use super::error::{TraceError, TraceErrorKind};
@@ -305,21 +306,33 @@ impl<R: Read> TraceReader<R> {
     }
 
     /// Calls `f` on each chunk left that holds records (records chunks, machine samples), in
-    /// order, with where the chunk starts and its records; the records left of a chunk partly
-    /// taken with [`next_record`](Self::next_record) come first, with that chunk's position.
-    /// Returns the error that stopped the reading, if one did; the chunks before it were all
-    /// handed to `f`.
-    pub fn for_each_chunk(&mut self, mut f: impl FnMut(ChunkPos, &[Record])) -> Option<TraceError> {
+    /// order, with where the chunk starts and its records, until `f` breaks; the records left
+    /// of a chunk partly taken with [`next_record`](Self::next_record) come first, with that
+    /// chunk's position. Returns the error that stopped the reading, if one did; the chunks
+    /// before it were all handed to `f`. Called again after `f` broke, it goes on with the
+    /// next chunk.
+    pub fn for_each_chunk(
+        &mut self,
+        mut f: impl FnMut(ChunkPos, &[Record]) -> ControlFlow<()>,
+    ) -> Option<TraceError> {
         loop {
             if !self.pending.is_empty() {
-                f(self.chunk_at, self.pending.make_contiguous());
+                let flow = f(self.chunk_at, self.pending.make_contiguous());
                 self.summary.records += self.pending.len() as u64;
                 self.pending.clear();
+                if flow.is_break() {
+                    return None;
+                }
             }
             if let Err(e) = self.next_chunk()? {
                 return Some(e);
             }
         }
+    }
+
+    /// Whether the stream has ended: the end marker or an error was read.
+    pub fn ended(&self) -> bool {
+        self.done && self.pending.is_empty()
     }
 
     /// Reads the next chunk into `pending`: `None` once reading has ended; an error ends it
