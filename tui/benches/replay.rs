@@ -12,7 +12,15 @@
 //! opened: the first screen; the index ready; then seeks right after that, to the end and
 //! the middle, while the reader from the start is still far behind (each from the key to
 //! the redrawn screen showing that period); then the whole trace read, and seeks within it.
-//! The load average is printed beside, since the times are wall-clock.
+//! The load average is printed beside, since the times are wall-clock. Last, the two ways
+//! to the trace's last period alone, one thread each: reading from the start (what a seek
+//! waited for before the index) and the index plus the seek's read. `HUE_BENCH_ONLY=read`
+//! or `=seek` runs only that, to count instructions:
+//!
+//! ```text
+//! HUE_BENCH_TRACE=/tmp/big1m.hue HUE_BENCH_ONLY=seek valgrind --tool=callgrind \
+//!     target/release/deps/replay-<hash>
+//! ```
 
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
@@ -30,6 +38,10 @@ fn main() {
         return;
     };
     let path = std::path::PathBuf::from(path);
+    if let Ok(only) = std::env::var("HUE_BENCH_ONLY") {
+        one_way(&path, &only);
+        return;
+    }
     // The index pass alone, untimed by the rest: it also tells the trace's length and
     // brings the file into the page cache, so every run below reads a warm file.
     let t = Instant::now();
@@ -122,9 +134,46 @@ fn main() {
         ms(seeks.into_iter().max().unwrap_or_default()),
         ms(index_alone)
     );
-    println!("load average after: {}", load());
     drop(rx);
     replayer.join();
+    // Before the index, a seek to the end waited for the read from the start to get there:
+    // that read alone, single-threaded, beside what a seek to the end now costs alone.
+    let t = Instant::now();
+    one_way(&path, "read");
+    let read = t.elapsed();
+    let t = Instant::now();
+    one_way(&path, "seek");
+    let seek = t.elapsed();
+    println!(
+        "alone, one thread each: read from the start to the end {:.0} ms; index + read the \
+         end's periods {:.0} ms ({:.1}x less)",
+        ms(read),
+        ms(seek),
+        read.as_secs_f64() / seek.as_secs_f64()
+    );
+    println!("load average after: {}", load());
+}
+
+/// One way to the trace's last period, on this thread (`HUE_BENCH_ONLY`, to count its
+/// instructions under callgrind): `read`, the read from the start to the end (the only way
+/// before the index); `seek`, the whole index, then the periods around the last.
+fn one_way(path: &std::path::Path, how: &str) {
+    match how {
+        "read" => {
+            let (snaps, _) = replay::open(path).expect("the trace opens").read_all();
+            assert!(!snaps.is_empty());
+        }
+        "seek" => {
+            let index = Index::build(path).expect("the trace indexes");
+            let last = index.end_ns().expect("records") / PERIOD_NS;
+            let mut reader = hue_formats::trace::TraceReader::open(path).expect("opens");
+            let workers = usize::from(reader.header().workers);
+            let snaps = replay::read_periods(&mut reader, &index, workers, last - 9, last)
+                .expect("the end reads");
+            assert_eq!(snaps.len(), 10);
+        }
+        other => panic!("HUE_BENCH_ONLY is read or seek, not {other:?}"),
+    }
 }
 
 /// Seeks to `to` as a key would, asks the seeker for what the view lacks, takes events until

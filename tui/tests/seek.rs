@@ -2,6 +2,8 @@
 //! read from the start makes, field by field, names included, on a trace whose workers'
 //! records are interleaved across chunks; and on a trace cut short.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -297,4 +299,61 @@ fn the_app_shows_a_period_far_ahead_of_the_reader_as_a_whole_read_shows_it() {
     );
     drop(rx);
     replayer.join();
+}
+
+#[test]
+fn the_bar_says_how_much_of_the_end_is_known_and_the_view_where_it_waits() {
+    let path = trace();
+    let (whole, _) = read_all(path);
+    let mut app = App::new(Model::new(Mode::Replay {
+        path: PathBuf::from("seek.hue"),
+        header: hue_testkit::header(WORKERS, "seek", ""),
+    }));
+    app.theme = hue_tui::view::theme::Theme { color: false };
+    app.apply(Event::Snapshots(whole[..20].to_vec()));
+    let bar = |app: &App| {
+        let screen = common::draw(app, 100, 30);
+        screen.lines().last().unwrap().to_owned()
+    };
+    assert!(bar(&app).contains("/ ≥00:02.000 reading…"), "{}", bar(&app));
+    // The index got half way: seeks can go that far, the end is still not known.
+    let half = whole[whole.len() / 2].at_ns;
+    app.apply(Event::Indexed {
+        end_ns: Some(half - 1),
+        complete: false,
+    });
+    app.seek_to(u64::MAX);
+    assert_eq!(app.ui.position_ns, half - 1);
+    assert!(
+        bar(&app).contains(&format!("/ ≥{} reading…", clock(half))),
+        "{}",
+        bar(&app)
+    );
+    let screen = common::draw(&app, 100, 30);
+    assert!(screen.contains("reading seek.hue at"), "{screen}");
+    assert_eq!(app.wanted(), Some((half - 1) / PERIOD_NS));
+    // Whole: the end is the trace's, and the read from the start goes on.
+    let end = whole.last().unwrap().at_ns;
+    app.apply(Event::Indexed {
+        end_ns: Some(end - 1),
+        complete: true,
+    });
+    assert!(
+        bar(&app).contains(&format!("/ {} reading…", clock(end))),
+        "{}",
+        bar(&app)
+    );
+    app.apply(Event::ReplayEnd { stopped: None });
+    assert!(!bar(&app).contains("reading"), "{}", bar(&app));
+}
+
+/// `ns` as the replay bar writes a time: minutes, seconds, milliseconds.
+fn clock(ns: u64) -> String {
+    let ms = ns / 1_000_000;
+    format!(
+        "{:02}:{:02}.{:03}",
+        ms / 60_000,
+        (ms / 1000) % 60,
+        ms % 1000
+    )
 }

@@ -219,8 +219,15 @@ fn render_replay_bar(app: &App, area: Rect, buf: &mut Buffer) {
         format!("{speed:.0}x")
     };
     let reading = if app.model.loaded { "" } else { " reading…" };
+    // Until the trace is read or indexed to its end, its end is not known: only how far
+    // the readers got.
+    let at_least = if app.model.loaded || app.model.indexed {
+        ""
+    } else {
+        "≥"
+    };
     let left = format!(
-        " {icon} {speed:>5}  {} / {}{reading} ",
+        " {icon} {speed:>5}  {} / {at_least}{}{reading} ",
         fmt::clock(shown),
         fmt::clock(end)
     );
