@@ -9,7 +9,7 @@
 //! - **The seeker** first indexes the trace's chunks by time ([`Index`], one decoding pass
 //!   with no aggregation), then, for each period the app [wants](Replayer::want) that has
 //!   not been read, reads a few seconds around it starting at the chunk the index gives
-//!   ([`read_periods`]): the same snapshots the reader from the start makes for those
+//!   ([`stream_periods`], sending each period as it closes): the same snapshots the reader from the start makes for those
 //!   periods, long before it gets there.
 //!
 //! Every period read is kept (a snapshot is a few kilobytes, a 10-minute trace at 100 ms
@@ -29,6 +29,7 @@ use hue_formats::trace::{Header, TraceError, TraceReader};
 use super::Event;
 use super::index::Index;
 use crate::error::{Error, ErrorKind, Result};
+use crate::state::periods::index_of;
 use crate::state::window::WINDOW_NS;
 
 /// The period a replay is cut into: as fine as the finest live period, so a step is small.
@@ -130,7 +131,8 @@ impl Opened {
                 indexing.step_aside();
             }
             replay.push(r, &mut out);
-            if out.len() >= BATCH {
+            // The first period closed is the first screen: send it at once.
+            if out.len() >= if sent { BATCH } else { 1 } {
                 sent = true;
                 gone = !send(std::mem::take(&mut out));
             }
@@ -260,13 +262,21 @@ fn seek(
             let first = w.saturating_sub(SEEK_BEFORE - 1);
             if index.reaches(first * PERIOD_NS) {
                 wish = None;
-                let event = match read_periods(&mut reader, &index, workers, first, w + SEEK_AFTER)
-                {
-                    Ok(snaps) if snaps.is_empty() => continue,
-                    Ok(snaps) => Event::Snapshots(snaps),
-                    Err(e) => Event::SeekFailed(e.to_string()),
-                };
-                if tx.send(event).is_err() {
+                let mut gone = false;
+                let res =
+                    stream_periods(&mut reader, &index, workers, first, w + SEEK_AFTER, |b| {
+                        gone = tx.send(Event::Snapshots(b)).is_err();
+                        // A newer wish stops reading ahead for this one.
+                        if let Ok(newer) = wanted.try_recv() {
+                            wish = Some(newer);
+                            return false;
+                        }
+                        !gone
+                    });
+                if let Err(e) = res {
+                    gone = tx.send(Event::SeekFailed(e.to_string())).is_err();
+                }
+                if gone {
                     return;
                 }
                 continue;
@@ -304,8 +314,26 @@ pub fn read_periods(
     first: u64,
     last: u64,
 ) -> std::result::Result<Vec<Snapshot>, TraceError> {
+    let mut all = Vec::new();
+    stream_periods(reader, index, workers, first, last, |batch| {
+        all.extend(batch);
+        true
+    })?;
+    Ok(all)
+}
+
+/// [`read_periods`], handing the periods to `send` as they close, oldest first (so the
+/// first ones show before the last are read); `send` returns false to stop.
+pub fn stream_periods(
+    reader: &mut TraceReader,
+    index: &Index,
+    workers: usize,
+    first: u64,
+    last: u64,
+    mut send: impl FnMut(Vec<Snapshot>) -> bool,
+) -> std::result::Result<(), TraceError> {
     let Some(start) = index.start(first * PERIOD_NS) else {
-        return Ok(Vec::new());
+        return Ok(());
     };
     reader.seek(start.pos)?;
     let mut replay = Replay::new(PERIOD_NS, workers);
@@ -313,26 +341,26 @@ pub fn read_periods(
     for r in start.preamble() {
         replay.push(&r, &mut out);
     }
-    let mut kept = Vec::new();
-    let keep = |out: &mut Vec<Snapshot>, kept: &mut Vec<Snapshot>| {
+    // Hands on the periods of `first..=last` in `out`; whether to go on.
+    let mut pass = |out: &mut Vec<Snapshot>| {
         // A fresh replay also makes every period before `first`, empty or partial: not ours.
-        kept.extend(out.drain(..).filter(|s| {
-            let i = crate::state::periods::index_of(s);
-            (first..=last).contains(&i)
-        }));
-        kept.last()
-            .is_some_and(|s| crate::state::periods::index_of(s) >= last)
+        let ours: Vec<Snapshot> = out
+            .drain(..)
+            .filter(|s| (first..=last).contains(&index_of(s)))
+            .collect();
+        let done = ours.last().is_some_and(|s| index_of(s) >= last);
+        (ours.is_empty() || send(ours)) && !done
     };
     while let Some(r) = reader.next_record() {
         let Ok(r) = r else { break };
         replay.push(&r, &mut out);
-        if !out.is_empty() && keep(&mut out, &mut kept) {
-            return Ok(kept);
+        if !out.is_empty() && !pass(&mut out) {
+            return Ok(());
         }
     }
     // The end of what can be read: the periods still open are whole, as for the reader
     // from the start.
     replay.finish(&mut out);
-    keep(&mut out, &mut kept);
-    Ok(kept)
+    pass(&mut out);
+    Ok(())
 }
