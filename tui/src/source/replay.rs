@@ -191,8 +191,9 @@ const INDEX_PROGRESS: Duration = Duration::from_millis(50);
 /// Set while the seeker indexes: the reader from the start then steps aside (once it has
 /// sent the first screen's periods), so that the index, which any seek waits for, is done
 /// as soon as it can be. Indexing decodes the trace once, without aggregating it, so it
-/// gets through the file at least as fast as the reader (twice as fast on one core in
-/// `benches/replay.rs`); the reader goes on once it is done.
+/// gets through the file sooner than the reader (the index and a seek to the end take about
+/// half the instructions of reading to the end: BENCHMARKS.md, "Seeking by the index");
+/// the reader goes on once it is done.
 #[derive(Clone)]
 struct Indexing(Arc<AtomicBool>);
 
