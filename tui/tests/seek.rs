@@ -115,16 +115,22 @@ fn write(path: &Path, batches: &[Vec<Record>]) {
     w.finish().unwrap();
 }
 
+/// A file of this run under the target directory's scratch space.
 fn temp(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("hue-tui-seek-{}-{name}.hue", std::process::id()))
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hue-tui-seek-{}-{name}.hue", std::process::id()))
 }
 
 /// The trace, written once per test binary.
 fn trace() -> &'static Path {
     static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     PATH.get_or_init(|| {
-        let path = temp("whole");
-        write(&path, &records());
+        // Written beside, then renamed: another run of these tests never reads half a file,
+        // and runs do not pile files up.
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hue-tui-seek-whole.hue");
+        let part = temp("whole");
+        write(&part, &records());
+        std::fs::rename(&part, &path).unwrap();
         path
     })
 }
