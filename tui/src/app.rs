@@ -5,7 +5,10 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use hue_formats::telemetry::Snapshot;
+
 use crate::source::Event;
+use crate::source::replay::{PERIOD_NS, SEEK_BEFORE};
 use crate::state::table::Table;
 use crate::state::{Mode, Model, Window, advice, rows};
 use crate::view::theme::Theme;
@@ -58,6 +61,10 @@ impl Tab {
 
 /// Replay speeds `+` and `-` step through.
 pub const SPEEDS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
+
+/// Periods ahead of the one shown that should have been read while playing: half a second,
+/// so that a seek for the next ones is asked for before playing gets there.
+const PLAY_AHEAD: u64 = 5;
 
 /// What the caller does after a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,40 +169,67 @@ impl App {
             let step = (elapsed_ns as f64 * SPEEDS[self.ui.speed]) as u64;
             let end = self.end_ns();
             self.ui.position_ns = (self.ui.position_ns + step).min(end);
-            if self.model.loaded && self.ui.position_ns >= end {
+            let end_known = self.model.loaded || self.model.indexed;
+            if end_known && self.ui.position_ns >= end {
                 self.ui.paused = true;
             }
         }
     }
 
-    /// Replay: the end of the last period read.
+    /// Replay: the last time a seek can go to now: the end of the furthest period indexed
+    /// or read (the trace's end once it is indexed).
     pub fn end_ns(&self) -> u64 {
-        self.model
-            .snapshots
-            .last()
-            .map_or(0, |s| s.at_ns.saturating_sub(1))
+        self.model.replay_end_ns().saturating_sub(1)
     }
 
-    /// The index of the snapshot shown, if there is one.
+    /// The snapshot shown: live, its index in the history; replay, the index of its period
+    /// (which may not have been read yet). `None` before there is anything to show.
     pub fn cursor(&self) -> Option<usize> {
+        if self.model.is_replay() {
+            if self.model.replay_end_ns() == 0 {
+                return None;
+            }
+            return Some((self.ui.position_ns / PERIOD_NS) as usize);
+        }
         let n = self.model.snapshots.len();
         if n == 0 {
             return None;
         }
-        if self.model.is_replay() {
-            let period = self.model.snapshots[0].period_ns.max(1);
-            Some(((self.ui.position_ns / period) as usize).min(n - 1))
-        } else {
-            Some(self.ui.frozen.unwrap_or(n - 1).min(n - 1))
+        Some(self.ui.frozen.unwrap_or(n - 1).min(n - 1))
+    }
+
+    /// The snapshot shown and the consecutive ones before it, oldest first (live: the
+    /// history up to it; replay: the periods read without a gap up to it). Empty while the
+    /// period shown has not been read.
+    pub fn shown(&self) -> &[Snapshot] {
+        match self.cursor() {
+            None => &[],
+            Some(c) if self.model.is_replay() => self.model.periods.through(c as u64),
+            Some(c) => &self.model.snapshots[..=c],
         }
     }
 
     /// The numbers shown: the window ending at the snapshot shown.
     pub fn window(&self) -> Window {
-        match self.cursor() {
-            Some(c) => Window::ending_at(&self.model.snapshots, c),
-            None => Window::default(),
+        let shown = self.shown();
+        match shown.len() {
+            0 => Window::default(),
+            n => Window::ending_at(shown, n - 1),
         }
+    }
+
+    /// Replay: a period the seeker should read, because the view stands where the window
+    /// it shows, or the next few periods, have not been read. `None` before the index has
+    /// got anywhere (seeks then stay within what has been read).
+    pub fn wanted(&self) -> Option<u64> {
+        if !self.model.is_replay() {
+            return None;
+        }
+        let last = (self.model.length_ns? / PERIOD_NS).checked_sub(1)?;
+        let c = (self.cursor()? as u64).min(last);
+        let first = c.saturating_sub(SEEK_BEFORE - 1);
+        let ahead = (c + PLAY_AHEAD).min(last);
+        (!self.model.periods.holds(first, ahead)).then_some(c)
     }
 
     /// The list of `tab`, arranged as the user asked.
@@ -206,10 +240,7 @@ impl App {
             Tab::States => rows::states(window),
             Tab::Advice => match (&self.model.analysis, self.model.is_replay()) {
                 (_, false) => {
-                    let so_far = match self.cursor() {
-                        Some(c) => Window::of(&self.model.snapshots[..=c]),
-                        None => Window::default(),
-                    };
+                    let so_far = Window::of(self.shown());
                     advice::live(&so_far, &self.model.groups)
                 }
                 (Some(Ok(a)), true) => advice::replay(a),

@@ -2,13 +2,15 @@
 //!
 //! - [`source`]: where snapshots come from — a running program's telemetry (reconnecting on
 //!   its own) or a trace replayed through `hue_formats::aggregate::Replay`, the same
-//!   aggregator live telemetry uses.
+//!   aggregator live telemetry uses, read from the start and, through an index of its
+//!   chunks by time, around any period the user goes to.
 //! - [`state`]: the model — snapshots, the window a view sums, the rows of each list.
 //! - [`view`]: rendering, `impl Widget for &App`, one module per view, one table for every
 //!   list.
 //! - [`App`]: the model plus what the user looks at; [`App::key`] is the one place keys are
 //!   handled.
-//! - [`run_live`] and [`run_replay`]: the terminal loop.
+//! - [`run_live`] and [`run_replay`]: the terminal loop; [`terminal::with_terminal`] the one
+//!   terminal set-up, restored however the view ends.
 //!
 //! **Architecture Invariant:** a viewer links no scheduler: this crate depends on
 //! `hue-formats` and `hue-profiler`, never on `hue-runtime`.

@@ -22,6 +22,9 @@ use crate::view::theme::Theme;
 /// for numbers that change once a period and costs a viewer little CPU.
 const FRAME: Duration = Duration::from_millis(100);
 
+/// How often the loop looks for the periods of a seek while it waits for them.
+const SEEK_POLL: Duration = Duration::from_millis(5);
+
 /// Follows the telemetry server at `addr` until the user quits.
 pub fn run_live(addr: SocketAddr) -> Result<()> {
     let (tx, rx) = mpsc::channel();
@@ -49,8 +52,9 @@ pub fn run_replay(path: &Path) -> Result<()> {
     // looked at, or once a trace small enough to analyze in seconds has been read.
     let small = std::fs::metadata(path).is_ok_and(|m| m.len() <= ANALYZE_AT_ONCE_BYTES);
     let mut analysis = Some((path.to_owned(), tx.clone()));
-    // The reader stops when it can no longer send (the app has gone).
-    let _reader = opened.spawn(tx);
+    // The readers stop when they can no longer send (the app has gone).
+    let replayer = opened.spawn(tx);
+    let mut asked = None;
     let mut app = App::new(Model::new(mode));
     app.theme = Theme::from_env();
     with_terminal(|t| {
@@ -60,11 +64,24 @@ pub fn run_replay(path: &Path) -> Result<()> {
             if wanted && let Some((path, tx)) = analysis.take() {
                 analysis::spawn(&path, tx);
             }
+            // Each period wanted once: the seeker may have nothing for it (a period the
+            // index cannot start at), and the reader from the start then brings it.
+            let period = app.wanted();
+            if period.is_some() && period != asked {
+                replayer.want(period.unwrap_or_default());
+            }
+            asked = period;
         })
     })
 }
 
-fn with_terminal(f: impl FnOnce(&mut DefaultTerminal) -> Result<()>) -> Result<()> {
+/// Sets the terminal up for a full-screen view (raw mode, the alternate screen, a panic
+/// hook that restores the terminal before the panic message prints), runs `f` on it, and
+/// restores the terminal however `f` ends: returning, with an error, or panicking. Fails
+/// before `f` runs, having undone what it did, if the terminal cannot be set up. Every
+/// `hue top` screen goes through here; `tui/tests/restore.rs` checks the terminal comes
+/// back after quitting, Ctrl-C and a panic.
+pub fn with_terminal<T>(f: impl FnOnce(&mut DefaultTerminal) -> Result<T>) -> Result<T> {
     let mut terminal = ratatui::try_init().map_err(|e| {
         // Undo whatever part of the set-up succeeded (and write nothing where none did).
         if ratatui::crossterm::terminal::is_raw_mode_enabled().unwrap_or(false) {
@@ -104,7 +121,14 @@ fn run(
                 .map_err(terminal_error)?;
             dirty = false;
         }
-        if event::poll(FRAME).map_err(terminal_error)? {
+        // Waiting for periods a seek asked for: look for them often, so they show as soon
+        // as they are read, not up to a frame later.
+        let wait = if app.wanted().is_some() {
+            SEEK_POLL
+        } else {
+            FRAME
+        };
+        if event::poll(wait).map_err(terminal_error)? {
             // Take every key waiting, then draw once.
             loop {
                 match event::read().map_err(terminal_error)? {

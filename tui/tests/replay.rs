@@ -74,10 +74,7 @@ fn a_seeked_window_shows_the_profilers_numbers_for_that_window() {
     assert_eq!(app.window().end_ns, 1_500_000_000);
     // Ten seconds forward stops at the end of the trace.
     press(&mut app, KeyCode::Char('L'));
-    assert_eq!(
-        app.window().end_ns,
-        app.model.snapshots.last().unwrap().at_ns
-    );
+    assert_eq!(app.window().end_ns, app.model.periods.last().unwrap().at_ns);
 }
 
 #[test]

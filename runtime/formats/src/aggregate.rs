@@ -600,8 +600,9 @@ impl Replay {
         self.late
     }
 
-    /// The time a record is sorted into a period by, if it holds sums.
-    fn time(record: &Record) -> Option<u64> {
+    /// The time a record is sorted into a period by, if it holds sums (a viewer that indexes
+    /// a trace by time uses the same rule).
+    pub fn time(record: &Record) -> Option<u64> {
         match record {
             Record::Callback(c) => Some(c.ended),
             Record::Sample(s) => Some(s.end),

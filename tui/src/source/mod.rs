@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use hue_formats::telemetry::Snapshot;
 
 pub mod analysis;
+pub mod index;
 pub mod live;
 pub mod replay;
 
@@ -22,8 +23,20 @@ pub enum Event {
     Snapshot(Snapshot),
     /// Live: the connection ended, with the reason; the source reconnects.
     Disconnected(String),
-    /// Replay: the next periods read from the trace, oldest first.
+    /// Replay: consecutive periods read from the trace, oldest first (from the reader that
+    /// starts at the beginning, or around a period the app wanted).
     Snapshots(Vec<Snapshot>),
+    /// Replay: how far the trace's chunks are indexed: any period up to `end_ns` can be
+    /// read now, wherever the reader from the start is.
+    Indexed {
+        /// The latest time of a record indexed, ns (`None`: none yet).
+        end_ns: Option<u64>,
+        /// Whether that is the whole readable trace.
+        complete: bool,
+    },
+    /// Replay: the seeker cannot read ahead (why); periods come only from the reader that
+    /// starts at the beginning.
+    SeekFailed(String),
     /// Replay: the trace has been read; `stopped` says where and why reading stopped early
     /// (a truncated or corrupt trace), `None` if it was read to its end.
     ReplayEnd {

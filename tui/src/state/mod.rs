@@ -9,13 +9,16 @@ use hue_formats::trace::Header;
 
 use crate::source::Event;
 use crate::source::analysis::Analysis;
+use crate::source::replay::PERIOD_NS;
 
 pub mod advice;
 pub mod names;
+pub mod periods;
 pub mod rows;
 pub mod table;
 pub mod window;
 
+pub use periods::Periods;
 pub use window::Window;
 
 /// How many live snapshots are kept: ten minutes at 250 ms periods.
@@ -54,8 +57,17 @@ pub enum Link {
 pub struct Model {
     /// Where the snapshots come from.
     pub mode: Mode,
-    /// The snapshots, oldest first (live: the last [`LIVE_HISTORY`]).
+    /// Live: the snapshots, oldest first (the last [`LIVE_HISTORY`]).
     pub snapshots: Vec<Snapshot>,
+    /// Replay: the periods read, from the start and around seeks.
+    pub periods: Periods,
+    /// Replay: the end of the last period the index has reached (any period before it can
+    /// be read at once); the trace's end once [`Model::indexed`].
+    pub length_ns: Option<u64>,
+    /// Replay: the whole trace is indexed.
+    pub indexed: bool,
+    /// Replay: why the seeker cannot read ahead, if it cannot.
+    pub seek_failed: Option<String>,
     /// Live: the connection.
     pub link: Link,
     /// Live: snapshots missed (gaps in `seq`) since connecting.
@@ -86,6 +98,10 @@ impl Model {
             groups,
             mode,
             snapshots: Vec::new(),
+            periods: Periods::default(),
+            length_ns: None,
+            indexed: false,
+            seek_failed: None,
             link,
             missed: 0,
             loaded: false,
@@ -126,7 +142,14 @@ impl Model {
                     self.snapshots.drain(..extra);
                 }
             }
-            Event::Snapshots(batch) => self.snapshots.extend(batch),
+            Event::Snapshots(batch) => self.periods.insert(batch),
+            Event::Indexed { end_ns, complete } => {
+                // The period holding the latest record is the last (a replay folds a late
+                // record into a period before it, never after).
+                self.length_ns = end_ns.map(|t| (t / PERIOD_NS + 1) * PERIOD_NS);
+                self.indexed = complete;
+            }
+            Event::SeekFailed(why) => self.seek_failed = Some(why),
             Event::Analysis(a) => self.analysis = Some(*a),
             Event::ReplayEnd { stopped } => {
                 self.loaded = true;
@@ -137,7 +160,18 @@ impl Model {
 
     /// The period of the snapshots (the latest one's).
     pub fn period_ns(&self) -> u64 {
-        self.snapshots.last().map_or(0, |s| s.period_ns)
+        match self.mode {
+            Mode::Live { .. } => self.snapshots.last(),
+            Mode::Replay { .. } => self.periods.last(),
+        }
+        .map_or(0, |s| s.period_ns)
+    }
+
+    /// Replay: the end of the last period that can be shown now: the furthest the index or
+    /// a reader has got.
+    pub fn replay_end_ns(&self) -> u64 {
+        let read = self.periods.last().map_or(0, |s| s.at_ns);
+        self.length_ns.map_or(read, |l| l.max(read))
     }
 
     /// Workers, from the trace's header or the latest snapshot.

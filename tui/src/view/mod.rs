@@ -39,7 +39,7 @@ impl Widget for &App {
         render_header(self, header, buf);
         render_tabs(self, tabs, buf);
         let window = self.window();
-        if self.model.snapshots.is_empty() {
+        if self.shown().is_empty() {
             render_waiting(self, body, buf);
         } else {
             match self.ui.tab {
@@ -148,8 +148,14 @@ fn render_waiting(app: &App, area: Rect, buf: &mut Buffer) {
                     "{} holds no callbacks, samples or accesses: nothing to replay.",
                     path.display()
                 ))]
-            } else {
+            } else if app.model.periods.is_empty() {
                 vec![Line::raw(format!("reading {}…", path.display()))]
+            } else {
+                vec![Line::raw(format!(
+                    "reading {} at {}…",
+                    path.display(),
+                    fmt::clock(app.ui.position_ns)
+                ))]
             }
         }
     };
@@ -168,7 +174,11 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
         (Mode::Live { .. }, Link::Lost(why)) if !app.model.snapshots.is_empty() => {
             Some(format!("connection lost, reconnecting: {why}"))
         }
-        (Mode::Replay { .. }, _) => app.model.stopped.clone(),
+        (Mode::Replay { .. }, _) => app.model.stopped.clone().or_else(|| {
+            app.model.seek_failed.as_ref().map(|why| {
+                format!("cannot read ahead ({why}): periods show as the reader from the start gets there")
+            })
+        }),
         _ => None,
     };
     if let Some(goto) = &app.ui.goto {
@@ -200,9 +210,10 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
 }
 
 fn render_replay_bar(app: &App, area: Rect, buf: &mut Buffer) {
-    let end = app.model.snapshots.last().map_or(0, |s| s.at_ns);
-    let cursor = app.cursor();
-    let shown = cursor.map_or(0, |c| app.model.snapshots[c].at_ns);
+    let end = app.model.replay_end_ns();
+    let shown = app
+        .cursor()
+        .map_or(0, |c| (c as u64 + 1) * crate::source::replay::PERIOD_NS);
     let icon = if app.ui.paused { "⏸" } else { "▶" };
     let speed = SPEEDS[app.ui.speed];
     let speed = if speed < 1.0 {
@@ -211,8 +222,15 @@ fn render_replay_bar(app: &App, area: Rect, buf: &mut Buffer) {
         format!("{speed:.0}x")
     };
     let reading = if app.model.loaded { "" } else { " reading…" };
+    // Until the trace is read or indexed to its end, its end is not known: only how far
+    // the readers got.
+    let at_least = if app.model.loaded || app.model.indexed {
+        ""
+    } else {
+        "≥"
+    };
     let left = format!(
-        " {icon} {speed:>5}  {} / {}{reading} ",
+        " {icon} {speed:>5}  {} / {at_least}{}{reading} ",
         fmt::clock(shown),
         fmt::clock(end)
     );

@@ -47,8 +47,8 @@ fn render_workers(app: &App, w: &Window, shown: usize, theme: Theme, area: Rect,
     let bar_width = (inner.width as usize).saturating_sub(TEXT).clamp(10, 40);
     // With room to spare, each worker's busy share per period, oldest left.
     let history = (inner.width as usize).saturating_sub(bar_width + TEXT + 2);
-    let end = app.cursor().map_or(0, |c| c + 1);
-    let past = &app.model.snapshots[end.saturating_sub(history)..end];
+    let periods = app.shown();
+    let past = &periods[periods.len().saturating_sub(history)..];
     let mut lines = Vec::new();
     for k in w.workers.iter().take(shown) {
         let span = w.span_ns.max(1) as f64;
@@ -136,9 +136,8 @@ const LEVELS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇',
 
 fn render_history(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let width = area.width.saturating_sub(2) as usize;
-    let end = app.cursor().map_or(0, |c| c + 1);
-    let start = end.saturating_sub(width);
-    let snaps = &app.model.snapshots[start..end];
+    let shown = app.shown();
+    let snaps = &shown[shown.len().saturating_sub(width)..];
     let data: Vec<u64> = snaps
         .iter()
         .map(|s| (utilization(s) * 100.0).round() as u64)

@@ -22,6 +22,6 @@ mod writer;
 pub use dense::{DENSE_ID_LIMIT, DenseIds};
 pub use error::{TraceError, TraceErrorKind};
 pub use format::{FORMAT_VERSION, MAX_CHUNK_BYTES, MAX_CHUNK_RECORDS, MAX_STRING_BYTES};
-pub use reader::{ReadSummary, TraceReader};
+pub use reader::{ChunkPos, ReadSummary, TraceReader};
 pub use record::*;
 pub use writer::TraceWriter;

@@ -17,8 +17,9 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::iter::FusedIterator;
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use super::error::{TraceError, TraceErrorKind};
@@ -65,6 +66,8 @@ pub struct TraceReader<R: Read = File> {
     pending: VecDeque<Record>,
     /// Offset of the next chunk.
     offset: u64,
+    /// Where the chunk whose records are pending starts.
+    chunk_at: ChunkPos,
     /// Records decoded so far (returned or pending), checked against the end marker.
     decoded: u64,
     summary: ReadSummary,
@@ -105,6 +108,20 @@ impl fmt::Display for ReadSummary {
             (false, None) => f.write_str("; not read to the end"),
         }
     }
+}
+
+/// Where a chunk starts and what came before it: all a [`TraceReader`] needs to start
+/// reading there ([`TraceReader::seek`]) as if it had read the file up to it. Chunks are
+/// decoded on their own (nothing carries over, FORMAT.md), so a reader can start at any one;
+/// the counts keep the end marker's check and the [`ReadSummary`] true.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkPos {
+    /// Byte offset of the chunk's frame.
+    pub offset: u64,
+    /// Records in the records chunks before it.
+    pub records: u64,
+    /// Records chunks before it.
+    pub chunks: u64,
 }
 
 /// The record decoder of the file's version. A new version adds a variant here and keeps the
@@ -201,6 +218,11 @@ impl<R: Read> TraceReader<R> {
             payload: Vec::new(),
             pending: VecDeque::new(),
             offset: PREAMBLE_LEN as u64,
+            chunk_at: ChunkPos {
+                offset: PREAMBLE_LEN as u64,
+                records: 0,
+                chunks: 0,
+            },
             decoded: 0,
             summary: ReadSummary {
                 version,
@@ -274,6 +296,45 @@ impl<R: Read> TraceReader<R> {
         }
     }
 
+    /// Where the next chunk starts (once the records of the current one have been taken).
+    pub fn chunk_pos(&self) -> ChunkPos {
+        ChunkPos {
+            offset: self.offset,
+            records: self.decoded,
+            chunks: self.summary.chunks,
+        }
+    }
+
+    /// Calls `f` on each chunk left that holds records (records chunks, machine samples), in
+    /// order, with where the chunk starts and its records, until `f` breaks; the records left
+    /// of a chunk partly taken with [`next_record`](Self::next_record) come first, with that
+    /// chunk's position. Returns the error that stopped the reading, if one did; the chunks
+    /// before it were all handed to `f`. Called again after `f` broke, it goes on with the
+    /// next chunk.
+    pub fn for_each_chunk(
+        &mut self,
+        mut f: impl FnMut(ChunkPos, &[Record]) -> ControlFlow<()>,
+    ) -> Option<TraceError> {
+        loop {
+            if !self.pending.is_empty() {
+                let flow = f(self.chunk_at, self.pending.make_contiguous());
+                self.summary.records += self.pending.len() as u64;
+                self.pending.clear();
+                if flow.is_break() {
+                    return None;
+                }
+            }
+            if let Err(e) = self.next_chunk()? {
+                return Some(e);
+            }
+        }
+    }
+
+    /// Whether the stream has ended: the end marker or an error was read.
+    pub fn ended(&self) -> bool {
+        self.done && self.pending.is_empty()
+    }
+
     /// Reads the next chunk into `pending`: `None` once reading has ended; an error ends it
     /// (and records where).
     fn next_chunk(&mut self) -> Option<Result<(), TraceError>> {
@@ -281,6 +342,7 @@ impl<R: Read> TraceReader<R> {
             return None;
         }
         let at = self.offset;
+        self.chunk_at = self.chunk_pos();
         let res = self.read_chunk();
         if let Err(e) = &res {
             self.done = true;
@@ -482,6 +544,37 @@ impl<R: Read> TraceReader<R> {
             Some(at),
             format!("{}: chunk at byte {at} is corrupt: {what}", self.name),
         )
+    }
+}
+
+impl<R: Read + Seek> TraceReader<R> {
+    /// Goes to the chunk at `pos` (from [`chunk_pos`](Self::chunk_pos) or
+    /// [`for_each_chunk`](Self::for_each_chunk) of a reader of the same file) and reads on
+    /// from there, as if every chunk before it had been read: records pending are dropped,
+    /// the summary counts what came before `pos`, and a stream that had ended goes on.
+    /// A `pos` that is not where a chunk starts reads as a corrupt chunk there.
+    pub fn seek(&mut self, pos: ChunkPos) -> Result<(), TraceError> {
+        self.inner.seek(SeekFrom::Start(pos.offset)).map_err(|e| {
+            TraceError::io(
+                Some(pos.offset),
+                format!("{}: cannot go to byte {}", self.name, pos.offset),
+                e,
+            )
+        })?;
+        self.pending.clear();
+        self.offset = pos.offset;
+        self.chunk_at = pos;
+        self.decoded = pos.records;
+        self.summary = ReadSummary {
+            version: self.summary.version,
+            records: pos.records,
+            chunks: pos.chunks,
+            bytes: pos.offset,
+            complete: false,
+            stopped_at: None,
+        };
+        self.done = false;
+        Ok(())
     }
 }
 
