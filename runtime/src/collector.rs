@@ -142,13 +142,19 @@ impl Collector {
             }
             let now = Instant::now();
             if now >= next_publish {
-                // One machine sample a period, into the trace and the snapshot alike.
-                let sample = Record::Machine(machine.sample(&self.clock, cpu_wait));
-                if self.writer.is_some() {
-                    self.write(std::slice::from_ref(&sample));
+                // One machine sample a period (it reads /proc: only for someone), into the
+                // trace and the snapshot alike.
+                let sample = (self.writer.is_some() || self.telemetry.is_some())
+                    .then(|| Record::Machine(machine.sample(&self.clock, cpu_wait)));
+                if let Some(sample) = &sample
+                    && self.writer.is_some()
+                {
+                    self.write(std::slice::from_ref(sample));
                 }
                 if let Some(server) = &self.telemetry {
-                    period.add_record(&sample);
+                    if let Some(sample) = &sample {
+                        period.add_record(sample);
+                    }
                     seq += 1;
                     let snap = period.snapshot(
                         seq,
