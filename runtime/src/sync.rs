@@ -51,6 +51,19 @@ pub(crate) mod model {
         }
     }
 
+    /// Reaches the data of a mutex nobody else can see, without locking it.
+    pub(crate) fn get_mut<T>(m: &mut Mutex<T>) -> &mut T {
+        #[cfg(hue_loom)]
+        {
+            m.get_mut().unwrap()
+        }
+        #[cfg(not(hue_loom))]
+        {
+            m.get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+    }
+
     /// Waits on `cv`, ignoring poisoning.
     pub(crate) fn wait<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         #[cfg(hue_loom)]

@@ -1,8 +1,8 @@
 //! The table of live colors.
 //!
 //! Only colors with work queued or running have an entry (invariant 5): the owner of a color
-//! that drains removes it ([`ColorTable::retire`]), and the next callback queued in that color
-//! makes a fresh entry. The default color is permanent and is reached without a lookup, since
+//! that drains releases and removes it in one step ([`ColorTable::release`]), and the next
+//! callback queued in that color makes a fresh entry. The default color is permanent and is reached without a lookup, since
 //! everything starts there.
 //!
 //! A queue that is forgotten goes to its last owner's small *spare* list, where the next
@@ -13,11 +13,13 @@
 //! ([`SPARE_MAX`] per worker), so memory still does not follow colors ever used.
 //!
 //! Lock order: a shard, then a color's queue. Producers push *while holding the shard lock*,
-//! and `retire` checks idleness under both locks, so a producer can never append to a queue
-//! that has just been removed from the table (which would let two queues of one color exist
-//! and run in parallel).
+//! and the owner releases a drained color and removes its entry under the shard lock too
+//! (`release`), so a producer can never append to a queue that has just been removed from
+//! the table (which would let two queues of one color exist and run in parallel), and once the
+//! owner has released a color it never touches its queue again.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crossbeam_utils::CachePadded;
@@ -97,42 +99,56 @@ impl ColorTable {
             return self.default.push(cb).then(|| self.default.clone());
         }
         let mut shard = lock(&self.shards[shard_of(color)]);
-        let cq = shard.entry(color.raw()).or_insert_with(|| {
-            let home = home_of(color, self.workers);
-            match spare.and_then(Vec::pop) {
-                Some(mut cq) => {
-                    // Spare queues are kept only while nobody else holds them.
-                    Arc::get_mut(&mut cq)
-                        .expect("a spare queue is not shared")
-                        .reuse(color, home);
-                    cq
-                }
-                None => Arc::new(ColorQueue::new(color, home)),
+        match shard.entry(color.raw()) {
+            Entry::Occupied(e) => e.get().push(cb).then(|| e.get().clone()),
+            Entry::Vacant(e) => {
+                // A fresh queue is ours alone until it is in the table: fill it through `&mut`,
+                // without taking its lock (two locks of the queue fewer per fresh color).
+                let home = home_of(color, self.workers);
+                let cq = match spare.and_then(Vec::pop) {
+                    Some(mut cq) => {
+                        // Spare queues are kept only while nobody else holds them.
+                        Arc::get_mut(&mut cq)
+                            .expect("a spare queue is not shared")
+                            .reuse(color, home, cb);
+                        cq
+                    }
+                    None => Arc::new(ColorQueue::scheduled_with(color, home, cb)),
+                };
+                Some(e.insert(cq).clone())
             }
-        });
-        cq.push(cb).then(|| cq.clone())
+        }
     }
 
-    /// Called by a color's owner after releasing it: forgets the color if it is still idle,
-    /// and then puts its queue on `spare` (up to [`SPARE_MAX`]) if nobody else holds it.
-    pub(crate) fn retire(&self, mut cq: Runnable, spare: &mut Vec<Runnable>) {
+    /// Called by a color's owner when it has run a batch: returns the color if it has more
+    /// work (the owner keeps it), else releases it and, for any color but the default, forgets
+    /// it in the same critical section and puts its queue on `spare` (up to [`SPARE_MAX`]).
+    ///
+    /// Releasing and forgetting happen under the shard lock together, so no producer can
+    /// schedule the color again in between: once this returns `None`, nothing but `spare`
+    /// holds the queue (one lock of the shard and one of the queue, where releasing and then
+    /// forgetting the color took one of the shard and two of the queue).
+    pub(crate) fn release(&self, cq: Runnable, spare: &mut Vec<Runnable>) -> Option<Runnable> {
         if cq.color().is_default() {
-            return;
+            return cq.more_or_release().then_some(cq);
         }
-        let color = cq.color().raw();
         let mut shard = lock(&self.shards[shard_of(cq.color())]);
-        let ours = shard.get(&color).is_some_and(|cur| Arc::ptr_eq(cur, &cq));
-        if !(ours && cq.is_idle()) {
-            return;
+        if cq.more_or_release() {
+            return Some(cq);
         }
-        let entry = shard.remove(&color);
+        // The owner of a scheduled color is the only one who removes its entry, so it is
+        // still this queue.
+        let entry = shard.remove(&cq.color().raw());
+        debug_assert!(entry.as_ref().is_some_and(|e| Arc::ptr_eq(e, &cq)));
         drop(shard);
         drop(entry);
-        // Idle and out of the table: no run queue, producer or worker's kept colors hold it, so this is
-        // the last reference unless a stale clone is still being dropped somewhere.
+        let mut cq = cq;
+        // Released and out of the table: no run queue, producer or worker holds it, so this
+        // is the last reference unless a clone is still being dropped somewhere.
         if spare.len() < SPARE_MAX && Arc::get_mut(&mut cq).is_some() {
             spare.push(cq);
         }
+        None
     }
 
     /// How many colors have an entry (the default color always does).
@@ -172,12 +188,17 @@ mod tests {
     use crate::trace::Origin;
 
     fn cb(h: Handler) -> Callback {
+        cb_id(h, 0)
+    }
+
+    /// A callback known by its id (kept in `parent`; the work is never run).
+    fn cb_id(h: Handler, id: u64) -> Callback {
         Callback {
             work: Box::new(|_| {}),
             handler: h,
             key: None,
             queued: 0,
-            parent: 0,
+            parent: id,
             origin: Origin::Outside,
         }
     }
@@ -203,8 +224,7 @@ mod tests {
         for cq in runnable {
             assert_eq!(cq.take(64, &mut batch), 1);
             batch.clear();
-            assert!(!cq.more_or_release());
-            table.retire(cq, &mut spare);
+            assert!(table.release(cq, &mut spare).is_none());
         }
         assert_eq!(table.live(), 1, "a drained color kept its entry");
         assert_eq!(
@@ -224,17 +244,57 @@ mod tests {
         assert_eq!(cq.color(), Color::of(&"again"));
         assert_eq!(spare.len(), SPARE_MAX - 1);
     }
+
+    /// A fresh or reused queue is filled without its lock: it must come out holding the
+    /// callback and scheduled (the next push does not schedule it again), and `release` keeps
+    /// a color that got more work and forgets it only once drained.
+    #[test]
+    fn fresh_queues_start_scheduled_and_release_keeps_a_color_with_work() {
+        let h = Handler::new("fresh");
+        let table = ColorTable::new(1);
+        let mut spare = Vec::new();
+        let mut batch = VecDeque::new();
+        for round in 0..2 {
+            // Round 0 makes a new queue, round 1 reuses the spare one round 0 left.
+            let cq = table
+                .push(Color::of(&"c"), cb_id(h, 1), Some(&mut spare))
+                .expect("a fresh color becomes runnable");
+            assert!(
+                table
+                    .push(Color::of(&"c"), cb_id(h, 2), Some(&mut spare))
+                    .is_none(),
+                "round {round}: a fresh queue was not scheduled"
+            );
+            assert_eq!(cq.take(64, &mut batch), 2);
+            let ids: Vec<u64> = batch.drain(..).map(|c| c.parent).collect();
+            assert_eq!(ids, [1, 2], "round {round}");
+            table.push(Color::of(&"c"), cb_id(h, 3), Some(&mut spare));
+            let cq = table
+                .release(cq, &mut spare)
+                .expect("a color with work queued was released");
+            assert_eq!(table.live(), 2);
+            assert_eq!(cq.take(64, &mut batch), 1);
+            batch.clear();
+            assert!(table.release(cq, &mut spare).is_none());
+            assert_eq!(
+                table.live(),
+                1,
+                "round {round}: a drained color kept its entry"
+            );
+            assert_eq!(spare.len(), 1);
+        }
+    }
 }
 
 #[cfg(all(test, hue_loom))]
 mod loom_tests {
     //! `RUSTFLAGS="--cfg hue_loom" cargo test -p hue-runtime --lib --release loom`
     //!
-    //! The table's push against `retire`, and the worker's hand-back of a color, with the
+    //! The table's push against `release`, and the worker's hand-back of a color, with the
     //! calls `Worker::run_color` makes, in its order: `take`, run, `extend` (what a callback
-    //! queued into its own color, when it returns), `more_or_release`, then `retire` on
-    //! release, or back to a run queue while the color still has work (where another worker
-    //! may steal it); `put_back` when stopping. A run queue is a locked `Vec`: each color
+    //! queued into its own color, when it returns), then `release`, which either keeps the
+    //! color (it has more work: another batch, or back to a run queue, where another worker
+    //! may steal it) or releases and forgets it in one step; `put_back` when stopping. A run queue is a locked `Vec`: each color
     //! pushed is taken by exactly one pop or steal, which is crossbeam-deque's guarantee (loom
     //! cannot instrument crossbeam; `runtime/tests/invariants.rs` stresses the real one).
     use std::collections::VecDeque;
@@ -296,13 +356,10 @@ mod loom_tests {
         /// `Worker::run_color` with batches of one: runs the color until it releases it, or,
         /// with `hand_back`, puts it back on the run queue after the first batch if it still
         /// has work. Callback 0 queues callback 1 into its own color.
-        fn run_color(&self, cq: Runnable, hand_back: bool, spare: &mut Vec<Runnable>) {
+        fn run_color(&self, mut cq: Runnable, hand_back: bool, spare: &mut Vec<Runnable>) {
             let mut batch = VecDeque::new();
             loop {
-                if cq.take(1, &mut batch) == 0 {
-                    self.table.retire(cq, spare);
-                    return;
-                }
+                cq.take(1, &mut batch);
                 while let Some(c) = batch.pop_front() {
                     let id = c.parent;
                     assert_eq!(
@@ -318,10 +375,10 @@ mod loom_tests {
                         cq.extend(&mut own);
                     }
                 }
-                if !cq.more_or_release() {
-                    self.table.retire(cq, spare);
-                    return;
-                }
+                cq = match self.table.release(cq, spare) {
+                    Some(cq) => cq,
+                    None => return,
+                };
                 if hand_back {
                     lock(&self.runq).push(cq);
                     return;
@@ -342,21 +399,21 @@ mod loom_tests {
     /// its own color) and hands the color back to the run queue, then queues 4 itself, with
     /// its spare list (a worker's callback queueing into the color); meanwhile an outside
     /// producer queues 2 then 3, and a second worker takes whatever is on the run queue,
-    /// then queues 5 into another color with its spare list (if it retired the first color,
-    /// its queue is reused for the second). Whatever is left there afterwards runs too (the workers' later
-    /// turns). Checks that no two callbacks of the color ever run at once, 0 before 1 before
-    /// 4 and 2 before 3, every callback exactly once, and that afterwards the table has
-    /// forgotten the color (invariant 5): the last owner to release it retired it, and no
-    /// push went into a retired queue.
+    /// then queues 5 into another color with its spare list (if it released the first color,
+    /// its queue is reused for the second). Whatever is left there afterwards runs too (the
+    /// workers' later turns). Checks that no two callbacks of the color ever run at once, 0
+    /// before 1 before 4 and 2 before 3, every callback exactly once, and that afterwards the
+    /// table has forgotten the color (invariant 5): the last owner to release it removed it,
+    /// and no push went into a removed queue.
     ///
-    /// Bound: 4 preemptions; about 5 s in release mode on 2 cores. Fails if `retire`
-    /// removes the entry without checking that the color is idle (a second queue of the color
-    /// appears: 3 runs before 2), if `more_or_release` keeps `scheduled` on an empty queue
-    /// (the color is never retired, and a later push would never schedule it), or if
-    /// `retire` puts a queue on the spare list that the table still holds (it is then
-    /// reused for color 8 while color 7 uses it).
+    /// Bound: 4 preemptions; about 5 s in release mode on 2 cores. Fails if `release`
+    /// releases the color before it takes the shard lock (a producer schedules the released
+    /// color, which is then removed from the table while scheduled, and the next push makes a
+    /// second queue: 3 ran before 2), if a fresh or reused queue is not left scheduled (the
+    /// next push schedules it a second time: out of order), or if `release` does not remove
+    /// the entry (a drained color keeps it).
     #[test]
-    fn push_retire_and_hand_back_are_exclusive_ordered_lossless_and_forget_the_color() {
+    fn push_release_and_hand_back_are_exclusive_ordered_lossless_and_forget_the_color() {
         let h = Handler::new("loom");
         let mut model = loom::model::Builder::new();
         model.preemption_bound = Some(4);

@@ -361,31 +361,31 @@ impl Worker {
         }
     }
 
-    fn run_color_batches(&mut self, cq: Runnable, inner: &Arc<Inner>, max: usize) {
+    fn run_color_batches(&mut self, mut cq: Runnable, inner: &Arc<Inner>, max: usize) {
         loop {
-            if cq.take(max, &mut self.batch) == 0 {
-                inner.colors.retire(cq, &mut self.cx.spare.borrow_mut());
-                break;
-            }
-            self.stats.batches += 1;
-            self.probe.new_batch();
-            while let Some(cb) = self.batch.pop_front() {
-                self.run_callback(&cq, cb);
-                if inner.stopping() {
-                    cq.put_back(&mut self.batch);
-                    self.stats.submit(&inner.metrics[self.cx.index]);
-                    return;
+            // A scheduled color has work, so `take` finds some; if it did not, the color is
+            // released below all the same.
+            if cq.take(max, &mut self.batch) > 0 {
+                self.stats.batches += 1;
+                self.probe.new_batch();
+                while let Some(cb) = self.batch.pop_front() {
+                    self.run_callback(&cq, cb);
+                    if inner.stopping() {
+                        cq.put_back(&mut self.batch);
+                        self.stats.submit(&inner.metrics[self.cx.index]);
+                        return;
+                    }
+                    if !self.batch.is_empty() {
+                        // Kept colors wait for the rest of the batch: let an idle worker have
+                        // them.
+                        self.cx.offer_if_idle();
+                    }
                 }
-                if !self.batch.is_empty() {
-                    // Kept colors wait for the rest of the batch: let an idle worker have
-                    // them.
-                    self.cx.offer_if_idle();
-                }
             }
-            if !cq.more_or_release() {
-                inner.colors.retire(cq, &mut self.cx.spare.borrow_mut());
-                break;
-            }
+            cq = match inner.colors.release(cq, &mut self.cx.spare.borrow_mut()) {
+                Some(cq) => cq,
+                None => break,
+            };
             self.stats.submit(&inner.metrics[self.cx.index]);
             // A color that never drains keeps its worker out of `find_work`: look at I/O and
             // timers here too, or nobody would while it runs.
