@@ -28,8 +28,10 @@
 //!    section, when the callback returns. When the batch is done and the color still has work,
 //!    the worker keeps it for another batch if nothing else waits for this worker (a hot color
 //!    pays no hand-off per batch and is not offered to thieves when there is nothing to
-//!    balance); otherwise it moves its inbox to its run queue, puts the color behind it so
-//!    that other colors are not starved, and wakes a sleeping worker that may steal.
+//!    balance); otherwise, if it kept colors, the color goes behind them (so a color that
+//!    keeps queuing work into others waits for that work instead of piling it up), else it
+//!    moves its inbox to its run queue, puts the color behind it so that other colors are not
+//!    starved, and wakes a sleeping worker that may steal.
 //! 3. **Look at I/O** ([`Worker::poll_io`]) without blocking when step 1 finds nothing, and
 //!    once a millisecond while busy (in step 1, and between the batches of a color it keeps):
 //!    fire due timers, queue the callbacks of ready sources on its own run queue.
@@ -392,8 +394,18 @@ impl Worker {
             if self.io_look_due() {
                 self.poll_io();
             }
+            if self.cx.has_mine() {
+                // Colors this worker kept wait: go behind them, like a color that became
+                // runnable now. A color that keeps queuing work into other colors (a driver,
+                // a listener) then waits for what it queued instead of overtaking it every
+                // few turns from the run queue, where its work would pile up in those colors
+                // (measured: with 1024 colors kept, a driver got every ninth turn and had
+                // all of its 262 144 callbacks queued at once).
+                self.cx.schedule(cq);
+                break;
+            }
             let inbox = &inner.injectors[self.cx.index];
-            if !self.cx.local.is_empty() || !inbox.is_empty() || self.cx.has_mine() {
+            if !self.cx.local.is_empty() || !inbox.is_empty() {
                 // Others wait: go to the back of the run queue. Colors in the inbox move to
                 // the run queue first, ahead of this one, or a color that never drains would
                 // keep finding itself alone on the run queue and never let the inbox be read.
