@@ -37,7 +37,7 @@ pub(crate) mod model {
     #[cfg(not(hue_loom))]
     pub(crate) use std::sync::atomic::{AtomicUsize, fence};
     #[cfg(not(hue_loom))]
-    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 
     /// Locks `m`, ignoring poisoning (see [`super::lock`]).
     pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -21,16 +21,81 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Deref;
+use std::ptr::NonNull;
 
 use crossbeam_utils::CachePadded;
 
 use super::color_queue::ColorQueue;
 use crate::callback::Callback;
-use crate::sync::model::{Arc, Mutex, lock};
+use crate::sync::model::{Mutex, lock};
 use hue_formats::{Color, mix};
 
-/// A runnable color, as it sits on a worker's run queue.
-pub(crate) type Runnable = Arc<ColorQueue<Callback>>;
+/// A color's queue, as it sits in the table, on a run queue or with its owner: a pointer to a
+/// queue the table owns. Not reference-counted: what keeps the queue alive is the color's
+/// entry in the table, and the hand-off protocol bounds when anything but the table holds a
+/// `Runnable`:
+///
+/// - Outside the table, a `Runnable` of a color other than the default exists only while the
+///   color is *scheduled* (`color_queue.rs`, steps 1–4): from the push that scheduled it, on
+///   exactly one run queue or kept list, then with its one owner.
+/// - A scheduled color's entry is never removed: only its owner removes it, in
+///   [`ColorTable::release`], in the same critical section (under the shard lock) that
+///   releases the color, and `release` consumes the owner's `Runnable`.
+/// - So every `Runnable` that can be used points to a queue still in the table. Queues leave
+///   the table for a spare list (`release`) or are freed when the table is dropped (after the
+///   workers, which hold the runtime that holds the table); the default color's queue lives as
+///   long as the table.
+///
+/// (An `Arc` did this with four atomic read-modify-writes per fresh color: the clone when it
+/// became runnable, the table's drop, and two uniqueness checks for the spare list. An atomic
+/// read-modify-write costs here about a third of a callback in the running color.)
+pub(crate) struct Runnable(NonNull<ColorQueue<Callback>>);
+
+// SAFETY: a `Runnable` only gives `&ColorQueue`, which is `Sync` (its state is behind a mutex
+// and its clock is atomic) and holds `Send` callbacks; where it may be used is bounded by the
+// hand-off protocol (see the type's docs), not by the thread that holds it.
+unsafe impl Send for Runnable {}
+// SAFETY: as for `Send`: shared access gives only `&ColorQueue`, which is `Sync`.
+unsafe impl Sync for Runnable {}
+
+impl Deref for Runnable {
+    type Target = ColorQueue<Callback>;
+
+    fn deref(&self) -> &ColorQueue<Callback> {
+        // SAFETY: the queue is alive while a `Runnable` that can be used points to it (the
+        // type's docs), and nothing holds a `&mut` to a queue in the table.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Runnable {
+    /// Gives the table's queue to the rest of the scheduler.
+    fn new(cq: Box<ColorQueue<Callback>>) -> Runnable {
+        Runnable(NonNull::from(Box::leak(cq)))
+    }
+
+    /// A second handle to the same queue (for the run queue, beside the table's).
+    fn share(&self) -> Runnable {
+        Runnable(self.0)
+    }
+
+    /// Takes the queue back from the scheduler.
+    ///
+    /// # Safety
+    ///
+    /// No other `Runnable` of this queue may be used again: its entry has just been removed
+    /// from the table, under the shard lock, with the color released, or the table is being
+    /// dropped.
+    unsafe fn into_box(self) -> Box<ColorQueue<Callback>> {
+        // SAFETY: made by `Runnable::new` from a `Box`; the caller promises no other handle
+        // is used again.
+        unsafe { Box::from_raw(self.0.as_ptr()) }
+    }
+}
+
+/// A worker's queues of forgotten colors, kept for reuse (owned: no `Runnable` points to them).
+pub(crate) type Spare = Vec<Box<ColorQueue<Callback>>>;
 
 /// 64 shards keep two workers (or a few outside threads) from meeting on one lock often;
 /// measured on 2 cores, going from 16 to 64 shards changed nothing, so this is not tuned.
@@ -75,10 +140,10 @@ pub(crate) struct ColorTable {
 impl ColorTable {
     pub(crate) fn new(workers: usize) -> ColorTable {
         ColorTable {
-            default: Arc::new(ColorQueue::new(
+            default: Runnable::new(Box::new(ColorQueue::new(
                 Color::DEFAULT,
                 home_of(Color::DEFAULT, workers),
-            )),
+            ))),
             shards: (0..SHARDS)
                 .map(|_| CachePadded::new(Mutex::new(HashMap::default())))
                 .collect(),
@@ -93,29 +158,26 @@ impl ColorTable {
         &self,
         color: Color,
         cb: Callback,
-        spare: Option<&mut Vec<Runnable>>,
+        spare: Option<&mut Spare>,
     ) -> Option<Runnable> {
         if color.is_default() {
-            return self.default.push(cb).then(|| self.default.clone());
+            return self.default.push(cb).then(|| self.default.share());
         }
         let mut shard = lock(&self.shards[shard_of(color)]);
         match shard.entry(color.raw()) {
-            Entry::Occupied(e) => e.get().push(cb).then(|| e.get().clone()),
+            Entry::Occupied(e) => e.get().push(cb).then(|| e.get().share()),
             Entry::Vacant(e) => {
                 // A fresh queue is ours alone until it is in the table: fill it through `&mut`,
                 // without taking its lock (two locks of the queue fewer per fresh color).
                 let home = home_of(color, self.workers);
                 let cq = match spare.and_then(Vec::pop) {
                     Some(mut cq) => {
-                        // Spare queues are kept only while nobody else holds them.
-                        Arc::get_mut(&mut cq)
-                            .expect("a spare queue is not shared")
-                            .reuse(color, home, cb);
+                        cq.reuse(color, home, cb);
                         cq
                     }
-                    None => Arc::new(ColorQueue::scheduled_with(color, home, cb)),
+                    None => Box::new(ColorQueue::scheduled_with(color, home, cb)),
                 };
-                Some(e.insert(cq).clone())
+                Some(e.insert(Runnable::new(cq)).share())
             }
         }
     }
@@ -128,7 +190,7 @@ impl ColorTable {
     /// schedule the color again in between: once this returns `None`, nothing but `spare`
     /// holds the queue (one lock of the shard and one of the queue, where releasing and then
     /// forgetting the color took one of the shard and two of the queue).
-    pub(crate) fn release(&self, cq: Runnable, spare: &mut Vec<Runnable>) -> Option<Runnable> {
+    pub(crate) fn release(&self, cq: Runnable, spare: &mut Spare) -> Option<Runnable> {
         if cq.color().is_default() {
             return cq.more_or_release().then_some(cq);
         }
@@ -139,13 +201,16 @@ impl ColorTable {
         // The owner of a scheduled color is the only one who removes its entry, so it is
         // still this queue.
         let entry = shard.remove(&cq.color().raw());
-        debug_assert!(entry.as_ref().is_some_and(|e| Arc::ptr_eq(e, &cq)));
         drop(shard);
-        drop(entry);
-        let mut cq = cq;
-        // Released and out of the table: no run queue, producer or worker holds it, so this
-        // is the last reference unless a clone is still being dropped somewhere.
-        if spare.len() < SPARE_MAX && Arc::get_mut(&mut cq).is_some() {
+        assert!(
+            entry.is_some_and(|e| e.0 == cq.0),
+            "a scheduled color lost its entry"
+        );
+        // SAFETY: released and out of the table in one critical section: no producer can
+        // reach the queue any more, it is on no run queue (it was scheduled, and its owner,
+        // this worker, holds it), and `cq` is consumed here.
+        let cq = unsafe { cq.into_box() };
+        if spare.len() < SPARE_MAX {
             spare.push(cq);
         }
         None
@@ -156,16 +221,32 @@ impl ColorTable {
         1 + self.shards.iter().map(|s| lock(s).len()).sum::<usize>()
     }
 
-    /// Removes every queued callback and forgets every color. Shutdown only: no worker may be
-    /// running.
+    /// Removes every queued callback. Shutdown only: no worker may be running. The colors keep
+    /// their (now empty) queues until the table is dropped, since run queues may still name
+    /// them.
     pub(crate) fn drain(&self) -> Vec<Callback> {
         let mut out = self.default.drain();
         for s in self.shards.iter() {
-            for (_, cq) in lock(s).drain() {
+            for cq in lock(s).values() {
                 out.extend(cq.drain());
             }
         }
         out
+    }
+}
+
+impl Drop for ColorTable {
+    fn drop(&mut self) {
+        let default = std::mem::replace(&mut self.default, Runnable(NonNull::dangling()));
+        // SAFETY: the table is going away, and with it every way to reach its queues: the
+        // runtime that holds it has no workers left, and its run queues go with it.
+        drop(unsafe { default.into_box() });
+        for s in self.shards.iter() {
+            for (_, cq) in lock(s).drain() {
+                // SAFETY: as above.
+                drop(unsafe { cq.into_box() });
+            }
+        }
     }
 }
 
@@ -232,13 +313,12 @@ mod tests {
             SPARE_MAX,
             "spare queues beyond the bound were kept"
         );
-        let reused = spare.last().map(Arc::as_ptr).unwrap();
+        let reused: *const ColorQueue<Callback> = &**spare.last().unwrap();
         let cq = table
             .push(Color::of(&"again"), cb(h), Some(&mut spare))
             .unwrap();
         assert_eq!(
-            Arc::as_ptr(&cq),
-            reused,
+            &*cq as *const ColorQueue<Callback>, reused,
             "a new queue instead of a spare one"
         );
         assert_eq!(cq.color(), Color::of(&"again"));
@@ -303,6 +383,7 @@ mod loom_tests {
 
     use super::*;
     use crate::handler::Handler;
+    use crate::sync::model::Arc;
     use crate::trace::Origin;
 
     /// A callback known by its id (kept in `parent`; the work is never run).
@@ -347,7 +428,7 @@ mod loom_tests {
 
         /// Queues `id` from a worker, which takes a queue from its spare list if the color
         /// has no entry.
-        fn push_from(&self, color: Color, id: u64, spare: &mut Vec<Runnable>) {
+        fn push_from(&self, color: Color, id: u64, spare: &mut Spare) {
             if let Some(cq) = self.table.push(color, cb(self.h, id), Some(spare)) {
                 lock(&self.runq).push(cq);
             }
@@ -356,7 +437,7 @@ mod loom_tests {
         /// `Worker::run_color` with batches of one: runs the color until it releases it, or,
         /// with `hand_back`, puts it back on the run queue after the first batch if it still
         /// has work. Callback 0 queues callback 1 into its own color.
-        fn run_color(&self, mut cq: Runnable, hand_back: bool, spare: &mut Vec<Runnable>) {
+        fn run_color(&self, mut cq: Runnable, hand_back: bool, spare: &mut Spare) {
             let mut batch = VecDeque::new();
             loop {
                 cq.take(1, &mut batch);
@@ -387,7 +468,7 @@ mod loom_tests {
         }
 
         /// A worker's look at the run queue (its own, or another's: a steal).
-        fn run_one(&self, hand_back: bool, spare: &mut Vec<Runnable>) {
+        fn run_one(&self, hand_back: bool, spare: &mut Spare) {
             let cq = lock(&self.runq).pop();
             if let Some(cq) = cq {
                 self.run_color(cq, hand_back, spare);

@@ -57,7 +57,7 @@ use std::time::{Duration, Instant};
 use crossbeam_deque::Steal;
 
 use super::stats::WorkerStats;
-use super::table::Runnable;
+use super::table::{Runnable, Spare};
 use crate::callback::Callback;
 use crate::cx::Cx;
 use crate::reactor::Ready;
@@ -116,7 +116,7 @@ pub(crate) struct WorkerContext {
     pub(crate) mine: RefCell<VecDeque<Runnable>>,
     /// Queues of forgotten colors, kept for the next colors this worker's callbacks queue into
     /// (see `table.rs`). Only this worker touches it, and never while user code runs.
-    pub(crate) spare: RefCell<Vec<Runnable>>,
+    pub(crate) spare: RefCell<Spare>,
     /// What a color run here costs, in raw clock ticks per callback (an average over recent
     /// color runs, overhead included). Written by this worker when a color run begins; read by
     /// `schedule` to judge whether kept colors are worth moving to another worker.
