@@ -3,7 +3,7 @@
 //!
 //! What goes through [`model`] is what the loom models check: the color hand-off
 //! (`scheduler::color_queue`), the table of live colors (`scheduler::table`: push against
-//! retire), and sleeping and waking (`scheduler::idle`, `scheduler::park`). The run queues are
+//! release), and sleeping and waking (`scheduler::idle`, `scheduler::park`). The run queues are
 //! crossbeam-deque's, which loom cannot instrument; they are modelled as locked queues (each
 //! pushed color is taken by exactly one pop or steal, which is crossbeam's guarantee) and
 //! stressed for real in `runtime/tests/invariants.rs`. Everything else uses `std` directly.
