@@ -490,7 +490,7 @@ mod loom_tests {
     /// table has forgotten the color (invariant 5): the last owner to release it removed it,
     /// and no push went into a removed queue.
     ///
-    /// Bound: 4 preemptions; about 5 s in release mode on 2 cores. Fails if `release`
+    /// Bound: 4 preemptions; about 8 s in release mode on 2 cores (load 3). Fails if `release`
     /// releases the color before it takes the shard lock (a producer schedules the released
     /// color, which is then removed from the table while scheduled, and the next push makes a
     /// second queue: 3 ran before 2), if a fresh or reused queue is not left scheduled (the
