@@ -298,12 +298,17 @@ enum Coloring {
     /// By key through the recolor policy (`"bench.short" = "by-key"`), `FANOUT` keys: every
     /// callback lands in a color that has no queue yet.
     ByKey,
+    /// `FANOUT` colors made once, before the run: every callback lands in a color that has no
+    /// queue yet (each round's colors drained in the round before), as with `ByKey`, without
+    /// the policy's lookup and the key's hashing. The scheduler's own cost of a fresh color.
+    Fresh,
 }
 
-const COLORINGS: [(&str, Coloring); 3] = [
+const COLORINGS: [(&str, Coloring); 4] = [
     ("running", Coloring::Running),
     ("64_colors", Coloring::Colors64),
     ("by_key", Coloring::ByKey),
+    ("fresh", Coloring::Fresh),
 ];
 
 /// The handlers and colors of `short_colorings`.
@@ -315,6 +320,8 @@ struct Short {
     /// Spin rounds per short callback: 0 for empty ones.
     iters: u64,
     total: usize,
+    /// The colors of [`Coloring::Fresh`].
+    fresh: &'static [Color],
 }
 
 impl Short {
@@ -329,6 +336,11 @@ impl Short {
             } else {
                 SHORT_TOTAL_EMPTY
             },
+            fresh: Box::leak(
+                (0..FANOUT)
+                    .map(|i| Color::of(&("bench.fresh", i)))
+                    .collect(),
+            ),
         }
     }
 
@@ -357,6 +369,7 @@ impl Short {
                 Coloring::Running => self.short.color(self.home),
                 Coloring::Colors64 => self.short.color(Color::of(&(i % 64))),
                 Coloring::ByKey => self.short.key(i as u64),
+                Coloring::Fresh => self.short.color(self.fresh[i]),
             };
             cx.spawn(target, move |_| {
                 black_box(i);
@@ -538,6 +551,7 @@ fn one_from_env() -> bool {
         Some("running") => Coloring::Running,
         Some("64_colors") => Coloring::Colors64,
         Some("by_key") => Coloring::ByKey,
+        Some("fresh") => Coloring::Fresh,
         Some("bare") => {
             let short = Short::new(false);
             for _ in 0..4 {
@@ -698,7 +712,8 @@ fn paired(rounds_n: usize) {
                 short.total as f64 / med(&t[i + 1]) / 1e6
             );
         }
-        // Variant index: coloring * 3 + worker variant (1 worker, 2 stealing, 2 no stealing).
+        // Variant index: coloring * 3 + worker variant (1 worker, 2 stealing, 2 no stealing);
+        // colorings in `COLORINGS` order.
         let v = |c: usize, w: usize| &t[1 + c * 3 + w];
         ratio(
             &format!("{label}: running color / bare drain"),
@@ -709,6 +724,11 @@ fn paired(rounds_n: usize) {
             &format!("{label}: by key / running color, 1 worker"),
             v(0, 0),
             v(2, 0),
+        );
+        ratio(
+            &format!("{label}: fresh / running color, 1 worker"),
+            v(0, 0),
+            v(3, 0),
         );
         ratio(
             &format!("{label}: 64 colors / running color, 1 worker"),

@@ -3,7 +3,7 @@
 //!
 //! What goes through [`model`] is what the loom models check: the color hand-off
 //! (`scheduler::color_queue`), the table of live colors (`scheduler::table`: push against
-//! retire), and sleeping and waking (`scheduler::idle`, `scheduler::park`). The run queues are
+//! release), and sleeping and waking (`scheduler::idle`, `scheduler::park`). The run queues are
 //! crossbeam-deque's, which loom cannot instrument; they are modelled as locked queues (each
 //! pushed color is taken by exactly one pop or steal, which is crossbeam's guarantee) and
 //! stressed for real in `runtime/tests/invariants.rs`. Everything else uses `std` directly.
@@ -37,7 +37,7 @@ pub(crate) mod model {
     #[cfg(not(hue_loom))]
     pub(crate) use std::sync::atomic::{AtomicUsize, fence};
     #[cfg(not(hue_loom))]
-    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 
     /// Locks `m`, ignoring poisoning (see [`super::lock`]).
     pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -48,6 +48,19 @@ pub(crate) mod model {
         #[cfg(not(hue_loom))]
         {
             super::lock(m)
+        }
+    }
+
+    /// Reaches the data of a mutex nobody else can see, without locking it.
+    pub(crate) fn get_mut<T>(m: &mut Mutex<T>) -> &mut T {
+        #[cfg(hue_loom)]
+        {
+            m.get_mut().unwrap()
+        }
+        #[cfg(not(hue_loom))]
+        {
+            m.get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
         }
     }
 

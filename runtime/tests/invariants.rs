@@ -543,6 +543,52 @@ fn a_chain_through_the_next_slot_does_not_starve_other_colors() {
     );
 }
 
+/// A color that queues work into many colors and then into itself waits behind what it
+/// queued: on one worker, every callback a driver round queued into 300 colors (fresh: the
+/// previous round's have drained) runs
+/// before the next round, so no color piles up work. Fails if a color with more work after
+/// its batch goes to the run queue while the worker keeps colors (it then gets every ninth
+/// turn, the kept colors' cap, and round 2 starts after 8 of round 1's 300).
+#[test]
+fn a_color_that_queues_into_others_waits_behind_what_it_queued() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    fn round(cx: &mut Cx<'_>, r: u32, log: Arc<Mutex<Vec<(u32, bool)>>>) {
+        log.lock().unwrap().push((r, true));
+        for k in 0..300u64 {
+            let log = log.clone();
+            let c = Color::of(&("fair", k));
+            cx.spawn(Handler::new("fair.work").color(c), move |_| {
+                log.lock().unwrap().push((r, false));
+            });
+        }
+        if r < 3 {
+            cx.spawn(Handler::new("fair.driver").color(cx.color()), move |cx| {
+                round(cx, r + 1, log)
+            });
+        }
+    }
+    let l = log.clone();
+    rt.spawn(Handler::new("fair.driver").color(color(1)), move |cx| {
+        round(cx, 0, l)
+    })
+    .unwrap();
+    rt.wait_idle();
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 4 + 4 * 300);
+    // Each driver round, then its 300 callbacks, before the next round.
+    for (i, &(r, driver)) in log.iter().enumerate() {
+        let expect = ((i / 301) as u32, i % 301 == 0);
+        assert_eq!(
+            (r, driver),
+            expect,
+            "entry {i}: {:?}",
+            &log[i.saturating_sub(3)..=i]
+        );
+    }
+    rt.shutdown();
+}
+
 /// Locality first, but not at parallelism's cost: colors a callback makes runnable stay with
 /// its worker (invisible to thieves) unless another worker is idle, and then some are offered
 /// to it. A callback on one worker fans out to 32 colors of 2 ms each while the other worker

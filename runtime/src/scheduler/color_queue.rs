@@ -16,10 +16,12 @@
 //! 3. The owner takes a batch from the front of the queue under the lock ([`ColorQueue::take`])
 //!    and runs it without the lock. Callbacks queued meanwhile go to the back, after the batch,
 //!    so the start order is the queue order (invariant 2).
-//! 4. When the owner finds the queue empty it clears `scheduled` in the same critical section
-//!    ([`ColorQueue::take`] returning 0, or [`ColorQueue::more_or_release`] returning `false`).
-//!    From then on the next producer schedules the color again (step 1), possibly on another
-//!    worker; the old owner touches no callback of the color after releasing it.
+//! 4. After each batch the owner looks at the queue ([`ColorQueue::more_or_release`]): if it
+//!    is empty, it clears `scheduled` in the same critical section. From then on the next
+//!    producer schedules the color again (step 1), possibly on another worker; the old owner
+//!    touches no callback of the color after releasing it. For any color but the default, the
+//!    owner does this holding the table's shard lock and removes the color from the table in
+//!    the same step (`ColorTable::release`), so it does not touch the queue either.
 //!
 //! Because at most one worker owns a color at a time, two callbacks of one color never run
 //! at once (invariant 1). The loom test at the bottom of this file checks steps 1–4 with two
@@ -28,7 +30,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::sync::model::{Mutex, lock};
+use crate::sync::model::{Mutex, get_mut, lock};
 use hue_formats::Color;
 
 /// The largest buffer (in items) a queue keeps when it is kept for reuse.
@@ -53,23 +55,24 @@ struct State<T> {
 }
 
 impl<T> ColorQueue<T> {
-    /// Makes an unused queue the queue of `color` (a queue kept for reuse, see
-    /// `ColorTable::retire`). `&mut self`: nobody else holds it. Keeps the buffer unless a
-    /// past burst made it large, so that a spare queue costs little memory.
-    pub(crate) fn reuse(&mut self, color: Color, home: usize) {
+    /// Makes an unused queue the queue of `color`, holding `first` and scheduled (a queue kept
+    /// for reuse, see `ColorTable::release`). `&mut self`: nobody else holds it, so no lock is
+    /// taken. Keeps the buffer unless a past burst made it large, so that a spare queue costs
+    /// little memory.
+    pub(crate) fn reuse(&mut self, color: Color, home: usize, first: T) {
         self.color = color;
         self.home = home;
         *self.last_end.get_mut() = 0;
-        let st = lock(&self.state);
+        let st = get_mut(&mut self.state);
         debug_assert!(
             st.queue.is_empty() && !st.scheduled,
             "a reused queue is idle"
         );
-        let big = st.queue.capacity() > REUSE_MAX_CAPACITY;
-        drop(st);
-        if big {
-            lock(&self.state).queue = VecDeque::new();
+        if st.queue.capacity() > REUSE_MAX_CAPACITY {
+            st.queue = VecDeque::new();
         }
+        st.queue.push_back(first);
+        st.scheduled = true;
     }
 
     pub(crate) fn new(color: Color, home: usize) -> ColorQueue<T> {
@@ -82,6 +85,16 @@ impl<T> ColorQueue<T> {
             }),
             last_end: AtomicU64::new(0),
         }
+    }
+
+    /// A new queue holding `first`, scheduled: what [`push`](Self::push) of `first` into a new
+    /// queue would make, without taking the lock.
+    pub(crate) fn scheduled_with(color: Color, home: usize, first: T) -> ColorQueue<T> {
+        let mut cq = ColorQueue::new(color, home);
+        let st = get_mut(&mut cq.state);
+        st.queue.push_back(first);
+        st.scheduled = true;
+        cq
     }
 
     /// Owner only: records the end of a callback and returns the previous callback's end.
@@ -106,12 +119,12 @@ impl<T> ColorQueue<T> {
     }
 
     /// Owner only: moves up to `max` items from the front into `out` and returns how many.
-    /// Returning 0 means the queue was empty and the color is released.
+    /// Returning 0 means the queue was empty; the color stays scheduled (the owner releases
+    /// it with [`more_or_release`](Self::more_or_release), through `ColorTable::release`).
     pub(crate) fn take(&self, max: usize, out: &mut VecDeque<T>) -> usize {
         let mut st = lock(&self.state);
         let n = st.queue.len().min(max);
         if n == 0 {
-            st.scheduled = false;
             return 0;
         }
         if n == st.queue.len() && out.is_empty() {
@@ -157,12 +170,6 @@ impl<T> ColorQueue<T> {
         }
     }
 
-    /// Whether the color has nothing queued and is not scheduled (so it may be forgotten).
-    pub(crate) fn is_idle(&self) -> bool {
-        let st = lock(&self.state);
-        !st.scheduled && st.queue.is_empty()
-    }
-
     /// Removes every queued item (shutdown only, once no worker runs).
     pub(crate) fn drain(&self) -> Vec<T> {
         let mut st = lock(&self.state);
@@ -186,7 +193,6 @@ mod tests {
         assert_eq!(q.take(8, &mut out), 1);
         assert_eq!(out, [1, 2]);
         assert!(!q.more_or_release());
-        assert!(q.is_idle());
         assert!(
             q.push(3),
             "a released color is scheduled again by the next push"
@@ -223,7 +229,8 @@ mod loom_tests {
         // Bound: 3 preemptions. Loom explores every interleaving with at most 3 forced
         // switches between threads (plus every switch at a blocking point), not every
         // interleaving: unbounded, the model takes hours. About 10 s in release mode on 2
-        // cores. Fails if `take` does not clear `scheduled` when it finds the queue empty.
+        // cores. Fails if `more_or_release` does not clear `scheduled` when it finds the queue
+        // empty.
         model.preemption_bound = Some(3);
         model.check(|| {
             let q = Arc::new(ColorQueue::new(Color::DEFAULT, 0));
@@ -255,11 +262,16 @@ mod loom_tests {
                             return;
                         }
                         let mut batch = VecDeque::new();
-                        while q.take(1, &mut batch) > 0 {
-                            let item = batch.pop_front().unwrap();
-                            assert_eq!(running.fetch_add(1, Ordering::SeqCst), 0, "two owners");
-                            lock(&ran).push(item);
-                            running.fetch_sub(1, Ordering::SeqCst);
+                        loop {
+                            q.take(1, &mut batch);
+                            if let Some(item) = batch.pop_front() {
+                                assert_eq!(running.fetch_add(1, Ordering::SeqCst), 0, "two owners");
+                                lock(&ran).push(item);
+                                running.fetch_sub(1, Ordering::SeqCst);
+                            }
+                            if !q.more_or_release() {
+                                break;
+                            }
                         }
                     })
                 })

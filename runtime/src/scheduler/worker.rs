@@ -28,8 +28,10 @@
 //!    section, when the callback returns. When the batch is done and the color still has work,
 //!    the worker keeps it for another batch if nothing else waits for this worker (a hot color
 //!    pays no hand-off per batch and is not offered to thieves when there is nothing to
-//!    balance); otherwise it moves its inbox to its run queue, puts the color behind it so
-//!    that other colors are not starved, and wakes a sleeping worker that may steal.
+//!    balance); otherwise, if it kept colors, the color goes behind them (so a color that
+//!    keeps queuing work into others waits for that work instead of piling it up), else it
+//!    moves its inbox to its run queue, puts the color behind it so that other colors are not
+//!    starved, and wakes a sleeping worker that may steal.
 //! 3. **Look at I/O** ([`Worker::poll_io`]) without blocking when step 1 finds nothing, and
 //!    once a millisecond while busy (in step 1, and between the batches of a color it keeps):
 //!    fire due timers, queue the callbacks of ready sources on its own run queue.
@@ -56,7 +58,7 @@ use crossbeam_deque::Steal;
 
 use super::serial_bound::{Backlog, BacklogClock, IdleMark};
 use super::stats::WorkerStats;
-use super::table::Runnable;
+use super::table::{Runnable, Spare};
 use crate::callback::Callback;
 use crate::cx::Cx;
 use crate::reactor::Ready;
@@ -83,6 +85,12 @@ const NEXT_MAX_RUNS: u32 = 8;
 /// (`handoff_ns` measured 13–15 µs) and a few µs of CPU on each side, and every color moved
 /// costs cache misses on both. Below this, the worker that made the colors runs them.
 const OFFER_MIN_NS: u64 = 50_000;
+/// Color runs per clock read for the cost per callback, while callbacks are cheap (see
+/// `Worker::time_color_run`).
+const COST_SAMPLE_RUNS: u32 = 8;
+/// The cost per callback above which the clock is read at every color run: a read is then
+/// under 3% of a callback.
+const COST_EVERY_RUN_NS: u64 = 1_000;
 /// What a spin that had dropped to nothing grows back to after a short sleep.
 const SPIN_MIN_NS: u64 = 1_000;
 
@@ -109,11 +117,14 @@ pub(crate) struct WorkerContext {
     pub(crate) mine: RefCell<VecDeque<Runnable>>,
     /// Queues of forgotten colors, kept for the next colors this worker's callbacks queue into
     /// (see `table.rs`). Only this worker touches it, and never while user code runs.
-    pub(crate) spare: RefCell<Vec<Runnable>>,
+    pub(crate) spare: RefCell<Spare>,
     /// What a color run here costs, in raw clock ticks per callback (an average over recent
-    /// color runs, overhead included). Written by this worker after each color run; read by
+    /// color runs, overhead included). Written by this worker when a color run begins; read by
     /// `schedule` to judge whether kept colors are worth moving to another worker.
     cb_ticks: Cell<u64>,
+    /// Whether kept colors may be offered at all: another worker exists and may steal them.
+    /// When not, neither the offer rule nor its clock reads cost anything.
+    offers: bool,
     /// [`OFFER_MIN_NS`] in raw clock ticks.
     offer_ticks: u64,
 }
@@ -150,7 +161,7 @@ impl WorkerContext {
     /// they hold more work than a hand-off costs ([`OFFER_MIN_NS`]).
     #[inline]
     fn worth_offering(&self, kept: usize) -> bool {
-        self.inner.config.workers > 1
+        self.offers
             && (kept as u64).saturating_mul(self.cb_ticks.get()) >= self.offer_ticks
             && self.inner.idle.someone_idle()
     }
@@ -172,6 +183,9 @@ impl WorkerContext {
 
     /// Offers kept colors if another worker is idle and there are any.
     fn offer_if_idle(&self) {
+        if !self.offers {
+            return;
+        }
         let mut mine = self.mine.borrow_mut();
         if !mine.is_empty() && self.worth_offering(mine.len()) {
             self.offer(&mut mine);
@@ -211,6 +225,14 @@ pub(crate) struct Worker {
     next_io_look: u64,
     /// `IO_LOOK_INTERVAL` in raw clock ticks.
     io_look_ticks: u64,
+    /// When the current color run began (raw clock) and how many callbacks had run by then;
+    /// `None` after the worker found no work (the time until its next color run is idleness,
+    /// not cost).
+    run_begun: Option<(u64, u64)>,
+    /// Color runs since the cost per callback was last sampled.
+    runs_unsampled: u32,
+    /// [`COST_EVERY_RUN_NS`] in raw clock ticks.
+    every_run_ticks: u64,
     /// How long this worker spins before sleeping: halved by each spin that found nothing,
     /// doubled by each sleep shorter than `SPIN_MAX_NS` that another thread's work ended (a
     /// longer spin would have caught it; I/O it would not have seen).
@@ -228,6 +250,7 @@ impl Worker {
     ) -> Worker {
         let batch = VecDeque::with_capacity(inner.config.batch);
         let inner_clock = inner.clock.clone();
+        let offers = inner.config.workers > 1 && inner.config.stealing;
         Worker {
             cx: WorkerContext {
                 index,
@@ -238,6 +261,7 @@ impl Worker {
                 mine: RefCell::new(VecDeque::new()),
                 spare: RefCell::new(Vec::new()),
                 cb_ticks: Cell::new(0),
+                offers,
                 offer_ticks: (OFFER_MIN_NS as f64 * inner_clock.ticks_per_sec() / 1e9) as u64,
             },
             next_runs: 0,
@@ -245,6 +269,9 @@ impl Worker {
             probe: Probe::new(inner_clock.clone(), index),
             ready: Vec::with_capacity(256),
             next_io_look: 0,
+            run_begun: None,
+            runs_unsampled: 0,
+            every_run_ticks: (COST_EVERY_RUN_NS as f64 * inner_clock.ticks_per_sec() / 1e9) as u64,
             io_look_ticks: (IO_LOOK_INTERVAL.as_secs_f64() * inner_clock.ticks_per_sec()) as u64,
             spin_ns: SPIN_MAX_NS,
             backlog: Backlog::default(),
@@ -268,16 +295,19 @@ impl Worker {
         while !inner.stopping() {
             if let Some(cq) = self.find_work() {
                 self.run_color(cq);
-            } else if !self.poll_io() {
-                // Idle: spin, then sleep. With tracing on, the part of it when others held
-                // colors with work waiting is serialization-bound (`serial_bound.rs`).
-                let mark = self.cx.tracing.then(|| self.idle_mark());
-                if !self.spin_for_work() {
-                    self.sleep();
-                }
-                if let Some(mark) = mark {
-                    let ticks = mark.bound(self.cx.index, self.backlogs(), inner.clock.raw());
-                    recorder::with(|r| r.serial_bound(ticks));
+            } else {
+                self.run_begun = None;
+                if !self.poll_io() {
+                    // Idle: spin, then sleep. With tracing on, the part of it when others held
+                    // colors with work waiting is serialization-bound (`serial_bound.rs`).
+                    let mark = self.cx.tracing.then(|| self.idle_mark());
+                    if !self.spin_for_work() {
+                        self.sleep();
+                    }
+                    if let Some(mark) = mark {
+                        let ticks = mark.bound(self.cx.index, self.backlogs(), inner.clock.raw());
+                        recorder::with(|r| r.serial_bound(ticks));
+                    }
                 }
             }
         }
@@ -364,54 +394,91 @@ impl Worker {
 
     fn run_color(&mut self, cq: Runnable) {
         let inner = self.cx.inner.clone();
-        let max = inner.config.batch;
-        let (begun, ran) = (inner.clock.raw(), self.stats.callbacks);
-        self.run_color_batches(cq, &inner, max);
-        // The cost per callback, averaged over recent color runs (1/8 weight to the newest).
-        let n = self.stats.callbacks - ran;
-        if let Some(per) = inner.clock.raw().saturating_sub(begun).checked_div(n) {
+        if self.cx.offers {
+            self.time_color_run(&inner);
+        }
+        self.run_color_batches(cq, &inner, inner.config.batch);
+    }
+
+    /// Updates the cost per callback (an average over recent color runs, 1/8 weight to the
+    /// newest sample; the first sample after the worker starts is taken whole) from the time
+    /// since an earlier color run began. A clock read costs about 27 ns here (measured: two
+    /// per color run made the dispatch bench's by-key run, a fresh color per callback on 1
+    /// worker, take 28% longer: 266 ms against 208), so where callbacks are cheap it is read
+    /// only every [`COST_SAMPLE_RUNS`]th color run and the sample averages over those runs;
+    /// where they cost more than [`COST_EVERY_RUN_NS`] it is read at every run, so that work
+    /// worth offering is seen after one.
+    fn time_color_run(&mut self, inner: &Inner) {
+        self.runs_unsampled += 1;
+        let cheap = self.cx.cb_ticks.get() < self.every_run_ticks;
+        if cheap && self.run_begun.is_some() && self.runs_unsampled < COST_SAMPLE_RUNS {
+            return;
+        }
+        self.runs_unsampled = 0;
+        let now = inner.clock.raw();
+        let ran = self.stats.callbacks;
+        if let Some((begun, before)) = self.run_begun.replace((now, ran))
+            && let Some(per) = now.saturating_sub(begun).checked_div(ran - before)
+        {
             let avg = self.cx.cb_ticks.get();
-            self.cx.cb_ticks.set(avg - avg / 8 + per / 8);
+            self.cx.cb_ticks.set(if avg == 0 {
+                per
+            } else {
+                avg - avg / 8 + per / 8
+            });
         }
     }
 
-    fn run_color_batches(&mut self, cq: Runnable, inner: &Arc<Inner>, max: usize) {
+    fn run_color_batches(&mut self, mut cq: Runnable, inner: &Arc<Inner>, max: usize) {
         loop {
+            // A scheduled color has work, so `take` finds some; if it did not, the color is
+            // released below all the same.
             let taken = cq.take(max, &mut self.batch);
             // Once per batch, never per callback: callbacks wait behind the first of it.
             self.set_backlog(taken > 1);
-            if taken == 0 {
-                inner.colors.retire(cq, &mut self.cx.spare.borrow_mut());
-                break;
-            }
-            self.stats.batches += 1;
-            self.probe.new_batch();
-            while let Some(cb) = self.batch.pop_front() {
-                self.run_callback(&cq, cb);
-                if inner.stopping() {
-                    cq.put_back(&mut self.batch);
-                    self.stats.submit(&inner.metrics[self.cx.index]);
-                    return;
-                }
-                if !self.batch.is_empty() {
-                    // Kept colors wait for the rest of the batch: let an idle worker have
-                    // them.
-                    self.cx.offer_if_idle();
+            if taken > 0 {
+                self.stats.batches += 1;
+                self.probe.new_batch();
+                while let Some(cb) = self.batch.pop_front() {
+                    self.run_callback(&cq, cb);
+                    if inner.stopping() {
+                        cq.put_back(&mut self.batch);
+                        self.stats.submit(&inner.metrics[self.cx.index]);
+                        return;
+                    }
+                    if !self.batch.is_empty() {
+                        // Kept colors wait for the rest of the batch: let an idle worker have
+                        // them.
+                        self.cx.offer_if_idle();
+                    }
                 }
             }
-            if !cq.more_or_release() {
-                self.set_backlog(false);
-                inner.colors.retire(cq, &mut self.cx.spare.borrow_mut());
-                break;
-            }
+            let kept = inner.colors.release(cq, &mut self.cx.spare.borrow_mut());
+            cq = match kept {
+                Some(cq) => cq,
+                None => {
+                    self.set_backlog(false);
+                    break;
+                }
+            };
             self.stats.submit(&inner.metrics[self.cx.index]);
             // A color that never drains keeps its worker out of `find_work`: look at I/O and
             // timers here too, or nobody would while it runs.
             if self.io_look_due() {
                 self.poll_io();
             }
+            if self.cx.has_mine() {
+                // Colors this worker kept wait: go behind them, like a color that became
+                // runnable now. A color that keeps queuing work into other colors (a driver,
+                // a listener) then waits for what it queued instead of overtaking it every
+                // few turns from the run queue, where its work would pile up in those colors
+                // (measured: with 1024 colors kept, a driver got every ninth turn and had
+                // all of its 262 144 callbacks queued at once).
+                self.cx.schedule(cq);
+                break;
+            }
             let inbox = &inner.injectors[self.cx.index];
-            if !self.cx.local.is_empty() || !inbox.is_empty() || self.cx.has_mine() {
+            if !self.cx.local.is_empty() || !inbox.is_empty() {
                 // Others wait: go to the back of the run queue. Colors in the inbox move to
                 // the run queue first, ahead of this one, or a color that never drains would
                 // keep finding itself alone on the run queue and never let the inbox be read.
