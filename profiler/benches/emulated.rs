@@ -30,7 +30,8 @@
 //! the same N; `replay` is that prediction's error against the run itself. A small `replay`
 //! with a large `error` says the schedule is modelled right and the durations changed
 //! between the 1-worker trace and the run at N. `HUE_EMULATED_REPLAY=0` skips it (half the
-//! run time).
+//! run time). `HUE_EMULATED_KEEP=1` keeps the traces (in the temporary directory, named
+//! `hue-emulated-<pid>-<workload>-<repeat>[-<N>].hue`) for `hue stats`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -110,7 +111,9 @@ struct TempTrace(PathBuf);
 
 impl Drop for TempTrace {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if std::env::var_os("HUE_EMULATED_KEEP").is_none() {
+            let _ = std::fs::remove_file(&self.0);
+        }
     }
 }
 
