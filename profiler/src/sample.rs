@@ -45,7 +45,7 @@ pub const MAX_WINDOW_FACTOR: u64 = 4;
 /// trace's remaining error is low: each window's predicted time ends with its slowest client
 /// (16 closed-loop clients), which over a whole trace averages out and over 0.2 s does not.
 pub const SAMPLING_ERROR: &str = "measured against whole-trace simulations: within 5% on \
-    synthetic server, closed-loop and random traces of 1 M callbacks, and up to 8% low on a \
+    synthetic server, closed-loop and random traces of 1 M callbacks, and up to 10% low on a \
     real 2.1 M-callback `hue demo` web server trace (BENCHMARKS.md)";
 
 /// When and how a [`Predictor`](crate::Predictor) samples a trace instead of simulating all
