@@ -140,6 +140,9 @@ pub struct HandlerUse {
     pub colors: usize,
     /// Wall time its callbacks' work took, summed (what the waits really lasted).
     pub busy: Duration,
+    /// The waits its callbacks asked for, summed: `busy` minus this is how late the waits
+    /// ended.
+    pub asked: Duration,
 }
 
 /// What a run did.
@@ -152,6 +155,12 @@ pub struct Outcome {
     pub requests: u64,
     /// Most callbacks (of all handlers together) running at the same time.
     pub max_parallel: u32,
+    /// How long the threads that ran its callbacks were ready to run but waited for a CPU,
+    /// summed over those threads (the kernel's `run_delay` in `/proc/thread-self/schedstat`,
+    /// from each thread's first callback of the run to the end of the run); `None` where the
+    /// kernel keeps no such statistics. A wait that ends late on a busy machine is mostly
+    /// this: the thread was woken on time but got a CPU late.
+    pub cpu_wait: Option<Duration>,
     /// Per handler, in stage order.
     pub handlers: Vec<HandlerUse>,
     /// The runtime's shutdown report.
@@ -253,6 +262,7 @@ struct Probe {
     running: AtomicU32,
     max: AtomicU32,
     busy_ns: AtomicU64,
+    asked_ns: AtomicU64,
     colors: Mutex<HashSet<u64>>,
 }
 
@@ -266,9 +276,11 @@ impl Probe {
         }
     }
 
-    fn exit(&self, began: Instant) {
+    fn exit(&self, began: Instant, asked: Duration) {
         self.busy_ns
             .fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.asked_ns
+            .fetch_add(asked.as_nanos() as u64, Ordering::Relaxed);
         self.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -289,6 +301,9 @@ struct Run {
     start: Instant,
     /// When the last callback's work ended, ns after `start`.
     last_end: AtomicU64,
+    /// Names this run for [`CpuWait::register`].
+    id: u64,
+    cpu_wait: CpuWait,
 }
 
 impl Run {
@@ -302,15 +317,20 @@ impl Run {
         handler.color(color).key(Key(client))
     }
 
+    fn asked(&self, cost: f64) -> Duration {
+        self.unit.mul_f64(cost)
+    }
+
     fn wait(&self, cost: f64) {
         if cost > 0.0 {
             tight_timer_slack();
-            std::thread::sleep(self.unit.mul_f64(cost));
+            std::thread::sleep(self.asked(cost));
         }
     }
 
     /// Runs stage `s`'s work with its probe around it.
     fn work(&self, cx: &mut Cx<'_>, probe: &Probe, st: &Stage, state: &Shared<u64>) {
+        self.cpu_wait.register(self.id);
         let began = Instant::now();
         probe.enter(cx.color());
         self.all.enter(cx.color());
@@ -322,8 +342,9 @@ impl Run {
         } else {
             self.wait(st.cost);
         }
-        self.all.exit(began);
-        probe.exit(began);
+        let asked = self.asked(st.cost);
+        self.all.exit(began, asked);
+        probe.exit(began, asked);
         let end = self.start.elapsed().as_nanos() as u64;
         self.last_end.fetch_max(end, Ordering::SeqCst);
     }
@@ -351,6 +372,76 @@ fn tight_timer_slack() {
                 }
             }
         });
+    }
+}
+
+/// The CPU wait of the threads that run a run's callbacks ([`Outcome::cpu_wait`]): each
+/// thread's `schedstat` file, opened at its first callback of the run with the wait it had
+/// then, read again once at the end. No cost per callback but a thread-local comparison.
+#[derive(Default)]
+struct CpuWait {
+    threads: Mutex<Vec<(std::fs::File, u64)>>,
+    /// A thread's file could not be opened or read.
+    unknown: std::sync::atomic::AtomicBool,
+}
+
+/// Runs started so far, to name each one ([`Run::id`]).
+static RUNS: AtomicU64 = AtomicU64::new(0);
+
+impl CpuWait {
+    /// Registers the calling thread for run `id`, once.
+    fn register(&self, id: u64) {
+        thread_local! {
+            static SEEN: std::cell::Cell<u64> = const { std::cell::Cell::new(u64::MAX) };
+        }
+        if SEEN.with(|s| s.replace(id)) == id {
+            return;
+        }
+        let opened = std::fs::File::open("/proc/thread-self/schedstat")
+            .ok()
+            .and_then(|f| run_delay(&f).map(|w| (f, w)));
+        match opened {
+            Some(t) => {
+                if let Ok(mut threads) = self.threads.lock() {
+                    threads.push(t);
+                }
+            }
+            None => self.unknown.store(true, Ordering::Relaxed),
+        }
+    }
+
+    /// What the registered threads waited for a CPU since they were registered.
+    fn total(&self) -> Option<Duration> {
+        let threads = self.threads.lock().ok()?;
+        if self.unknown.load(Ordering::Relaxed) || threads.is_empty() {
+            return None;
+        }
+        let mut ns = 0u64;
+        for (f, first) in threads.iter() {
+            ns += run_delay(f)?.saturating_sub(*first);
+        }
+        Some(Duration::from_nanos(ns))
+    }
+}
+
+/// The second field of a thread's `schedstat`: ns it was runnable but not running.
+fn run_delay(f: &std::fs::File) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 96];
+        let n = f.read_at(&mut buf, 0).ok()?;
+        std::str::from_utf8(&buf[..n])
+            .ok()?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = f;
+        None
     }
 }
 
@@ -442,6 +533,8 @@ pub fn run_with(builder: Builder, config: &Config) -> Result<Outcome> {
         done: AtomicU64::new(0),
         start,
         last_end: AtomicU64::new(0),
+        id: RUNS.fetch_add(1, Ordering::Relaxed),
+        cpu_wait: CpuWait::default(),
     });
     let handle = rt.handle();
     let first = config.requests - 1;
@@ -457,6 +550,8 @@ pub fn run_with(builder: Builder, config: &Config) -> Result<Outcome> {
     }
     rt.wait_idle();
     let elapsed = Duration::from_nanos(run.last_end.load(Ordering::SeqCst));
+    // Before shutdown: the workers' files are gone once their threads exit.
+    let cpu_wait = run.cpu_wait.total();
     let report = rt.shutdown();
     let requests = run.done.load(Ordering::SeqCst);
     let use_of = |st: &Stage, p: &Probe| HandlerUse {
@@ -465,6 +560,7 @@ pub fn run_with(builder: Builder, config: &Config) -> Result<Outcome> {
         max_parallel: p.max.load(Ordering::SeqCst),
         colors: p.colors.lock().map_or(0, |c| c.len()),
         busy: Duration::from_nanos(p.busy_ns.load(Ordering::Relaxed)),
+        asked: Duration::from_nanos(p.asked_ns.load(Ordering::Relaxed)),
     };
     let mut handlers: Vec<HandlerUse> = run
         .stages
@@ -479,6 +575,7 @@ pub fn run_with(builder: Builder, config: &Config) -> Result<Outcome> {
         elapsed,
         requests,
         max_parallel: run.all.max.load(Ordering::SeqCst),
+        cpu_wait,
         handlers,
         report,
     })

@@ -146,3 +146,27 @@ fn a_workload_without_requests_is_refused() {
     };
     assert!(emulated::run_with(Runtime::builder(), &config).is_err());
 }
+
+/// What the waits asked for is what the plan says (0.1 + 1 + 0.2 units per connection
+/// request), and the workers' wait for a CPU is read where the kernel keeps it: the two
+/// numbers the `emulated` bench compares with how late the waits ended.
+#[test]
+fn the_waits_asked_for_and_the_workers_cpu_wait_are_counted() {
+    let (config, out) = run(Shape::Connections, 2);
+    let per_request = [("read", 0.1), ("seal", 1.0), ("send", 0.2)];
+    for (name, cost) in per_request {
+        let h = out.handler(name).expect("the stage ran");
+        let asked = config.unit.mul_f64(cost) * h.calls as u32;
+        assert_eq!(h.asked, asked, "{name}");
+        assert!(h.busy >= h.asked, "{name}: a wait never ends early: {h:?}");
+    }
+    if std::path::Path::new("/proc/thread-self/schedstat").exists() {
+        let wait = out.cpu_wait.expect("schedstat is read");
+        assert!(
+            wait < out.elapsed * config.workers as u32,
+            "no more than the workers' time: {wait:?}"
+        );
+    } else {
+        assert_eq!(out.cpu_wait, None);
+    }
+}

@@ -19,7 +19,19 @@
 //! run with the traced one it was predicted from. `spread` is (max − min) ÷ median of the
 //! measured runs; `stretch` is the mean wall time of a callback's wait in the measured runs ÷
 //! in the traced run (medians): how much of an error is the machine waking the waits late
-//! (a 1-worker trace cannot know that) rather than the schedule.
+//! (a 1-worker trace cannot know that) rather than the schedule. `late` is how much later
+//! than asked a wait ended, per callback of the measured run, and `cpuwait` how long its
+//! workers were ready to run but waited for a CPU (their `schedstat` `run_delay`), per
+//! callback: where the two agree, a wait ended late because the machine gave its thread a
+//! CPU late. A line per workload gives both for the traced 1-worker run.
+//!
+//! `replay` separates the model from the machine: each N is also run traced, and the
+//! simulator predicts that run from its own trace (its own durations, lateness included) at
+//! the same N; `replay` is that prediction's error against the run itself. A small `replay`
+//! with a large `error` says the schedule is modelled right and the durations changed
+//! between the 1-worker trace and the run at N. `HUE_EMULATED_REPLAY=0` skips it (half the
+//! run time). `HUE_EMULATED_KEEP=1` keeps the traces (in the temporary directory, named
+//! `hue-emulated-<pid>-<workload>-<repeat>[-<N>].hue`) for `hue stats`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -63,6 +75,14 @@ struct Repeat {
     measured: Vec<f64>,
     /// Mean wall time of a callback's work in each measured run ÷ in the traced run.
     stretch: Vec<f64>,
+    /// How late a wait ended, per callback, in each measured run and (last) the traced run, µs.
+    late: Vec<f64>,
+    /// The workers' wait for a CPU per callback, in each measured run and (last) the traced
+    /// run, µs (NaN where unknown).
+    cpu_wait: Vec<f64>,
+    /// The replay check at each N: the simulator on the trace of a run at N (its own
+    /// durations) against that run, `predicted / measured − 1` of throughput (NaN if off).
+    replay: Vec<f64>,
 }
 
 /// Mean wall time of a callback's work in a run, ns.
@@ -72,24 +92,54 @@ fn mean_work(out: &emulated::Outcome) -> f64 {
     busy / calls.max(1) as f64
 }
 
-fn one(shape: Shape, quick: bool, repeat: u64) -> Repeat {
+/// How late a wait ended and how long the workers waited for a CPU, per callback of a run, µs.
+fn late_and_cpu_wait(out: &emulated::Outcome) -> (f64, f64) {
+    let calls = out.handlers.iter().map(|h| h.calls).sum::<u64>().max(1) as f64;
+    let late: f64 = out
+        .handlers
+        .iter()
+        .map(|h| h.busy.as_nanos() as f64 - h.asked.as_nanos() as f64)
+        .sum();
+    let cpu = out
+        .cpu_wait
+        .map_or(f64::NAN, |w| w.as_nanos() as f64 / calls / 1e3);
+    (late / calls / 1e3, cpu)
+}
+
+/// A trace file, removed when dropped (the predictor reads it at each simulation).
+struct TempTrace(PathBuf);
+
+impl Drop for TempTrace {
+    fn drop(&mut self) {
+        if std::env::var_os("HUE_EMULATED_KEEP").is_none() {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+/// Traces `config` to a temporary file; returns the run, its trace's predictor and the file.
+fn trace_run(config: &Config, tag: &str) -> (emulated::Outcome, Predictor, TempTrace) {
+    let path: PathBuf = std::env::temp_dir().join(format!(
+        "hue-emulated-{}-{}-{tag}.hue",
+        std::process::id(),
+        config.shape.name()
+    ));
+    let out =
+        emulated::run_with(Runtime::builder().trace_file(&path), config).expect("the traced run");
+    let trace = Trace::open(&path).expect("the trace");
+    let profile = Profile::read(&trace).expect("a profile");
+    let predictor = Predictor::new(&trace, &profile).expect("an index");
+    (out, predictor, TempTrace(path))
+}
+
+fn one(shape: Shape, quick: bool, repeat: u64, replay: bool) -> Repeat {
     let mut config = Config::new(shape);
     if quick {
         config.requests = config.requests.div_ceil(10);
     }
-    let path: PathBuf = std::env::temp_dir().join(format!(
-        "hue-emulated-{}-{}-{repeat}.hue",
-        std::process::id(),
-        shape.name()
-    ));
-    let traced =
-        emulated::run_with(Runtime::builder().trace_file(&path), &config).expect("the traced run");
-    let trace = Trace::open(&path).expect("the trace");
-    let profile = Profile::read(&trace).expect("a profile");
-    let predictor = Predictor::new(&trace, &profile).expect("an index");
+    let (traced, predictor, _file) = trace_run(&config, &repeat.to_string());
     let jobs: Vec<(Coloring, usize)> = CORES.iter().map(|&n| (Coloring::recorded(), n)).collect();
     let points = predictor.points(&jobs).expect("simulations");
-    let _ = std::fs::remove_file(&path);
     if std::env::var("HUE_EMULATED_VERBOSE").is_ok() {
         let (overhead, handoff) = predictor.overheads();
         println!(
@@ -119,6 +169,9 @@ fn one(shape: Shape, quick: bool, repeat: u64) -> Repeat {
         .map(|p| m1 * base / p.burdened_makespan as f64)
         .collect();
     let traced_work = mean_work(&traced);
+    let mut late = Vec::new();
+    let mut cpu_wait = Vec::new();
+    let mut replays = Vec::new();
     let (measured, stretch) = CORES
         .iter()
         .map(|&n| {
@@ -126,6 +179,18 @@ fn one(shape: Shape, quick: bool, repeat: u64) -> Repeat {
                 workers: n,
                 ..config.clone()
             };
+            if replay {
+                // The simulator on this N's own trace: what the model gets wrong when the
+                // durations are right.
+                let (run, predictor, _file) = trace_run(&c, &format!("{repeat}-{n}"));
+                let p = predictor
+                    .point(&Coloring::recorded(), n)
+                    .expect("a simulation");
+                let predicted = run.requests as f64 / (p.burdened_makespan as f64 / 1e9);
+                replays.push(predicted / run.requests_per_sec() - 1.0);
+            } else {
+                replays.push(f64::NAN);
+            }
             let out = emulated::run_with(Runtime::builder().trace_level(TraceLevel::Off), &c)
                 .expect("the measured run");
             assert_eq!(out.requests, c.total_requests(), "every request completed");
@@ -146,13 +211,22 @@ fn one(shape: Shape, quick: bool, repeat: u64) -> Repeat {
                     );
                 }
             }
+            let (l, w) = late_and_cpu_wait(&out);
+            late.push(l);
+            cpu_wait.push(w);
             (out.requests_per_sec(), mean_work(&out) / traced_work)
         })
         .unzip();
+    let (l, w) = late_and_cpu_wait(&traced);
+    late.push(l);
+    cpu_wait.push(w);
     Repeat {
         predicted,
         measured,
         stretch,
+        late,
+        cpu_wait,
+        replay: replays,
     }
 }
 
@@ -160,6 +234,7 @@ fn main() {
     // `cargo test --benches` runs this too, unoptimized: keep it small there.
     let quick = cfg!(debug_assertions) || std::env::args().any(|a| a == "--test");
     let repeats = env("HUE_EMULATED_REPEATS", if quick { 1 } else { 5 }).max(1);
+    let replay = env("HUE_EMULATED_REPLAY", 1) != 0;
     let only = std::env::var("HUE_EMULATED_ONLY").ok();
     println!(
         "{} cores available; {repeats} repeats; load average at start {}; traced on 1 worker, measured untraced",
@@ -167,7 +242,7 @@ fn main() {
         loadavg()
     );
     println!(
-        "{:<12} {:>3} {:>10} {:>9} {:>10} {:>22} {:>8} {:>8} {:>8}",
+        "{:<12} {:>3} {:>10} {:>9} {:>10} {:>22} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7}",
         "workload",
         "N",
         "pred r/s",
@@ -176,7 +251,10 @@ fn main() {
         "median [min-max] x",
         "error",
         "spread",
-        "stretch"
+        "stretch",
+        "late",
+        "cpuwait",
+        "replay"
     );
     let started = Instant::now();
     let mut worst: f64 = 0.0;
@@ -184,22 +262,28 @@ fn main() {
         if only.as_deref().is_some_and(|o| o != shape.name()) {
             continue;
         }
-        let reps: Vec<Repeat> = (0..repeats).map(|r| one(shape, quick, r)).collect();
-        let m1 = median(&reps.iter().map(|r| r.measured[0]).collect::<Vec<_>>());
-        let p1 = median(&reps.iter().map(|r| r.predicted[0]).collect::<Vec<_>>());
+        let reps: Vec<Repeat> = (0..repeats).map(|r| one(shape, quick, r, replay)).collect();
+        let med_of = |f: &dyn Fn(&Repeat) -> f64| median(&reps.iter().map(f).collect::<Vec<_>>());
+        let m1 = med_of(&|r| r.measured[0]);
+        let p1 = med_of(&|r| r.predicted[0]);
+        println!(
+            "{:<12} traced 1 worker: waits ended {:.0} us late per callback, {:.0} us of it waiting for a CPU",
+            shape.name(),
+            med_of(&|r| r.late[CORES.len()]),
+            med_of(&|r| r.cpu_wait[CORES.len()])
+        );
         for (i, n) in CORES.iter().enumerate() {
-            let pred = median(&reps.iter().map(|r| r.predicted[i]).collect::<Vec<_>>());
+            let pred = med_of(&|r| r.predicted[i]);
             let meas: Vec<f64> = reps.iter().map(|r| r.measured[i]).collect();
             let med = median(&meas);
             let lo = meas.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = meas.iter().copied().fold(0.0, f64::max);
             let err = (pred - med) / med;
-            let stretch = median(&reps.iter().map(|r| r.stretch[i]).collect::<Vec<_>>());
             if *n > 1 {
                 worst = worst.max(err.abs());
             }
             println!(
-                "{:<12} {:>3} {:>10.0} {:>8.2}x {:>10.0} {:>8.2}x [{:.2}-{:.2}] {:>+7.1}% {:>7.1}% {:>7.3}x",
+                "{:<12} {:>3} {:>10.0} {:>8.2}x {:>10.0} {:>8.2}x [{:.2}-{:.2}] {:>+7.1}% {:>7.1}% {:>7.3}x {:>5.0}us {:>5.0}us {:>+6.1}%",
                 shape.name(),
                 n,
                 pred,
@@ -210,7 +294,10 @@ fn main() {
                 hi / m1,
                 err * 100.0,
                 (hi - lo) / med * 100.0,
-                stretch
+                med_of(&|r| r.stretch[i]),
+                med_of(&|r| r.late[i]),
+                med_of(&|r| r.cpu_wait[i]),
+                med_of(&|r| r.replay[i]) * 100.0
             );
         }
     }

@@ -117,7 +117,7 @@ pub(crate) struct Node {
     /// The simulated worker it ran on (once started).
     pub(crate) sim_worker: u16,
     /// The simulated worker whose running callback released it (its parent's), or
-    /// [`NO_WORKER`]: where the runtime's next slot would put its color.
+    /// [`NO_WORKER`]: the worker that keeps its color if it makes it runnable.
     pub(crate) via: u16,
     /// Head of the list of nodes waiting for this one to start or end.
     pub(crate) waiters: u32,

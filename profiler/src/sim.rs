@@ -5,17 +5,23 @@
 //!
 //! - Every color has a FIFO queue. A color with work and no running callback is *runnable*
 //!   and sits on one worker's run queue: its home worker's (a hash of the color), as in the
-//!   runtime. A color made runnable by a running callback goes instead to that worker's
-//!   *next slot* (the runtime's): it runs there next, after its parent, and no other worker
-//!   takes it; a second such color pushes the first out to its home run queue, the slot is
-//!   emptied there too when the worker has more of its batch to run, and after 8 slot runs
-//!   in a row the slot's color goes to the run queues like any other.
+//!   runtime. A color made runnable by a running callback is instead *kept* by that worker
+//!   (the runtime's locality first, issue 13): a private FIFO that no other worker sees. The
+//!   worker runs kept colors first, up to 8 in a row before its run queue gets a turn, and
+//!   *offers* the newer half of them (to the back of its run queue, where idle workers take
+//!   them) only when another worker is idle and they hold more work than a hand-off costs
+//!   (kept colors × its recent cost per callback ≥ 50 µs, that cost an average over its
+//!   color runs that starts at nothing): when it keeps a second color, between the callbacks
+//!   of a batch, and when it looks for work. So, as in the runtime, a worker that keeps colors
+//!   while nobody is idle runs them itself even if others fall idle meanwhile, until its
+//!   next look.
 //! - A worker that takes a color takes a batch of up to [`SimConfig::batch`] of the callbacks
 //!   queued in it at that moment and runs them one after another; after the batch it keeps
-//!   the color for another batch if nothing else waits on its run queue, and otherwise puts
-//!   it at the back and takes the next. A worker with nothing takes from its own run
-//!   queue, else steals a whole runnable color from another worker's; else it sleeps. So two
-//!   callbacks of one color never overlap, and no worker idles while a color is runnable.
+//!   the color for another batch if nothing else waits on its run queue or among its kept
+//!   colors, and otherwise puts it at the back and takes the next. A worker with nothing
+//!   takes from its own run queue, else steals a whole runnable color from another worker's;
+//!   else it sleeps. So two callbacks of one color never overlap, and no worker idles while a
+//!   color it can see is runnable (another worker's kept colors it cannot).
 //! - Each callback occupies its worker for its recorded wall time plus the measured
 //!   per-callback overhead ([`SimConfig::overhead`]).
 //! - *Burdened* runs ([`SimConfig::handoff`] > 0) charge the measured hand-off cost whenever a
@@ -93,9 +99,13 @@ pub const COLOR_COST_NS: u64 = 640;
 /// than on 1 worker), so 0 until a bench isolates it.
 pub const HANDOFF_NS: u64 = 0;
 
-/// Colors a worker takes from its next slot in a row, as the runtime (`NEXT_MAX_RUNS` in
-/// `hue-runtime`'s `worker.rs`).
+/// Kept colors a worker takes in a row before its run queue gets a turn, as the runtime
+/// (`NEXT_MAX_RUNS` in `hue-runtime`'s `worker.rs`).
 const NEXT_MAX_RUNS: u32 = 8;
+
+/// The least work (kept colors × the worker's recent cost per callback) its kept colors must
+/// hold to be offered to an idle worker, ns, as the runtime (`OFFER_MIN_NS` in `worker.rs`).
+const OFFER_MIN_NS: u64 = 50_000;
 
 /// How to simulate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -321,8 +331,8 @@ const MAX_COLOR_WORK: usize = 1 << 20;
 enum ColorState {
     Idle,
     Queued(u16),
-    /// In that worker's next slot.
-    Next(u16),
+    /// Kept by that worker (its private FIFO, which thieves cannot see).
+    Kept(u16),
     Running(u16),
 }
 
@@ -348,10 +358,17 @@ struct Worker {
     idle: bool,
     idle_since: u64,
     run_queue: VecDeque<u32>,
-    /// The color its running callback made runnable last (the runtime's next slot).
-    next: Option<u32>,
-    /// Colors taken from the next slot in a row.
+    /// Colors its running callbacks made runnable, in that order (the runtime's kept colors):
+    /// run here, invisible to thieves until offered.
+    mine: VecDeque<u32>,
+    /// Kept colors taken in a row.
     next_runs: u32,
+    /// Its recent cost per callback, ns: an average over its color runs, 1/8 weight to the
+    /// newest, as the runtime's `cb_ticks`.
+    cb_cost: u64,
+    /// When its current color run began, and callbacks started in it.
+    run_began: u64,
+    run_callbacks: u64,
 }
 
 /// A lower bound on the release of callbacks not yet admitted, valid while it lasts.
@@ -422,8 +439,11 @@ impl<'c> Sim<'c> {
                 idle: true,
                 idle_since: 0,
                 run_queue: VecDeque::new(),
-                next: None,
+                mine: VecDeque::new(),
                 next_runs: 0,
+                cb_cost: 0,
+                run_began: 0,
+                run_callbacks: 0,
             })
             .collect();
         let all = if cfg.workers == 64 {
@@ -675,18 +695,71 @@ impl<'c> Sim<'c> {
         q.len += 1;
         self.dag.nodes[v as usize].next_in_color = NONE;
         if q.state == ColorState::Idle {
-            // Made runnable by a callback still running on `via`: that worker's next slot,
-            // and what was there to the run queues (the runtime's `WorkerContext::schedule`).
+            // Made runnable by a callback still running on `via`: kept by that worker (the
+            // runtime's `WorkerContext::schedule`), unless stealing is off and it is not the
+            // color's home.
             let via = self.dag.nodes[v as usize].via;
-            if via != NO_WORKER && self.workers[via as usize].busy {
-                self.colors[c as usize].state = ColorState::Next(via);
-                if let Some(prev) = self.workers[via as usize].next.replace(c) {
-                    self.place(prev);
-                }
+            let home = self.colors[c as usize].home;
+            if via != NO_WORKER
+                && self.workers[via as usize].busy
+                && (self.cfg.stealing || home == via)
+            {
+                self.keep(via as usize, c);
             } else {
                 self.place(c);
             }
         }
+    }
+
+    /// Worker `w` keeps color `c`; if it now keeps more than one and they are worth it, it
+    /// offers the newer half.
+    fn keep(&mut self, w: usize, c: u32) {
+        self.colors[c as usize].state = ColorState::Kept(w as u16);
+        self.workers[w].mine.push_back(c);
+        let kept = self.workers[w].mine.len();
+        if kept > 1 && self.worth_offering(w, kept) {
+            self.offer(w);
+        }
+    }
+
+    /// Whether `kept` colors of worker `w` are worth moving half of to another worker: one
+    /// is idle, and they hold more work than a hand-off costs (the runtime's rule).
+    fn worth_offering(&self, w: usize, kept: usize) -> bool {
+        self.cfg.workers > 1
+            && (kept as u64).saturating_mul(self.workers[w].cb_cost) >= OFFER_MIN_NS
+            && self.idle_mask & !(1u64 << w) != 0
+    }
+
+    /// Moves the newer half of worker `w`'s kept colors to the back of its run queue, where
+    /// idle workers take them.
+    fn offer(&mut self, w: usize) {
+        let keep = self.workers[w].mine.len() / 2;
+        let moved: Vec<u32> = self.workers[w].mine.drain(keep..).collect();
+        for c in moved {
+            self.colors[c as usize].state = ColorState::Queued(w as u16);
+            self.workers[w].run_queue.push_back(c);
+            self.queued_mask |= 1 << w;
+        }
+    }
+
+    /// Offers worker `w`'s kept colors if another worker is idle and they are worth it.
+    fn offer_if_idle(&mut self, w: usize) {
+        let kept = self.workers[w].mine.len();
+        if kept > 0 && self.worth_offering(w, kept) {
+            self.offer(w);
+        }
+    }
+
+    /// Worker `w` gives up its color at `t`: its cost per callback takes that run in.
+    fn end_color_run(&mut self, w: usize, t: u64) {
+        let worker = &mut self.workers[w];
+        if let Some(per) = t
+            .saturating_sub(worker.run_began)
+            .checked_div(worker.run_callbacks)
+        {
+            worker.cb_cost = worker.cb_cost - worker.cb_cost / 8 + per / 8;
+        }
+        worker.color = None;
     }
 
     /// A runnable color goes to its home worker's run queue.
@@ -772,14 +845,12 @@ impl<'c> Sim<'c> {
             let len = self.colors[c as usize].len as usize;
             if len > 0 {
                 if self.workers[w].batch_left > 0 {
-                    // The slot's color would wait for the rest of the batch.
-                    if let Some(n) = self.workers[w].next.take() {
-                        self.place(n);
-                    }
+                    // Kept colors wait for the rest of the batch: an idle worker may have them.
+                    self.offer_if_idle(w);
                     self.start(w, c, t, 0);
                     return;
                 }
-                if self.workers[w].run_queue.is_empty() && self.workers[w].next.is_none() {
+                if self.workers[w].run_queue.is_empty() && self.workers[w].mine.is_empty() {
                     // Nothing else waits here: keep the color for another batch.
                     self.workers[w].batch_left = len.min(self.cfg.batch);
                     self.start(w, c, t, 0);
@@ -792,19 +863,26 @@ impl<'c> Sim<'c> {
             } else {
                 self.retire_color(c);
             }
-            self.workers[w].color = None;
+            self.end_color_run(w, t);
         }
-        if let Some(c) = self.workers[w].next.take() {
-            if self.workers[w].next_runs < NEXT_MAX_RUNS {
+        // The runtime's `find_work`: kept colors first (after offering some if another worker
+        // is idle), up to 8 in a row; then the run queue; then kept colors again; then
+        // stealing.
+        if self.workers[w].next_runs < NEXT_MAX_RUNS {
+            self.offer_if_idle(w);
+            if let Some(c) = self.workers[w].mine.pop_front() {
                 self.workers[w].next_runs += 1;
                 self.own(w, c, t, 0);
                 return;
             }
-            self.place(c);
         }
         self.workers[w].next_runs = 0;
         let woken = self.workers[w].idle && self.workers[w].idle_since < t;
-        let (c, stolen) = match self.workers[w].run_queue.pop_front() {
+        let own = match self.workers[w].run_queue.pop_front() {
+            Some(c) => Some(c),
+            None => self.workers[w].mine.pop_front(),
+        };
+        let (c, stolen) = match own {
             Some(c) => (c, false),
             None => match if self.cfg.stealing {
                 self.steal(w)
@@ -840,6 +918,8 @@ impl<'c> Sim<'c> {
         let cost = cost + self.cfg.color_cost;
         let worker = &mut self.workers[w];
         worker.color = Some(c);
+        worker.run_began = t;
+        worker.run_callbacks = 0;
         worker.batch_left = len.min(self.cfg.batch);
         worker.idle = false;
         self.idle_mask &= !(1 << w);
@@ -871,6 +951,7 @@ impl<'c> Sim<'c> {
         let at = t + cost + self.cfg.overhead;
         let worker = &mut self.workers[w];
         worker.busy = true;
+        worker.run_callbacks += 1;
         worker.node = v;
         worker.batch_left = worker.batch_left.saturating_sub(1);
         let n = &mut self.dag.nodes[v as usize];
