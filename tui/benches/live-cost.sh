@@ -2,7 +2,7 @@
 # What `hue top` costs while it follows a busy program (issue 14): the viewer's own CPU, and
 # the program's throughput with a viewer attached against telemetry on with no viewer.
 #
-#   cargo build --release --bin hue -p hue-examples --example busy_colors
+#   cargo build --release --bin hue && cargo build --release -p hue-examples --example busy_colors
 #   tui/benches/live-cost.sh [ROUNDS]          # ROUNDS defaults to 5
 #
 # The program is `examples/examples/busy_colors.rs` on 2 workers: 64 chains of short
