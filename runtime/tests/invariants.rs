@@ -595,6 +595,44 @@ fn a_color_that_queues_into_others_waits_behind_what_it_queued() {
 /// sleeps: the sleeper must get some of them. Fails if kept colors are never offered
 /// (`Idle::someone_idle` always false): the other worker then sleeps through all 64 ms.
 #[test]
+fn cheap_callbacks_in_fresh_colors_stay_on_the_worker_that_queued_them() {
+    // Empty callbacks each in a fresh color, queued by one callback while the other worker
+    // is idle: moving them would cost each more than it is (the dispatch bench measured 5x
+    // slower on 2 workers), so none is offered and none is stolen.
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    rt.wait_idle();
+    let (driver, work) = (Handler::new("cheap.driver"), Handler::new("cheap.work"));
+    let moved = Arc::new(AtomicUsize::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    for round in 0..20u64 {
+        let (moved, ran) = (moved.clone(), ran.clone());
+        rt.spawn(driver, move |cx| {
+            // Each round's driver runs on either worker; its callbacks should stay there.
+            let home = cx.worker();
+            for i in 0..1024u64 {
+                let (moved, ran) = (moved.clone(), ran.clone());
+                cx.spawn(work.color(Color::of(&("cheap", round, i))), move |cx| {
+                    if cx.worker() != home {
+                        moved.fetch_add(1, Ordering::Relaxed);
+                    }
+                    ran.fetch_add(1, Ordering::Relaxed);
+                });
+            }
+        })
+        .unwrap();
+        rt.wait_idle();
+    }
+    assert_eq!(ran.load(Ordering::Relaxed), 20 * 1024);
+    let moved = moved.load(Ordering::Relaxed);
+    assert!(
+        moved <= 20 * 1024 / 50,
+        "{moved} of {} cheap callbacks ran on another worker than the one that queued them",
+        20 * 1024
+    );
+    rt.shutdown();
+}
+
+#[test]
 fn kept_colors_are_offered_to_an_idle_worker() {
     let rt = Runtime::builder().workers(2).build().unwrap();
     rt.wait_idle();

@@ -85,6 +85,13 @@ const NEXT_MAX_RUNS: u32 = 8;
 /// (`handoff_ns` measured 13–15 µs) and a few µs of CPU on each side, and every color moved
 /// costs cache misses on both. Below this, the worker that made the colors runs them.
 const OFFER_MIN_NS: u64 = 50_000;
+/// The least cost per callback at which kept colors are offered at all. A color run on
+/// another worker than the one that queued it pays cross-core traffic per callback (its
+/// closure, its queue, the color table's shard lock): measured in the dispatch bench, empty
+/// callbacks each in a fresh color cost 650–730 ns more apiece when two workers shared them
+/// than on one (5x slower in all). Callbacks cheaper than that cannot gain from a second
+/// worker, however many there are; 1 µs callbacks did gain (1.2x).
+const OFFER_MIN_CALLBACK_NS: u64 = 750;
 /// Color runs per clock read for the cost per callback, while callbacks are cheap (see
 /// `Worker::time_color_run`).
 const COST_SAMPLE_RUNS: u32 = 8;
@@ -127,6 +134,8 @@ pub(crate) struct WorkerContext {
     offers: bool,
     /// [`OFFER_MIN_NS`] in raw clock ticks.
     offer_ticks: u64,
+    /// [`OFFER_MIN_CALLBACK_NS`] in raw clock ticks.
+    offer_cb_ticks: u64,
 }
 
 impl WorkerContext {
@@ -157,12 +166,15 @@ impl WorkerContext {
         }
     }
 
-    /// Whether `kept` colors are worth moving half of to another worker: one is idle, and
+    /// Whether `kept` colors are worth moving half of to another worker: one is idle, their
+    /// callbacks cost more than moving them adds to each ([`OFFER_MIN_CALLBACK_NS`]), and
     /// they hold more work than a hand-off costs ([`OFFER_MIN_NS`]).
     #[inline]
     fn worth_offering(&self, kept: usize) -> bool {
+        let cb_ticks = self.cb_ticks.get();
         self.offers
-            && (kept as u64).saturating_mul(self.cb_ticks.get()) >= self.offer_ticks
+            && cb_ticks >= self.offer_cb_ticks
+            && (kept as u64).saturating_mul(cb_ticks) >= self.offer_ticks
             && self.inner.idle.someone_idle()
     }
 
@@ -231,6 +243,8 @@ pub(crate) struct Worker {
     run_begun: Option<(u64, u64)>,
     /// Color runs since the cost per callback was last sampled.
     runs_unsampled: u32,
+    /// The last sample of the cost per callback, raw clock ticks (`time_color_run`).
+    last_cost_sample: u64,
     /// [`COST_EVERY_RUN_NS`] in raw clock ticks.
     every_run_ticks: u64,
     /// How long this worker spins before sleeping: halved by each spin that found nothing,
@@ -263,6 +277,8 @@ impl Worker {
                 cb_ticks: Cell::new(0),
                 offers,
                 offer_ticks: (OFFER_MIN_NS as f64 * inner_clock.ticks_per_sec() / 1e9) as u64,
+                offer_cb_ticks: (OFFER_MIN_CALLBACK_NS as f64 * inner_clock.ticks_per_sec() / 1e9)
+                    as u64,
             },
             next_runs: 0,
             ticks: 0,
@@ -271,6 +287,7 @@ impl Worker {
             next_io_look: 0,
             run_begun: None,
             runs_unsampled: 0,
+            last_cost_sample: 0,
             every_run_ticks: (COST_EVERY_RUN_NS as f64 * inner_clock.ticks_per_sec() / 1e9) as u64,
             io_look_ticks: (IO_LOOK_INTERVAL.as_secs_f64() * inner_clock.ticks_per_sec()) as u64,
             spin_ns: SPIN_MAX_NS,
@@ -400,8 +417,8 @@ impl Worker {
         self.run_color_batches(cq, &inner, inner.config.batch);
     }
 
-    /// Updates the cost per callback (an average over recent color runs, 1/8 weight to the
-    /// newest sample; the first sample after the worker starts is taken whole) from the time
+    /// Updates the cost per callback (the lesser of the last two samples, each the time per
+    /// callback over one or more color runs) from the time
     /// since an earlier color run began. A clock read costs about 27 ns here (measured: two
     /// per color run made the dispatch bench's by-key run, a fresh color per callback on 1
     /// worker, take 28% longer: 266 ms against 208), so where callbacks are cheap it is read
@@ -420,12 +437,14 @@ impl Worker {
         if let Some((begun, before)) = self.run_begun.replace((now, ran))
             && let Some(per) = now.saturating_sub(begun).checked_div(ran - before)
         {
-            let avg = self.cx.cb_ticks.get();
-            self.cx.cb_ticks.set(if avg == 0 {
-                per
-            } else {
-                avg - avg / 8 + per / 8
-            });
+            // The lesser of the last two samples: a driver's one long callback that queues a
+            // thousand cheap ones lands in one sample, and taken as it was (or weighted 1/8
+            // into an average) it made the cheap callbacks look several µs each, so they were
+            // offered to the other worker at the very moment they cost most to move. Work that
+            // really costs that much shows it in two samples in a row (the first sample after
+            // the worker starts has nothing before it: 0, nothing is offered yet).
+            self.cx.cb_ticks.set(per.min(self.last_cost_sample));
+            self.last_cost_sample = per;
         }
     }
 
