@@ -158,6 +158,11 @@ pub(crate) struct Recorder {
     /// The color of the last callback and its counters since it became the last one.
     run_color: u64,
     run: ColorAgg,
+    /// Whether callback durations go into the per-handler histograms. Only a live viewer reads
+    /// them (the collector folds the aggregates into telemetry only; a trace's readers make
+    /// their own from its records), and they cost 4–7 ns per callback (BENCHMARKS.md): off
+    /// when no telemetry is served ([`Recorder::durations`]).
+    durations: bool,
     /// Nanoseconds per raw clock tick, as a 32.32 fixed-point number ([`ns_of_ticks`]).
     ns_per_tick_q32: u64,
 }
@@ -359,9 +364,17 @@ impl Recorder {
             schedstat: crate::clock::open_cpu_wait(),
             run_color: 0,
             run: ColorAgg::default(),
+            durations: true,
             ns_per_tick_q32: (1e9 * 4_294_967_296.0 / clock.ticks_per_sec()) as u64,
             clock,
         }
+    }
+
+    /// Whether to keep the per-handler duration histograms (on by default; the worker turns
+    /// them off when nobody can read them: no telemetry).
+    pub(crate) fn durations(mut self, on: bool) -> Recorder {
+        self.durations = on;
+        self
     }
 
     #[inline]
@@ -410,7 +423,9 @@ impl Recorder {
         h.busy += busy;
         h.serial_wait += serial_wait;
         h.worker_wait += worker_wait;
-        h.durations.add(ns_of_ticks(busy, self.ns_per_tick_q32));
+        if self.durations {
+            h.durations.add(ns_of_ticks(busy, self.ns_per_tick_q32));
+        }
         let mut blocking = false;
         let wall_ns = usage.map_or(0, |u| u.wall_ns);
         if let Some(u) = usage {
@@ -707,6 +722,18 @@ mod tests {
                 "{ticks} ticks: {got} ns, the clock says {want} ns"
             );
         }
+    }
+
+    #[test]
+    fn duration_histograms_are_kept_only_when_asked() {
+        let (r, _rx) = recorder(TraceLevel::Aggregate, 1);
+        let mut off = r.durations(false);
+        one_callback(&mut off, 2);
+        assert_eq!(off.agg.handler(2).callbacks, 1);
+        assert!(off.agg.handler(2).durations.0.iter().all(|&n| n == 0));
+        let (mut on, _rx) = recorder(TraceLevel::Aggregate, 1);
+        one_callback(&mut on, 2);
+        assert_eq!(on.agg.handler(2).durations.0.iter().sum::<u32>(), 1);
     }
 
     #[test]

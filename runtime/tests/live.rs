@@ -58,6 +58,15 @@ fn a_viewer_sees_handlers_colors_workers_and_conflicts() {
         last_seq = snap.seq;
         if let Some(hs) = snap.handlers.iter().find(|x| x.name == "live.work") {
             assert!(hs.busy_ns > 0 && hs.callbacks > 0);
+            // The durations histogram (hue top's p50/p99/max) is kept while a viewer can read
+            // it: every callback is in it, around its 500 µs.
+            let counted: u64 = hs.durations.iter().map(|[_, n]| n).sum();
+            assert_eq!(counted, hs.callbacks, "durations: {:?}", hs.durations);
+            assert!(
+                hs.durations.iter().all(|[lo, _]| *lo >= 250_000),
+                "{:?}",
+                hs.durations
+            );
             seen_handler = true;
             assert!(snap.active_colors >= 1);
             assert!(

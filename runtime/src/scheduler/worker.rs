@@ -92,6 +92,8 @@ const OFFER_MIN_NS: u64 = 50_000;
 /// than on one (5x slower in all). Callbacks cheaper than that cannot gain from a second
 /// worker, however many there are; 1 µs callbacks did gain (1.2x).
 const OFFER_MIN_CALLBACK_NS: u64 = 750;
+/// The callbacks the cost per callback averages over (see `Worker::time_color_run`).
+const COST_HORIZON: u64 = 1024;
 /// Color runs per clock read for the cost per callback, while callbacks are cheap (see
 /// `Worker::time_color_run`).
 const COST_SAMPLE_RUNS: u32 = 8;
@@ -243,8 +245,6 @@ pub(crate) struct Worker {
     run_begun: Option<(u64, u64)>,
     /// Color runs since the cost per callback was last sampled.
     runs_unsampled: u32,
-    /// The last sample of the cost per callback, raw clock ticks (`time_color_run`).
-    last_cost_sample: u64,
     /// [`COST_EVERY_RUN_NS`] in raw clock ticks.
     every_run_ticks: u64,
     /// How long this worker spins before sleeping: halved by each spin that found nothing,
@@ -287,7 +287,6 @@ impl Worker {
             next_io_look: 0,
             run_begun: None,
             runs_unsampled: 0,
-            last_cost_sample: 0,
             every_run_ticks: (COST_EVERY_RUN_NS as f64 * inner_clock.ticks_per_sec() / 1e9) as u64,
             io_look_ticks: (IO_LOOK_INTERVAL.as_secs_f64() * inner_clock.ticks_per_sec()) as u64,
             spin_ns: SPIN_MAX_NS,
@@ -301,13 +300,16 @@ impl Worker {
     pub(crate) fn run(mut self) {
         let inner = self.cx.inner.clone();
         if let Some(outlet) = &inner.outlet {
-            recorder::install(Recorder::new(
-                inner.level,
-                self.cx.index as u16,
-                inner.clock.clone(),
-                outlet.clone(),
-                inner.config.sample_interval.as_nanos() as u64,
-            ));
+            recorder::install(
+                Recorder::new(
+                    inner.level,
+                    self.cx.index as u16,
+                    inner.clock.clone(),
+                    outlet.clone(),
+                    inner.config.sample_interval.as_nanos() as u64,
+                )
+                .durations(inner.telemetry_on()),
+            );
         }
         while !inner.stopping() {
             if let Some(cq) = self.find_work() {
@@ -417,8 +419,8 @@ impl Worker {
         self.run_color_batches(cq, &inner, inner.config.batch);
     }
 
-    /// Updates the cost per callback (the lesser of the last two samples, each the time per
-    /// callback over one or more color runs) from the time
+    /// Updates the cost per callback (an average over about the last [`COST_HORIZON`]
+    /// callbacks, each sample weighted by the callbacks it covers) from the time
     /// since an earlier color run began. A clock read costs about 27 ns here (measured: two
     /// per color run made the dispatch bench's by-key run, a fresh color per callback on 1
     /// worker, take 28% longer: 266 ms against 208), so where callbacks are cheap it is read
@@ -437,14 +439,18 @@ impl Worker {
         if let Some((begun, before)) = self.run_begun.replace((now, ran))
             && let Some(per) = now.saturating_sub(begun).checked_div(ran - before)
         {
-            // The lesser of the last two samples: a driver's one long callback that queues a
-            // thousand cheap ones lands in one sample, and taken as it was (or weighted 1/8
-            // into an average) it made the cheap callbacks look several µs each, so they were
-            // offered to the other worker at the very moment they cost most to move. Work that
-            // really costs that much shows it in two samples in a row (the first sample after
-            // the worker starts has nothing before it: 0, nothing is offered yet).
-            self.cx.cb_ticks.set(per.min(self.last_cost_sample));
-            self.last_cost_sample = per;
+            // Weighted by the callbacks each sample covers, from 0 (nothing offered before
+            // [`COST_HORIZON`]'s worth of evidence or a few expensive callbacks): a driver's
+            // one long callback that queues a thousand cheap ones lands in one sample of a few
+            // runs, and weighted 1/8 (or taken whole as the first sample) it made the cheap
+            // callbacks look several µs each, so they were offered to the other worker at the
+            // very moment they cost most to move. By callbacks it counts once in a thousand.
+            let n = (ran - before).min(COST_HORIZON);
+            let avg = u128::from(self.cx.cb_ticks.get());
+            let sum = avg * u128::from(COST_HORIZON - n) + u128::from(per) * u128::from(n);
+            self.cx
+                .cb_ticks
+                .set((sum / u128::from(COST_HORIZON)) as u64);
         }
     }
 
