@@ -399,7 +399,7 @@ impl CpuWait {
         }
         let opened = std::fs::File::open("/proc/thread-self/schedstat")
             .ok()
-            .and_then(|f| run_delay(&f).map(|w| (f, w)));
+            .and_then(|f| hue_runtime::cpu_wait_ns(&f).map(|w| (f, w)));
         match opened {
             Some(t) => {
                 if let Ok(mut threads) = self.threads.lock() {
@@ -418,30 +418,9 @@ impl CpuWait {
         }
         let mut ns = 0u64;
         for (f, first) in threads.iter() {
-            ns += run_delay(f)?.saturating_sub(*first);
+            ns += hue_runtime::cpu_wait_ns(f)?.saturating_sub(*first);
         }
         Some(Duration::from_nanos(ns))
-    }
-}
-
-/// The second field of a thread's `schedstat`: ns it was runnable but not running.
-fn run_delay(f: &std::fs::File) -> Option<u64> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        let mut buf = [0u8; 96];
-        let n = f.read_at(&mut buf, 0).ok()?;
-        std::str::from_utf8(&buf[..n])
-            .ok()?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = f;
-        None
     }
 }
 

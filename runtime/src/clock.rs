@@ -85,7 +85,7 @@ pub(crate) fn thread_cpu_ns() -> u64 {
 /// in ns: the second field of `/proc/thread-self/schedstat` (the kernel's `run_delay`, since
 /// the thread started). Opened once per thread ([`open_cpu_wait`]) and re-read with one
 /// `pread`. `None` if the read fails.
-pub(crate) fn cpu_wait_ns(f: &std::fs::File) -> Option<u64> {
+pub fn cpu_wait_ns(f: &std::fs::File) -> Option<u64> {
     use std::os::unix::fs::FileExt;
     let mut buf = [0u8; 96];
     let n = f.read_at(&mut buf, 0).ok()?;

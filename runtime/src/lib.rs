@@ -69,6 +69,10 @@ mod sync;
 pub mod telemetry;
 mod timer;
 
+/// How long the thread whose `/proc/…/task/…/schedstat` file is open in `f` has waited for a
+/// CPU while runnable, in ns (the kernel's `run_delay`); what the runtime reads for its own
+/// workers, for programs that measure other threads the same way.
+pub use clock::cpu_wait_ns;
 pub use cx::Cx;
 pub use error::{Error, ErrorKind, Result};
 pub use handler::{Handler, Target};
