@@ -586,9 +586,6 @@ impl Recorder {
         self.agg.worker.parked += now.saturating_sub(self.park_start);
     }
 
-    /// `ticks` of the raw clock in nanoseconds, by the scale read once at start (a multiply
-    /// and a shift; the clock's own conversion also checks which clock it is and the order of
-    /// its two readings, which costs more on the per-callback path).
     /// Appends a callback's record. Written straight into the buffer: `push(Record::Callback(c))`
     /// built the enum on the stack and then copied it in, two copies of the 100-byte record per
     /// callback.
