@@ -6,31 +6,14 @@ use hue_profiler::{
     suggest_with,
 };
 use hue_runtime::{Policy, Rule};
-use hue_testkit::{ClosedLoop, Shape, Stage, encode, random_trace};
-
-const STAGES: [Stage; 3] = [
-    Stage {
-        name: "read",
-        min: 3_000,
-        spread: 10_000,
-    },
-    Stage {
-        name: "parse",
-        min: 5_000,
-        spread: 20_000,
-    },
-    Stage {
-        name: "reply",
-        min: 10_000,
-        spread: 50_000,
-    },
-];
+use hue_testkit::{ClosedLoop, SERVER_STAGES, Shape, encode, random_trace};
 
 /// The suggest bench's closed loop: one worker, 1000 clients, three stages, default color.
 fn closed_loop(callbacks: usize) -> Trace {
-    let records: Vec<_> = ClosedLoop::new(0x5eed, 1000, None, &STAGES, (20_000, 100_000), 400)
-        .take(STAGES.len() + callbacks)
-        .collect();
+    let records: Vec<_> =
+        ClosedLoop::new(0x5eed, 1000, None, &SERVER_STAGES, (20_000, 100_000), 400)
+            .take(SERVER_STAGES.len() + callbacks)
+            .collect();
     Trace::from_bytes("closed-loop", encode(&records, 1, "closed loop", "", true)).unwrap()
 }
 
