@@ -163,12 +163,7 @@ fn the_report_is_self_contained_and_holds_every_section() {
     );
     // The handler chart names each handler with its share.
     let doc = roxmltree::Document::parse(charts[1]).unwrap();
-    let texts: Vec<&str> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("text"))
-        .filter_map(|n| n.text())
-        .map(str::trim)
-        .collect();
+    let texts = common::svg_texts(&doc);
     for h in ["encrypt", "write", "read"] {
         assert!(texts.iter().any(|t| t.trim() == h), "{h} in {texts:?}");
     }
@@ -179,13 +174,8 @@ fn the_report_is_self_contained_and_holds_every_section() {
     // The wait chart: the one color waited, 115 µs per callback on average (1 380 µs of
     // serialization wait over 12 callbacks), drawn in the default color's fill.
     let waits = roxmltree::Document::parse(charts[2]).unwrap();
-    let texts: Vec<&str> = waits
-        .descendants()
-        .filter(|n| n.has_tag_name("text"))
-        .filter_map(|n| n.text())
-        .map(str::trim)
-        .collect();
-    assert!(texts.contains(&"default"), "{texts:?}");
+    let texts = common::svg_texts(&waits);
+    assert!(texts.iter().any(|t| t == "default"), "{texts:?}");
     assert!(
         texts
             .iter()
@@ -221,12 +211,7 @@ fn a_colored_trace_stacks_its_colors_each_in_its_own_fill() {
             "{hex} in {fills:?}"
         );
     }
-    let texts: Vec<&str> = utilization
-        .descendants()
-        .filter(|n| n.has_tag_name("text"))
-        .filter_map(|n| n.text())
-        .map(str::trim)
-        .collect();
+    let texts = common::svg_texts(&utilization);
     for t in ["worker 0", "worker 1", "key 1", "default (read)"] {
         assert!(texts.iter().any(|x| x.starts_with(t)), "{t} in {texts:?}");
     }
@@ -383,14 +368,9 @@ fn colors_past_the_busiest_fold_into_other_colors_named_in_the_legend() {
     );
     let html = report(&spec);
     let utilization = roxmltree::Document::parse(svgs(&html)[0]).unwrap();
-    let texts: Vec<&str> = utilization
-        .descendants()
-        .filter(|n| n.has_tag_name("text"))
-        .filter_map(|n| n.text())
-        .map(str::trim)
-        .collect();
-    assert!(texts.contains(&"3 other colors"), "{texts:?}");
-    assert!(texts.contains(&"key 1 (h1)"), "{texts:?}");
+    let texts = common::svg_texts(&utilization);
+    assert!(texts.iter().any(|t| t == "3 other colors"), "{texts:?}");
+    assert!(texts.iter().any(|t| t == "key 1 (h1)"), "{texts:?}");
 }
 
 #[test]

@@ -64,11 +64,7 @@ fn the_svg_holds_every_series_with_its_colour() {
     let (chart, _) = chart();
     let svg = speedup_svg(&chart).unwrap();
     let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
-    let texts: Vec<String> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("text"))
-        .filter_map(|n| n.text().map(|t| t.trim().to_owned()))
-        .collect();
+    let texts = common::svg_texts(&doc);
     for want in [
         "as recorded: ",
         "1. encrypt: by-key: ",

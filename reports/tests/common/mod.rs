@@ -67,3 +67,11 @@ pub const FILESERVER: &str = "
     access 1 connections k=1 held=2 write
     access 9 connections k=1 held=2 write
     ";
+
+/// The trimmed text of every `<text>` element of a parsed SVG chart.
+pub fn svg_texts(svg: &roxmltree::Document) -> Vec<String> {
+    svg.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text().map(|t| t.trim().to_owned()))
+        .collect()
+}
