@@ -184,7 +184,7 @@ impl Queue for Inner {
         if let Some(cq) = pushed {
             match local {
                 // No wake-up here: the worker decides once it has queued all it found.
-                Some(w) => w.local.push(cq),
+                Some(w) => w.keep(cq),
                 None => {
                     let home = cq.home();
                     self.injectors[home].push(cq);

@@ -24,8 +24,9 @@ use hue_formats::trace::Origin;
 /// scheduler only through this, not through the runtime's internals.
 pub(crate) trait Queue {
     /// Queues a callback from outside a running callback: from a `Handle`, or from the worker
-    /// `local` that fires timers or I/O readiness (which then puts a color that becomes
-    /// runnable on its own run queue: it is awake and about to look for work).
+    /// `local` that fires timers or I/O readiness (which then keeps a color that becomes
+    /// runnable, as it keeps those its callbacks make runnable: it is awake and about to look
+    /// for work, and offers what it kept to an idle worker only if that is worth a hand-off).
     fn push_via(&self, target: Target, work: Work, origin: Origin, local: Option<&WorkerContext>);
 
     /// Makes a worker asleep in the I/O driver's `poll` return (a timer due earlier).

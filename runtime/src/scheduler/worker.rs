@@ -195,8 +195,25 @@ impl WorkerContext {
         !self.mine.borrow().is_empty()
     }
 
+    /// A due timer or a ready I/O source that this worker found made `cq` runnable: kept to
+    /// run here, like a color a callback made runnable (`schedule`), without a wake-up per
+    /// color. The worker offers what it kept once it has queued everything it found
+    /// (`dispatch_ready`), under the same rule: a poll that finds many sockets ready whose
+    /// callbacks are short keeps them, instead of waking another worker to share work that a
+    /// hand-off costs more than (measured with `hue serve` by key on 2 workers under `wrk`:
+    /// a wake-up per poll cost 20% of the requests/s, BENCHMARKS.md).
+    ///
+    /// With stealing off the color goes on this worker's run queue, as it always has.
+    pub(crate) fn keep(&self, cq: Runnable) {
+        if self.inner.config.stealing {
+            self.mine.borrow_mut().push_back(cq);
+        } else {
+            self.local.push(cq);
+        }
+    }
+
     /// Offers kept colors if another worker is idle and there are any.
-    fn offer_if_idle(&self) {
+    pub(crate) fn offer_if_idle(&self) {
         if !self.offers {
             return;
         }
@@ -671,15 +688,13 @@ impl Worker {
         !self.cx.local.is_empty()
     }
 
-    /// Queues the callbacks of the sources in `self.ready` on this worker's run queue. If that
-    /// leaves more than this worker is about to take, wakes a sleeping worker to steal.
+    /// Queues the callbacks of the sources in `self.ready`; the colors they make runnable are
+    /// kept here (`WorkerContext::keep`) and offered to an idle worker only if worth it.
     fn dispatch_ready(&mut self) {
         let inner = self.cx.inner.clone();
         inner.reactor.dispatch(&self.ready, &*inner, Some(&self.cx));
         self.ready.clear();
-        if inner.config.stealing && self.cx.local.len() > 1 {
-            inner.idle.wake(None, true);
-        }
+        self.cx.offer_if_idle();
     }
 
     /// Sleeps until there is work: in the I/O driver's `poll` (until a source is ready, the
