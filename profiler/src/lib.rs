@@ -64,7 +64,7 @@ pub use coloring::{Class, Coloring};
 pub use dag::DagConfig;
 pub use error::{Error, ErrorKind, Result};
 pub use histogram::{Histogram, Percentiles};
-pub use machine::{IDLE_PROCESS_CORES, MachineUse};
+pub use machine::{CLIENT_CORES, IDLE_PROCESS_CORES, MachineUse};
 pub use predict::{Limit, Point, Predictor};
 pub use profile::{
     ColorStats, ColorUse, HandlerStats, Interval, MAX_INTERVALS, MAX_TRACKED_COLORS, OtherColors,
@@ -76,8 +76,8 @@ pub use sim::{
     simulate,
 };
 pub use suggest::{
-    BLOCKING_CPU_RATIO, Blocking, CURVE, CurvePoint, INVISIBLE_STATE, MEASURED_ERROR, NotSuggested,
-    Options, Report, Suggestion, suggest, suggest_with,
+    BLOCKING_CPU_RATIO, Blocking, CURVE, CurvePoint, INVISIBLE_STATE, MEASURED_ERROR,
+    MEASURED_OVERESTIMATE, NotSuggested, Options, Report, Suggestion, suggest, suggest_with,
 };
 pub use trace::Trace;
 pub use units::{duration, quoted_list};

@@ -105,7 +105,27 @@ impl MachineUse {
         let free = (self.cores as f64 - self.other_process_cores().unwrap_or(0.0)).max(used);
         Some(free / used)
     }
+
+    /// The same bound if the other processes are the program's clients: a load generator on
+    /// the same machine (`wrk` against a server) does work per request too, so its CPU grows
+    /// with the program's throughput as the program's own does, and together they can use at
+    /// most every core: `cores / (process + others)`, never below 1 nor above
+    /// [`speedup_bound`](Self::speedup_bound). `None` where other processes were not recorded
+    /// or used under [`CLIENT_CORES`] (then the two bounds say the same).
+    pub fn speedup_bound_if_clients(&self) -> Option<f64> {
+        let bound = self.speedup_bound()?;
+        let others = self.other_process_cores()?;
+        if others < CLIENT_CORES {
+            return None;
+        }
+        let both = self.process_cores() + others;
+        Some((self.cores as f64 / both).clamp(1.0, bound))
+    }
 }
+
+/// Other processes using less than this many cores on average are not worth a second bound
+/// ([`MachineUse::speedup_bound_if_clients`]).
+pub const CLIENT_CORES: f64 = 0.05;
 
 /// Folds machine and worker samples into a [`MachineUse`].
 #[derive(Default)]
@@ -180,6 +200,24 @@ mod tests {
         // Without the machine's CPU, other processes count as nothing.
         let m = use_(4, 1.0, 1.0, None);
         assert!((m.speedup_bound().unwrap() - 4.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn if_the_other_processes_are_clients_they_grow_with_the_program() {
+        // A server at 0.93 cores, wrk at 0.86 on 2 cores (the advice bench's trace): 1.23x
+        // if wrk stayed as it was, 2 / 1.79 = 1.12x if it grows with the server.
+        let m = use_(2, 0.93, 0.87, Some(1.79));
+        assert!((m.speedup_bound().unwrap() - 1.14 / 0.93).abs() < 1e-9);
+        assert!((m.speedup_bound_if_clients().unwrap() - 2.0 / 1.79).abs() < 1e-9);
+        // Nothing else ran, or it was not recorded: no second bound.
+        assert_eq!(
+            use_(2, 1.0, 1.0, Some(1.0)).speedup_bound_if_clients(),
+            None
+        );
+        assert_eq!(use_(2, 1.0, 1.0, None).speedup_bound_if_clients(), None);
+        // The machine was full: never below 1.
+        let m = use_(2, 1.0, 1.0, Some(2.0));
+        assert!((m.speedup_bound_if_clients().unwrap() - 1.0).abs() < 1e-9);
     }
 
     #[test]

@@ -57,6 +57,10 @@ pub const MEASURED_ERROR: &str = "measured error at 2 workers on the papers' wor
     workloads (handlers that wait) up to 16 workers: within 9% but for a fork-join whose \
     barrier the trace cannot see (+14% at 4, +35% at 8; BENCHMARKS.md)";
 
+/// The most a prediction for the traced machine has been measured to exceed the real run
+/// (the web server's +29% in [`MEASURED_ERROR`]): a predicted gain below this may be none.
+pub const MEASURED_OVERESTIMATE: f64 = 0.29;
+
 /// A callback blocks if it is off the CPU for more than this share of a wall time of 1 ms or
 /// more (the runtime's flag in `recorder.rs`; `hue stats`' "blocking" column).
 pub const BLOCKING_CPU_RATIO: f64 = 0.5;
@@ -208,6 +212,10 @@ pub struct Report {
     pub validated: Option<f64>,
     /// Whether the machine's room, not the simulation, set [`validated`](Self::validated).
     pub validated_by_machine: bool,
+    /// [`validated`](Self::validated) if the other processes on the traced machine are the
+    /// program's clients ([`MachineUse::speedup_bound_if_clients`]); `None` where that is not
+    /// lower.
+    pub validated_if_clients: Option<f64>,
     /// The curve: the ranked core count and the larger ones of [`Options::curve`].
     pub curve: Vec<CurvePoint>,
     /// Handlers named (by the trace, its policy or [`Options::program_handlers`]) that never
@@ -538,6 +546,10 @@ pub fn suggest_with(
         }
         _ => (None, false),
     };
+    let validated_if_clients = validated.and_then(|v| {
+        let c = profile.machine.as_ref()?.speedup_bound_if_clients()?;
+        (c < v).then_some(c)
+    });
     let mut unknown_handlers: Vec<String> = profile.unseen_handlers.clone();
     let named = current
         .rules()
@@ -565,6 +577,7 @@ pub fn suggest_with(
         traced_cores,
         validated,
         validated_by_machine,
+        validated_if_clients,
         curve,
         unknown_handlers,
         current: before,

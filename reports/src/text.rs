@@ -493,10 +493,23 @@ pub(crate) fn machine_line(m: &MachineUse, out: &mut String) {
             );
         }
         Some(b) => {
-            let _ = writeln!(
+            let _ = write!(
                 out,
-                ": there, throughput can grow at most {b:.2}x over the traced run, whatever the coloring."
+                ": there, throughput can grow at most {b:.2}x over the traced run, whatever the coloring"
             );
+            match m.speedup_bound_if_clients() {
+                Some(c) if c < b => {
+                    let _ = writeln!(
+                        out,
+                        "; at most {c:.2}x if the other processes are its clients (a load generator on the same machine: their CPU grows with its throughput, so together they can use at most all {} cores).",
+                        m.cores
+                    );
+                }
+                _ => out.push_str(
+                    ".
+",
+                ),
+            }
         }
         None => out.push_str(".\n"),
     }
@@ -602,11 +615,22 @@ pub fn suggestions(r: &Report) -> String {
             } else {
                 "the simulator, below the machine's room"
             };
+            let clients = r.validated_if_clients.map_or_else(String::new, |c| {
+                format!(" ({c:.2}x if the other processes are its clients)")
+            });
             let _ = writeln!(
                 out,
-                "On the traced machine ({tc} cores), with every suggestion: {v:.2}x the traced run's throughput, set by {by}; {}.",
+                "On the traced machine ({tc} cores), with every suggestion: {v:.2}x the traced run's throughput{clients}, set by {by}; {}.",
                 hue_profiler::MEASURED_ERROR
             );
+            let low = r.validated_if_clients.unwrap_or(v);
+            if low < 1.0 + hue_profiler::MEASURED_OVERESTIMATE {
+                let _ = writeln!(
+                    out,
+                    "Little to gain on the traced machine: {low:.2}x is within the predictions' measured error there (up to +{:.0}%), so following these suggestions on it may gain nothing; measure before keeping the policy. A machine with more free cores gains what the curve says.",
+                    hue_profiler::MEASURED_OVERESTIMATE * 100.0
+                );
+            }
             out.push_str("Above the traced machine's cores the curve is the simulator alone, on free cores: checked against runs up to 16 workers only where handlers wait instead of computing (the error above).\n");
         }
         _ => {
