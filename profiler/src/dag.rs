@@ -108,6 +108,8 @@ pub(crate) struct Node {
     pub(crate) rec_ended: u64,
     pub(crate) dur: u64,
     pub(crate) key: Option<u64>,
+    /// Its handler's id as recorded (the runtime's offer rule weighs a kept color by it).
+    pub(crate) handler: u32,
     pub(crate) color: SimColor,
     pub(crate) dep: Dep,
     /// Earliest start with unlimited workers and no colors (for the span).
@@ -399,6 +401,7 @@ impl Dag {
             rec_ended: c.ended.max(c.started),
             dur,
             key: c.key,
+            handler: c.handler,
             color,
             dep,
             earliest,

@@ -10,8 +10,10 @@
 //!   worker runs kept colors first, up to 8 in a row before its run queue gets a turn, and
 //!   *offers* the newer half of them (to the back of its run queue, where idle workers take
 //!   them) only when another worker is idle and they hold more work than a hand-off costs
-//!   (kept colors × its recent cost per callback ≥ 50 µs, that cost an average over its
-//!   color runs that starts at nothing): when it keeps a second color, between the callbacks
+//!   (the kept colors' handlers' costs per callback, summed, ≥ 50 µs and ≥ 750 ns a color;
+//!   each handler's cost learned from the simulated color runs it began, shared by all
+//!   workers, unknown until its first run ends, as the runtime's `HandlerCosts`): when it
+//!   keeps a second color, between the callbacks
 //!   of a batch, and when it looks for work. So, as in the runtime, a worker that keeps colors
 //!   while nobody is idle runs them itself even if others fall idle meanwhile, until its
 //!   next look.
@@ -103,9 +105,26 @@ pub const HANDOFF_NS: u64 = 0;
 /// (`NEXT_MAX_RUNS` in `hue-runtime`'s `worker.rs`).
 const NEXT_MAX_RUNS: u32 = 8;
 
-/// The least work (kept colors × the worker's recent cost per callback) its kept colors must
-/// hold to be offered to an idle worker, ns, as the runtime (`OFFER_MIN_NS` in `worker.rs`).
+/// The least work (the kept colors' handlers' costs per callback, summed) a worker's kept
+/// colors must hold to be offered to an idle worker, ns, as the runtime (`OFFER_MIN_NS` in
+/// `worker.rs`).
 const OFFER_MIN_NS: u64 = 50_000;
+
+/// The least average cost per callback of kept colors for them to be offered at all, ns, as
+/// the runtime (`OFFER_MIN_CALLBACK_NS`).
+const OFFER_MIN_CALLBACK_NS: u64 = 750;
+
+/// Slots of the handlers' cost table, as the runtime's (`costs.rs`: handler ids modulo this).
+const COST_SLOTS: usize = 1024;
+
+/// A kept color: the color, its handler's slot, and what that handler's callbacks cost when
+/// it was kept (0: not known yet).
+#[derive(Clone, Copy, Debug)]
+struct Kept {
+    color: u32,
+    slot: u16,
+    cost: u64,
+}
 
 /// How to simulate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -360,12 +379,15 @@ struct Worker {
     run_queue: VecDeque<u32>,
     /// Colors its running callbacks made runnable, in that order (the runtime's kept colors):
     /// run here, invisible to thieves until offered.
-    mine: VecDeque<u32>,
+    mine: VecDeque<Kept>,
+    /// The sum of the kept colors' costs, ns.
+    kept_cost: u64,
+    /// Kept colors whose handler's cost was not known when they were kept.
+    unpriced: u32,
     /// Kept colors taken in a row.
     next_runs: u32,
-    /// Its recent cost per callback, ns: an average over its color runs, 1/8 weight to the
-    /// newest, as the runtime's `cb_ticks`.
-    cb_cost: u64,
+    /// The cost slot of the handler whose callback began its current color run.
+    run_slot: u16,
     /// When its current color run began, and callbacks started in it.
     run_began: u64,
     run_callbacks: u64,
@@ -397,6 +419,9 @@ struct Sim<'c> {
     events: BinaryHeap<Reverse<(u64, u64)>>,
     event_seq: u64,
     workers: Vec<Worker>,
+    /// What each handler's callbacks cost, ns, by slot (the runtime's `HandlerCosts`): learned
+    /// from the simulated color runs, shared by all workers; 0 = not known yet.
+    costs: Box<[u64]>,
     /// Workers asleep (no color, not busy).
     idle_mask: u64,
     /// Workers with a nonempty run queue.
@@ -440,8 +465,10 @@ impl<'c> Sim<'c> {
                 idle_since: 0,
                 run_queue: VecDeque::new(),
                 mine: VecDeque::new(),
+                kept_cost: 0,
+                unpriced: 0,
                 next_runs: 0,
-                cb_cost: 0,
+                run_slot: 0,
                 run_began: 0,
                 run_callbacks: 0,
             })
@@ -459,6 +486,7 @@ impl<'c> Sim<'c> {
             events: BinaryHeap::new(),
             event_seq: 0,
             workers,
+            costs: vec![0; COST_SLOTS].into_boxed_slice(),
             idle_mask: all,
             queued_mask: 0,
             finished: Vec::new(),
@@ -704,7 +732,8 @@ impl<'c> Sim<'c> {
                 && self.workers[via as usize].busy
                 && (self.cfg.stealing || home == via)
             {
-                self.keep(via as usize, c);
+                let slot = self.dag.nodes[v as usize].handler as usize % COST_SLOTS;
+                self.keep(via as usize, c, slot as u16);
             } else {
                 self.place(c);
             }
@@ -713,51 +742,101 @@ impl<'c> Sim<'c> {
 
     /// Worker `w` keeps color `c`; if it now keeps more than one and they are worth it, it
     /// offers the newer half.
-    fn keep(&mut self, w: usize, c: u32) {
+    fn keep(&mut self, w: usize, c: u32, slot: u16) {
         self.colors[c as usize].state = ColorState::Kept(w as u16);
-        self.workers[w].mine.push_back(c);
-        let kept = self.workers[w].mine.len();
+        let cost = self.costs[slot as usize];
+        let worker = &mut self.workers[w];
+        worker.mine.push_back(Kept {
+            color: c,
+            slot,
+            cost,
+        });
+        worker.kept_cost += cost;
+        worker.unpriced += u32::from(cost == 0);
+        let kept = worker.mine.len();
         if kept > 1 && self.worth_offering(w, kept) {
             self.offer(w);
         }
     }
 
+    /// Worker `w`'s oldest kept color.
+    fn pop_kept(&mut self, w: usize) -> Option<u32> {
+        let worker = &mut self.workers[w];
+        let k = worker.mine.pop_front()?;
+        worker.kept_cost -= k.cost;
+        worker.unpriced -= u32::from(k.cost == 0);
+        Some(k.color)
+    }
+
     /// Whether `kept` colors of worker `w` are worth moving half of to another worker: one
-    /// is idle, and they hold more work than a hand-off costs (the runtime's rule).
+    /// is idle, they cost more than 750 ns a callback on average and hold more work than a
+    /// hand-off costs, by their handlers' costs (the runtime's rule).
     fn worth_offering(&self, w: usize, kept: usize) -> bool {
+        let work = self.workers[w].kept_cost;
         self.cfg.workers > 1
-            && (kept as u64).saturating_mul(self.workers[w].cb_cost) >= OFFER_MIN_NS
+            && work >= OFFER_MIN_NS
+            && work >= (kept as u64).saturating_mul(OFFER_MIN_CALLBACK_NS)
             && self.idle_mask & !(1u64 << w) != 0
     }
 
     /// Moves the newer half of worker `w`'s kept colors to the back of its run queue, where
     /// idle workers take them.
     fn offer(&mut self, w: usize) {
-        let keep = self.workers[w].mine.len() / 2;
-        let moved: Vec<u32> = self.workers[w].mine.drain(keep..).collect();
-        for c in moved {
-            self.colors[c as usize].state = ColorState::Queued(w as u16);
-            self.workers[w].run_queue.push_back(c);
-            self.queued_mask |= 1 << w;
+        let worker = &mut self.workers[w];
+        let keep = worker.mine.len() / 2;
+        for k in worker.mine.drain(keep..) {
+            worker.kept_cost -= k.cost;
+            worker.unpriced -= u32::from(k.cost == 0);
+            self.colors[k.color as usize].state = ColorState::Queued(w as u16);
+            worker.run_queue.push_back(k.color);
         }
+        self.queued_mask |= 1 << w;
     }
 
-    /// Offers worker `w`'s kept colors if another worker is idle and they are worth it.
+    /// Offers worker `w`'s kept colors if another worker is idle and they are worth it,
+    /// first pricing those kept before their handler's cost was known.
     fn offer_if_idle(&mut self, w: usize) {
         let kept = self.workers[w].mine.len();
-        if kept > 0 && self.worth_offering(w, kept) {
+        if kept == 0 {
+            return;
+        }
+        if self.workers[w].unpriced > 0 {
+            let worker = &mut self.workers[w];
+            for k in worker.mine.iter_mut().filter(|k| k.cost == 0) {
+                let cost = self.costs[k.slot as usize];
+                if cost > 0 {
+                    k.cost = cost;
+                    worker.kept_cost += cost;
+                    worker.unpriced -= 1;
+                }
+            }
+        }
+        if self.worth_offering(w, kept) {
             self.offer(w);
         }
     }
 
-    /// Worker `w` gives up its color at `t`: its cost per callback takes that run in.
+    /// Worker `w` gives up its color at `t`: the cost of the handler that began the run takes
+    /// it in, as the runtime's `HandlerCosts::learn` (a first sample whole, then a quarter of
+    /// the way per callback, written only on a move of more than 1/16).
     fn end_color_run(&mut self, w: usize, t: u64) {
         let worker = &mut self.workers[w];
         if let Some(per) = t
             .saturating_sub(worker.run_began)
             .checked_div(worker.run_callbacks)
         {
-            worker.cb_cost = worker.cb_cost - worker.cb_cost / 8 + per / 8;
+            let slot = &mut self.costs[worker.run_slot as usize];
+            let old = *slot;
+            let new = if old == 0 {
+                per
+            } else {
+                let n = worker.run_callbacks.min(4);
+                (old * (4 - n) + per * n) / 4
+            }
+            .max(1);
+            if new.abs_diff(old) > old / 16 {
+                *slot = new;
+            }
         }
         worker.color = None;
     }
@@ -870,7 +949,7 @@ impl<'c> Sim<'c> {
         // stealing.
         if self.workers[w].next_runs < NEXT_MAX_RUNS {
             self.offer_if_idle(w);
-            if let Some(c) = self.workers[w].mine.pop_front() {
+            if let Some(c) = self.pop_kept(w) {
                 self.workers[w].next_runs += 1;
                 self.own(w, c, t, 0);
                 return;
@@ -880,7 +959,7 @@ impl<'c> Sim<'c> {
         let woken = self.workers[w].idle && self.workers[w].idle_since < t;
         let own = match self.workers[w].run_queue.pop_front() {
             Some(c) => Some(c),
-            None => self.workers[w].mine.pop_front(),
+            None => self.pop_kept(w),
         };
         let (c, stolen) = match own {
             Some(c) => (c, false),
@@ -916,8 +995,11 @@ impl<'c> Sim<'c> {
     fn own(&mut self, w: usize, c: u32, t: u64, cost: u64) {
         let len = self.colors[c as usize].len as usize;
         let cost = cost + self.cfg.color_cost;
+        let head = self.colors[c as usize].head;
+        let slot = (self.dag.nodes[head as usize].handler as usize % COST_SLOTS) as u16;
         let worker = &mut self.workers[w];
         worker.color = Some(c);
+        worker.run_slot = slot;
         worker.run_began = t;
         worker.run_callbacks = 0;
         worker.batch_left = len.min(self.cfg.batch);

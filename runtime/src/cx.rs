@@ -111,7 +111,7 @@ impl<'a> Cx<'a> {
                 .colors
                 .push(t.color, cb, Some(&mut self.worker.spare.borrow_mut()))
         {
-            self.worker.schedule(cq);
+            self.worker.schedule(cq, Some(t.handler));
         }
     }
 

@@ -38,7 +38,8 @@ use crate::policy::Compiled;
 use crate::reactor::{Interest, Io, IoEvent, Reactor};
 use crate::recorder::{Batch, Outlet, TraceLevel};
 use crate::scheduler::{
-    ColorTable, Idle, Queue, Runnable, Worker, WorkerContext, WorkerMetrics, WorkerStats,
+    ColorTable, HandlerCosts, Idle, Queue, Runnable, Worker, WorkerContext, WorkerMetrics,
+    WorkerStats,
 };
 use crate::sync::lock;
 use crate::telemetry::{ServerOptions, TelemetryServer};
@@ -67,6 +68,8 @@ pub(crate) struct Config {
 pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) colors: ColorTable,
+    /// What each handler's callbacks cost, learned by the workers for the offer rule.
+    pub(crate) costs: HandlerCosts,
     /// Per worker: colors queued for it by other threads. Anyone pushes; its worker pops,
     /// others steal.
     pub(crate) injectors: Box<[CachePadded<Injector<Runnable>>]>,
@@ -184,7 +187,7 @@ impl Queue for Inner {
         if let Some(cq) = pushed {
             match local {
                 // No wake-up here: the worker decides once it has queued all it found.
-                Some(w) => w.keep(cq),
+                Some(w) => w.keep(cq, target.handler),
                 None => {
                     let home = cq.home();
                     self.injectors[home].push(cq);
@@ -379,6 +382,7 @@ impl Builder {
                 sample_interval: self.sample_interval,
             },
             colors: ColorTable::new(workers),
+            costs: HandlerCosts::new(),
             injectors: (0..workers)
                 .map(|_| CachePadded::new(Injector::new()))
                 .collect(),

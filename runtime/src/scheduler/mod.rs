@@ -2,6 +2,7 @@
 //! stealing and parking.
 
 mod color_queue;
+mod costs;
 mod idle;
 mod park;
 mod serial_bound;
@@ -9,6 +10,7 @@ mod stats;
 mod table;
 mod worker;
 
+pub(crate) use costs::HandlerCosts;
 pub(crate) use idle::Idle;
 pub(crate) use stats::WorkerMetrics;
 pub use stats::WorkerStats;

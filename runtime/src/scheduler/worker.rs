@@ -61,6 +61,7 @@ use super::stats::WorkerStats;
 use super::table::{Runnable, Spare};
 use crate::callback::Callback;
 use crate::cx::Cx;
+use crate::handler::Handler;
 use crate::reactor::Ready;
 use crate::recorder::{self, Current, Probe, Recorder, TraceLevel};
 use crate::runtime::Inner;
@@ -80,7 +81,7 @@ const SPIN_MAX_NS: u64 = 10_000;
 /// Kept colors a worker runs in a row before its run queues get a turn (tokio caps its LIFO slot at 3 polls; a request here passes through
 /// up to 6 stages).
 const NEXT_MAX_RUNS: u32 = 8;
-/// The least work (estimated: kept colors × this worker's recent cost per callback) worth
+/// The least work (estimated: the kept colors' handlers' costs per callback, `costs.rs`) worth
 /// offering to another worker: a hand-off to a sleeping worker costs 10–50 µs of latency here
 /// (`handoff_ns` measured 13–15 µs) and a few µs of CPU on each side, and every color moved
 /// costs cache misses on both. Below this, the worker that made the colors runs them.
@@ -92,13 +93,11 @@ const OFFER_MIN_NS: u64 = 50_000;
 /// than on one (5x slower in all). Callbacks cheaper than that cannot gain from a second
 /// worker, however many there are; 1 µs callbacks did gain (1.2x).
 const OFFER_MIN_CALLBACK_NS: u64 = 750;
-/// The callbacks the cost per callback averages over (see `Worker::time_color_run`).
-const COST_HORIZON: u64 = 1024;
-/// Color runs per clock read for the cost per callback, while callbacks are cheap (see
+/// Color runs per clock read for the handlers' costs, while callbacks are cheap (see
 /// `Worker::time_color_run`).
 const COST_SAMPLE_RUNS: u32 = 8;
-/// The cost per callback above which the clock is read at every color run: a read is then
-/// under 3% of a callback.
+/// The cost per callback above which a handler's runs are each timed: a read is then under
+/// 3% of a callback.
 const COST_EVERY_RUN_NS: u64 = 1_000;
 /// What a spin that had dropped to nothing grows back to after a short sleep.
 const SPIN_MIN_NS: u64 = 1_000;
@@ -123,14 +122,14 @@ pub(crate) struct WorkerContext {
     /// queue push and pop per color. Only this worker sees them: they are *offered* (moved
     /// to its run queue, where others may steal them) only when another worker is idle and
     /// there is more than this worker is about to run (`offer`).
-    pub(crate) mine: RefCell<VecDeque<Runnable>>,
+    pub(crate) mine: RefCell<VecDeque<Kept>>,
     /// Queues of forgotten colors, kept for the next colors this worker's callbacks queue into
     /// (see `table.rs`). Only this worker touches it, and never while user code runs.
     pub(crate) spare: RefCell<Spare>,
-    /// What a color run here costs, in raw clock ticks per callback (an average over recent
-    /// color runs, overhead included). Written by this worker when a color run begins; read by
-    /// `schedule` to judge whether kept colors are worth moving to another worker.
-    cb_ticks: Cell<u64>,
+    /// The kept colors' estimated work, raw clock ticks: the sum of their [`Kept::cost`].
+    kept_ticks: Cell<u64>,
+    /// How many kept colors were kept before their handler's cost was known (priced 0).
+    unpriced: Cell<usize>,
     /// Whether kept colors may be offered at all: another worker exists and may steal them.
     /// When not, neither the offer rule nor its clock reads cost anything.
     offers: bool,
@@ -138,6 +137,15 @@ pub(crate) struct WorkerContext {
     offer_ticks: u64,
     /// [`OFFER_MIN_CALLBACK_NS`] in raw clock ticks.
     offer_cb_ticks: u64,
+}
+
+/// A color this worker kept, with what its handler's callbacks cost when it was kept.
+pub(crate) struct Kept {
+    cq: Runnable,
+    /// The handler it is weighed by; `None` if not known (never offered for its cost).
+    handler: Option<Handler>,
+    /// Raw clock ticks per callback (`HandlerCosts`); 0 if not yet known.
+    cost: u64,
 }
 
 impl WorkerContext {
@@ -156,37 +164,82 @@ impl WorkerContext {
     ///
     /// With stealing off, a color only ever runs on its home worker, so it stays only if that
     /// is this one.
-    pub(crate) fn schedule(&self, cq: Runnable) {
+    ///
+    /// `handler` is the handler of the callback that made it runnable (or of the one it ran
+    /// last): its cost is what the color is weighed by.
+    pub(crate) fn schedule(&self, cq: Runnable, handler: Option<Handler>) {
         if !self.inner.config.stealing && cq.home() != self.index {
             self.place(cq);
             return;
         }
         let mut mine = self.mine.borrow_mut();
-        mine.push_back(cq);
+        self.push_kept(&mut mine, cq, handler);
         if mine.len() > 1 && self.worth_offering(mine.len()) {
             self.offer(&mut mine);
         }
     }
 
+    fn push_kept(&self, mine: &mut VecDeque<Kept>, cq: Runnable, handler: Option<Handler>) {
+        let cost = match handler {
+            Some(h) if self.offers => self.inner.costs.get(h),
+            _ => 0,
+        };
+        if cost == 0 && handler.is_some() {
+            self.unpriced.set(self.unpriced.get() + 1);
+        }
+        self.kept_ticks.set(self.kept_ticks.get() + cost);
+        mine.push_back(Kept { cq, handler, cost });
+    }
+
+    /// The oldest kept color, if any.
+    fn pop_kept(&self) -> Option<Runnable> {
+        let k = self.mine.borrow_mut().pop_front()?;
+        self.forget_kept(&k);
+        Some(k.cq)
+    }
+
+    fn forget_kept(&self, k: &Kept) {
+        self.kept_ticks.set(self.kept_ticks.get() - k.cost);
+        if k.cost == 0 && k.handler.is_some() {
+            self.unpriced.set(self.unpriced.get() - 1);
+        }
+    }
+
     /// Whether `kept` colors are worth moving half of to another worker: one is idle, their
-    /// callbacks cost more than moving them adds to each ([`OFFER_MIN_CALLBACK_NS`]), and
-    /// they hold more work than a hand-off costs ([`OFFER_MIN_NS`]).
+    /// callbacks cost more than moving them adds to each ([`OFFER_MIN_CALLBACK_NS`] on
+    /// average), and they hold more work than a hand-off costs ([`OFFER_MIN_NS`]), by their
+    /// handlers' costs (`costs.rs`).
     #[inline]
     fn worth_offering(&self, kept: usize) -> bool {
-        let cb_ticks = self.cb_ticks.get();
+        let work = self.kept_ticks.get();
         self.offers
-            && cb_ticks >= self.offer_cb_ticks
-            && (kept as u64).saturating_mul(cb_ticks) >= self.offer_ticks
+            && work >= self.offer_ticks
+            && work >= (kept as u64).saturating_mul(self.offer_cb_ticks)
             && self.inner.idle.someone_idle()
+    }
+
+    /// Prices the kept colors whose handler's cost was not known when they were kept and is
+    /// now (a fork's first branches, kept before any of them ran).
+    fn reprice(&self, mine: &mut VecDeque<Kept>) {
+        for k in mine.iter_mut().filter(|k| k.cost == 0) {
+            let Some(h) = k.handler else { continue };
+            let cost = self.inner.costs.get(h);
+            if cost > 0 {
+                k.cost = cost;
+                self.kept_ticks.set(self.kept_ticks.get() + cost);
+                self.unpriced.set(self.unpriced.get() - 1);
+            }
+        }
     }
 
     /// Moves the newer half of the kept colors to this worker's run queue and wakes a sleeper
     /// to steal them (a worker that only spins finds them itself). The older half stays: this
     /// worker runs it next.
-    fn offer(&self, mine: &mut VecDeque<Runnable>) {
+    fn offer(&self, mine: &mut VecDeque<Kept>) {
         let keep = mine.len() / 2;
-        for cq in mine.drain(keep..) {
-            self.local.push(cq);
+        for k in mine.drain(keep..) {
+            self.forget_kept(&k);
+            self.local.push(k.cq);
         }
         self.inner.idle.wake(None, true);
     }
@@ -204,9 +257,9 @@ impl WorkerContext {
     /// a wake-up per poll cost 20% of the requests/s, BENCHMARKS.md).
     ///
     /// With stealing off the color goes on this worker's run queue, as it always has.
-    pub(crate) fn keep(&self, cq: Runnable) {
+    pub(crate) fn keep(&self, cq: Runnable, handler: Handler) {
         if self.inner.config.stealing {
-            self.mine.borrow_mut().push_back(cq);
+            self.push_kept(&mut self.mine.borrow_mut(), cq, Some(handler));
         } else {
             self.local.push(cq);
         }
@@ -218,7 +271,13 @@ impl WorkerContext {
             return;
         }
         let mut mine = self.mine.borrow_mut();
-        if !mine.is_empty() && self.worth_offering(mine.len()) {
+        if mine.is_empty() {
+            return;
+        }
+        if self.unpriced.get() > 0 {
+            self.reprice(&mut mine);
+        }
+        if self.worth_offering(mine.len()) {
             self.offer(&mut mine);
         }
     }
@@ -256,12 +315,19 @@ pub(crate) struct Worker {
     next_io_look: u64,
     /// `IO_LOOK_INTERVAL` in raw clock ticks.
     io_look_ticks: u64,
-    /// When the current color run began (raw clock) and how many callbacks had run by then;
-    /// `None` after the worker found no work (the time until its next color run is idleness,
-    /// not cost).
+    /// When the color runs being timed began (raw clock) and how many callbacks had run by
+    /// then; `None` after the worker found no work (the time until its next color run is
+    /// idleness, not cost) or after a run timed alone ended.
     run_begun: Option<(u64, u64)>,
-    /// Color runs since the cost per callback was last sampled.
+    /// Color runs since the timing began.
     runs_unsampled: u32,
+    /// The handler whose callback began the first run being timed.
+    window_handler: Option<Handler>,
+    /// Whether a run being timed began with another handler's callback (the sample is then
+    /// dropped).
+    window_mixed: bool,
+    /// Whether the run being timed is timed alone, to its end.
+    window_alone: bool,
     /// [`COST_EVERY_RUN_NS`] in raw clock ticks.
     every_run_ticks: u64,
     /// How long this worker spins before sleeping: halved by each spin that found nothing,
@@ -291,7 +357,8 @@ impl Worker {
                 own_color: RefCell::new(Vec::new()),
                 mine: RefCell::new(VecDeque::new()),
                 spare: RefCell::new(Vec::new()),
-                cb_ticks: Cell::new(0),
+                kept_ticks: Cell::new(0),
+                unpriced: Cell::new(0),
                 offers,
                 offer_ticks: (OFFER_MIN_NS as f64 * inner_clock.ticks_per_sec() / 1e9) as u64,
                 offer_cb_ticks: (OFFER_MIN_CALLBACK_NS as f64 * inner_clock.ticks_per_sec() / 1e9)
@@ -304,6 +371,9 @@ impl Worker {
             next_io_look: 0,
             run_begun: None,
             runs_unsampled: 0,
+            window_handler: None,
+            window_mixed: false,
+            window_alone: false,
             every_run_ticks: (COST_EVERY_RUN_NS as f64 * inner_clock.ticks_per_sec() / 1e9) as u64,
             io_look_ticks: (IO_LOOK_INTERVAL.as_secs_f64() * inner_clock.ticks_per_sec()) as u64,
             spin_ns: SPIN_MAX_NS,
@@ -354,7 +424,7 @@ impl Worker {
     fn find_work(&mut self) -> Option<Runnable> {
         if self.next_runs < NEXT_MAX_RUNS {
             self.cx.offer_if_idle();
-            if let Some(cq) = self.cx.mine.borrow_mut().pop_front() {
+            if let Some(cq) = self.cx.pop_kept() {
                 self.next_runs += 1;
                 return Some(cq);
             }
@@ -392,7 +462,7 @@ impl Worker {
             }
             // What we kept (its turn came early above, unless it had run a while), before
             // taking anything from another worker.
-            if let Some(cq) = self.cx.mine.borrow_mut().pop_front() {
+            if let Some(cq) = self.cx.pop_kept() {
                 return Some(cq);
             }
             if inner.config.stealing && n > 1 {
@@ -430,54 +500,80 @@ impl Worker {
 
     fn run_color(&mut self, cq: Runnable) {
         let inner = self.cx.inner.clone();
-        if self.cx.offers {
-            self.time_color_run(&inner);
-        }
         self.run_color_batches(cq, &inner, inner.config.batch);
+        if self.cx.offers {
+            self.end_color_run(&inner);
+        }
     }
 
-    /// Updates the cost per callback (an average over about the last [`COST_HORIZON`]
-    /// callbacks, each sample weighted by the callbacks it covers) from the time
-    /// since an earlier color run began. A clock read costs about 27 ns here (measured: two
-    /// per color run made the dispatch bench's by-key run, a fresh color per callback on 1
-    /// worker, take 28% longer: 266 ms against 208), so where callbacks are cheap it is read
-    /// only every [`COST_SAMPLE_RUNS`]th color run and the sample averages over those runs;
-    /// where they cost more than [`COST_EVERY_RUN_NS`] it is read at every run, so that work
-    /// worth offering is seen after one.
-    fn time_color_run(&mut self, inner: &Inner) {
+    /// Times color runs for the handlers' costs (`costs.rs`), at the start of a run whose
+    /// first callback is `h`'s. A clock read costs about 27 ns here (measured: two per color
+    /// run made the dispatch bench's by-key run, a fresh color per callback on 1 worker, take
+    /// 28% longer: 266 ms against 208), so runs of a handler known to be cheap are timed
+    /// [`COST_SAMPLE_RUNS`] at a time, the sample kept only if all of them began with one
+    /// handler's callbacks (a driver's long run among its cheap callbacks' would charge them
+    /// its time); a run of a handler that costs more than [`COST_EVERY_RUN_NS`], or whose cost
+    /// is not known yet, is timed alone, from its start to its end (`end_color_run`), so that
+    /// work worth offering is known after one run.
+    fn time_color_run(&mut self, inner: &Inner, h: Handler) {
+        let cost = inner.costs.get(h);
+        let alone = cost == 0 || cost >= self.every_run_ticks;
         self.runs_unsampled += 1;
-        let cheap = self.cx.cb_ticks.get() < self.every_run_ticks;
-        if cheap && self.run_begun.is_some() && self.runs_unsampled < COST_SAMPLE_RUNS {
+        if !alone && self.run_begun.is_some() && self.runs_unsampled < COST_SAMPLE_RUNS {
+            if self.window_handler != Some(h) {
+                self.window_mixed = true;
+            }
             return;
         }
         self.runs_unsampled = 0;
         let now = inner.clock.raw();
-        let ran = self.stats.callbacks;
-        if let Some((begun, before)) = self.run_begun.replace((now, ran))
-            && let Some(per) = now.saturating_sub(begun).checked_div(ran - before)
+        self.close_window(inner, now);
+        self.run_begun = Some((now, self.stats.callbacks));
+        self.window_handler = Some(h);
+        self.window_mixed = false;
+        self.window_alone = alone;
+    }
+
+    /// Learns from the runs timed since `run_begun`, if one handler's.
+    fn close_window(&mut self, inner: &Inner, now: u64) {
+        if let Some((begun, before)) = self.run_begun.take()
+            && let Some(per) = now
+                .saturating_sub(begun)
+                .checked_div(self.stats.callbacks - before)
+            && let Some(h) = self.window_handler
+            && !self.window_mixed
         {
-            // Weighted by the callbacks each sample covers, from 0 (nothing offered before
-            // [`COST_HORIZON`]'s worth of evidence or a few expensive callbacks): a driver's
-            // one long callback that queues a thousand cheap ones lands in one sample of a few
-            // runs, and weighted 1/8 (or taken whole as the first sample) it made the cheap
-            // callbacks look several µs each, so they were offered to the other worker at the
-            // very moment they cost most to move. By callbacks it counts once in a thousand.
-            let n = (ran - before).min(COST_HORIZON);
-            let avg = u128::from(self.cx.cb_ticks.get());
-            let sum = avg * u128::from(COST_HORIZON - n) + u128::from(per) * u128::from(n);
-            self.cx
-                .cb_ticks
-                .set((sum / u128::from(COST_HORIZON)) as u64);
+            inner.costs.learn(h, per, self.stats.callbacks - before);
+        }
+    }
+
+    /// Ends the timing of a run timed alone (see `time_color_run`).
+    fn end_color_run(&mut self, inner: &Inner) {
+        if self.window_alone && self.run_begun.is_some() {
+            self.close_window(inner, inner.clock.raw());
         }
     }
 
     fn run_color_batches(&mut self, mut cq: Runnable, inner: &Arc<Inner>, max: usize) {
+        // Timed once per color run (`time_color_run`), only where there is another worker to
+        // offer to.
+        let mut timed = !self.cx.offers;
+        // The handler of the last batch's first callback: what the color is weighed by if it
+        // goes behind the kept colors.
+        let mut handler = None;
         loop {
             // A scheduled color has work, so `take` finds some; if it did not, the color is
             // released below all the same.
             let taken = cq.take(max, &mut self.batch);
             // Once per batch, never per callback: callbacks wait behind the first of it.
             self.set_backlog(taken > 1);
+            if let Some(first) = self.batch.front() {
+                handler = Some(first.handler);
+                if !timed {
+                    timed = true;
+                    self.time_color_run(inner, first.handler);
+                }
+            }
             if taken > 0 {
                 self.stats.batches += 1;
                 self.probe.new_batch();
@@ -516,7 +612,7 @@ impl Worker {
                 // few turns from the run queue, where its work would pile up in those colors
                 // (measured: with 1024 colors kept, a driver got every ninth turn and had
                 // all of its 262 144 callbacks queued at once).
-                self.cx.schedule(cq);
+                self.cx.schedule(cq, handler);
                 break;
             }
             let inbox = &inner.injectors[self.cx.index];

@@ -1,0 +1,112 @@
+//! What a callback of each handler costs, learned by every worker for all of them: the
+//! estimate the offer rule (`worker.rs`) weighs a kept color by.
+//!
+//! Whether moving kept colors to another worker pays depends on the work *they* hold, not on
+//! what the worker that kept them ran before. An estimate per worker (its recent cost per
+//! callback) got both cases of issue 12 item 6 wrong: a worker that had just run a long
+//! driver callback judged the thousand cheap callbacks it queued expensive, and a worker that
+//! had run nothing yet (every worker but one, at first, with 16 workers) judged a fork's 2 ms
+//! branches free and ran them one after another (fork-join at 16 workers ran at 3.2x where
+//! 13x was possible). A handler's callbacks mostly cost alike, and the handler is known when
+//! a color is kept: so the estimate is per handler, and shared, so that what one worker
+//! learned every worker knows.
+//!
+//! - **Learning**: a worker times its color runs (every run while they are expensive, every
+//!   8th while they are cheap: `Worker::time_color_run`). A sample whose runs all began with
+//!   callbacks of one handler is that handler's; a sample that mixes handlers is dropped (a
+//!   driver's run beside its cheap callbacks' would charge them the driver's time). The
+//!   estimate moves a quarter of the way to each sample per callback it covers (weights
+//!   capped at a whole: a first sample is taken as it is), so it follows a handler whose cost
+//!   changes within a few samples.
+//! - **Sharing**: one word per slot, handler ids taken modulo the table's size (two handlers
+//!   in one slot share an estimate: ids are dense and programs have few handlers). Read with
+//!   a `Relaxed` load, written with a `Relaxed` store only when the estimate moves by more
+//!   than 1/16, so a handler whose cost is steady costs no cache-line traffic between the
+//!   workers that run it. Two workers writing at once lose one of their samples: a hint.
+//! - **Unknown** (0, a handler never timed yet) counts as free: its colors are not offered
+//!   until one of its runs was timed, as before this table.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::handler::Handler;
+
+/// Slots in the table (a power of two).
+const SLOTS: usize = 1024;
+
+/// How far one callback's sample moves the estimate: a quarter of the way.
+const WEIGHT_DIV: u64 = 4;
+
+/// The per-handler cost estimates, in raw clock ticks per callback; 0 = not yet timed.
+pub(crate) struct HandlerCosts {
+    slots: Box<[AtomicU64]>,
+}
+
+impl HandlerCosts {
+    pub(crate) fn new() -> HandlerCosts {
+        HandlerCosts {
+            slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn slot(&self, h: Handler) -> &AtomicU64 {
+        &self.slots[h.id() as usize & (SLOTS - 1)]
+    }
+
+    /// What a callback of `h` costs, raw ticks; 0 if none was timed yet.
+    #[inline]
+    pub(crate) fn get(&self, h: Handler) -> u64 {
+        self.slot(h).load(Ordering::Relaxed)
+    }
+
+    /// Folds in a sample: `callbacks` callbacks of `h` took `per` ticks each.
+    pub(crate) fn learn(&self, h: Handler, per: u64, callbacks: u64) {
+        let slot = self.slot(h);
+        let old = slot.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            per
+        } else {
+            let w = callbacks.min(WEIGHT_DIV);
+            let sum =
+                u128::from(old) * u128::from(WEIGHT_DIV - w) + u128::from(per) * u128::from(w);
+            (sum / u128::from(WEIGHT_DIV)) as u64
+        }
+        .max(1);
+        if new.abs_diff(old) > old / 16 {
+            slot.store(new, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_first_sample_is_taken_whole_then_each_moves_it_a_quarter_per_callback() {
+        let c = HandlerCosts::new();
+        let h = Handler::new("costs.test.a");
+        assert_eq!(c.get(h), 0);
+        c.learn(h, 1000, 1);
+        assert_eq!(c.get(h), 1000);
+        c.learn(h, 2000, 1);
+        assert_eq!(c.get(h), 1250);
+        // Four callbacks or more: the sample replaces the estimate.
+        c.learn(h, 80, 8);
+        assert_eq!(c.get(h), 80);
+        // A move of 1/16 or less is not written.
+        c.learn(h, 90, 1);
+        assert_eq!(c.get(h), 80);
+        // Never back to "unknown".
+        c.learn(h, 0, 8);
+        assert_eq!(c.get(h), 1);
+    }
+
+    #[test]
+    fn handlers_learn_apart() {
+        let c = HandlerCosts::new();
+        let (a, b) = (Handler::new("costs.test.b"), Handler::new("costs.test.c"));
+        c.learn(a, 5000, 4);
+        assert_eq!(c.get(a), 5000);
+        assert_eq!(c.get(b), 0);
+    }
+}
