@@ -12,7 +12,7 @@
 //!   them) only when another worker is idle and they hold more work than a hand-off costs
 //!   (the kept colors' handlers' costs per callback, summed, ≥ 50 µs and ≥ 750 ns a color;
 //!   each handler's cost learned from the simulated color runs it began, shared by all
-//!   workers, unknown until its first run ends, as the runtime's `HandlerCosts`): when it
+//!   workers, unknown until two of its runs ended, as the runtime's `HandlerCosts`): when it
 //!   keeps a second color, between the callbacks
 //!   of a batch, and when it looks for work. So, as in the runtime, a worker that keeps colors
 //!   while nobody is idle runs them itself even if others fall idle meanwhile, until its
@@ -422,6 +422,8 @@ struct Sim<'c> {
     /// What each handler's callbacks cost, ns, by slot (the runtime's `HandlerCosts`): learned
     /// from the simulated color runs, shared by all workers; 0 = not known yet.
     costs: Box<[u64]>,
+    /// Each slot's first sample, until a second makes the estimate.
+    first_cost: Box<[u64]>,
     /// Workers asleep (no color, not busy).
     idle_mask: u64,
     /// Workers with a nonempty run queue.
@@ -487,6 +489,7 @@ impl<'c> Sim<'c> {
             event_seq: 0,
             workers,
             costs: vec![0; COST_SLOTS].into_boxed_slice(),
+            first_cost: vec![0; COST_SLOTS].into_boxed_slice(),
             idle_mask: all,
             queued_mask: 0,
             finished: Vec::new(),
@@ -817,25 +820,30 @@ impl<'c> Sim<'c> {
     }
 
     /// Worker `w` gives up its color at `t`: the cost of the handler that began the run takes
-    /// it in, as the runtime's `HandlerCosts::learn` (a first sample whole, then a quarter of
-    /// the way per callback, written only on a move of more than 1/16).
+    /// it in, as the runtime's `HandlerCosts::learn` (the lesser of the first two samples,
+    /// then a quarter of the way per callback, written only on a move of more than 1/16).
     fn end_color_run(&mut self, w: usize, t: u64) {
         let worker = &mut self.workers[w];
         if let Some(per) = t
             .saturating_sub(worker.run_began)
             .checked_div(worker.run_callbacks)
         {
-            let slot = &mut self.costs[worker.run_slot as usize];
-            let old = *slot;
-            let new = if old == 0 {
-                per
-            } else {
-                let n = worker.run_callbacks.min(4);
-                (old * (4 - n) + per * n) / 4
-            }
-            .max(1);
-            if new.abs_diff(old) > old / 16 {
-                *slot = new;
+            let slot = worker.run_slot as usize;
+            let per = per.max(1);
+            match self.first_cost[slot] {
+                // The first sample waits for a second; the estimate is the lesser.
+                _ if self.costs[slot] == 0 && self.first_cost[slot] == 0 => {
+                    self.first_cost[slot] = per;
+                }
+                first if self.costs[slot] == 0 => self.costs[slot] = first.min(per),
+                _ => {
+                    let old = self.costs[slot];
+                    let n = worker.run_callbacks.min(4);
+                    let new = ((old * (4 - n) + per * n) / 4).max(1);
+                    if new.abs_diff(old) > old / 16 {
+                        self.costs[slot] = new;
+                    }
+                }
             }
         }
         worker.color = None;

@@ -14,17 +14,19 @@
 //! - **Learning**: a worker times its color runs (every run while they are expensive, every
 //!   8th while they are cheap: `Worker::time_color_run`). A sample whose runs all began with
 //!   callbacks of one handler is that handler's; a sample that mixes handlers is dropped (a
-//!   driver's run beside its cheap callbacks' would charge them the driver's time). The
-//!   estimate moves a quarter of the way to each sample per callback it covers (weights
-//!   capped at a whole: a first sample is taken as it is), so it follows a handler whose cost
-//!   changes within a few samples.
+//!   driver's run beside its cheap callbacks' would charge them the driver's time). The first
+//!   two samples give the lesser of them (a handler's first run pays its cold caches and
+//!   lazy set-up: taken alone, 512 cheap timer callbacks were once judged worth moving); from
+//!   then the estimate moves a quarter of the way to each sample per callback it covers
+//!   (weights capped at a whole), so it follows a handler whose cost changes within a few
+//!   samples.
 //! - **Sharing**: one word per slot, handler ids taken modulo the table's size (two handlers
 //!   in one slot share an estimate: ids are dense and programs have few handlers). Read with
 //!   a `Relaxed` load, written with a `Relaxed` store only when the estimate moves by more
 //!   than 1/16, so a handler whose cost is steady costs no cache-line traffic between the
 //!   workers that run it. Two workers writing at once lose one of their samples: a hint.
-//! - **Unknown** (0, a handler never timed yet) counts as free: its colors are not offered
-//!   until one of its runs was timed, as before this table.
+//! - **Unknown** (a handler timed fewer than twice) counts as free: its colors are not
+//!   offered until two of its runs were timed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -35,6 +37,9 @@ const SLOTS: usize = 1024;
 
 /// How far one callback's sample moves the estimate: a quarter of the way.
 const WEIGHT_DIV: u64 = 4;
+
+/// Marks a slot holding one sample only: not yet an estimate.
+const FIRST: u64 = 1 << 63;
 
 /// The per-handler cost estimates, in raw clock ticks per callback; 0 = not yet timed.
 pub(crate) struct HandlerCosts {
@@ -52,19 +57,27 @@ impl HandlerCosts {
         &self.slots[h.id() as usize & (SLOTS - 1)]
     }
 
-    /// What a callback of `h` costs, raw ticks; 0 if none was timed yet.
+    /// What a callback of `h` costs, raw ticks; 0 if not known yet (timed fewer than twice).
     #[inline]
     pub(crate) fn get(&self, h: Handler) -> u64 {
-        self.slot(h).load(Ordering::Relaxed)
+        let v = self.slot(h).load(Ordering::Relaxed);
+        if v & FIRST != 0 { 0 } else { v }
     }
 
     /// Folds in a sample: `callbacks` callbacks of `h` took `per` ticks each.
     pub(crate) fn learn(&self, h: Handler, per: u64, callbacks: u64) {
         let slot = self.slot(h);
         let old = slot.load(Ordering::Relaxed);
-        let new = if old == 0 {
-            per
-        } else {
+        let per = per.clamp(1, FIRST - 1);
+        if old == 0 {
+            slot.store(per | FIRST, Ordering::Relaxed);
+            return;
+        }
+        if old & FIRST != 0 {
+            slot.store((old & !FIRST).min(per), Ordering::Relaxed);
+            return;
+        }
+        let new = {
             let w = callbacks.min(WEIGHT_DIV);
             let sum =
                 u128::from(old) * u128::from(WEIGHT_DIV - w) + u128::from(per) * u128::from(w);
@@ -82,9 +95,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_first_sample_is_taken_whole_then_each_moves_it_a_quarter_per_callback() {
+    fn the_lesser_of_two_first_samples_then_each_moves_it_a_quarter_per_callback() {
         let c = HandlerCosts::new();
         let h = Handler::new("costs.test.a");
+        assert_eq!(c.get(h), 0);
+        // One sample is not an estimate yet; of the first two, the lesser.
+        c.learn(h, 5000, 1);
         assert_eq!(c.get(h), 0);
         c.learn(h, 1000, 1);
         assert_eq!(c.get(h), 1000);
@@ -106,6 +122,7 @@ mod tests {
         let c = HandlerCosts::new();
         let (a, b) = (Handler::new("costs.test.b"), Handler::new("costs.test.c"));
         c.learn(a, 5000, 4);
+        c.learn(a, 6000, 4);
         assert_eq!(c.get(a), 5000);
         assert_eq!(c.get(b), 0);
     }

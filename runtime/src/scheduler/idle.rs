@@ -64,6 +64,15 @@ pub(crate) struct Idle {
     /// (`Relaxed`: a stale value only costs parallelism, never work, since a worker that keeps
     /// colors runs them itself).
     num_searching: CachePadded<std::sync::atomic::AtomicUsize>,
+    /// Workers woken by a producer that have not looked for work since: taken off the
+    /// sleepers' list by the wake, not yet searching, they are still idle for the offer rule.
+    /// Without them, a fork that woke every sleeper saw nobody idle for the tens of µs a
+    /// wake-up takes and kept the rest of its branches (fork-join at 8 workers ran in three
+    /// waves instead of two). Each worker's flag makes the count exact whatever path its
+    /// sleep ends by (set by the waker, cleared by the worker: `clear_woken`); `Relaxed`, a
+    /// hint like `num_searching`.
+    num_woken: CachePadded<std::sync::atomic::AtomicUsize>,
+    woken: Box<[CachePadded<std::sync::atomic::AtomicBool>]>,
     sleepers: Mutex<Vec<usize>>,
     /// The sleeper that sleeps in the I/O driver's `poll`, or `NOBODY`. Changed and read under
     /// the `sleepers` lock only (an atomic so that `Idle` stays `Sync` without another lock).
@@ -80,6 +89,8 @@ impl Idle {
         Idle {
             num_sleeping: CachePadded::new(AtomicUsize::new(0)),
             num_searching: CachePadded::new(std::sync::atomic::AtomicUsize::new(0)),
+            num_woken: CachePadded::new(std::sync::atomic::AtomicUsize::new(0)),
+            woken: (0..workers).map(|_| CachePadded::default()).collect(),
             sleepers: Mutex::new(Vec::with_capacity(workers)),
             driving: AtomicUsize::new(NOBODY),
             waker,
@@ -184,6 +195,9 @@ impl Idle {
     /// Wakes `w`, just taken off the list, in the way it sleeps; releases the lock first.
     fn unpark(&self, s: MutexGuard<'_, Vec<usize>>, w: usize) {
         self.num_sleeping.store(s.len(), Ordering::SeqCst);
+        if !self.woken[w].swap(true, Ordering::Relaxed) {
+            self.num_woken.fetch_add(1, Ordering::Relaxed);
+        }
         let in_driver = self.driving.load(Ordering::Relaxed) == w;
         if in_driver {
             self.driving.store(NOBODY, Ordering::Relaxed);
@@ -255,11 +269,20 @@ impl Idle {
         }
     }
 
-    /// Whether some worker spins or sleeps for want of work (a hint: see `num_searching`).
+    /// Worker `w`, woken, has looked for work (see `num_woken`).
+    pub(crate) fn clear_woken(&self, w: usize) {
+        if self.woken[w].swap(false, Ordering::Relaxed) {
+            self.num_woken.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether some worker spins, sleeps, or was woken and has not looked for work yet (a
+    /// hint: see `num_searching`).
     #[inline]
     pub(crate) fn someone_idle(&self) -> bool {
         self.num_searching.load(Ordering::Relaxed) != 0
             || self.num_sleeping.load(Ordering::Relaxed) != 0
+            || self.num_woken.load(Ordering::Relaxed) != 0
     }
 
     pub(crate) fn sleeping(&self) -> usize {

@@ -398,8 +398,15 @@ impl Worker {
                 .durations(inner.telemetry_on()),
             );
         }
+        // Whether this worker slept since it last looked for work (`Idle::clear_woken`).
+        let mut slept = false;
         while !inner.stopping() {
-            if let Some(cq) = self.find_work() {
+            let found = self.find_work();
+            if slept {
+                slept = false;
+                inner.idle.clear_woken(self.cx.index);
+            }
+            if let Some(cq) = found {
                 self.run_color(cq);
             } else {
                 self.run_begun = None;
@@ -409,6 +416,7 @@ impl Worker {
                     let mark = self.cx.tracing.then(|| self.idle_mark());
                     if !self.spin_for_work() {
                         self.sleep();
+                        slept = true;
                     }
                     if let Some(mark) = mark {
                         let ticks = mark.bound(self.cx.index, self.backlogs(), inner.clock.raw());
