@@ -176,6 +176,13 @@ fn periods_read_from_an_indexed_chunk_equal_those_read_from_the_start() {
     let (whole, stopped) = read_all(path);
     assert_eq!(stopped, None);
     assert!(whole.len() > 60, "{} periods", whole.len());
+    assert!(
+        whole
+            .iter()
+            .flat_map(|s| &s.workers)
+            .any(|w| w.serial_bound_ns.is_some_and(|ns| ns > 0)),
+        "serialization-bound time, which spans periods, is compared too"
+    );
     let index = Index::build(path).unwrap();
     assert!(index.complete());
     let last = whole.len() as u64 - 1;

@@ -118,14 +118,22 @@ fn render_workers(app: &App, w: &Window, shown: usize, theme: Theme, area: Rect,
         Span::styled(format!("{} no callback  ", theme::IDLE), theme.idle()),
         Span::raw("blank: asleep"),
     ]));
-    lines.push(Line::from(Span::styled(
-        if w.workers.iter().any(|k| k.serial_bound_ns.is_some()) {
-            "serial-bound: idle while another worker held a color with callbacks waiting"
-        } else {
-            "serial-bound: measured live only (a trace does not record it)"
-        },
-        theme.dim(),
-    )));
+    let measured = w.workers.iter().any(|k| k.serial_bound_ns.is_some());
+    let mut meaning = if measured {
+        "serial-bound: idle while another worker held a color with callbacks waiting".to_owned()
+    } else {
+        "serial-bound: not measured (the program's runtime predates it)".to_owned()
+    };
+    // Replayed, it is computed from the callbacks' records, not measured by the workers
+    // (hue_formats' `aggregate/serial_bound.rs`): said where there is room.
+    const FROM_TRACE: &str = " (replay: from the callbacks' queued and start times)";
+    if measured
+        && app.model.is_replay()
+        && meaning.chars().count() + FROM_TRACE.chars().count() <= inner.width as usize
+    {
+        meaning.push_str(FROM_TRACE);
+    }
+    lines.push(Line::from(Span::styled(meaning, theme.dim())));
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
         .render(inner, buf);
