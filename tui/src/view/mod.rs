@@ -5,7 +5,7 @@ use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 
-use crate::app::{App, SPEEDS, Tab};
+use crate::app::{App, SPEEDS, Seeking, Tab};
 use crate::fmt;
 use crate::state::{Link, Mode};
 
@@ -142,6 +142,35 @@ fn render_waiting(app: &App, area: Rect, buf: &mut Buffer) {
                 ),
             ]
         }
+        (Mode::Replay { path, .. }, _) if app.ui.seeking.is_some() => {
+            let to = match app.ui.seeking {
+                Some(Seeking::To(ns)) => fmt::clock(ns),
+                _ => "the end".to_owned(),
+            };
+            // How far the index (or, without one, the reader from the start) has got.
+            let (done, by) = if app.model.seek_failed.is_some() {
+                ("read", "the reader")
+            } else {
+                ("indexed", "the index")
+            };
+            vec![
+                Line::styled(
+                    format!("Seeking to {to} in {}…", path.display()),
+                    theme.heading(),
+                ),
+                Line::raw(""),
+                Line::raw(format!(
+                    "The trace is {done} up to {} so far; the view goes to {to} as soon as {by} \
+                     gets there.",
+                    fmt::clock(app.model.replay_end_ns())
+                )),
+                Line::raw(""),
+                Line::styled(
+                    "Esc: stay at what can be shown now; any other seek replaces this one.",
+                    theme.dim(),
+                ),
+            ]
+        }
         (Mode::Replay { path, .. }, _) => {
             if app.model.loaded {
                 vec![Line::raw(format!(
@@ -211,9 +240,13 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
 
 fn render_replay_bar(app: &App, area: Rect, buf: &mut Buffer) {
     let end = app.model.replay_end_ns();
-    let shown = app
-        .cursor()
-        .map_or(0, |c| (c as u64 + 1) * crate::source::replay::PERIOD_NS);
+    let shown = match app.ui.seeking {
+        Some(Seeking::To(ns)) => ns,
+        Some(Seeking::End) => end,
+        None => app
+            .cursor()
+            .map_or(0, |c| (c as u64 + 1) * crate::source::replay::PERIOD_NS),
+    };
     let icon = if app.ui.paused { "⏸" } else { "▶" };
     let speed = SPEEDS[app.ui.speed];
     let speed = if speed < 1.0 {
@@ -221,7 +254,13 @@ fn render_replay_bar(app: &App, area: Rect, buf: &mut Buffer) {
     } else {
         format!("{speed:.0}x")
     };
-    let reading = if app.model.loaded { "" } else { " reading…" };
+    let reading = if app.ui.seeking.is_some() {
+        " seeking…"
+    } else if app.model.loaded {
+        ""
+    } else {
+        " reading…"
+    };
     // Until the trace is read or indexed to its end, its end is not known: only how far
     // the readers got.
     let at_least = if app.model.loaded || app.model.indexed {
@@ -229,9 +268,13 @@ fn render_replay_bar(app: &App, area: Rect, buf: &mut Buffer) {
     } else {
         "≥"
     };
+    let at = match app.ui.seeking {
+        Some(Seeking::End) => "→ end".to_owned(),
+        Some(Seeking::To(_)) => format!("→ {}", fmt::clock(shown)),
+        None => fmt::clock(shown),
+    };
     let left = format!(
-        " {icon} {speed:>5}  {} / {at_least}{}{reading} ",
-        fmt::clock(shown),
+        " {icon} {speed:>5}  {at} / {at_least}{}{reading} ",
         fmt::clock(end)
     );
     let right = if area.width >= 120 {
@@ -243,7 +286,7 @@ fn render_replay_bar(app: &App, area: Rect, buf: &mut Buffer) {
     let at = if end == 0 {
         0
     } else {
-        ((shown as f64 / end as f64) * gauge.saturating_sub(1) as f64).round() as usize
+        ((shown.min(end) as f64 / end as f64) * gauge.saturating_sub(1) as f64).round() as usize
     };
     let bar: String = (0..gauge)
         .map(|i| match i.cmp(&at) {
@@ -279,6 +322,7 @@ fn render_help(app: &App, area: Rect, buf: &mut Buffer) {
             "← →  h l              1 s back / forward",
             "H L  Shift-← →        10 s back / forward",
             "g                     go to a time; Home End: start, end",
+            "Esc                   while a seek waits for the index: stay here",
         ]);
     }
     let w = 74.min(area.width);
