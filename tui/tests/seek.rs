@@ -12,12 +12,12 @@ use hue_formats::telemetry::Snapshot;
 use hue_formats::trace::{
     AccessRecord, DropRecord, Name, NameKind, Record, TraceReader, TraceWriter, WorkerSample,
 };
-use hue_tui::{App, Seeking};
 use hue_tui::source::index::Index;
 use hue_tui::source::replay::{self, PERIOD_NS, SEEK_AFTER, SEEK_BEFORE};
 use hue_tui::source::{Event, replay::read_periods};
 use hue_tui::state::periods::index_of;
 use hue_tui::state::{Mode, Model};
+use hue_tui::{App, Seeking};
 
 const WORKERS: u16 = 4;
 
@@ -411,8 +411,10 @@ fn a_seek_past_the_index_waits_for_it_and_lands_where_it_was_asked_to() {
     let mut seen_waiting = false;
     while app.shown().is_empty() {
         let wanted = app.wanted();
-        if wanted.is_some() && wanted != asked {
-            replayer.want(wanted.unwrap());
+        if let Some(period) = wanted
+            && wanted != asked
+        {
+            replayer.want(period);
         }
         asked = wanted;
         let e = rx
