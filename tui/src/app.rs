@@ -78,6 +78,17 @@ pub enum Action {
     WritePolicy,
 }
 
+/// Replay: where a seek goes that neither the index nor the reader from the start has
+/// reached yet. The view waits, saying so, and goes there as soon as one of them does
+/// ([`App::apply`]): a seek never lands anywhere else unasked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seeking {
+    /// To this time, ns from the trace's start.
+    To(u64),
+    /// To the trace's end, not known until the index or the reader gets there.
+    End,
+}
+
 /// Per list view: the selected row and the sort column.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ListUi {
@@ -108,6 +119,8 @@ pub struct Ui {
     pub speed: usize,
     /// Replay: the position, ns from the trace's start (the view shows the period holding it).
     pub position_ns: u64,
+    /// Replay: a seek waiting for the index to get there (the position is its time).
+    pub seeking: Option<Seeking>,
     /// Replay: typing a time to go to (`g`).
     pub goto: Option<String>,
     /// Live, paused: the snapshot shown.
@@ -150,6 +163,7 @@ impl App {
                 paused: false,
                 speed: 2,
                 position_ns: 0,
+                seeking: None,
                 goto: None,
                 frozen: None,
                 message: None,
@@ -158,14 +172,26 @@ impl App {
         }
     }
 
-    /// Takes in what a source said.
+    /// Takes in what a source said; a seek that was waiting for the index goes where it was
+    /// asked to once the index (or the reader from the start) has got there, or once the
+    /// trace's end is known to come before it.
     pub fn apply(&mut self, event: Event) {
         self.model.apply(event);
+        let Some(seeking) = self.ui.seeking else {
+            return;
+        };
+        let end_known = self.model.loaded || self.model.indexed;
+        match seeking {
+            Seeking::To(ns) if ns <= self.end_ns() || end_known => self.seek_to(ns),
+            Seeking::End if end_known => self.seek_to(u64::MAX),
+            _ => {}
+        }
     }
 
-    /// Advances replay by `elapsed_ns` of real time at the current speed.
+    /// Advances replay by `elapsed_ns` of real time at the current speed (not while a seek
+    /// waits for the index).
     pub fn tick(&mut self, elapsed_ns: u64) {
-        if self.model.is_replay() && !self.ui.paused {
+        if self.model.is_replay() && !self.ui.paused && self.ui.seeking.is_none() {
             let step = (elapsed_ns as f64 * SPEEDS[self.ui.speed]) as u64;
             let end = self.end_ns();
             self.ui.position_ns = (self.ui.position_ns + step).min(end);
@@ -183,10 +209,11 @@ impl App {
     }
 
     /// The snapshot shown: live, its index in the history; replay, the index of its period
-    /// (which may not have been read yet). `None` before there is anything to show.
+    /// (which may not have been read yet). `None` before there is anything to show, and
+    /// while a seek waits for the index.
     pub fn cursor(&self) -> Option<usize> {
         if self.model.is_replay() {
-            if self.model.replay_end_ns() == 0 {
+            if self.model.replay_end_ns() == 0 || self.ui.seeking.is_some() {
                 return None;
             }
             return Some((self.ui.position_ns / PERIOD_NS) as usize);
@@ -219,11 +246,17 @@ impl App {
     }
 
     /// Replay: a period the seeker should read, because the view stands where the window
-    /// it shows, or the next few periods, have not been read. `None` before the index has
-    /// got anywhere (seeks then stay within what has been read).
+    /// it shows, or the next few periods, have not been read. A seek waiting for the index
+    /// asks at once (the seeker holds a wish until its index gets there, and reads it
+    /// then); otherwise `None` before the index has got anywhere.
     pub fn wanted(&self) -> Option<u64> {
         if !self.model.is_replay() {
             return None;
+        }
+        match self.ui.seeking {
+            Some(Seeking::To(ns)) => return Some(ns / PERIOD_NS),
+            Some(Seeking::End) => return None,
+            None => {}
         }
         let last = (self.model.length_ns? / PERIOD_NS).checked_sub(1)?;
         let c = (self.cursor()? as u64).min(last);
@@ -327,7 +360,11 @@ impl App {
         match key.code {
             KeyCode::Char('q') => return Action::Quit,
             KeyCode::Esc => {
-                if self.ui.detail {
+                if self.ui.seeking.is_some() {
+                    // Stay at what can be shown now.
+                    self.ui.seeking = None;
+                    self.ui.position_ns = self.ui.position_ns.min(self.end_ns());
+                } else if self.ui.detail {
                     self.ui.detail = false;
                 } else if !self.ui.filter.is_empty() {
                     self.ui.filter.clear();
@@ -440,10 +477,30 @@ impl App {
         self.seek_to(to);
     }
 
-    /// Replay: goes to `ns` from the start (clamped to what has been read).
+    /// Replay: goes to `ns` from the start (`u64::MAX`: the end). Where neither the index nor
+    /// the reader from the start has got yet, the view waits for them ([`Seeking`]); past
+    /// the trace's known end, it goes to the end and says so.
     pub fn seek_to(&mut self, ns: u64) {
-        if self.model.is_replay() {
-            self.ui.position_ns = ns.min(self.end_ns());
+        if !self.model.is_replay() {
+            return;
+        }
+        let end = self.end_ns();
+        self.ui.seeking = None;
+        if ns <= end {
+            self.ui.position_ns = ns;
+        } else if self.model.loaded || self.model.indexed {
+            self.ui.position_ns = end;
+            if ns != u64::MAX {
+                self.ui.message = Some(format!(
+                    "the trace ends at {}: showing its last period",
+                    crate::fmt::clock(self.model.replay_end_ns())
+                ));
+            }
+        } else if ns == u64::MAX {
+            self.ui.seeking = Some(Seeking::End);
+        } else {
+            self.ui.position_ns = ns;
+            self.ui.seeking = Some(Seeking::To(ns));
         }
     }
 }

@@ -24,6 +24,6 @@ pub mod state;
 pub mod terminal;
 pub mod view;
 
-pub use app::{Action, App, Tab};
+pub use app::{Action, App, Seeking, Tab};
 pub use error::{Error, ErrorKind, Result};
 pub use terminal::{run_live, run_replay};

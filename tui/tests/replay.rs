@@ -136,3 +136,77 @@ fn a_file_that_is_not_a_trace_is_refused_with_its_name() {
         "{err}"
     );
 }
+
+#[test]
+fn the_overview_shows_the_serialization_bound_time_the_callbacks_make() {
+    use hue_formats::trace::{CallbackRecord, Name, NameKind, Origin, WorkerSample};
+    const MS: u64 = 1_000_000;
+    // Worker 0 runs color 7, one callback a millisecond for a second; the first 500 were all
+    // queued at 0, so until 499 ms one of them always waits behind the one running. Worker 1
+    // runs nothing: serialization-bound 499 ms of the second.
+    let mut records = vec![Record::Name(Name {
+        kind: NameKind::Handler,
+        id: 0,
+        name: "step".to_owned(),
+    })];
+    for i in 0..1000 {
+        let queued = if i < 500 { 0 } else { i * MS };
+        records.push(Record::Callback(CallbackRecord {
+            id: i + 1,
+            parent: None,
+            origin: Origin::Outside,
+            handler: 0,
+            color: 7,
+            key: None,
+            worker: 0,
+            queued,
+            runnable: i * MS,
+            started: i * MS,
+            ended: (i + 1) * MS,
+            cpu: None,
+        }));
+    }
+    // What each worker says of its second (ending in its last period): worker 1 slept
+    // through it.
+    for (worker, busy) in [(0, 1000 * MS), (1, 0)] {
+        records.push(Record::Sample(WorkerSample {
+            worker,
+            start: 0,
+            end: 1000 * MS - 1,
+            busy,
+            parked: 1000 * MS - busy,
+            callbacks: busy / MS,
+            steals: 0,
+            cpu: busy,
+        }));
+    }
+    let path = std::env::temp_dir().join(format!("hue-tui-bound-{}.hue", std::process::id()));
+    let mut w = TraceWriter::create(&path, &hue_testkit::header(2, "bound", "")).unwrap();
+    w.write_batch(&records).unwrap();
+    w.finish().unwrap();
+    let opened = replay::open(&path).unwrap();
+    let mut app = hue_tui::App::new(hue_tui::state::Model::new(hue_tui::state::Mode::Replay {
+        path: path.clone(),
+        header: opened.header.clone(),
+    }));
+    let (snaps, stopped) = opened.read_all();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(stopped, None);
+    app.apply(hue_tui::source::Event::Snapshots(snaps));
+    app.apply(hue_tui::source::Event::ReplayEnd { stopped: None });
+    app.seek_to(950 * MS);
+    let w = app.window();
+    assert_eq!((w.start_ns, w.end_ns), (0, 1000 * MS));
+    let bound: Vec<_> = w.workers.iter().map(|k| k.serial_bound_ns).collect();
+    assert_eq!(bound, [Some(0), Some(499 * MS)]);
+    let screen = common::draw(&app, 80, 24);
+    let row = |w: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(&format!("│{w} ")))
+            .unwrap_or_else(|| panic!("{screen}"))
+            .to_owned()
+    };
+    assert!(row("w0").contains("100% busy   0% serial"), "{screen}");
+    assert!(row("w1").contains("0% busy  50% serial"), "{screen}");
+}

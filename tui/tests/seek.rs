@@ -12,12 +12,12 @@ use hue_formats::telemetry::Snapshot;
 use hue_formats::trace::{
     AccessRecord, DropRecord, Name, NameKind, Record, TraceReader, TraceWriter, WorkerSample,
 };
-use hue_tui::App;
 use hue_tui::source::index::Index;
 use hue_tui::source::replay::{self, PERIOD_NS, SEEK_AFTER, SEEK_BEFORE};
 use hue_tui::source::{Event, replay::read_periods};
 use hue_tui::state::periods::index_of;
 use hue_tui::state::{Mode, Model};
+use hue_tui::{App, Seeking};
 
 const WORKERS: u16 = 4;
 
@@ -176,6 +176,13 @@ fn periods_read_from_an_indexed_chunk_equal_those_read_from_the_start() {
     let (whole, stopped) = read_all(path);
     assert_eq!(stopped, None);
     assert!(whole.len() > 60, "{} periods", whole.len());
+    assert!(
+        whole
+            .iter()
+            .flat_map(|s| &s.workers)
+            .any(|w| w.serial_bound_ns.is_some_and(|ns| ns > 0)),
+        "serialization-bound time, which spans periods, is compared too"
+    );
     let index = Index::build(path).unwrap();
     assert!(index.complete());
     let last = whole.len() as u64 - 1;
@@ -323,14 +330,14 @@ fn the_bar_says_how_much_of_the_end_is_known_and_the_view_where_it_waits() {
         screen.lines().last().unwrap().to_owned()
     };
     assert!(bar(&app).contains("/ ≥00:02.000 reading…"), "{}", bar(&app));
-    // The index got half way: seeks can go that far, the end is still not known.
+    // The index got half way: seeks can go that far at once, the end is still not known.
     let half = whole[whole.len() / 2].at_ns;
     app.apply(Event::Indexed {
         end_ns: Some(half - 1),
         complete: false,
     });
-    app.seek_to(u64::MAX);
-    assert_eq!(app.ui.position_ns, half - 1);
+    app.seek_to(half - 1);
+    assert_eq!((app.ui.position_ns, app.ui.seeking), (half - 1, None));
     assert!(
         bar(&app).contains(&format!("/ ≥{} reading…", clock(half))),
         "{}",
@@ -339,12 +346,25 @@ fn the_bar_says_how_much_of_the_end_is_known_and_the_view_where_it_waits() {
     let screen = common::draw(&app, 100, 30);
     assert!(screen.contains("reading seek.hue at"), "{screen}");
     assert_eq!(app.wanted(), Some((half - 1) / PERIOD_NS));
+    // The end, not known yet: the view waits for it, and says so.
+    app.seek_to(u64::MAX);
+    assert_eq!(app.ui.seeking, Some(Seeking::End));
+    assert!(bar(&app).contains("→ end / ≥"), "{}", bar(&app));
+    assert!(bar(&app).contains("seeking…"), "{}", bar(&app));
+    let screen = common::draw(&app, 100, 30);
+    assert!(
+        screen.contains("Seeking to the end in seek.hue")
+            && screen.contains(&format!("indexed up to {} so far", clock(half))),
+        "{screen}"
+    );
+    assert_eq!(app.wanted(), None, "the end's period is not known yet");
     // Whole: the end is the trace's, and the read from the start goes on.
     let end = whole.last().unwrap().at_ns;
     app.apply(Event::Indexed {
         end_ns: Some(end - 1),
         complete: true,
     });
+    assert_eq!((app.ui.position_ns, app.ui.seeking), (end - 1, None));
     assert!(
         bar(&app).contains(&format!("/ {} reading…", clock(end))),
         "{}",
@@ -352,6 +372,109 @@ fn the_bar_says_how_much_of_the_end_is_known_and_the_view_where_it_waits() {
     );
     app.apply(Event::ReplayEnd { stopped: None });
     assert!(!bar(&app).contains("reading"), "{}", bar(&app));
+}
+
+#[test]
+fn a_seek_past_the_index_waits_for_it_and_lands_where_it_was_asked_to() {
+    let path = trace();
+    let (whole, _) = read_all(path);
+    let mut reference = App::new(Model::new(Mode::Replay {
+        path: path.to_owned(),
+        header: hue_testkit::header(WORKERS, "seek", ""),
+    }));
+    reference.apply(Event::Snapshots(whole.clone()));
+    reference.apply(Event::ReplayEnd { stopped: None });
+    // Nothing read or indexed yet: the first thing the user does is go near the end.
+    let opened = replay::open(path).unwrap();
+    let mut app = App::new(Model::new(Mode::Replay {
+        path: PathBuf::from("seek.hue"),
+        header: opened.header.clone(),
+    }));
+    app.theme = hue_tui::view::theme::Theme { color: false };
+    let to = whole[whole.len() - 12].at_ns - PERIOD_NS / 2;
+    reference.seek_to(to);
+    app.seek_to(to);
+    assert_eq!(
+        (app.ui.position_ns, app.ui.seeking),
+        (to, Some(Seeking::To(to))),
+        "not cut to what has been indexed"
+    );
+    let screen = common::draw(&app, 100, 30);
+    assert!(
+        screen.contains(&format!("Seeking to {} in seek.hue", clock(to))),
+        "{screen}"
+    );
+    // The wish goes to the seeker at once: it holds it until its index gets there.
+    let (tx, rx) = mpsc::channel();
+    let replayer = opened.spawn(tx);
+    let mut asked = None;
+    let mut seen_waiting = false;
+    while app.shown().is_empty() {
+        let wanted = app.wanted();
+        if let Some(period) = wanted
+            && wanted != asked
+        {
+            replayer.want(period);
+        }
+        asked = wanted;
+        let e = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the replay goes on");
+        // Whatever came first, the view is at the time asked for or still waits for it
+        // (playing does not move it while it waits).
+        app.apply(e);
+        if app.ui.seeking.is_some() {
+            app.tick(100_000_000);
+        }
+        assert_eq!(app.ui.position_ns, to);
+        seen_waiting |= app.ui.seeking.is_some();
+    }
+    assert!(seen_waiting);
+    assert_eq!(app.ui.seeking, None);
+    assert!(
+        !app.model.loaded,
+        "shown before the reader from the start got there"
+    );
+    // Wait for the window's periods, then it is what a read of the whole trace shows.
+    while app.window().periods < reference.window().periods {
+        let e = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        app.apply(e);
+    }
+    assert_eq!(app.window(), reference.window());
+    drop(rx);
+    replayer.join();
+}
+
+#[test]
+fn a_seek_past_the_end_of_the_trace_goes_to_its_end_and_says_so() {
+    let path = trace();
+    let (whole, _) = read_all(path);
+    let mut app = App::new(Model::new(Mode::Replay {
+        path: PathBuf::from("seek.hue"),
+        header: hue_testkit::header(WORKERS, "seek", ""),
+    }));
+    app.apply(Event::Snapshots(whole[..20].to_vec()));
+    let end = whole.last().unwrap().at_ns;
+    app.seek_to(end + 60 * 1_000_000_000);
+    assert!(app.ui.seeking.is_some(), "the end is not known yet");
+    app.apply(Event::Indexed {
+        end_ns: Some(end - 1),
+        complete: true,
+    });
+    assert_eq!((app.ui.position_ns, app.ui.seeking), (end - 1, None));
+    let said = app.ui.message.clone().unwrap_or_default();
+    assert!(said.contains(&format!("ends at {}", clock(end))), "{said}");
+    // Esc gives up a seek that waits, staying at what can be shown.
+    let mut app = App::new(Model::new(Mode::Replay {
+        path: PathBuf::from("seek.hue"),
+        header: hue_testkit::header(WORKERS, "seek", ""),
+    }));
+    app.apply(Event::Snapshots(whole[..20].to_vec()));
+    app.seek_to(end - 1);
+    common::press(&mut app, ratatui::crossterm::event::KeyCode::Esc);
+    assert_eq!(app.ui.seeking, None);
+    assert_eq!(app.ui.position_ns, whole[19].at_ns - 1);
+    assert!(!app.shown().is_empty());
 }
 
 /// `ns` as the replay bar writes a time: minutes, seconds, milliseconds.

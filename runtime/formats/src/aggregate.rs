@@ -14,18 +14,26 @@
 //! A callback record gives its handler, color and worker wait; a worker sample gives the
 //! worker's busy, parked and CPU time. So a replayed period counts each callback once in its
 //! handler and color, and each worker interval once in its worker, as the live path does.
+//! The one number a worker measures live that a trace does not hold, its serialization-bound
+//! time, a replayed period computes from its callbacks' runs and waits instead
+//! (`aggregate/serial_bound.rs`, which says where the two differ).
 //!
 //! **Architecture Invariant:** this is the only place a snapshot's numbers are computed from
 //! what ran. The collector and `hue top --replay` only feed it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 
 use crate::Key;
 use crate::telemetry::{
     ColorSnapshot, HandlerSnapshot, MAX_COLORS, MachineSnapshot, Snapshot, StateSnapshot,
     WorkerSnapshot,
 };
-use crate::trace::{DenseIds, MachineSample, NameKind, Record};
+use crate::trace::{CallbackRecord, DenseIds, MachineSample, NameKind, Record};
+
+mod serial_bound;
+
+use serial_bound::{Sizes, Timeline};
 
 /// Buckets of [`Durations`]: four per power of two, up to about 18 minutes.
 pub const DURATION_BUCKETS: usize = 160;
@@ -185,7 +193,9 @@ pub struct WorkerAgg {
     /// Time the thread was runnable but waiting for a CPU (0 where the kernel does not say).
     pub cpu_wait_ns: u64,
     /// Time idle while another worker owned a color with callbacks waiting behind the one it
-    /// ran (the feeder's unit); `None` where not measured (a trace's worker samples).
+    /// ran (the feeder's unit); `None` where not measured (a runtime's interval with tracing
+    /// off, a trace's worker samples: a replayed period computes it from the callbacks'
+    /// records instead, `serial_bound.rs`).
     pub serial_bound: Option<u64>,
 }
 
@@ -332,6 +342,9 @@ pub struct Aggregator {
     workers: Vec<WorkerAgg>,
     /// The latest machine sample folded in (cumulative, so the latest holds everything).
     machine: Option<MachineSample>,
+    /// A replayed period's callbacks' runs and waits, for each worker's serialization-bound
+    /// time (`None` live, where the workers measure it themselves).
+    timeline: Option<Timeline>,
 }
 
 impl Aggregator {
@@ -341,6 +354,24 @@ impl Aggregator {
             sums: Interval::default(),
             workers: vec![WorkerAgg::default(); workers],
             machine: None,
+            timeline: None,
+        }
+    }
+
+    /// An empty period `span` (ns) of a replayed trace of `workers` workers: besides what
+    /// [`Aggregator::add_record`] sums, it keeps its callbacks' runs and waits within `span`
+    /// and its snapshot gives each worker's serialization-bound time from them (computed by
+    /// the sweep in `aggregate/serial_bound.rs`, whose comment says how it differs from the
+    /// live measure).
+    pub fn for_period(workers: usize, span: Range<u64>) -> Aggregator {
+        Aggregator::for_period_like(workers, span, Sizes::default())
+    }
+
+    /// [`Aggregator::for_period`], with room for runs and waits as many as `like` says.
+    fn for_period_like(workers: usize, span: Range<u64>, like: Sizes) -> Aggregator {
+        Aggregator {
+            timeline: Some(Timeline::new(span, like)),
+            ..Aggregator::new(workers)
         }
     }
 
@@ -373,9 +404,13 @@ impl Aggregator {
     ///
     /// Live, the collector folds in its own machine sample this way once a period, the one it
     /// writes to the trace, so live and replayed snapshots carry the same machine totals.
+    ///
+    /// In a period made [`for_period`](Aggregator::for_period), a callback's runs and waits
+    /// within the period are kept too ([`Aggregator::add_spans`]).
     pub fn add_record(&mut self, record: &Record) {
         match record {
             Record::Callback(cb) => {
+                self.add_spans(cb);
                 let busy = cb.ended.saturating_sub(cb.started);
                 let serial_wait = cb.runnable.saturating_sub(cb.queued);
                 let worker_wait = cb.started.saturating_sub(cb.runnable);
@@ -432,6 +467,16 @@ impl Aggregator {
         }
     }
 
+    /// Keeps what of `cb`'s run and waits falls within this period, for the serialization-bound
+    /// time; nothing else (a callback is counted in the period it ended in, by
+    /// [`Aggregator::add_record`], and its run and waits may reach back into earlier ones).
+    /// Does nothing in a period not made [`for_period`](Aggregator::for_period).
+    pub fn add_spans(&mut self, cb: &CallbackRecord) {
+        if let Some(t) = &mut self.timeline {
+            t.add(cb);
+        }
+    }
+
     /// Whether nothing was folded in since the last snapshot.
     pub fn is_empty(&self) -> bool {
         self.sums.is_empty()
@@ -441,7 +486,9 @@ impl Aggregator {
 
     /// The snapshot of the period so far, and a fresh period. `at_ns` is the period's end,
     /// `period_ns` its length, `dropped_records` the trace records dropped so far; handlers
-    /// and states are named by `names` (`"?"` where it does not know them).
+    /// and states are named by `names` (`"?"` where it does not know them). A period made
+    /// [`for_period`](Aggregator::for_period) gives every worker's serialization-bound time
+    /// (zero where it was never bound) and leaves a fresh period that keeps no runs or waits.
     pub fn snapshot(
         &mut self,
         seq: u64,
@@ -452,7 +499,16 @@ impl Aggregator {
     ) -> Snapshot {
         let n = self.workers.len();
         let sums = std::mem::take(&mut self.sums);
-        let per_worker = std::mem::replace(&mut self.workers, vec![WorkerAgg::default(); n]);
+        let mut per_worker = std::mem::replace(&mut self.workers, vec![WorkerAgg::default(); n]);
+        if let Some(mut timeline) = self.timeline.take() {
+            let bound = timeline.bound(n);
+            if bound.len() > per_worker.len() {
+                per_worker.resize(bound.len(), WorkerAgg::default());
+            }
+            for (w, b) in per_worker.iter_mut().zip(bound) {
+                *w.serial_bound.get_or_insert(0) += b;
+            }
+        }
         let workers = per_worker
             .iter()
             .enumerate()
@@ -556,7 +612,12 @@ pub const REPLAY_LATENESS_NS: u64 = 1_000_000_000;
 /// telemetry: feed it records in file order with [`Replay::push`]; it returns the periods
 /// that can no longer change.
 ///
-/// Memory is bounded by the periods open within [`REPLAY_LATENESS_NS`] of the latest record.
+/// A callback is summed in the period it ended in; its run and waits also go, clipped, to
+/// each period they reach that is still open, for the workers' serialization-bound time
+/// ([`Aggregator::for_period`]).
+///
+/// Memory is bounded by the periods open within [`REPLAY_LATENESS_NS`] of the latest record
+/// (with about 40 bytes per callback of theirs, for the serialization-bound time).
 #[derive(Debug)]
 pub struct Replay {
     period_ns: u64,
@@ -571,6 +632,8 @@ pub struct Replay {
     dropped: u64,
     late: u64,
     workers: usize,
+    /// How many runs and waits the latest period with any held: room made in a new one.
+    sizes: Sizes,
 }
 
 impl Replay {
@@ -587,6 +650,7 @@ impl Replay {
             dropped: 0,
             late: 0,
             workers,
+            sizes: Sizes::default(),
         }
     }
 
@@ -644,14 +708,26 @@ impl Replay {
             self.late += 1;
             index = self.next;
         }
-        let workers = self.workers;
-        self.open
-            .entry(index)
-            .or_insert_with(|| Aggregator::new(workers))
-            .add_record(record);
+        self.period(index).add_record(record);
+        if let Record::Callback(cb) = record {
+            // Its run and waits may reach back into earlier periods still open.
+            let first = (serial_bound::first_time(cb) / self.period_ns).max(self.next);
+            for earlier in first..index {
+                self.period(earlier).add_spans(cb);
+            }
+        }
         self.latest = self.latest.max(at);
         let horizon = self.latest.saturating_sub(REPLAY_LATENESS_NS) / self.period_ns;
         self.close_before(horizon, out);
+    }
+
+    /// The open period of index `index`, made on first use.
+    #[inline]
+    fn period(&mut self, index: u64) -> &mut Aggregator {
+        let (workers, p, like) = (self.workers, self.period_ns, self.sizes);
+        self.open.entry(index).or_insert_with(|| {
+            Aggregator::for_period_like(workers, index * p..(index + 1) * p, like)
+        })
     }
 
     /// Returns every period still open: the trace has ended.
@@ -672,19 +748,31 @@ impl Replay {
             if first >= end {
                 // Quiet periods up to `end`, then nothing more to close.
                 while self.next < end {
-                    self.emit(Aggregator::new(self.workers), out);
+                    self.emit_quiet(out);
                 }
                 return;
             }
             while self.next < first {
-                self.emit(Aggregator::new(self.workers), out);
+                self.emit_quiet(out);
             }
             let agg = self.open.remove(&first).expect("the first key exists");
             self.emit(agg, out);
         }
     }
 
+    /// Emits the next period, in which nothing happened.
+    fn emit_quiet(&mut self, out: &mut Vec<Snapshot>) {
+        let (workers, p) = (self.workers, self.period_ns);
+        let span = self.next * p..(self.next + 1) * p;
+        self.emit(Aggregator::for_period(workers, span), out);
+    }
+
     fn emit(&mut self, mut agg: Aggregator, out: &mut Vec<Snapshot>) {
+        if let Some(sizes) = agg.timeline.as_ref().map(Timeline::sizes)
+            && sizes != Sizes::default()
+        {
+            self.sizes = sizes;
+        }
         self.seq += 1;
         let at = (self.next + 1) * self.period_ns;
         out.push(agg.snapshot(self.seq, at, self.period_ns, self.dropped, &self.names));
@@ -810,6 +898,55 @@ mod tests {
     }
 
     #[test]
+    fn a_replayed_worker_is_serialization_bound_while_another_runs_a_color_with_a_backlog() {
+        // Worker 0 runs color 7 from 5 to 25 ms with the next callback of the color queued at
+        // 5 behind it, then that one until 27; worker 1 runs nothing. In periods of 10 ms,
+        // worker 1 is bound 5, 10 and 5 ms: the backlog reaches back from the record of the
+        // callback that ended at 25 into the periods before. A callback of color 8 on worker 1
+        // from 30 to 32, queued at 26 behind nothing, makes no backlog.
+        let mut behind = callback(2, 0, 7, 5 * MS, 25 * MS, 27 * MS);
+        if let Record::Callback(c) = &mut behind {
+            c.runnable = 25 * MS;
+        }
+        let mut other = callback(3, 0, 8, 26 * MS, 30 * MS, 32 * MS);
+        if let Record::Callback(c) = &mut other {
+            c.worker = 1;
+        }
+        let mut r = Replay::new(10 * MS, 2);
+        let mut snaps = Vec::new();
+        for rec in [
+            name(0, "a"),
+            callback(1, 0, 7, 5 * MS, 5 * MS, 25 * MS),
+            behind,
+            other,
+        ] {
+            r.push(&rec, &mut snaps);
+        }
+        r.finish(&mut snaps);
+        let bound: Vec<Vec<Option<u64>>> = snaps
+            .iter()
+            .map(|s| {
+                s.workers
+                    .iter()
+                    .map(|w| w.serial_bound_ns.map(|ns| ns / MS))
+                    .collect()
+            })
+            .collect();
+        let both = |a, b| vec![Some(a), Some(b)];
+        assert_eq!(
+            bound,
+            [both(0, 5), both(0, 10), both(0, 5), both(0, 0)],
+            "measured in every period, the one without a backlog included"
+        );
+        // The callbacks are still counted once, in the period they ended in.
+        let counted: Vec<u64> = snaps
+            .iter()
+            .map(|s| s.handlers.iter().map(|h| h.callbacks).sum())
+            .collect();
+        assert_eq!(counted, [0, 0, 2, 1]);
+    }
+
+    #[test]
     fn a_replayed_machine_sample_lands_in_the_period_it_was_taken_in() {
         let (snaps, _) = replay(
             &[
@@ -878,7 +1015,8 @@ mod tests {
             Record::Machine(machine(19, 30)),
             Record::Machine(machine(9, 14)),
         ];
-        let mut replayed = Aggregator::new(1);
+        // A replayed period: its snapshot also computes the serialization-bound time.
+        let mut replayed = Aggregator::for_period(1, 0..20);
         for r in &records {
             replayed.add_record(r);
         }
@@ -928,8 +1066,9 @@ mod tests {
             steals: 1,
             cpu_ns: 11,
             cpu_wait_ns: 0,
-            // Not in a trace's worker samples: a replay cannot show it.
-            serial_bound: None,
+            // Measured (a runtime with tracing on reports it, if only zero); a replay computes
+            // it from the callbacks, and one worker is never bound: no other runs a color.
+            serial_bound: Some(0),
         };
         let mut live = Aggregator::new(1);
         live.add_interval(0, &iv, |t| t * 2);

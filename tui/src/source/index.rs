@@ -184,7 +184,11 @@ impl Index {
     ///    was late, into the oldest period still open, which is before `from_ns` too (the
     ///    periods a replay closes trail the latest time it has seen, which is before
     ///    `from_ns`). An untimed record (a blocking mark) went into the newest open period,
-    ///    again before `from_ns`.
+    ///    again before `from_ns`. A callback's run and waits, which a replay also spreads
+    ///    over the open periods they reach (for the serialization-bound time), end by the
+    ///    time it is sorted by, so they reach no period at or after `from_ns` either; those of
+    ///    a callback after the start reach back only into periods open in both replays at or
+    ///    after `from_ns` (2), or into ones before it, which are not compared.
     /// 2. From the start on, both replays see the same records. They differ only in the
     ///    latest time seen, and only while it is the whole file's, from records before the
     ///    start, which is before `from_ns`: then neither closes a period at or after

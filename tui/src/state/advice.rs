@@ -45,12 +45,15 @@ fn live_candidates(w: &Window, groups: &Groups) -> (Table, Vec<Candidate>) {
     colors.sort_by_key(|c| std::cmp::Reverse(c.busy_ns));
     let cmax = colors.first().map_or(0, |c| c.busy_ns);
     let mut rows = Vec::new();
+    let mut per_key = 0;
     for (i, c) in colors.iter().enumerate() {
         if total == 0 || (c.busy_ns as f64) < MIN_COLOR_SHARE * total as f64 {
             break;
         }
-        if names::family(c).is_some() {
-            // A by-key color: its handler already runs in parallel across keys.
+        if c.key.is_some() {
+            // A key's own color: its handlers already run in parallel across keys, and
+            // neither rule offered here (by key, a group) would free them further.
+            per_key += 1;
             continue;
         }
         let color = names::color(c, groups);
@@ -211,6 +214,7 @@ fn live_candidates(w: &Window, groups: &Groups) -> (Table, Vec<Candidate>) {
             });
         }
     }
+    let no_candidate = rows.is_empty();
     let table = Table {
         columns: vec![
             Column::text("handler", 8),
@@ -222,10 +226,18 @@ fn live_candidates(w: &Window, groups: &Groups) -> (Table, Vec<Candidate>) {
         ],
         rows,
         note: Some(format!(
-            "handlers of the colors holding ≥{} of the work seen in the last {}; verdicts from the \
+            "{}handlers of the colors holding ≥{} of the work seen in the last {}; verdicts from the \
              states seen so far (? : not proven); color bound = work ÷ busiest color's work, the \
              most any number of cores can give; w writes the safe ones as a policy; `hue suggest` \
              on a trace predicts and checks more",
+            if no_candidate && per_key > 0 {
+                format!(
+                    "no candidate: the {per_key} busiest colors are per key already (their \
+                     handlers run in parallel across keys). "
+                )
+            } else {
+                String::new()
+            },
             fmt::pct(MIN_COLOR_SHARE),
             fmt::dur(w.span_ns as f64)
         )),

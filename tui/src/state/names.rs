@@ -61,7 +61,12 @@ pub fn color(c: &ColorRow, groups: &Groups) -> String {
         (Some(k), _) => return format!("key {k}"),
         _ => {}
     }
-    let short = format!("{:08x}", c.color >> 32);
+    // Hashes (`Color::of`) differ in their top bits; a color made from a small number
+    // (`Color::from_raw`) only in its low ones.
+    let short = match c.color >> 32 {
+        0 => format!("{:08x}", c.color),
+        top => format!("{top:08x}"),
+    };
     let who = match &c.handlers[..] {
         [] => String::new(),
         [h] => format!(" ({h})"),
@@ -71,5 +76,30 @@ pub fn color(c: &ColorRow, groups: &Groups) -> String {
         format!("unique{who}")
     } else {
         format!("#{short}{who}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(color: u64) -> ColorRow {
+        ColorRow {
+            color,
+            handlers: vec!["step".into()],
+            ..ColorRow::default()
+        }
+    }
+
+    #[test]
+    fn colors_made_from_small_numbers_are_told_apart() {
+        let groups = Groups::default();
+        assert_eq!(color(&row(7), &groups), "#00000007 (step)");
+        assert_ne!(color(&row(7), &groups), color(&row(8), &groups));
+        // A hash: its top bits.
+        assert_eq!(
+            color(&row(0x5cc9_6779_0000_0001), &groups),
+            "#5cc96779 (step)"
+        );
     }
 }

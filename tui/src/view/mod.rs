@@ -5,7 +5,7 @@ use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 
-use crate::app::{App, SPEEDS, Tab};
+use crate::app::{App, SPEEDS, Seeking, Tab};
 use crate::fmt;
 use crate::state::{Link, Mode};
 
@@ -29,11 +29,20 @@ impl Widget for &App {
                 .render(area, buf);
             return;
         }
+        // The status line grows (up to 3 lines) rather than cut a long message or problem.
+        let said = status_text(self);
+        let said_lines = said.as_ref().map_or(1, |(text, _)| {
+            (text
+                .chars()
+                .count()
+                .div_ceil(usize::from(area.width.max(1))))
+            .clamp(1, 3) as u16
+        });
         let [header, tabs, body, status] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Length(1),
             Constraint::Min(10),
-            Constraint::Length(2),
+            Constraint::Length(said_lines + 1),
         ])
         .areas(area);
         render_header(self, header, buf);
@@ -51,6 +60,7 @@ impl Widget for &App {
                     table::List {
                         table: &t,
                         title: tab.title(),
+                        filter: &self.ui.filter,
                         selected: self.selected(t.rows.len()),
                         sort: l.sort,
                         detail: self.ui.detail,
@@ -60,7 +70,7 @@ impl Widget for &App {
                 }
             }
         }
-        render_status(self, status, buf);
+        render_status(self, said, said_lines, status, buf);
         if self.ui.help {
             render_help(self, area, buf);
         }
@@ -68,31 +78,46 @@ impl Widget for &App {
 }
 
 fn render_header(app: &App, area: Rect, buf: &mut Buffer) {
-    let source = match &app.model.mode {
-        Mode::Live { addr } => format!("live {addr}"),
-        Mode::Replay { path, header } => format!(
-            "{} — replay {}",
-            header.program,
-            path.file_name().map_or_else(
-                || path.display().to_string(),
-                |n| n.to_string_lossy().into_owned()
-            )
-        ),
-    };
     let workers = app.model.workers();
     let period = app.model.period_ns();
-    let mut text = format!("hue top — {source}");
+    let mut facts = String::new();
     if workers > 0 {
-        text.push_str(&format!(
+        facts.push_str(&format!(
             "   {workers} worker{}",
             if workers == 1 { "" } else { "s" }
         ));
     }
     if period > 0 {
-        text.push_str(&format!("   period {}", fmt::dur(period as f64)));
+        facts.push_str(&format!("   period {}", fmt::dur(period as f64)));
     }
     let [left, right] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(8)]).areas(area);
+    let text = match &app.model.mode {
+        Mode::Live { addr } => format!("hue top — live {addr}{facts}"),
+        Mode::Replay { path, header } => {
+            let file = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            // The program (a whole command line, maybe) gives way first: the file, the
+            // workers and the period stay whole.
+            let rest = format!(" — replay {file}{facts}");
+            let room = usize::from(left.width)
+                .saturating_sub("hue top — ".chars().count() + rest.chars().count());
+            let program = if header.program.chars().count() <= room {
+                header.program.clone()
+            } else {
+                let mut p: String = header
+                    .program
+                    .chars()
+                    .take(room.saturating_sub(1))
+                    .collect();
+                p.push('…');
+                p
+            };
+            format!("hue top — {program}{rest}")
+        }
+    };
     Paragraph::new(Span::styled(text, app.theme.heading())).render(left, buf);
     Paragraph::new("? help")
         .alignment(Alignment::Right)
@@ -109,9 +134,15 @@ fn render_tabs(app: &App, area: Rect, buf: &mut Buffer) {
             spans.push(Span::raw(text));
         }
     }
+    // The filter where it fits (the lists' titles and, while typing, the status line say it
+    // too).
     if !app.ui.filter.is_empty() || app.ui.editing_filter {
         let cursor = if app.ui.editing_filter { "▏" } else { "" };
-        spans.push(Span::raw(format!("   filter: {}{cursor}", app.ui.filter)));
+        let text = format!("   filter: {}{cursor}", app.ui.filter);
+        let used: usize = spans.iter().map(|s| s.width()).sum();
+        if used + text.chars().count() <= usize::from(area.width) {
+            spans.push(Span::raw(text));
+        }
     }
     Paragraph::new(Line::from(spans)).render(area, buf);
 }
@@ -142,6 +173,35 @@ fn render_waiting(app: &App, area: Rect, buf: &mut Buffer) {
                 ),
             ]
         }
+        (Mode::Replay { path, .. }, _) if app.ui.seeking.is_some() => {
+            let to = match app.ui.seeking {
+                Some(Seeking::To(ns)) => fmt::clock(ns),
+                _ => "the end".to_owned(),
+            };
+            // How far the index (or, without one, the reader from the start) has got.
+            let (done, by) = if app.model.seek_failed.is_some() {
+                ("read", "the reader")
+            } else {
+                ("indexed", "the index")
+            };
+            vec![
+                Line::styled(
+                    format!("Seeking to {to} in {}…", path.display()),
+                    theme.heading(),
+                ),
+                Line::raw(""),
+                Line::raw(format!(
+                    "The trace is {done} up to {} so far; the view goes to {to} as soon as {by} \
+                     gets there.",
+                    fmt::clock(app.model.replay_end_ns())
+                )),
+                Line::raw(""),
+                Line::styled(
+                    "Esc: stay at what can be shown now; any other seek replaces this one.",
+                    theme.dim(),
+                ),
+            ]
+        }
         (Mode::Replay { path, .. }, _) => {
             if app.model.loaded {
                 vec![Line::raw(format!(
@@ -165,11 +225,10 @@ fn render_waiting(app: &App, area: Rect, buf: &mut Buffer) {
         .render(area, buf);
 }
 
-fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
+/// The first line of the status area: what is being typed, a message, a problem, or (live)
+/// where the view stands; with its style.
+fn status_text(app: &App) -> Option<(String, ratatui::style::Style)> {
     let theme = app.theme;
-    let [first, second] =
-        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
-    // First line: a message, a problem, or where the view stands.
     let problem = match (&app.model.mode, &app.model.link) {
         (Mode::Live { .. }, Link::Lost(why)) if !app.model.snapshots.is_empty() => {
             Some(format!("connection lost, reconnecting: {why}"))
@@ -181,22 +240,60 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
         }),
         _ => None,
     };
-    if let Some(goto) = &app.ui.goto {
-        Paragraph::new(format!(
-            "go to (seconds, or m:ss.s), Enter to go, Esc to cancel: {goto}▏"
+    if app.ui.editing_filter {
+        Some((
+            format!(
+                "filter rows by name: {}▏  Enter keeps it, Esc clears it",
+                app.ui.filter
+            ),
+            ratatui::style::Style::new(),
         ))
-        .render(first, buf);
+    } else if let Some(goto) = &app.ui.goto {
+        Some((
+            format!("go to (seconds, or m:ss.s), Enter to go, Esc to cancel: {goto}▏"),
+            ratatui::style::Style::new(),
+        ))
     } else if let Some(m) = &app.ui.message {
-        Paragraph::new(Span::styled(m.as_str(), theme.hot())).render(first, buf);
+        Some((m.clone(), theme.hot()))
     } else if let Some(p) = problem {
-        Paragraph::new(Span::styled(p, theme.problem())).render(first, buf);
+        Some((p, theme.problem()))
     } else if !app.model.is_replay() {
-        let state = if app.ui.paused {
-            "paused: [ ] step through the history, space follows again"
-        } else {
-            "following"
+        let state = match (app.ui.paused, app.cursor()) {
+            (true, Some(c)) => {
+                // Where in the history the view stands, so that a step shows it moved.
+                let n = app.model.snapshots.len();
+                let at = fmt::clock(app.model.snapshots[c].at_ns);
+                match n - 1 - c {
+                    0 => format!("paused at {at}, the latest: [ ] step, space follows again"),
+                    back => format!(
+                        "paused at {at}, {back} period{} back: [ ] step, space follows again",
+                        if back == 1 { "" } else { "s" }
+                    ),
+                }
+            }
+            (true, None) => "paused: space follows again".to_owned(),
+            (false, _) => "following".to_owned(),
         };
-        Paragraph::new(format!(" {state}")).render(first, buf);
+        Some((format!(" {state}"), ratatui::style::Style::new()))
+    } else {
+        None
+    }
+}
+
+fn render_status(
+    app: &App,
+    said: Option<(String, ratatui::style::Style)>,
+    said_lines: u16,
+    area: Rect,
+    buf: &mut Buffer,
+) {
+    let theme = app.theme;
+    let [first, second] =
+        Layout::vertical([Constraint::Length(said_lines), Constraint::Length(1)]).areas(area);
+    if let Some((text, style)) = said {
+        Paragraph::new(Span::styled(text, style))
+            .wrap(Wrap { trim: false })
+            .render(first, buf);
     }
     if app.model.is_replay() {
         render_replay_bar(app, second, buf);
@@ -211,9 +308,13 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
 
 fn render_replay_bar(app: &App, area: Rect, buf: &mut Buffer) {
     let end = app.model.replay_end_ns();
-    let shown = app
-        .cursor()
-        .map_or(0, |c| (c as u64 + 1) * crate::source::replay::PERIOD_NS);
+    let shown = match app.ui.seeking {
+        Some(Seeking::To(ns)) => ns,
+        Some(Seeking::End) => end,
+        None => app
+            .cursor()
+            .map_or(0, |c| (c as u64 + 1) * crate::source::replay::PERIOD_NS),
+    };
     let icon = if app.ui.paused { "⏸" } else { "▶" };
     let speed = SPEEDS[app.ui.speed];
     let speed = if speed < 1.0 {
@@ -221,7 +322,13 @@ fn render_replay_bar(app: &App, area: Rect, buf: &mut Buffer) {
     } else {
         format!("{speed:.0}x")
     };
-    let reading = if app.model.loaded { "" } else { " reading…" };
+    let reading = if app.ui.seeking.is_some() {
+        " seeking…"
+    } else if app.model.loaded {
+        ""
+    } else {
+        " reading…"
+    };
     // Until the trace is read or indexed to its end, its end is not known: only how far
     // the readers got.
     let at_least = if app.model.loaded || app.model.indexed {
@@ -229,9 +336,13 @@ fn render_replay_bar(app: &App, area: Rect, buf: &mut Buffer) {
     } else {
         "≥"
     };
+    let at = match app.ui.seeking {
+        Some(Seeking::End) => "→ end".to_owned(),
+        Some(Seeking::To(_)) => format!("→ {}", fmt::clock(shown)),
+        None => fmt::clock(shown),
+    };
     let left = format!(
-        " {icon} {speed:>5}  {} / {at_least}{}{reading} ",
-        fmt::clock(shown),
+        " {icon} {speed:>5}  {at} / {at_least}{}{reading} ",
         fmt::clock(end)
     );
     let right = if area.width >= 120 {
@@ -243,7 +354,7 @@ fn render_replay_bar(app: &App, area: Rect, buf: &mut Buffer) {
     let at = if end == 0 {
         0
     } else {
-        ((shown as f64 / end as f64) * gauge.saturating_sub(1) as f64).round() as usize
+        ((shown.min(end) as f64 / end as f64) * gauge.saturating_sub(1) as f64).round() as usize
     };
     let bar: String = (0..gauge)
         .map(|i| match i.cmp(&at) {
@@ -279,6 +390,7 @@ fn render_help(app: &App, area: Rect, buf: &mut Buffer) {
             "← →  h l              1 s back / forward",
             "H L  Shift-← →        10 s back / forward",
             "g                     go to a time; Home End: start, end",
+            "Esc                   while a seek waits for the index: stay here",
         ]);
     }
     let w = 74.min(area.width);

@@ -118,14 +118,22 @@ fn render_workers(app: &App, w: &Window, shown: usize, theme: Theme, area: Rect,
         Span::styled(format!("{} no callback  ", theme::IDLE), theme.idle()),
         Span::raw("blank: asleep"),
     ]));
-    lines.push(Line::from(Span::styled(
-        if w.workers.iter().any(|k| k.serial_bound_ns.is_some()) {
-            "serial-bound: idle while another worker held a color with callbacks waiting"
-        } else {
-            "serial-bound: measured live only (a trace does not record it)"
-        },
-        theme.dim(),
-    )));
+    let measured = w.workers.iter().any(|k| k.serial_bound_ns.is_some());
+    let mut meaning = if measured {
+        "serial-bound: idle while another worker held a color with callbacks waiting".to_owned()
+    } else {
+        "serial-bound: not measured (the program's runtime predates it)".to_owned()
+    };
+    // Replayed, it is computed from the callbacks' records, not measured by the workers
+    // (hue_formats' `aggregate/serial_bound.rs`): said where there is room.
+    const FROM_TRACE: &str = " (replay: from the callbacks' queued and start times)";
+    if measured
+        && app.model.is_replay()
+        && meaning.chars().count() + FROM_TRACE.chars().count() <= inner.width as usize
+    {
+        meaning.push_str(FROM_TRACE);
+    }
+    lines.push(Line::from(Span::styled(meaning, theme.dim())));
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
         .render(inner, buf);
@@ -154,28 +162,39 @@ fn render_history(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
         .render(area, buf);
 }
 
-fn render_totals(app: &App, w: &Window, theme: Theme, area: Rect, buf: &mut Buffer) {
-    let mut spans = vec![Span::raw(format!(
-        " callbacks/s {}  active colors {}  conflicts {}  panics {}  dropped {}",
+/// The totals line: callbacks/s, active colors, conflicts, panics, records dropped and, live,
+/// snapshots missed; in shorter words where the long ones do not fit in `width` (a wrapped
+/// line would push the machine's last line out of its box).
+fn totals_line(app: &App, w: &Window, width: usize) -> String {
+    let missed = if app.model.is_replay() {
+        String::new()
+    } else {
+        format!("  missed {}", w.dropped_snapshots + app.model.missed)
+    };
+    let [rate, colors] = [
         fmt::count(w.per_sec(w.callbacks)),
-        w.active_colors,
-        w.conflicts,
-        w.panics,
-        w.dropped_records
-    ))];
-    if !app.model.is_replay() {
-        spans.push(Span::raw(format!(
-            "  missed {}",
-            w.dropped_snapshots + app.model.missed
-        )));
+        w.active_colors.to_string(),
+    ];
+    let rest = format!(
+        "conflicts {}  panics {}  dropped {}{missed}",
+        w.conflicts, w.panics, w.dropped_records
+    );
+    let long = format!(" callbacks/s {rate}  active colors {colors}  {rest}");
+    if long.chars().count() <= width {
+        long
+    } else {
+        format!(" cb/s {rate}  colors {colors}  {rest}")
     }
+}
+
+fn render_totals(app: &App, w: &Window, theme: Theme, area: Rect, buf: &mut Buffer) {
     let bad = w.conflicts > 0 || w.panics > 0 || w.dropped_records > 0;
     let style = if bad {
         theme.hot()
     } else {
         ratatui::style::Style::new()
     };
-    let mut lines = vec![Line::from(spans).style(style)];
+    let mut lines = vec![Line::from(totals_line(app, w, area.width.into())).style(style)];
     if let Some(m) = &w.machine {
         lines.extend(machine_line(m).into_iter().map(Line::from));
     }
@@ -236,11 +255,12 @@ fn render_hottest(app: &App, w: &Window, theme: Theme, area: Rect, buf: &mut Buf
     };
     let core = w.of_a_core(top.busy_ns);
     let total = w.busy_ns();
+    // Short enough that at 80 columns the box's four lines hold it all.
     let mut lines = vec![Line::from(vec![
         Span::styled(if core >= HOT_COLOR { "! " } else { "  " }, theme.hot()),
         Span::styled(names::color(top, &app.model.groups), theme.heading()),
         Span::raw(format!(
-            "  busy {} of one core   serial wait {} per callback   {}/s",
+            "  busy {} of a core  serial wait {}/callback  {}/s",
             fmt::pct(core),
             fmt::dur(if top.callbacks == 0 {
                 0.0
@@ -250,12 +270,24 @@ fn render_hottest(app: &App, w: &Window, theme: Theme, area: Rect, buf: &mut Buf
             fmt::count(w.per_sec(top.callbacks))
         )),
     ])];
+    // Where the box is too short for every line (a short terminal, many workers), the bound
+    // is said in fewer words and the busiest handlers (the Handlers view lists them) go.
+    let inner = block.inner(area);
+    let fits = |lines: &[Line]| {
+        let width = usize::from(inner.width.max(1));
+        let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(width)).sum();
+        rows <= usize::from(inner.height)
+    };
+    let mut bound_short = None;
     if top.busy_ns > 0 && total > 0 {
         let bound = total as f64 / top.busy_ns as f64;
+        let share = fmt::pct(top.busy_ns as f64 / total as f64);
         lines.push(Line::from(format!(
-            "  it holds {} of the work: with this coloring and this mix of work, no number of \
-             cores makes the program more than {bound:.1}x faster than one core would (color bound)",
-            fmt::pct(top.busy_ns as f64 / total as f64)
+            "  it holds {share} of the work: as colored, no number of cores runs this mix of \
+             work more than {bound:.1}x faster than one core (color bound)"
+        )));
+        bound_short = Some(Line::from(format!(
+            "  holds {share} of the work: at most {bound:.1}x one core's speed (color bound)"
         )));
     }
     let mut handlers: Vec<_> = w.handlers.iter().filter(|h| h.busy_ns > 0).collect();
@@ -273,9 +305,17 @@ fn render_hottest(app: &App, w: &Window, theme: Theme, area: Rect, buf: &mut Buf
             })
             .collect();
         lines.push(Line::from(format!(
-            "  busiest handlers (share of all work): {}",
+            "  busiest handlers, share of all work: {}",
             list.join(", ")
         )));
+        if !fits(&lines) {
+            lines.pop();
+        }
+    }
+    if let Some(short) = bound_short
+        && !fits(&lines)
+    {
+        lines[1] = short;
     }
     Paragraph::new(lines)
         .wrap(Wrap { trim: true })

@@ -44,7 +44,6 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         }
         (Some(Ok(a)), true) => a,
     };
-    let [chart, legend] = Layout::vertical([Constraint::Min(8), Constraint::Length(4)]).areas(area);
     let x = |cores: usize| (cores as f64).log2();
     let ideal: Vec<(f64, f64)> = CORES.iter().map(|&n| (x(n), n as f64)).collect();
     let recorded: Vec<(f64, f64)> = a
@@ -62,9 +61,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .iter()
         .chain(a.suggested.iter().flatten())
         .map(|p| p.bound.max(p.burdened))
-        .fold(1.0f64, f64::max)
-        .ceil()
-        .max(2.0);
+        .fold(1.0f64, f64::max);
+    // Headroom above the highest line: one drawn on the chart's upper bound is not seen.
+    let top = (top * 1.1).ceil().max(2.0);
     let ideal: Vec<(f64, f64)> = ideal.into_iter().filter(|(_, y)| *y <= top).collect();
     let mut sets = vec![
         Dataset::default()
@@ -75,7 +74,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             .data(&ideal),
         Dataset::default()
             .name("bound: work ÷ max(span, color)")
-            .marker(Marker::Braille)
+            .marker(Marker::Bar)
             .graph_type(GraphType::Line)
             .style(theme.cpu_wait())
             .data(&bound),
@@ -96,36 +95,27 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 .data(s),
         );
     }
-    // ratatui spaces labels evenly: 1, 8 and 64 sit exactly at log2 0, 3 and 6.
-    let labels: Vec<Span> = ["1", "8", "64"].into_iter().map(Span::raw).collect();
-    let ylabels: Vec<Span> = [0.0, top / 2.0, top]
-        .iter()
-        .map(|v| Span::raw(format!("{v:.1}x")))
-        .collect();
-    Chart::new(sets)
-        .block(block)
-        .x_axis(
-            Axis::default()
-                .title("cores (1 2 4 8 16 32 64 evenly spaced)")
-                .bounds([0.0, x(64)])
-                .labels(labels)
-                .style(Style::new()),
-        )
-        .y_axis(Axis::default().bounds([0.0, top]).labels(ylabels))
-        .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
-        .hidden_legend_constraints((Constraint::Ratio(2, 3), Constraint::Ratio(2, 3)))
-        .render(chart, buf);
     let at = |pts: &[hue_profiler::Point], n: usize| {
         pts.iter()
             .find(|p| p.cores == n)
             .map_or("-".to_owned(), |p| format!("{:.2}x", p.burdened))
     };
-    let mut lines = vec![Line::from(format!(
-        "as recorded: {} at 2 cores, {} at 8, {} at 64 (burdened: each hand-off between workers pays the measured cost)",
+    // Each line's glyph as well as its colour, so that NO_COLOR tells them apart.
+    let mut key = vec![
+        Span::styled("• ideal  ", theme.dim()),
+        Span::styled("▄ bound: work ÷ max(span, color)  ", theme.cpu_wait()),
+        Span::styled("⠤ as recorded  ", theme.busy()),
+    ];
+    if suggested.is_some() {
+        key.push(Span::styled("█ with the suggestions", theme.hot()));
+    }
+    let mut lines = vec![Line::from(key)];
+    lines.push(Line::from(format!(
+        "as recorded: {} at 2 cores, {} at 8, {} at 64 (burdened: each hand-off between workers pays its measured cost)",
         at(&a.recorded, 2),
         at(&a.recorded, 8),
         at(&a.recorded, 64)
-    ))];
+    )));
     if let Some(s) = &a.suggested {
         lines.push(Line::from(format!(
             "with the suggestions: {} at 2 cores, {} at 8, {} at 64",
@@ -145,6 +135,33 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if let Some(sample) = &a.report.sample {
         lines.push(Line::from(sample.sentence()));
     }
+    // The notes as tall as they wrap to (at most 8 lines), the chart the rest.
+    let width = usize::from(area.width.max(1));
+    let rows: usize = lines
+        .iter()
+        .map(|l| (l.width() * 11 / 10).max(1).div_ceil(width))
+        .sum();
+    let [chart, legend] =
+        Layout::vertical([Constraint::Min(8), Constraint::Length(rows.min(8) as u16)]).areas(area);
+    // ratatui spaces labels evenly: 1, 8 and 64 sit exactly at log2 0, 3 and 6.
+    let labels: Vec<Span> = ["1", "8", "64"].into_iter().map(Span::raw).collect();
+    let ylabels: Vec<Span> = [0.0, top / 2.0, top]
+        .iter()
+        .map(|v| Span::raw(format!("{v:.1}x")))
+        .collect();
+    Chart::new(sets)
+        .block(block)
+        .x_axis(
+            Axis::default()
+                .title("cores (1 2 4 8 16 32 64 evenly spaced)")
+                .bounds([0.0, x(64)])
+                .labels(labels)
+                .style(Style::new()),
+        )
+        .y_axis(Axis::default().bounds([0.0, top]).labels(ylabels))
+        // The legend goes under the chart, not over the lines it names.
+        .legend_position(None)
+        .render(chart, buf);
     Paragraph::new(lines)
         .wrap(Wrap { trim: true })
         .render(legend, buf);

@@ -25,3 +25,5 @@ pub use format::{FORMAT_VERSION, MAX_CHUNK_BYTES, MAX_CHUNK_RECORDS, MAX_STRING_
 pub use reader::{ChunkPos, ReadSummary, TraceReader};
 pub use record::*;
 pub use writer::TraceWriter;
+
+pub(crate) use v1::ColorHasher;

@@ -274,7 +274,7 @@ impl ChunkState {
 /// Colors are hashes already (or small counters); one multiply spreads them over the table
 /// without SipHash's cost on every callback.
 #[derive(Default)]
-struct ColorHasher(u64);
+pub(crate) struct ColorHasher(u64);
 
 impl Hasher for ColorHasher {
     fn finish(&self) -> u64 {
