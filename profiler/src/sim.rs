@@ -10,7 +10,7 @@
 //!   worker runs kept colors first, up to 8 in a row before its run queue gets a turn, and
 //!   *offers* the newer half of them (to the back of its run queue, where idle workers take
 //!   them) only when another worker is idle and they hold more work than a hand-off costs
-//!   (the kept colors' handlers' costs per callback, summed, ≥ 50 µs and ≥ 750 ns a color;
+//!   (the kept colors' handlers' costs per callback, summed, ≥ 50 µs and ≥ 5 µs a color;
 //!   each handler's cost learned from the simulated color runs it began, shared by all
 //!   workers, unknown until two of its runs ended, as the runtime's `HandlerCosts`): when it
 //!   keeps a second color, between the callbacks
@@ -112,7 +112,7 @@ const OFFER_MIN_NS: u64 = 50_000;
 
 /// The least average cost per callback of kept colors for them to be offered at all, ns, as
 /// the runtime (`OFFER_MIN_CALLBACK_NS`).
-const OFFER_MIN_CALLBACK_NS: u64 = 750;
+const OFFER_MIN_CALLBACK_NS: u64 = 5_000;
 
 /// Slots of the handlers' cost table, as the runtime's (`costs.rs`: handler ids modulo this).
 const COST_SLOTS: usize = 1024;
@@ -772,7 +772,7 @@ impl<'c> Sim<'c> {
     }
 
     /// Whether `kept` colors of worker `w` are worth moving half of to another worker: one
-    /// is idle, they cost more than 750 ns a callback on average and hold more work than a
+    /// is idle, they cost more than 5 µs a callback on average and hold more work than a
     /// hand-off costs, by their handlers' costs (the runtime's rule).
     fn worth_offering(&self, w: usize, kept: usize) -> bool {
         let work = self.workers[w].kept_cost;
@@ -821,7 +821,7 @@ impl<'c> Sim<'c> {
 
     /// Worker `w` gives up its color at `t`: the cost of the handler that began the run takes
     /// it in, as the runtime's `HandlerCosts::learn` (the lesser of the first two samples,
-    /// then a quarter of the way per callback, written only on a move of more than 1/16).
+    /// then down a quarter of the way per callback, up a 16th per sample, written only on a move of more than 1/16).
     fn end_color_run(&mut self, w: usize, t: u64) {
         let worker = &mut self.workers[w];
         if let Some(per) = t
@@ -837,9 +837,15 @@ impl<'c> Sim<'c> {
                 }
                 first if self.costs[slot] == 0 => self.costs[slot] = first.min(per),
                 _ => {
+                    // Down a quarter of the way per callback, up a 16th per sample.
                     let old = self.costs[slot];
-                    let n = worker.run_callbacks.min(4);
-                    let new = ((old * (4 - n) + per * n) / 4).max(1);
+                    let new = if per < old {
+                        let n = worker.run_callbacks.min(4);
+                        (old * (4 - n) + per * n) / 4
+                    } else {
+                        (old * 15 + per) / 16
+                    }
+                    .max(1);
                     if new.abs_diff(old) > old / 16 {
                         self.costs[slot] = new;
                     }

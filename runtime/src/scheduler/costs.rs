@@ -17,9 +17,12 @@
 //!   driver's run beside its cheap callbacks' would charge them the driver's time). The first
 //!   two samples give the lesser of them (a handler's first run pays its cold caches and
 //!   lazy set-up: taken alone, 512 cheap timer callbacks were once judged worth moving); from
-//!   then the estimate moves a quarter of the way to each sample per callback it covers
-//!   (weights capped at a whole), so it follows a handler whose cost changes within a few
-//!   samples.
+//!   then the estimate moves a quarter of the way down to a cheaper sample per callback it
+//!   covers, and a 16th of the way up to a dearer one whatever it covers: a run costs
+//!   more than its handler whenever other workers get in its way (contended locks, its data in
+//!   another core's cache), and learning that quickly fed on itself — empty callbacks on 2
+//!   workers looked like 1–4 µs each, were offered, moved, and timed dearer still. Runs of
+//!   stolen colors are not learned from at all (`Worker::time_color_run`).
 //! - **Sharing**: one word per slot, handler ids taken modulo the table's size (two handlers
 //!   in one slot share an estimate: ids are dense and programs have few handlers). Read with
 //!   a `Relaxed` load, written with a `Relaxed` store only when the estimate moves by more
@@ -37,6 +40,12 @@ const SLOTS: usize = 1024;
 
 /// How far one callback's sample moves the estimate: a quarter of the way.
 const WEIGHT_DIV: u64 = 4;
+
+/// How far a sample above the estimate moves it, whatever the callbacks it covers: a 16th
+/// of the way (a run's first callback names its handler, and a long callback of another
+/// handler later in its batch, a driver's, is charged to it: such samples must not count
+/// for much however many callbacks they cover).
+const UP_DIV: u64 = 16;
 
 /// Marks a slot holding one sample only: not yet an estimate.
 const FIRST: u64 = 1 << 63;
@@ -77,11 +86,17 @@ impl HandlerCosts {
             slot.store((old & !FIRST).min(per), Ordering::Relaxed);
             return;
         }
+        // Down fast, up slowly: a handler's runs cost more than it does whenever the machine
+        // or the other workers get in the way (contended locks, a color's data in another
+        // core's cache), never less.
+        let (div, w) = if per < old {
+            (WEIGHT_DIV, callbacks.min(WEIGHT_DIV))
+        } else {
+            (UP_DIV, 1)
+        };
         let new = {
-            let w = callbacks.min(WEIGHT_DIV);
-            let sum =
-                u128::from(old) * u128::from(WEIGHT_DIV - w) + u128::from(per) * u128::from(w);
-            (sum / u128::from(WEIGHT_DIV)) as u64
+            let sum = u128::from(old) * u128::from(div - w) + u128::from(per) * u128::from(w);
+            (sum / u128::from(div)) as u64
         }
         .max(1);
         if new.abs_diff(old) > old / 16 {
@@ -95,7 +110,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_lesser_of_two_first_samples_then_each_moves_it_a_quarter_per_callback() {
+    fn the_lesser_of_two_first_samples_then_down_fast_and_up_slowly() {
         let c = HandlerCosts::new();
         let h = Handler::new("costs.test.a");
         assert_eq!(c.get(h), 0);
@@ -104,9 +119,16 @@ mod tests {
         assert_eq!(c.get(h), 0);
         c.learn(h, 1000, 1);
         assert_eq!(c.get(h), 1000);
+        // Up a 16th of the way per sample, however many callbacks it covers.
+        c.learn(h, 3000, 100);
+        assert_eq!(c.get(h), 1125);
+        // A move of 1/16 or less is not written.
         c.learn(h, 2000, 1);
-        assert_eq!(c.get(h), 1250);
-        // Four callbacks or more: the sample replaces the estimate.
+        assert_eq!(c.get(h), 1125);
+        // Down a quarter per callback.
+        c.learn(h, 125, 1);
+        assert_eq!(c.get(h), 875);
+        // Four callbacks or more below: the sample replaces the estimate.
         c.learn(h, 80, 8);
         assert_eq!(c.get(h), 80);
         // A move of 1/16 or less is not written.

@@ -91,8 +91,12 @@ const OFFER_MIN_NS: u64 = 50_000;
 /// closure, its queue, the color table's shard lock): measured in the dispatch bench, empty
 /// callbacks each in a fresh color cost 650–730 ns more apiece when two workers shared them
 /// than on one (5x slower in all). Callbacks cheaper than that cannot gain from a second
-/// worker, however many there are; 1 µs callbacks did gain (1.2x).
-const OFFER_MIN_CALLBACK_NS: u64 = 750;
+/// worker, however many there are. The floor is higher than that, 5 µs, because it is
+/// compared with the handlers' learned costs (`costs.rs`), which the same cross-core
+/// traffic inflates: empty callbacks shared by two workers were timed at 1–4 µs, and with a
+/// 750 ns floor they kept being offered (the dispatch bench's empty rows on 2 workers fell to
+/// 0.5–0.7x of 1 worker). 1 µs callbacks in fresh colors gained only 1.0–1.2x from moving.
+const OFFER_MIN_CALLBACK_NS: u64 = 5_000;
 /// Color runs per clock read for the handlers' costs, while callbacks are cheap (see
 /// `Worker::time_color_run`).
 const COST_SAMPLE_RUNS: u32 = 8;
@@ -328,6 +332,12 @@ pub(crate) struct Worker {
     window_mixed: bool,
     /// Whether the run being timed is timed alone, to its end.
     window_alone: bool,
+    /// Whether the color about to run was stolen from another worker: its run pays the move
+    /// (the color's queue and closures in another core's cache), so it says nothing of what
+    /// its handler costs. Learning from such runs fed on itself: empty callbacks that had
+    /// moved looked like 1–4 µs each, so more were offered, moved and timed dear (the dispatch
+    /// bench's by-key row on 2 workers fell to 0.31x of 1 worker).
+    stolen: bool,
     /// [`COST_EVERY_RUN_NS`] in raw clock ticks.
     every_run_ticks: u64,
     /// How long this worker spins before sleeping: halved by each spin that found nothing,
@@ -374,6 +384,7 @@ impl Worker {
             window_handler: None,
             window_mixed: false,
             window_alone: false,
+            stolen: false,
             every_run_ticks: (COST_EVERY_RUN_NS as f64 * inner_clock.ticks_per_sec() / 1e9) as u64,
             io_look_ticks: (IO_LOOK_INTERVAL.as_secs_f64() * inner_clock.ticks_per_sec()) as u64,
             spin_ns: SPIN_MAX_NS,
@@ -489,6 +500,7 @@ impl Worker {
                         match steal {
                             Steal::Success(cq) => {
                                 self.stats.steals += 1;
+                                self.stolen = true;
                                 if self.cx.tracing {
                                     recorder::with(|r| r.steal());
                                 }
@@ -526,9 +538,10 @@ impl Worker {
     fn time_color_run(&mut self, inner: &Inner, h: Handler) {
         let cost = inner.costs.get(h);
         let alone = cost == 0 || cost >= self.every_run_ticks;
+        let stolen = std::mem::take(&mut self.stolen);
         self.runs_unsampled += 1;
         if !alone && self.run_begun.is_some() && self.runs_unsampled < COST_SAMPLE_RUNS {
-            if self.window_handler != Some(h) {
+            if stolen || self.window_handler != Some(h) {
                 self.window_mixed = true;
             }
             return;
@@ -538,7 +551,7 @@ impl Worker {
         self.close_window(inner, now);
         self.run_begun = Some((now, self.stats.callbacks));
         self.window_handler = Some(h);
-        self.window_mixed = false;
+        self.window_mixed = stolen;
         self.window_alone = alone;
     }
 
