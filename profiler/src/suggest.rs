@@ -47,15 +47,16 @@ pub const INVISIBLE_STATE: &str = "hue sees only state behind `Shared` and `Keye
 /// --bench accuracy`: uncolored 1-worker trace, suggested policy on 2 workers, median of 3,
 /// 2026-12-04), and beyond this machine's 2 cores on emulated workloads whose handlers wait
 /// instead of computing (`--bench emulated`: the papers' DAG shapes plus a chain and a
-/// fork-join, 1-worker trace, same coloring on 2–16 workers, medians of 5 at load average
-/// 6.9–9.6, 2026-12-05 evening): −0.7% to +8.1% at 2 workers, −2.0% to +13.8% at 4, −1.4%
-/// to +35.4% at 8, −8.0% to +0.4% at 16; the high ones are the fork-join, whose barrier (a
-/// counter in the program) the trace cannot see; the low ones follow the machine making the
-/// 1-worker trace's waits longer than the runs' (their workers waited for a CPU).
+/// fork-join, 1-worker trace, same coloring on 2–16 workers, medians of 5, quiet,
+/// 2026-12-06): 22 of 25 points within 10%; the others −11.4% (fork-join at 4), −11.0%
+/// (fork-join at 16) and +10.5% (pipeline at 2), each with a run-to-run spread of 18–26%.
+/// (The fork-join's +35% at 8 before was the runtime, not a barrier the trace cannot see: a
+/// worker woken for a fork's branches did not count as idle until it ran, so the fork kept
+/// the rest.)
 pub const MEASURED_ERROR: &str = "measured error at 2 workers on the papers' workloads: \
     -0.5% to +29% (file server within 10%, pipeline +12%, web server +29%); on emulated \
-    workloads (handlers that wait) up to 16 workers: within 9% but for a fork-join whose \
-    barrier the trace cannot see (+14% at 4, +35% at 8; BENCHMARKS.md)";
+    workloads (handlers that wait) up to 16 workers: 22 of 25 points within 10%, all within \
+    12% (BENCHMARKS.md)";
 
 /// The most a prediction for the traced machine has been measured to exceed the real run
 /// (the web server's +29% in [`MEASURED_ERROR`]): a predicted gain below this may be none.
