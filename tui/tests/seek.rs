@@ -140,6 +140,19 @@ fn read_all(path: &Path) -> (Vec<Snapshot>, Option<String>) {
     replay::open(path).unwrap().read_all()
 }
 
+/// The trace read from start to end, and an app that was shown all of it: what a seek must
+/// reproduce.
+fn whole_read(path: &Path) -> (Vec<Snapshot>, App) {
+    let (whole, _) = read_all(path);
+    let mut reference = App::new(Model::new(Mode::Replay {
+        path: path.to_owned(),
+        header: hue_testkit::header(WORKERS, "seek", ""),
+    }));
+    reference.apply(Event::Snapshots(whole.clone()));
+    reference.apply(Event::ReplayEnd { stopped: None });
+    (whole, reference)
+}
+
 /// The periods around `wanted` as the seeker reads them (the window before it and
 /// [`SEEK_AFTER`] after), and the chunk it started at.
 fn seek(path: &Path, index: &Index, wanted: u64) -> (Vec<Snapshot>, u64) {
@@ -258,13 +271,7 @@ fn a_cut_trace_seeks_within_what_can_be_read() {
 #[test]
 fn the_app_shows_a_period_far_ahead_of_the_reader_as_a_whole_read_shows_it() {
     let path = trace();
-    let (whole, _) = read_all(path);
-    let mut reference = App::new(Model::new(Mode::Replay {
-        path: path.to_owned(),
-        header: hue_testkit::header(WORKERS, "seek", ""),
-    }));
-    reference.apply(Event::Snapshots(whole.clone()));
-    reference.apply(Event::ReplayEnd { stopped: None });
+    let (whole, mut reference) = whole_read(path);
 
     let opened = replay::open(path).unwrap();
     let mut app = App::new(Model::new(Mode::Replay {
@@ -377,13 +384,7 @@ fn the_bar_says_how_much_of_the_end_is_known_and_the_view_where_it_waits() {
 #[test]
 fn a_seek_past_the_index_waits_for_it_and_lands_where_it_was_asked_to() {
     let path = trace();
-    let (whole, _) = read_all(path);
-    let mut reference = App::new(Model::new(Mode::Replay {
-        path: path.to_owned(),
-        header: hue_testkit::header(WORKERS, "seek", ""),
-    }));
-    reference.apply(Event::Snapshots(whole.clone()));
-    reference.apply(Event::ReplayEnd { stopped: None });
+    let (whole, mut reference) = whole_read(path);
     // Nothing read or indexed yet: the first thing the user does is go near the end.
     let opened = replay::open(path).unwrap();
     let mut app = App::new(Model::new(Mode::Replay {

@@ -17,7 +17,8 @@
 //!    that never empties cannot keep outside work waiting.
 //!    **Locality first:** kept colors are invisible to thieves. They are *offered* (the newer
 //!    half moved to the run queue, and a sleeper woken) only when another worker is seen
-//!    spinning or asleep (`Idle::someone_idle`, a hint read with `Relaxed` loads) and this
+//!    spinning, asleep, or woken and not yet looking (`Idle::someone_idle`, a hint read with
+//!    `Relaxed` loads), the kept colors' handlers cost enough (`costs.rs`), and this
 //!    worker has more than it is about to run: when it keeps a second color, when it has more
 //!    of a batch to run first, or when it looks for work. A stale hint costs parallelism,
 //!    never a callback: a kept color runs on the worker that kept it.
@@ -34,7 +35,8 @@
 //!    starved, and wakes a sleeping worker that may steal.
 //! 3. **Look at I/O** ([`Worker::poll_io`]) without blocking when step 1 finds nothing, and
 //!    once a millisecond while busy (in step 1, and between the batches of a color it keeps):
-//!    fire due timers, queue the callbacks of ready sources on its own run queue.
+//!    fire due timers, queue the callbacks of ready sources; the colors they make runnable
+//!    are kept, like those its callbacks make runnable.
 //! 4. **Sleep** ([`Worker::sleep`]) when that finds nothing either, after spinning for up to
 //!    10 µs (adaptive, see `spin_for_work`): announce, look once more, then sleep in the I/O
 //!    driver's `poll` if no other worker holds the driver, else on the parker (the protocol is
