@@ -12,8 +12,7 @@
 //!   them) only when another worker is idle and they hold more work than a hand-off costs
 //!   (the kept colors' handlers' costs per callback, summed, ≥ 50 µs and ≥ 5 µs a color;
 //!   each handler's cost learned from the simulated color runs it began, shared by all
-//!   workers, unknown until two of its runs ended, as the runtime's `HandlerCosts`; the
-//!   runtime also offers by the worker's own recent cost per callback, not modelled): when it
+//!   workers, unknown until two of its runs ended, as the runtime's `HandlerCosts`): when it
 //!   keeps a second color, between the callbacks
 //!   of a batch, and when it looks for work. So, as in the runtime, a worker that keeps colors
 //!   while nobody is idle runs them itself even if others fall idle meanwhile, until its

@@ -93,17 +93,12 @@ const OFFER_MIN_NS: u64 = 50_000;
 /// closure, its queue, the color table's shard lock): measured in the dispatch bench, empty
 /// callbacks each in a fresh color cost 650–730 ns more apiece when two workers shared them
 /// than on one (5x slower in all). Callbacks cheaper than that cannot gain from a second
-/// worker, however many there are; 1 µs callbacks did gain (1.2x). Compared with this
-/// worker's own recent cost per callback (`cb_ticks`).
-const OFFER_MIN_CALLBACK_NS: u64 = 750;
-/// The same floor for the kept colors' handlers' learned costs (`costs.rs`), higher because
-/// cross-core traffic inflates those: empty callbacks shared by two workers were timed at
-/// 1–4 µs, and with a 750 ns floor on this rule alone they kept being offered (the dispatch
-/// bench's empty rows on 2 workers fell to 0.5–0.7x of 1 worker). Kept colors are offered if
-/// either rule says so.
-const OFFER_MIN_HANDLER_NS: u64 = 5_000;
-/// The callbacks a worker's own cost per callback averages over (see `Worker::close_window`).
-const COST_HORIZON: u64 = 1024;
+/// worker, however many there are. The floor is higher than that, 5 µs, because it is
+/// compared with the handlers' learned costs (`costs.rs`), which the same cross-core
+/// traffic inflates: empty callbacks shared by two workers were timed at 1–4 µs, and with a
+/// 750 ns floor they kept being offered (the dispatch bench's empty rows on 2 workers fell to
+/// 0.5–0.7x of 1 worker). 1 µs callbacks in fresh colors gained only 1.0–1.2x from moving.
+const OFFER_MIN_CALLBACK_NS: u64 = 5_000;
 /// Color runs per clock read for the handlers' costs, while callbacks are cheap (see
 /// `Worker::time_color_run`).
 const COST_SAMPLE_RUNS: u32 = 8;
@@ -139,8 +134,6 @@ pub(crate) struct WorkerContext {
     pub(crate) spare: RefCell<Spare>,
     /// The kept colors' estimated work, raw clock ticks: the sum of their [`Kept::cost`].
     kept_ticks: Cell<u64>,
-    /// This worker's own recent cost per callback, raw clock ticks (`Worker::close_window`).
-    cb_ticks: Cell<u64>,
     /// How many kept colors were kept before their handler's cost was known (priced 0).
     unpriced: Cell<usize>,
     /// Whether kept colors may be offered at all: another worker exists and may steal them.
@@ -150,8 +143,6 @@ pub(crate) struct WorkerContext {
     offer_ticks: u64,
     /// [`OFFER_MIN_CALLBACK_NS`] in raw clock ticks.
     offer_cb_ticks: u64,
-    /// [`OFFER_MIN_HANDLER_NS`] in raw clock ticks.
-    offer_handler_ticks: u64,
 }
 
 /// A color this worker kept, with what its handler's callbacks cost when it was kept.
@@ -226,16 +217,11 @@ impl WorkerContext {
     /// handlers' costs (`costs.rs`).
     #[inline]
     fn worth_offering(&self, kept: usize) -> bool {
-        let kept = kept as u64;
-        // By this worker's recent cost per callback: what it runs is worth moving.
-        let cb = self.cb_ticks.get();
-        let by_worker = cb >= self.offer_cb_ticks && kept.saturating_mul(cb) >= self.offer_ticks;
-        // By the kept colors' handlers: what they hold is, even where this worker has not
-        // run such work yet (a fork's branches on a worker that never ran one).
         let work = self.kept_ticks.get();
-        let by_handler =
-            work >= self.offer_ticks && work >= kept.saturating_mul(self.offer_handler_ticks);
-        self.offers && (by_worker || by_handler) && self.inner.idle.someone_idle()
+        self.offers
+            && work >= self.offer_ticks
+            && work >= (kept as u64).saturating_mul(self.offer_cb_ticks)
+            && self.inner.idle.someone_idle()
     }
 
     /// Prices the kept colors whose handler's cost was not known when they were kept and is
@@ -384,14 +370,11 @@ impl Worker {
                 mine: RefCell::new(VecDeque::new()),
                 spare: RefCell::new(Vec::new()),
                 kept_ticks: Cell::new(0),
-                cb_ticks: Cell::new(0),
                 unpriced: Cell::new(0),
                 offers,
                 offer_ticks: (OFFER_MIN_NS as f64 * inner_clock.ticks_per_sec() / 1e9) as u64,
                 offer_cb_ticks: (OFFER_MIN_CALLBACK_NS as f64 * inner_clock.ticks_per_sec() / 1e9)
                     as u64,
-                offer_handler_ticks: (OFFER_MIN_HANDLER_NS as f64 * inner_clock.ticks_per_sec()
-                    / 1e9) as u64,
             },
             next_runs: 0,
             ticks: 0,
@@ -576,27 +559,14 @@ impl Worker {
 
     /// Learns from the runs timed since `run_begun`, if one handler's.
     fn close_window(&mut self, inner: &Inner, now: u64) {
-        let Some((begun, before)) = self.run_begun.take() else {
-            return;
-        };
-        let n = self.stats.callbacks - before;
-        let Some(per) = now.saturating_sub(begun).checked_div(n) else {
-            return;
-        };
-        // This worker's own cost per callback, whatever ran: an average over about the last
-        // [`COST_HORIZON`] callbacks, each sample weighted by the callbacks it covers, from 0
-        // (a driver's one long callback that queues a thousand cheap ones counts once in a
-        // thousand, so the cheap ones are not offered at the moment they cost most to move).
-        let w = n.min(COST_HORIZON);
-        let avg = u128::from(self.cx.cb_ticks.get());
-        let sum = avg * u128::from(COST_HORIZON - w) + u128::from(per) * u128::from(w);
-        self.cx
-            .cb_ticks
-            .set((sum / u128::from(COST_HORIZON)) as u64);
-        if let Some(h) = self.window_handler
+        if let Some((begun, before)) = self.run_begun.take()
+            && let Some(per) = now
+                .saturating_sub(begun)
+                .checked_div(self.stats.callbacks - before)
+            && let Some(h) = self.window_handler
             && !self.window_mixed
         {
-            inner.costs.learn(h, per, n);
+            inner.costs.learn(h, per, self.stats.callbacks - before);
         }
     }
 
