@@ -647,11 +647,14 @@ fn timers_due_at_once(rounds: u64, n: u64, work: fn()) -> Vec<[u32; 2]> {
     let mut per_round = Vec::new();
     for round in 0..rounds {
         let ran_on = Arc::new(Mutex::new([0u32; 2]));
+        // One deadline for all (each delay counted from the moment it is armed would spread
+        // them over the arming, and two workers could each fire a part).
+        let due = std::time::Instant::now() + Duration::from_millis(20);
         for i in 0..n {
             let r = ran_on.clone();
             handle
                 .after(
-                    Duration::from_millis(20),
+                    due.saturating_duration_since(std::time::Instant::now()),
                     h.color(Color::of(&("due", round, i))),
                     move |cx| {
                         work();
