@@ -70,6 +70,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
+use hue_formats::cost;
 use serde::Serialize;
 
 use crate::coloring::{Coloring, SimColor};
@@ -113,9 +114,6 @@ const OFFER_MIN_NS: u64 = 50_000;
 /// The least average cost per callback of kept colors for them to be offered at all, ns, as
 /// the runtime (`OFFER_MIN_CALLBACK_NS`).
 const OFFER_MIN_CALLBACK_NS: u64 = 5_000;
-
-/// Slots of the handlers' cost table, as the runtime's (`costs.rs`: handler ids modulo this).
-const COST_SLOTS: usize = 1024;
 
 /// A kept color: the color, its handler's slot, and what that handler's callbacks cost when
 /// it was kept (0: not known yet).
@@ -419,11 +417,10 @@ struct Sim<'c> {
     events: BinaryHeap<Reverse<(u64, u64)>>,
     event_seq: u64,
     workers: Vec<Worker>,
-    /// What each handler's callbacks cost, ns, by slot (the runtime's `HandlerCosts`): learned
-    /// from the simulated color runs, shared by all workers; 0 = not known yet.
+    /// What each handler's callbacks cost, ns, by slot (the runtime's `HandlerCosts`, under
+    /// the same rule, `hue_formats::cost`): learned from the simulated color runs, shared by
+    /// all workers.
     costs: Box<[u64]>,
-    /// Each slot's first sample, until a second makes the estimate.
-    first_cost: Box<[u64]>,
     /// Workers asleep (no color, not busy).
     idle_mask: u64,
     /// Workers with a nonempty run queue.
@@ -488,8 +485,7 @@ impl<'c> Sim<'c> {
             events: BinaryHeap::new(),
             event_seq: 0,
             workers,
-            costs: vec![0; COST_SLOTS].into_boxed_slice(),
-            first_cost: vec![0; COST_SLOTS].into_boxed_slice(),
+            costs: vec![0; cost::SLOTS].into_boxed_slice(),
             idle_mask: all,
             queued_mask: 0,
             finished: Vec::new(),
@@ -735,7 +731,7 @@ impl<'c> Sim<'c> {
                 && self.workers[via as usize].busy
                 && (self.cfg.stealing || home == via)
             {
-                let slot = self.dag.nodes[v as usize].handler as usize % COST_SLOTS;
+                let slot = cost::slot_of(self.dag.nodes[v as usize].handler);
                 self.keep(via as usize, c, slot as u16);
             } else {
                 self.place(c);
@@ -747,7 +743,7 @@ impl<'c> Sim<'c> {
     /// offers the newer half.
     fn keep(&mut self, w: usize, c: u32, slot: u16) {
         self.colors[c as usize].state = ColorState::Kept(w as u16);
-        let cost = self.costs[slot as usize];
+        let cost = cost::estimate(self.costs[slot as usize]);
         let worker = &mut self.workers[w];
         worker.mine.push_back(Kept {
             color: c,
@@ -806,7 +802,7 @@ impl<'c> Sim<'c> {
         if self.workers[w].unpriced > 0 {
             let worker = &mut self.workers[w];
             for k in worker.mine.iter_mut().filter(|k| k.cost == 0) {
-                let cost = self.costs[k.slot as usize];
+                let cost = cost::estimate(self.costs[k.slot as usize]);
                 if cost > 0 {
                     k.cost = cost;
                     worker.kept_cost += cost;
@@ -820,36 +816,16 @@ impl<'c> Sim<'c> {
     }
 
     /// Worker `w` gives up its color at `t`: the cost of the handler that began the run takes
-    /// it in, as the runtime's `HandlerCosts::learn` (the lesser of the first two samples,
-    /// then down a quarter of the way per callback, up a 16th per sample, written only on a move of more than 1/16).
+    /// it in, under the runtime's rule (`hue_formats::cost`).
     fn end_color_run(&mut self, w: usize, t: u64) {
         let worker = &mut self.workers[w];
         if let Some(per) = t
             .saturating_sub(worker.run_began)
             .checked_div(worker.run_callbacks)
         {
-            let slot = worker.run_slot as usize;
-            let per = per.max(1);
-            match self.first_cost[slot] {
-                // The first sample waits for a second; the estimate is the lesser.
-                _ if self.costs[slot] == 0 && self.first_cost[slot] == 0 => {
-                    self.first_cost[slot] = per;
-                }
-                first if self.costs[slot] == 0 => self.costs[slot] = first.min(per),
-                _ => {
-                    // Down a quarter of the way per callback, up a 16th per sample.
-                    let old = self.costs[slot];
-                    let new = if per < old {
-                        let n = worker.run_callbacks.min(4);
-                        (old * (4 - n) + per * n) / 4
-                    } else {
-                        (old * 15 + per) / 16
-                    }
-                    .max(1);
-                    if new.abs_diff(old) > old / 16 {
-                        self.costs[slot] = new;
-                    }
-                }
+            let slot = &mut self.costs[worker.run_slot as usize];
+            if let Some(v) = cost::learned(*slot, per, worker.run_callbacks) {
+                *slot = v;
             }
         }
         worker.color = None;
@@ -1010,7 +986,7 @@ impl<'c> Sim<'c> {
         let len = self.colors[c as usize].len as usize;
         let cost = cost + self.cfg.color_cost;
         let head = self.colors[c as usize].head;
-        let slot = (self.dag.nodes[head as usize].handler as usize % COST_SLOTS) as u16;
+        let slot = cost::slot_of(self.dag.nodes[head as usize].handler) as u16;
         let worker = &mut self.workers[w];
         worker.color = Some(c);
         worker.run_slot = slot;

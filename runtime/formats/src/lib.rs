@@ -12,6 +12,8 @@
 //!   ([`aggregate::Replay`]) alike, so both show the same numbers.
 //! - [`policy`]: `hue-recolor.toml` ([`Policy`], [`Rule`]) and what each rule does to a
 //!   callback's color ([`policy::ColorRule`]), shared by the runtime and the profiler.
+//! - [`cost`]: how a handler's cost per callback is learned from timed runs, the runtime's
+//!   offer rule's estimate, shared by the runtime and the profiler's simulator.
 //! - [`Color`] and [`Key`]: the values every record and rule speaks of.
 //!
 //! **Architecture Invariant:** this crate knows nothing of workers, queues or sockets to poll:
@@ -23,6 +25,7 @@
 
 pub mod aggregate;
 mod color;
+pub mod cost;
 pub mod policy;
 pub mod telemetry;
 pub mod trace;
