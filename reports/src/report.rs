@@ -389,6 +389,9 @@ fn states(p: &Profile, h: &mut String) {
 }
 
 fn suggestions(r: &Report, speedup: &Speedup, h: &mut String) -> Result<()> {
+    if let Some(line) = crate::text::little_to_gain(r) {
+        let _ = writeln!(h, "<p><strong>{}</strong></p>", esc(&line));
+    }
     if r.suggestions.is_empty() {
         h.push_str(
             "<p>No suggestions: no hot serialized handler can be recolored safely to any gain.</p>\n",

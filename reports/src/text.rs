@@ -470,6 +470,19 @@ fn notes(p: &Profile, out: &mut String) {
     }
 }
 
+/// The warning that the traced machine leaves little to gain: what its figure with every
+/// suggestion (the lower, if the other processes are the program's clients) is within the
+/// predictions' measured overestimate; `None` otherwise or without that figure.
+pub(crate) fn little_to_gain(r: &Report) -> Option<String> {
+    let low = r.validated_if_clients.or(r.validated)?;
+    (low < 1.0 + hue_profiler::MEASURED_OVERESTIMATE).then(|| {
+        format!(
+            "Little to gain on the traced machine: {low:.2}x is within the predictions' measured error there (up to +{:.0}%), so following these suggestions on it may gain nothing; measure before keeping the policy. A machine with more free cores gains what the curve says.",
+            hue_profiler::MEASURED_OVERESTIMATE * 100.0
+        )
+    })
+}
+
 /// What the traced machine had room for (see `machine.rs`).
 pub(crate) fn machine_line(m: &MachineUse, out: &mut String) {
     let others = m
@@ -623,13 +636,9 @@ pub fn suggestions(r: &Report) -> String {
                 "On the traced machine ({tc} cores), with every suggestion: {v:.2}x the traced run's throughput{clients}, set by {by}; {}.",
                 hue_profiler::MEASURED_ERROR
             );
-            let low = r.validated_if_clients.unwrap_or(v);
-            if low < 1.0 + hue_profiler::MEASURED_OVERESTIMATE {
-                let _ = writeln!(
-                    out,
-                    "Little to gain on the traced machine: {low:.2}x is within the predictions' measured error there (up to +{:.0}%), so following these suggestions on it may gain nothing; measure before keeping the policy. A machine with more free cores gains what the curve says.",
-                    hue_profiler::MEASURED_OVERESTIMATE * 100.0
-                );
+            if let Some(line) = little_to_gain(r) {
+                out.push_str(&line);
+                out.push('\n');
             }
             out.push_str("Above the traced machine's cores the curve is the simulator alone, on free cores: checked against runs up to 16 workers only where handlers wait instead of computing (the error above).\n");
         }

@@ -161,6 +161,12 @@ fn a_machine_shared_with_clients_leaves_little_to_gain_and_the_suggestion_says_s
         out.contains("Little to gain on the traced machine: 1.05x is within the predictions' measured error there (up to +29%)"),
         "{out}"
     );
+    // The HTML report says it too.
+    let html = hue_reports::html_report(&trace, &Options::default()).unwrap();
+    assert!(
+        html.contains("Little to gain on the traced machine: 1.05x is within the predictions&#39; measured error there (up to +29%)"),
+        "no warning in the HTML report"
+    );
     // Nothing else on the machine: the simulator's gain stands, with no such warning.
     let (trace, p) = keyed_work_on_a_shared_machine(0.0);
     let report = suggest(&trace, &p, &Options::default()).unwrap();
@@ -172,4 +178,6 @@ fn a_machine_shared_with_clients_leaves_little_to_gain_and_the_suggestion_says_s
         "{out}"
     );
     assert!(!out.contains("Little to gain"), "{out}");
+    let html = hue_reports::html_report(&trace, &Options::default()).unwrap();
+    assert!(!html.contains("Little to gain"));
 }
