@@ -9,12 +9,13 @@
 //!   (the runtime's locality first, issue 13): a private FIFO that no other worker sees. The
 //!   worker runs kept colors first, up to 8 in a row before its run queue gets a turn, and
 //!   *offers* the newer half of them (to the back of its run queue, where idle workers take
-//!   them) only when another worker is idle and they hold more work than a hand-off costs
-//!   (the kept colors' handlers' costs per callback, summed, ≥ 50 µs and ≥ 5 µs a color;
-//!   each handler's cost learned from the simulated color runs it began, shared by all
-//!   workers, unknown until two of its runs ended, as the runtime's `HandlerCosts`): when it
-//!   keeps a second color, between the callbacks
-//!   of a batch, and when it looks for work. So, as in the runtime, a worker that keeps colors
+//!   them) only when another worker is idle and moving them gains more than a hand-off costs
+//!   (by the kept colors' handlers' costs per callback: ≥ 5 µs a color on average, and the
+//!   lesser of the newer half's work and the work run before it here, its batch and the
+//!   older half, ≥ 50 µs; each handler's cost learned from the simulated color runs it
+//!   began, shared by all workers, unknown until two of its runs ended, as the runtime's
+//!   `HandlerCosts`): when it keeps a second color, between the callbacks of a batch, and
+//!   when it looks for work. So, as in the runtime, a worker that keeps colors
 //!   while nobody is idle runs them itself even if others fall idle meanwhile, until its
 //!   next look.
 //! - A worker that takes a color takes a batch of up to [`SimConfig::batch`] of the callbacks
@@ -386,6 +387,10 @@ struct Worker {
     next_runs: u32,
     /// The cost slot of the handler whose callback began its current color run.
     run_slot: u16,
+    /// The running batch's estimated work, ns (its handler's cost times the callbacks taken,
+    /// as of the batch's start; 0 if not known or between color runs): what this worker runs
+    /// before any kept color, as the runtime's `running_ticks`.
+    running_cost: u64,
     /// When its current color run began, and callbacks started in it.
     run_began: u64,
     run_callbacks: u64,
@@ -460,6 +465,7 @@ impl<'c> Sim<'c> {
                 node: NONE,
                 color: None,
                 batch_left: 0,
+                running_cost: 0,
                 idle: true,
                 idle_since: 0,
                 run_queue: VecDeque::new(),
@@ -768,14 +774,31 @@ impl<'c> Sim<'c> {
     }
 
     /// Whether `kept` colors of worker `w` are worth moving half of to another worker: one
-    /// is idle, they cost more than 5 µs a callback on average and hold more work than a
-    /// hand-off costs, by their handlers' costs (the runtime's rule).
+    /// is idle, they cost more than 5 µs a callback on average, and moving the newer half
+    /// gains more than a hand-off costs: the lesser of the work moved and the work `w` runs
+    /// before it (its batch and the older half), by their handlers' costs (the runtime's
+    /// rule).
     fn worth_offering(&self, w: usize, kept: usize) -> bool {
-        let work = self.workers[w].kept_cost;
-        self.cfg.workers > 1
-            && work >= OFFER_MIN_NS
-            && work >= (kept as u64).saturating_mul(OFFER_MIN_CALLBACK_NS)
-            && self.idle_mask & !(1u64 << w) != 0
+        let worker = &self.workers[w];
+        let work = worker.kept_cost;
+        if self.cfg.workers <= 1
+            || work < OFFER_MIN_NS
+            || work < (kept as u64).saturating_mul(OFFER_MIN_CALLBACK_NS)
+            || self.idle_mask & !(1u64 << w) == 0
+        {
+            return false;
+        }
+        let older: u64 = worker.mine.iter().take(kept / 2).map(|k| k.cost).sum();
+        let ahead = worker.running_cost.saturating_add(older);
+        ahead.min(work - older) >= OFFER_MIN_NS
+    }
+
+    /// Sets worker `w`'s running batch's estimated work: `callbacks` of the handler that
+    /// began its color run.
+    fn price_batch(&mut self, w: usize, callbacks: usize) {
+        let worker = &mut self.workers[w];
+        let cost = cost::estimate(self.costs[worker.run_slot as usize]);
+        worker.running_cost = cost.saturating_mul(callbacks as u64);
     }
 
     /// Moves the newer half of worker `w`'s kept colors to the back of its run queue, where
@@ -819,6 +842,7 @@ impl<'c> Sim<'c> {
     /// it in, under the runtime's rule (`hue_formats::cost`).
     fn end_color_run(&mut self, w: usize, t: u64) {
         let worker = &mut self.workers[w];
+        worker.running_cost = 0;
         if let Some(per) = t
             .saturating_sub(worker.run_began)
             .checked_div(worker.run_callbacks)
@@ -922,6 +946,7 @@ impl<'c> Sim<'c> {
                 if self.workers[w].run_queue.is_empty() && self.workers[w].mine.is_empty() {
                     // Nothing else waits here: keep the color for another batch.
                     self.workers[w].batch_left = len.min(self.cfg.batch);
+                    self.price_batch(w, len.min(self.cfg.batch));
                     self.start(w, c, t, 0);
                     return;
                 }
@@ -995,6 +1020,7 @@ impl<'c> Sim<'c> {
         worker.batch_left = len.min(self.cfg.batch);
         worker.idle = false;
         self.idle_mask &= !(1 << w);
+        self.price_batch(w, len.min(self.cfg.batch));
         self.colors[c as usize].state = ColorState::Running(w as u16);
         self.start(w, c, t, cost);
     }

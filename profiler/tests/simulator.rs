@@ -127,6 +127,31 @@ fn a_worker_offers_what_it_keeps_once_the_handler_is_known() {
     );
 }
 
+/// Once `short` (20 µs) and `costly` (200 µs) are known, a root keeps a `short` color, then a
+/// `costly` one. Moving the costly color to the idle worker would start it only 20 µs sooner,
+/// less than a hand-off costs, so it stays, as in the runtime (whose rule bounds what a move
+/// gains by the work run before it): 670 µs on 2 workers as on 1, where offering it (all kept
+/// work ≥ 50 µs, the older rule) gives 650.
+#[test]
+fn a_costly_color_with_little_work_ahead_stays_with_its_worker() {
+    check(
+        "
+        1 short q=0 s=0 e=20 c=t1 outside
+        2 short q=20 s=20 e=40 c=t2 outside
+        3 costly q=40 s=40 e=240 c=u1 outside
+        4 costly q=240 s=240 e=440 c=u2 outside
+        5 root q=440 s=440 e=450 outside
+        6 short q=450 s=450 e=470 c=t3 p=5
+        7 costly q=450 s=470 e=670 c=u3 p=5
+        ",
+        Show::Speedup("", &[1, 2]),
+        "
+        N=1: 1.00x (bound 1.00x) time 670 work 670 span 650 color 200
+        N=2: 1.00x (bound 1.03x) time 670 work 670 span 650 color 200
+        ",
+    );
+}
+
 /// A child queued halfway through its parent's run is kept by its parent's worker, as in the
 /// runtime: nobody is woken for it, and it starts when its parent returns.
 #[test]

@@ -746,6 +746,61 @@ fn a_worker_that_ran_nothing_yet_offers_the_work_of_a_handler_known_to_be_costly
     );
 }
 
+/// Spins for `d` (CPU, not a timed wait).
+fn spin_for(d: Duration) {
+    let until = std::time::Instant::now() + d;
+    while std::time::Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+#[test]
+fn a_costly_color_with_little_work_ahead_of_it_stays_on_its_worker() {
+    // A callback keeps two colors: a short one (25 µs), then a costly one (500 µs). Moving
+    // the costly one to the idle worker would start it at most 25 µs sooner, less than a
+    // hand-off costs, so it stays (`worth_offering`: the gain is bounded by the work ahead of
+    // what is moved). Offered anyway, as by the older rule (all kept work ≥ 50 µs), the idle
+    // worker wakes and takes it in most rounds: that is what moved the dispatch bench's driver
+    // between the workers every round.
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    rt.wait_idle();
+    let (spawner, short, costly) = (
+        Handler::new("ahead.spawner"),
+        Handler::new("ahead.short"),
+        Handler::new("ahead.costly"),
+    );
+    let mut moved = Vec::new();
+    for round in 0..33u64 {
+        let on = Arc::new(Mutex::new((usize::MAX, usize::MAX)));
+        let o = on.clone();
+        rt.spawn(spawner.color(Color::of(&("ahead", round))), move |cx| {
+            o.lock().unwrap().0 = cx.worker();
+            cx.spawn(short.color(Color::of(&("ahead.s", round))), |_| {
+                spin_for(Duration::from_micros(25));
+            });
+            let o = o.clone();
+            cx.spawn(costly.color(Color::of(&("ahead.c", round))), move |cx| {
+                spin_for(Duration::from_micros(500));
+                o.lock().unwrap().1 = cx.worker();
+            });
+        })
+        .unwrap();
+        rt.wait_idle();
+        let (spawned_on, ran_on) = *on.lock().unwrap();
+        // Rounds 0-2 teach the runtime what each handler costs.
+        if round >= 3 {
+            moved.push(spawned_on != ran_on);
+        }
+    }
+    rt.shutdown();
+    let n = moved.iter().filter(|&&m| m).count();
+    assert!(
+        n <= 3,
+        "the costly color moved to the other worker in {n} of {} rounds",
+        moved.len()
+    );
+}
+
 #[test]
 fn a_fork_that_wakes_every_sleeper_still_offers_to_the_workers_it_woke() {
     // 16 branches of 2 ms on 8 workers: two waves, each worker running two. A worker that a

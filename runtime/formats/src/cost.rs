@@ -8,7 +8,7 @@
 //! them (a handler's first run pays its cold caches and lazy set-up: taken alone, 512 cheap
 //! timer callbacks were once judged worth moving); from then the estimate moves a quarter of
 //! the way down to a cheaper sample per callback it covers, and a 16th of the way up to a
-//! dearer one whatever it covers: a run costs more than its handler whenever other workers get
+//! dearer one whatever it covers (by an eighth of the estimate at most): a run costs more than its handler whenever other workers get
 //! in its way (contended locks, its data in another core's cache), never less, and learning
 //! that quickly fed on itself (empty callbacks on 2 workers looked like 1–4 µs each, were
 //! offered, moved, and timed dearer still). A move of 1/16 of the estimate or less is not
@@ -31,6 +31,12 @@ const DOWN_DIV: u64 = 4;
 /// later in its batch, a driver's, is charged to it: such samples must not count for much
 /// however many callbacks they cover).
 const UP_DIV: u64 = 16;
+
+/// The most one sample raises the estimate: an eighth of it. A 16th of the way is still a
+/// lot when the sample is a run preempted for milliseconds (a 25 µs handler judged 275 µs
+/// after one such run on a loaded machine, and its colors offered as if it cost that); with
+/// the cap, a real rise of 10x is learned in about 20 samples.
+const UP_MAX_DIV: u64 = 8;
 
 /// The slot of the handler with this id.
 #[inline]
@@ -61,7 +67,9 @@ pub fn learned(slot: u64, per: u64, callbacks: u64) -> Option<u64> {
         (UP_DIV, 1)
     };
     let sum = u128::from(old) * u128::from(div - w) + u128::from(per) * u128::from(w);
-    let new = ((sum / u128::from(div)) as u64).max(1);
+    let new = ((sum / u128::from(div)) as u64)
+        .min(old.saturating_add(old / UP_MAX_DIV))
+        .max(1);
     (new.abs_diff(old) > old / 16).then_some(new)
 }
 
@@ -88,6 +96,10 @@ mod tests {
         // Up a 16th of the way per sample, however many callbacks it covers.
         fold(&mut s, 3000, 100);
         assert_eq!(estimate(s), 1125);
+        // At most an eighth up per sample, however far above it is (a preempted run).
+        let mut t = 1000;
+        fold(&mut t, 1_000_000, 1);
+        assert_eq!(estimate(t), 1125);
         // A move of 1/16 or less is not written.
         assert_eq!(learned(s, 2000, 1), None);
         // Down a quarter per callback.

@@ -139,6 +139,10 @@ pub(crate) struct WorkerContext {
     /// Whether kept colors may be offered at all: another worker exists and may steal them.
     /// When not, neither the offer rule nor its clock reads cost anything.
     offers: bool,
+    /// The running batch's estimated work (its handler's cost per callback times the callbacks
+    /// taken, raw clock ticks; 0 if not known): what this worker runs before any kept color.
+    /// Set once per batch, not lowered as the batch runs (an upper bound within it).
+    running_ticks: Cell<u64>,
     /// [`OFFER_MIN_NS`] in raw clock ticks.
     offer_ticks: u64,
     /// [`OFFER_MIN_CALLBACK_NS`] in raw clock ticks.
@@ -180,7 +184,7 @@ impl WorkerContext {
         }
         let mut mine = self.mine.borrow_mut();
         self.push_kept(&mut mine, cq, handler);
-        if mine.len() > 1 && self.worth_offering(mine.len()) {
+        if mine.len() > 1 && self.worth_offering(&mine) {
             self.offer(&mut mine);
         }
     }
@@ -211,17 +215,32 @@ impl WorkerContext {
         }
     }
 
-    /// Whether `kept` colors are worth moving half of to another worker: one is idle, their
+    /// Whether the kept colors are worth moving half of to another worker: one is idle, their
     /// callbacks cost more than moving them adds to each ([`OFFER_MIN_CALLBACK_NS`] on
-    /// average), and they hold more work than a hand-off costs ([`OFFER_MIN_NS`]), by their
-    /// handlers' costs (`costs.rs`).
+    /// average), and moving the newer half gains more than a hand-off costs
+    /// ([`OFFER_MIN_NS`]), by their handlers' costs (`costs.rs`).
+    ///
+    /// What a move gains is bounded twice: by the work moved (the newer half), and by the
+    /// work this worker runs before it (the rest of its batch, `running_ticks`, and the older
+    /// half), since the moved colors would start that much later here and no later. A costly
+    /// color kept behind a few cheap ones gains only their time by moving: measured in the
+    /// dispatch bench, a driver that queues 1024 empty callbacks into 64 colors (its callback
+    /// about 60 µs, kept behind a dozen colors of 16 empty callbacks) was offered at the end of
+    /// each round by the older rule (all kept work ≥ [`OFFER_MIN_NS`]), moved between the
+    /// workers every round, and 2 workers ran the row at 0.70–0.76x of 1 worker.
     #[inline]
-    fn worth_offering(&self, kept: usize) -> bool {
+    fn worth_offering(&self, mine: &VecDeque<Kept>) -> bool {
         let work = self.kept_ticks.get();
-        self.offers
-            && work >= self.offer_ticks
-            && work >= (kept as u64).saturating_mul(self.offer_cb_ticks)
-            && self.inner.idle.someone_idle()
+        if !self.offers
+            || work < self.offer_ticks
+            || work < (mine.len() as u64).saturating_mul(self.offer_cb_ticks)
+            || !self.inner.idle.someone_idle()
+        {
+            return false;
+        }
+        let older: u64 = mine.iter().take(mine.len() / 2).map(|k| k.cost).sum();
+        let ahead = self.running_ticks.get().saturating_add(older);
+        ahead.min(work - older) >= self.offer_ticks
     }
 
     /// Prices the kept colors whose handler's cost was not known when they were kept and is
@@ -283,7 +302,7 @@ impl WorkerContext {
         if self.unpriced.get() > 0 {
             self.reprice(&mut mine);
         }
-        if self.worth_offering(mine.len()) {
+        if self.worth_offering(&mine) {
             self.offer(&mut mine);
         }
     }
@@ -371,6 +390,7 @@ impl Worker {
                 spare: RefCell::new(Vec::new()),
                 kept_ticks: Cell::new(0),
                 unpriced: Cell::new(0),
+                running_ticks: Cell::new(0),
                 offers,
                 offer_ticks: (OFFER_MIN_NS as f64 * inner_clock.ticks_per_sec() / 1e9) as u64,
                 offer_cb_ticks: (OFFER_MIN_CALLBACK_NS as f64 * inner_clock.ticks_per_sec() / 1e9)
@@ -414,13 +434,13 @@ impl Worker {
         // Whether this worker slept since it last looked for work (`Idle::clear_woken`).
         let mut slept = false;
         while !inner.stopping() {
-            let found = self.find_work();
+            let found = self.find_work(&inner);
             if slept {
                 slept = false;
                 inner.idle.clear_woken(self.cx.index);
             }
             if let Some(cq) = found {
-                self.run_color(cq);
+                self.run_color(cq, &inner);
             } else {
                 self.run_begun = None;
                 if !self.poll_io() {
@@ -442,7 +462,7 @@ impl Worker {
         recorder::uninstall();
     }
 
-    fn find_work(&mut self) -> Option<Runnable> {
+    fn find_work(&mut self, inner: &Inner) -> Option<Runnable> {
         if self.next_runs < NEXT_MAX_RUNS {
             self.cx.offer_if_idle();
             if let Some(cq) = self.cx.pop_kept() {
@@ -470,7 +490,6 @@ impl Worker {
             return Some(cq);
         }
 
-        let inner = self.cx.inner.clone();
         let me = self.cx.index;
         let n = inner.injectors.len();
         loop {
@@ -520,11 +539,14 @@ impl Worker {
         }
     }
 
-    fn run_color(&mut self, cq: Runnable) {
-        let inner = self.cx.inner.clone();
-        self.run_color_batches(cq, &inner, inner.config.batch);
+    /// `inner` is the worker's own handle on the runtime (`run`'s), not a clone of
+    /// `self.cx.inner`: cloning and dropping an `Arc` per color run were two locked
+    /// instructions, a tenth of what a callback in a fresh color cost (`perf`, BENCHMARKS.md
+    /// "Colors").
+    fn run_color(&mut self, cq: Runnable, inner: &Arc<Inner>) {
+        self.run_color_batches(cq, inner, inner.config.batch);
         if self.cx.offers {
-            self.end_color_run(&inner);
+            self.end_color_run(inner);
         }
     }
 
@@ -590,11 +612,15 @@ impl Worker {
             let taken = cq.take(max, &mut self.batch);
             // Once per batch, never per callback: callbacks wait behind the first of it.
             self.set_backlog(taken > 1);
-            if let Some(first) = self.batch.front() {
-                handler = Some(first.handler);
+            if let Some(h) = self.batch.front().map(|first| first.handler) {
+                handler = Some(h);
                 if !timed {
                     timed = true;
-                    self.time_color_run(inner, first.handler);
+                    self.time_color_run(inner, h);
+                }
+                if self.cx.offers {
+                    let cost = inner.costs.get(h);
+                    self.cx.running_ticks.set(cost.saturating_mul(taken as u64));
                 }
             }
             if taken > 0 {
@@ -614,6 +640,7 @@ impl Worker {
                     }
                 }
             }
+            self.cx.running_ticks.set(0);
             let kept = inner.colors.release(cq, &mut self.cx.spare.borrow_mut());
             cq = match kept {
                 Some(cq) => cq,

@@ -16,6 +16,10 @@
 //! `hue_loom` rather than `loom`: tokio, a dev-dependency, reacts to `cfg(loom)` itself.
 //! Run them with `RUSTFLAGS="--cfg hue_loom" cargo test -p hue-runtime --lib --release loom`.
 
+mod spin;
+
+pub(crate) use spin::SpinMutex;
+
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Locks `m`, ignoring poisoning.
@@ -30,12 +34,12 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The primitives the scheduler's concurrent core is written against.
 pub(crate) mod model {
     #[cfg(hue_loom)]
-    pub(crate) use loom::sync::atomic::{AtomicUsize, fence};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, fence};
     #[cfg(hue_loom)]
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
     #[cfg(not(hue_loom))]
-    pub(crate) use std::sync::atomic::{AtomicUsize, fence};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, fence};
     #[cfg(not(hue_loom))]
     pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 
@@ -48,19 +52,6 @@ pub(crate) mod model {
         #[cfg(not(hue_loom))]
         {
             super::lock(m)
-        }
-    }
-
-    /// Reaches the data of a mutex nobody else can see, without locking it.
-    pub(crate) fn get_mut<T>(m: &mut Mutex<T>) -> &mut T {
-        #[cfg(hue_loom)]
-        {
-            m.get_mut().unwrap()
-        }
-        #[cfg(not(hue_loom))]
-        {
-            m.get_mut()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
         }
     }
 
