@@ -389,6 +389,11 @@ fn states(p: &Profile, h: &mut String) {
 }
 
 fn suggestions(r: &Report, speedup: &Speedup, h: &mut String) -> Result<()> {
+    if !r.suggestions.is_empty()
+        && let Some(line) = crate::text::traced_machine(r)
+    {
+        let _ = writeln!(h, "<p>{}</p>", esc(&line));
+    }
     if let Some(line) = crate::text::little_to_gain(r) {
         let _ = writeln!(h, "<p><strong>{}</strong></p>", esc(&line));
     }

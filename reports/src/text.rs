@@ -470,6 +470,25 @@ fn notes(p: &Profile, out: &mut String) {
     }
 }
 
+/// The validated figure for the traced machine with every suggestion, what sets it and the
+/// measured error, if the trace says how many cores its machine had (one line, no newline;
+/// the text and the HTML report print the same).
+pub(crate) fn traced_machine(r: &Report) -> Option<String> {
+    let (v, tc) = (r.validated?, r.traced_cores?);
+    let by = if r.validated_by_machine {
+        "the machine's room (free cores over the cores the process used), which is below the simulator's figure"
+    } else {
+        "the simulator, below the machine's room"
+    };
+    let clients = r.validated_if_clients.map_or_else(String::new, |c| {
+        format!(" ({c:.2}x if the other processes are its clients)")
+    });
+    Some(format!(
+        "On the traced machine ({tc} cores), with every suggestion: {v:.2}x the traced run's throughput{clients}, set by {by}; {}.",
+        hue_profiler::MEASURED_ERROR
+    ))
+}
+
 /// The warning that the traced machine leaves little to gain: what its figure with every
 /// suggestion (the lower, if the other processes are the program's clients) is within the
 /// predictions' measured overestimate; `None` otherwise or without that figure.
@@ -621,28 +640,17 @@ pub fn suggestions(r: &Report) -> String {
     for l in limits {
         let _ = writeln!(out, "  held by {}.", l.describe());
     }
-    match (r.validated, r.traced_cores) {
-        (Some(v), Some(tc)) => {
-            let by = if r.validated_by_machine {
-                "the machine's room (free cores over the cores the process used), which is below the simulator's figure"
-            } else {
-                "the simulator, below the machine's room"
-            };
-            let clients = r.validated_if_clients.map_or_else(String::new, |c| {
-                format!(" ({c:.2}x if the other processes are its clients)")
-            });
-            let _ = writeln!(
-                out,
-                "On the traced machine ({tc} cores), with every suggestion: {v:.2}x the traced run's throughput{clients}, set by {by}; {}.",
-                hue_profiler::MEASURED_ERROR
-            );
+    match traced_machine(r) {
+        Some(line) => {
+            out.push_str(&line);
+            out.push('\n');
             if let Some(line) = little_to_gain(r) {
                 out.push_str(&line);
                 out.push('\n');
             }
             out.push_str("Above the traced machine's cores the curve is the simulator alone, on free cores: checked against runs up to 16 workers only where handlers wait instead of computing (the error above).\n");
         }
-        _ => {
+        None => {
             let _ = writeln!(
                 out,
                 "The curve is the simulator alone, on free cores; {}.",

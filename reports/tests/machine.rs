@@ -161,11 +161,15 @@ fn a_machine_shared_with_clients_leaves_little_to_gain_and_the_suggestion_says_s
         out.contains("Little to gain on the traced machine: 1.05x is within the predictions' measured error there (up to +29%)"),
         "{out}"
     );
-    // The HTML report says it too.
+    // The HTML report says it too, with the figure it rests on.
     let html = hue_reports::html_report(&trace, &Options::default()).unwrap();
     assert!(
         html.contains("Little to gain on the traced machine: 1.05x is within the predictions&#39; measured error there (up to +29%)"),
         "no warning in the HTML report"
+    );
+    assert!(
+        html.contains("On the traced machine (2 cores), with every suggestion: 1.10x the traced run&#39;s throughput (1.05x if the other processes are its clients)"),
+        "no traced-machine figure in the HTML report"
     );
     // Nothing else on the machine: the simulator's gain stands, with no such warning.
     let (trace, p) = keyed_work_on_a_shared_machine(0.0);

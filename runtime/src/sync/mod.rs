@@ -6,7 +6,9 @@
 //! release), and sleeping and waking (`scheduler::idle`, `scheduler::park`). The run queues are
 //! crossbeam-deque's, which loom cannot instrument; they are modelled as locked queues (each
 //! pushed color is taken by exactly one pop or steal, which is crossbeam's guarantee) and
-//! stressed for real in `runtime/tests/invariants.rs`. Everything else uses `std` directly.
+//! stressed for real in `runtime/tests/invariants.rs`. The color queues and the table's shards
+//! are [`SpinMutex`]es (`spin.rs`): under loom their data sits in loom's `UnsafeCell`, so the
+//! models also catch an access the locks do not order. Everything else uses `std` directly.
 //!
 //! The models are not exhaustive: each bounds the number of preemptions loom explores (the
 //! bound and what it covers are stated beside each model), and loom treats `SeqCst` loads and
