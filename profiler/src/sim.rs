@@ -10,7 +10,7 @@
 //!   worker runs kept colors first, up to 8 in a row before its run queue gets a turn, and
 //!   *offers* the newer half of them (to the back of its run queue, where idle workers take
 //!   them) only when another worker is idle and moving them gains more than a hand-off costs
-//!   (by the kept colors' handlers' costs per callback: ≥ 5 µs a color on average, and the
+//!   (by what a color run begun by each kept color's handler costs: ≥ 5 µs a color on average, and the
 //!   lesser of the newer half's work and the work run before it here, its batch and the
 //!   older half, ≥ 50 µs; each handler's cost learned from the simulated color runs it
 //!   began, shared by all workers, unknown until two of its runs ended, as the runtime's
@@ -107,17 +107,17 @@ pub const HANDOFF_NS: u64 = 0;
 /// (`NEXT_MAX_RUNS` in `hue-runtime`'s `worker.rs`).
 const NEXT_MAX_RUNS: u32 = 8;
 
-/// The least work (the kept colors' handlers' costs per callback, summed) a worker's kept
+/// The least work (the kept colors' handlers' costs per color run, summed) a worker's kept
 /// colors must hold to be offered to an idle worker, ns, as the runtime (`OFFER_MIN_NS` in
 /// `worker.rs`).
 const OFFER_MIN_NS: u64 = 50_000;
 
-/// The least average cost per callback of kept colors for them to be offered at all, ns, as
-/// the runtime (`OFFER_MIN_CALLBACK_NS`).
-const OFFER_MIN_CALLBACK_NS: u64 = 5_000;
+/// The least average cost per color run of kept colors for them to be offered at all, ns, as
+/// the runtime (`OFFER_MIN_RUN_NS`).
+const OFFER_MIN_RUN_NS: u64 = 5_000;
 
-/// A kept color: the color, its handler's slot, and what that handler's callbacks cost when
-/// it was kept (0: not known yet).
+/// A kept color: the color, its handler's slot, and what a color run that handler begins
+/// cost when it was kept (0: not known yet).
 #[derive(Clone, Copy, Debug)]
 struct Kept {
     color: u32,
@@ -783,7 +783,7 @@ impl<'c> Sim<'c> {
         let work = worker.kept_cost;
         if self.cfg.workers <= 1
             || work < OFFER_MIN_NS
-            || work < (kept as u64).saturating_mul(OFFER_MIN_CALLBACK_NS)
+            || work < (kept as u64).saturating_mul(OFFER_MIN_RUN_NS)
             || self.idle_mask & !(1u64 << w) == 0
         {
             return false;
@@ -793,12 +793,11 @@ impl<'c> Sim<'c> {
         ahead.min(work - older) >= OFFER_MIN_NS
     }
 
-    /// Sets worker `w`'s running batch's estimated work: `callbacks` of the handler that
-    /// began its color run.
-    fn price_batch(&mut self, w: usize, callbacks: usize) {
+    /// Sets worker `w`'s running color's estimated work: what a run begun by the handler
+    /// that began its color run costs.
+    fn price_batch(&mut self, w: usize) {
         let worker = &mut self.workers[w];
-        let cost = cost::estimate(self.costs[worker.run_slot as usize]);
-        worker.running_cost = cost.saturating_mul(callbacks as u64);
+        worker.running_cost = cost::estimate(self.costs[worker.run_slot as usize]);
     }
 
     /// Moves the newer half of worker `w`'s kept colors to the back of its run queue, where
@@ -838,17 +837,14 @@ impl<'c> Sim<'c> {
         }
     }
 
-    /// Worker `w` gives up its color at `t`: the cost of the handler that began the run takes
-    /// it in, under the runtime's rule (`hue_formats::cost`).
+    /// Worker `w` gives up its color at `t`: the cost of a run begun by the handler that
+    /// began this one takes it in, under the runtime's rule (`hue_formats::cost`).
     fn end_color_run(&mut self, w: usize, t: u64) {
         let worker = &mut self.workers[w];
         worker.running_cost = 0;
-        if let Some(per) = t
-            .saturating_sub(worker.run_began)
-            .checked_div(worker.run_callbacks)
-        {
+        if worker.run_callbacks > 0 {
             let slot = &mut self.costs[worker.run_slot as usize];
-            if let Some(v) = cost::learned(*slot, per, worker.run_callbacks) {
+            if let Some(v) = cost::learned(*slot, t.saturating_sub(worker.run_began), 1) {
                 *slot = v;
             }
         }
@@ -946,7 +942,7 @@ impl<'c> Sim<'c> {
                 if self.workers[w].run_queue.is_empty() && self.workers[w].mine.is_empty() {
                     // Nothing else waits here: keep the color for another batch.
                     self.workers[w].batch_left = len.min(self.cfg.batch);
-                    self.price_batch(w, len.min(self.cfg.batch));
+                    self.price_batch(w);
                     self.start(w, c, t, 0);
                     return;
                 }
@@ -1020,7 +1016,7 @@ impl<'c> Sim<'c> {
         worker.batch_left = len.min(self.cfg.batch);
         worker.idle = false;
         self.idle_mask &= !(1 << w);
-        self.price_batch(w, len.min(self.cfg.batch));
+        self.price_batch(w);
         self.colors[c as usize].state = ColorState::Running(w as u16);
         self.start(w, c, t, cost);
     }

@@ -152,6 +152,48 @@ fn a_costly_color_with_little_work_ahead_stays_with_its_worker() {
     );
 }
 
+/// Colors are weighed by what a run costs, not a callback, as in the runtime: two runs of
+/// four 10 µs `w` callbacks make a run begun by `w` cost 40 µs, so a root that queues four
+/// callbacks into each of four colors keeps 160 µs of work and offers half of it (290 µs on
+/// 2 workers). Weighed per callback (10 µs a color, 40 in all) nothing was offered: 370.
+#[test]
+fn kept_colors_are_weighed_by_their_runs() {
+    check(
+        "
+        1 w q=0 s=0 e=10 c=t1 outside
+        2 w q=0 s=10 e=20 c=t1 outside
+        3 w q=0 s=20 e=30 c=t1 outside
+        4 w q=0 s=30 e=40 c=t1 outside
+        5 w q=100 s=100 e=110 c=t2 outside
+        6 w q=100 s=110 e=120 c=t2 outside
+        7 w q=100 s=120 e=130 c=t2 outside
+        8 w q=100 s=130 e=140 c=t2 outside
+        9 root q=200 s=200 e=210 outside
+        10 w q=210 s=210 e=220 c=c1 p=9
+        11 w q=210 s=220 e=230 c=c1 p=9
+        12 w q=210 s=230 e=240 c=c1 p=9
+        13 w q=210 s=240 e=250 c=c1 p=9
+        14 w q=210 s=250 e=260 c=c2 p=9
+        15 w q=210 s=260 e=270 c=c2 p=9
+        16 w q=210 s=270 e=280 c=c2 p=9
+        17 w q=210 s=280 e=290 c=c2 p=9
+        18 w q=210 s=290 e=300 c=c3 p=9
+        19 w q=210 s=300 e=310 c=c3 p=9
+        20 w q=210 s=310 e=320 c=c3 p=9
+        21 w q=210 s=320 e=330 c=c3 p=9
+        22 w q=210 s=330 e=340 c=c4 p=9
+        23 w q=210 s=340 e=350 c=c4 p=9
+        24 w q=210 s=350 e=360 c=c4 p=9
+        25 w q=210 s=360 e=370 c=c4 p=9
+        ",
+        Show::Speedup("", &[1, 2]),
+        "
+        N=1: 0.68x (bound 1.00x) time 370 work 250 span 220 color 40
+        N=2: 0.86x (bound 1.14x) time 290 work 250 span 220 color 40
+        ",
+    );
+}
+
 /// A child queued halfway through its parent's run is kept by its parent's worker, as in the
 /// runtime: nobody is woken for it, and it starts when its parent returns.
 #[test]

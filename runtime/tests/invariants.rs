@@ -802,6 +802,46 @@ fn a_costly_color_with_little_work_ahead_of_it_stays_on_its_worker() {
 }
 
 #[test]
+fn colors_whose_runs_are_costly_are_offered_though_each_callback_is_cheap() {
+    // A fork queues ten 1 µs callbacks into each of 32 colors: each callback is below the
+    // offer rule's floor, each color's run (a batch of ten) far above it. Weighed per run
+    // (what a run begun by the handler costs, `costs.rs`), half of the colors go to the idle
+    // worker; weighed per callback they never did (the dispatch bench's 64 colors of 1 µs
+    // callbacks ran at 1.0x on 2 workers, and the pipeline's second worker sat parked).
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    rt.wait_idle();
+    let (fork, work) = (Handler::new("runs.fork"), Handler::new("runs.work"));
+    let mut shares = Vec::new();
+    for round in 0..8u64 {
+        let ran = Arc::new(Mutex::new([0u32; 2]));
+        let r = ran.clone();
+        rt.spawn(fork.color(Color::of(&("runs.fork", round))), move |cx| {
+            for i in 0..32u64 {
+                let color = Color::of(&("runs", round, i));
+                for _ in 0..10 {
+                    let r = r.clone();
+                    cx.spawn(work.color(color), move |cx| {
+                        spin_for(Duration::from_micros(1));
+                        r.lock().unwrap()[cx.worker()] += 1;
+                    });
+                }
+            }
+        })
+        .unwrap();
+        rt.wait_idle();
+        shares.push(*ran.lock().unwrap().iter().min().unwrap());
+    }
+    rt.shutdown();
+    // Rounds 0-1 teach the runtime what a run begun by `runs.work` costs.
+    let offered = shares[2..].iter().filter(|&&n| n > 0).count();
+    assert!(
+        offered >= 4,
+        "rounds in which both workers ran some of the 320 callbacks: {offered} of 6 \
+         (callbacks the less busy worker ran, per round: {shares:?})"
+    );
+}
+
+#[test]
 fn a_fork_that_wakes_every_sleeper_still_offers_to_the_workers_it_woke() {
     // 16 branches of 2 ms on 8 workers: two waves, each worker running two. A worker that a
     // fork's first offers woke counts as idle until it has looked for work (`Idle::

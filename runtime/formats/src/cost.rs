@@ -1,18 +1,18 @@
-//! How a handler's cost per callback is learned from timed runs: the one definition of the
-//! rule, used by the runtime (`scheduler/costs.rs`, slots shared by its workers, in raw clock
-//! ticks) and by the profiler's simulator (its own slots, in ns), so that the simulator offers
-//! kept colors when the runtime would.
+//! How a handler's cost (what a color run it begins costs) is learned from timed runs: the one
+//! definition of the rule, used by the runtime (`scheduler/costs.rs`, slots shared by its
+//! workers, in raw clock ticks) and by the profiler's simulator (its own slots, in ns), so
+//! that the simulator offers kept colors when the runtime would.
 //!
 //! A *slot* holds one `u64`: 0 before any sample; the first sample marked [`FIRST`] (not yet
 //! an estimate); from the second on, the estimate. The first two samples give the lesser of
 //! them (a handler's first run pays its cold caches and lazy set-up: taken alone, 512 cheap
 //! timer callbacks were once judged worth moving); from then the estimate moves a quarter of
-//! the way down to a cheaper sample per callback it covers, and a 16th of the way up to a
-//! dearer one whatever it covers (by an eighth of the estimate at most): a run costs more than its handler whenever other workers get
-//! in its way (contended locks, its data in another core's cache), never less, and learning
-//! that quickly fed on itself (empty callbacks on 2 workers looked like 1–4 µs each, were
-//! offered, moved, and timed dearer still). A move of 1/16 of the estimate or less is not
-//! written, so a handler whose cost is steady costs no writes.
+//! the way down to a cheaper sample per run it covers, and a 16th of the way up to a dearer
+//! one whatever it covers (by an eighth of the estimate at most): a run costs more than its
+//! handler whenever other workers get in its way (contended locks, its data in another core's
+//! cache), never less, and learning that quickly fed on itself (empty callbacks on 2 workers
+//! looked like 1–4 µs each, were offered, moved, and timed dearer still). A move of 1/16 of
+//! the estimate or less is not written, so a handler whose cost is steady costs no writes.
 
 /// Slots in a table of costs (a power of two); a handler's is its id modulo this
 /// ([`slot_of`]): two handlers in one slot share an estimate (ids are dense, programs have
@@ -22,8 +22,8 @@ pub const SLOTS: usize = 1024;
 /// Marks a slot holding one sample only: not yet an estimate.
 const FIRST: u64 = 1 << 63;
 
-/// How far a sample below the estimate moves it per callback it covers: a quarter of the way
-/// (four callbacks or more: all the way).
+/// How far a sample below the estimate moves it per run it covers: a quarter of the way
+/// (four runs or more: all the way).
 const DOWN_DIV: u64 = 4;
 
 /// How far a sample above the estimate moves it, whatever the callbacks it covers: a 16th of
@@ -50,7 +50,8 @@ pub fn estimate(slot: u64) -> u64 {
     if slot & FIRST != 0 { 0 } else { slot }
 }
 
-/// The slot's new value after a sample of `callbacks` callbacks that took `per` each, or
+/// The slot's new value after a sample of `callbacks` runs (the name is older than the unit)
+/// that took `per` each, or
 /// `None` if it need not be written.
 pub fn learned(slot: u64, per: u64, callbacks: u64) -> Option<u64> {
     let per = per.clamp(1, FIRST - 1);

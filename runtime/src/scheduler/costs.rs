@@ -1,5 +1,7 @@
-//! What a callback of each handler costs, learned by every worker for all of them: the
-//! estimate the offer rule (`worker.rs`) weighs a kept color by.
+//! What a color run begun by a callback of each handler costs, learned by every worker for
+//! all of them: the estimate the offer rule (`worker.rs`) weighs a kept color by. Per run,
+//! not per callback: what moves to another worker is a color, with every callback queued in
+//! it, and sixteen 1 µs callbacks in one color are worth moving though no one of them is.
 //!
 //! Whether moving kept colors to another worker pays depends on the work *they* hold, not on
 //! what the worker that kept them ran before. An estimate per worker (its recent cost per
@@ -30,7 +32,8 @@ use crate::handler::Handler;
 
 use hue_formats::cost;
 
-/// The per-handler cost estimates, in raw clock ticks per callback; 0 = not yet timed.
+/// The per-handler cost estimates, in raw clock ticks per color run the handler begins; 0 =
+/// not yet timed.
 pub(crate) struct HandlerCosts {
     slots: Box<[AtomicU64]>,
 }
@@ -46,16 +49,17 @@ impl HandlerCosts {
         &self.slots[cost::slot_of(h.id())]
     }
 
-    /// What a callback of `h` costs, raw ticks; 0 if not known yet (timed fewer than twice).
+    /// What a color run begun by a callback of `h` costs, raw ticks; 0 if not known yet
+    /// (timed fewer than twice).
     #[inline]
     pub(crate) fn get(&self, h: Handler) -> u64 {
         cost::estimate(self.slot(h).load(Ordering::Relaxed))
     }
 
-    /// Folds in a sample: `callbacks` callbacks of `h` took `per` ticks each.
-    pub(crate) fn learn(&self, h: Handler, per: u64, callbacks: u64) {
+    /// Folds in a sample: `runs` color runs begun by `h` took `per` ticks each.
+    pub(crate) fn learn(&self, h: Handler, per: u64, runs: u64) {
         let slot = self.slot(h);
-        if let Some(v) = cost::learned(slot.load(Ordering::Relaxed), per, callbacks) {
+        if let Some(v) = cost::learned(slot.load(Ordering::Relaxed), per, runs) {
             slot.store(v, Ordering::Relaxed);
         }
     }

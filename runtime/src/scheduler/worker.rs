@@ -83,27 +83,30 @@ const SPIN_MAX_NS: u64 = 10_000;
 /// Kept colors a worker runs in a row before its run queues get a turn (tokio caps its LIFO slot at 3 polls; a request here passes through
 /// up to 6 stages).
 const NEXT_MAX_RUNS: u32 = 8;
-/// The least work (estimated: the kept colors' handlers' costs per callback, `costs.rs`) worth
-/// offering to another worker: a hand-off to a sleeping worker costs 10–50 µs of latency here
+/// The least work (estimated: the kept colors' handlers' costs per color run, `costs.rs`)
+/// worth offering to another worker: a hand-off to a sleeping worker costs 10–50 µs of latency here
 /// (`handoff_ns` measured 13–15 µs) and a few µs of CPU on each side, and every color moved
 /// costs cache misses on both. Below this, the worker that made the colors runs them.
 const OFFER_MIN_NS: u64 = 50_000;
-/// The least cost per callback at which kept colors are offered at all. A color run on
-/// another worker than the one that queued it pays cross-core traffic per callback (its
-/// closure, its queue, the color table's shard lock): measured in the dispatch bench, empty
-/// callbacks each in a fresh color cost 650–730 ns more apiece when two workers shared them
-/// than on one (5x slower in all). Callbacks cheaper than that cannot gain from a second
-/// worker, however many there are. The floor is higher than that, 5 µs, because it is
-/// compared with the handlers' learned costs (`costs.rs`), which the same cross-core
+/// The least work per kept color (a color run, on average) at which kept colors are offered
+/// at all. A color run on another worker than the one that queued it pays cross-core
+/// traffic (its closures, its queue, the color table's shard lock): measured in the dispatch
+/// bench, empty callbacks each in a fresh color cost 650–730 ns more apiece when two workers
+/// shared them than on one (5x slower in all). The floor is higher than that, 5 µs, because it
+/// is compared with the handlers' learned costs (`costs.rs`), which the same cross-core
 /// traffic inflates: empty callbacks shared by two workers were timed at 1–4 µs, and with a
 /// 750 ns floor they kept being offered (the dispatch bench's empty rows on 2 workers fell to
-/// 0.5–0.7x of 1 worker). 1 µs callbacks in fresh colors gained only 1.0–1.2x from moving.
-const OFFER_MIN_CALLBACK_NS: u64 = 5_000;
+/// 0.5–0.7x of 1 worker). It is per color run, not per callback: a color holding sixteen 1 µs
+/// callbacks is worth moving though none of them is (weighed per callback, the dispatch
+/// bench's 64 colors of 1 µs callbacks ran at 1.0x on 2 workers, 1.66x per run, and the
+/// pipeline workload's second worker sat parked: 1.00 server cores on 2 workers, 1.57 per
+/// run).
+const OFFER_MIN_RUN_NS: u64 = 5_000;
 /// Color runs per clock read for the handlers' costs, while callbacks are cheap (see
 /// `Worker::time_color_run`).
 const COST_SAMPLE_RUNS: u32 = 8;
-/// The cost per callback above which a handler's runs are each timed: a read is then under
-/// 3% of a callback.
+/// The cost per color run above which a handler's runs are each timed: a clock read is then
+/// under 3% of a run.
 const COST_EVERY_RUN_NS: u64 = 1_000;
 /// What a spin that had dropped to nothing grows back to after a short sleep.
 const SPIN_MIN_NS: u64 = 1_000;
@@ -139,14 +142,14 @@ pub(crate) struct WorkerContext {
     /// Whether kept colors may be offered at all: another worker exists and may steal them.
     /// When not, neither the offer rule nor its clock reads cost anything.
     offers: bool,
-    /// The running batch's estimated work (its handler's cost per callback times the callbacks
-    /// taken, raw clock ticks; 0 if not known): what this worker runs before any kept color.
+    /// The running color's estimated work (what a run begun by its batch's first handler
+    /// costs, raw clock ticks; 0 if not known): what this worker runs before any kept color.
     /// Set once per batch, not lowered as the batch runs (an upper bound within it).
     running_ticks: Cell<u64>,
     /// [`OFFER_MIN_NS`] in raw clock ticks.
     offer_ticks: u64,
-    /// [`OFFER_MIN_CALLBACK_NS`] in raw clock ticks.
-    offer_cb_ticks: u64,
+    /// [`OFFER_MIN_RUN_NS`] in raw clock ticks.
+    offer_run_ticks: u64,
 }
 
 /// A color this worker kept, with what its handler's callbacks cost when it was kept.
@@ -154,7 +157,7 @@ pub(crate) struct Kept {
     cq: Runnable,
     /// The handler it is weighed by; `None` if not known (never offered for its cost).
     handler: Option<Handler>,
-    /// Raw clock ticks per callback (`HandlerCosts`); 0 if not yet known.
+    /// Raw clock ticks per color run its handler begins (`HandlerCosts`); 0 if not yet known.
     cost: u64,
 }
 
@@ -216,7 +219,7 @@ impl WorkerContext {
     }
 
     /// Whether the kept colors are worth moving half of to another worker: one is idle, their
-    /// callbacks cost more than moving them adds to each ([`OFFER_MIN_CALLBACK_NS`] on
+    /// runs cost more than moving them adds to each ([`OFFER_MIN_RUN_NS`] on
     /// average), and moving the newer half gains more than a hand-off costs
     /// ([`OFFER_MIN_NS`]), by their handlers' costs (`costs.rs`).
     ///
@@ -233,7 +236,7 @@ impl WorkerContext {
         let work = self.kept_ticks.get();
         if !self.offers
             || work < self.offer_ticks
-            || work < (mine.len() as u64).saturating_mul(self.offer_cb_ticks)
+            || work < (mine.len() as u64).saturating_mul(self.offer_run_ticks)
             || !self.inner.idle.someone_idle()
         {
             return false;
@@ -340,12 +343,14 @@ pub(crate) struct Worker {
     next_io_look: u64,
     /// `IO_LOOK_INTERVAL` in raw clock ticks.
     io_look_ticks: u64,
-    /// When the color runs being timed began (raw clock) and how many callbacks had run by
-    /// then; `None` after the worker found no work (the time until its next color run is
-    /// idleness, not cost) or after a run timed alone ended.
-    run_begun: Option<(u64, u64)>,
+    /// When the color runs being timed began (raw clock); `None` after the worker found no
+    /// work (the time until its next color run is idleness, not cost) or after a run timed
+    /// alone ended.
+    run_begun: Option<u64>,
     /// Color runs since the timing began.
     runs_unsampled: u32,
+    /// Color runs in the sample being timed.
+    window_runs: u64,
     /// The handler whose callback began the first run being timed.
     window_handler: Option<Handler>,
     /// Whether a run being timed began with another handler's callback (the sample is then
@@ -393,7 +398,7 @@ impl Worker {
                 running_ticks: Cell::new(0),
                 offers,
                 offer_ticks: (OFFER_MIN_NS as f64 * inner_clock.ticks_per_sec() / 1e9) as u64,
-                offer_cb_ticks: (OFFER_MIN_CALLBACK_NS as f64 * inner_clock.ticks_per_sec() / 1e9)
+                offer_run_ticks: (OFFER_MIN_RUN_NS as f64 * inner_clock.ticks_per_sec() / 1e9)
                     as u64,
             },
             next_runs: 0,
@@ -403,6 +408,7 @@ impl Worker {
             next_io_look: 0,
             run_begun: None,
             runs_unsampled: 0,
+            window_runs: 0,
             window_handler: None,
             window_mixed: false,
             window_alone: false,
@@ -568,27 +574,28 @@ impl Worker {
             if stolen || self.window_handler != Some(h) {
                 self.window_mixed = true;
             }
+            self.window_runs += 1;
             return;
         }
         self.runs_unsampled = 0;
         let now = inner.clock.raw();
         self.close_window(inner, now);
-        self.run_begun = Some((now, self.stats.callbacks));
+        self.run_begun = Some(now);
+        self.window_runs = 1;
         self.window_handler = Some(h);
         self.window_mixed = stolen;
         self.window_alone = alone;
     }
 
-    /// Learns from the runs timed since `run_begun`, if one handler's.
+    /// Learns from the runs timed since `run_begun`, if one handler's: what a run it begins
+    /// costs, on average.
     fn close_window(&mut self, inner: &Inner, now: u64) {
-        if let Some((begun, before)) = self.run_begun.take()
-            && let Some(per) = now
-                .saturating_sub(begun)
-                .checked_div(self.stats.callbacks - before)
+        if let Some(begun) = self.run_begun.take()
+            && let Some(per) = now.saturating_sub(begun).checked_div(self.window_runs)
             && let Some(h) = self.window_handler
             && !self.window_mixed
         {
-            inner.costs.learn(h, per, self.stats.callbacks - before);
+            inner.costs.learn(h, per, self.window_runs);
         }
     }
 
@@ -619,8 +626,7 @@ impl Worker {
                     self.time_color_run(inner, h);
                 }
                 if self.cx.offers {
-                    let cost = inner.costs.get(h);
-                    self.cx.running_ticks.set(cost.saturating_mul(taken as u64));
+                    self.cx.running_ticks.set(inner.costs.get(h));
                 }
             }
             if taken > 0 {
