@@ -543,6 +543,48 @@ fn a_chain_through_the_next_slot_does_not_starve_other_colors() {
     );
 }
 
+/// A color whose batch queued work only into itself runs its next stage at once, in the same
+/// run, even while the worker keeps other colors (a connection's `read`, `parse` and
+/// `respond`: one run, which the offer rule weighs as one), up to `OWN_CHAIN_MAX` (4) batches
+/// in a row, so that the kept colors wait a little only. On one worker: color X's eight
+/// stages each queue the next into X, while four other colors wait. Fails if X goes behind
+/// the kept colors after each batch (1, k, k, k, k, 2, ...) or never does (1 to 8, then k).
+#[test]
+fn a_color_whose_batch_queued_only_into_itself_runs_its_next_stage_at_once() {
+    fn stage(cx: &mut Cx<'_>, h: Handler, n: u32, order: Arc<Mutex<Vec<String>>>) {
+        order.lock().unwrap().push(n.to_string());
+        if n < 8 {
+            cx.spawn(h.color(Color::of(&"chain.x")), move |cx| {
+                stage(cx, h, n + 1, order)
+            });
+        }
+    }
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let (root, h, other) = (
+        Handler::new("chain.root"),
+        Handler::new("chain.stage"),
+        Handler::new("chain.other"),
+    );
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let o = order.clone();
+    rt.spawn(root, move |cx| {
+        let o1 = o.clone();
+        cx.spawn(h.color(Color::of(&"chain.x")), move |cx| {
+            stage(cx, h, 1, o1)
+        });
+        for i in 0..4u64 {
+            let o = o.clone();
+            cx.spawn(other.color(Color::of(&("chain.k", i))), move |_| {
+                o.lock().unwrap().push("k".into());
+            });
+        }
+    })
+    .unwrap();
+    rt.wait_idle();
+    rt.shutdown();
+    assert_eq!(order.lock().unwrap().join(" "), "1 2 3 4 5 k k k k 6 7 8");
+}
+
 /// A color that queues work into many colors and then into itself waits behind what it
 /// queued: on one worker, every callback a driver round queued into 300 colors (fresh: the
 /// previous round's have drained) runs

@@ -29,7 +29,9 @@
 //!    section, when the callback returns. When the batch is done and the color still has work,
 //!    the worker keeps it for another batch if nothing else waits for this worker (a hot color
 //!    pays no hand-off per batch and is not offered to thieves when there is nothing to
-//!    balance); otherwise, if it kept colors, the color goes behind them (so a color that
+//!    balance), or if the batch queued work only into the color itself (its next stage: up to
+//!    `OWN_CHAIN_MAX` batches in a row while kept colors wait); otherwise, if it kept colors,
+//!    the color goes behind them (so a color that
 //!    keeps queuing work into others waits for that work instead of piling it up), else it
 //!    moves its inbox to its run queue, puts the color behind it so that other colors are not
 //!    starved, and wakes a sleeping worker that may steal.
@@ -108,6 +110,10 @@ const COST_SAMPLE_RUNS: u32 = 8;
 /// The cost per color run above which a handler's runs are each timed: a clock read is then
 /// under 3% of a run.
 const COST_EVERY_RUN_NS: u64 = 1_000;
+/// Batches in a row a color may run while colors this worker kept wait, if each batch queued
+/// work only into the color itself (a connection's `read`, then its `parse`, then its
+/// `respond`): one run, weighed as one by the offer rule, not three.
+const OWN_CHAIN_MAX: u32 = 4;
 /// What a spin that had dropped to nothing grows back to after a short sleep.
 const SPIN_MIN_NS: u64 = 1_000;
 
@@ -146,6 +152,8 @@ pub(crate) struct WorkerContext {
     /// costs, raw clock ticks; 0 if not known): what this worker runs before any kept color.
     /// Set once per batch, not lowered as the batch runs (an upper bound within it).
     running_ticks: Cell<u64>,
+    /// Colors kept so far (wrapping): a batch that changed it made other colors runnable.
+    kept_total: Cell<u64>,
     /// [`OFFER_MIN_NS`] in raw clock ticks.
     offer_ticks: u64,
     /// [`OFFER_MIN_RUN_NS`] in raw clock ticks.
@@ -202,6 +210,7 @@ impl WorkerContext {
         }
         self.kept_ticks.set(self.kept_ticks.get() + cost);
         mine.push_back(Kept { cq, handler, cost });
+        self.kept_total.set(self.kept_total.get().wrapping_add(1));
     }
 
     /// The oldest kept color, if any.
@@ -396,6 +405,7 @@ impl Worker {
                 kept_ticks: Cell::new(0),
                 unpriced: Cell::new(0),
                 running_ticks: Cell::new(0),
+                kept_total: Cell::new(0),
                 offers,
                 offer_ticks: (OFFER_MIN_NS as f64 * inner_clock.ticks_per_sec() / 1e9) as u64,
                 offer_run_ticks: (OFFER_MIN_RUN_NS as f64 * inner_clock.ticks_per_sec() / 1e9)
@@ -613,7 +623,10 @@ impl Worker {
         // The handler of the last batch's first callback: what the color is weighed by if it
         // goes behind the kept colors.
         let mut handler = None;
+        // Batches run in a row while kept colors waited (`OWN_CHAIN_MAX`).
+        let mut chained = 0;
         loop {
+            let kept_before = self.cx.kept_total.get();
             // A scheduled color has work, so `take` finds some; if it did not, the color is
             // released below all the same.
             let taken = cq.take(max, &mut self.batch);
@@ -656,10 +669,17 @@ impl Worker {
                 }
             };
             self.stats.submit(&inner.metrics[self.cx.index]);
+            let queued_elsewhere = self.cx.kept_total.get() != kept_before;
             // A color that never drains keeps its worker out of `find_work`: look at I/O and
             // timers here too, or nobody would while it runs.
             if self.io_look_due() {
                 self.poll_io();
+            }
+            if self.cx.has_mine() && !queued_elsewhere && chained < OWN_CHAIN_MAX {
+                // The batch queued work only into this color: its next stage runs now, in the
+                // same run (a few batches at most, so kept colors are not kept waiting).
+                chained += 1;
+                continue;
             }
             if self.cx.has_mine() {
                 // Colors this worker kept wait: go behind them, like a color that became
