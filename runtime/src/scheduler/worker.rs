@@ -30,8 +30,8 @@
 //!    the worker keeps it for another batch if nothing else waits for this worker (a hot color
 //!    pays no hand-off per batch and is not offered to thieves when there is nothing to
 //!    balance), or if the batch queued work only into the color itself (its next stage: up to
-//!    `OWN_CHAIN_MAX` batches in a row while kept colors wait); otherwise, if it kept colors,
-//!    the color goes behind them (so a color that
+//!    `OWN_CHAIN_MAX` batches in a row while kept colors wait, which may be offered
+//!    meanwhile); otherwise, if it kept colors, the color goes behind them (so a color that
 //!    keeps queuing work into others waits for that work instead of piling it up), else it
 //!    moves its inbox to its run queue, puts the color behind it so that other colors are not
 //!    starved, and wakes a sleeping worker that may steal.
