@@ -107,6 +107,10 @@ pub const HANDOFF_NS: u64 = 0;
 /// (`NEXT_MAX_RUNS` in `hue-runtime`'s `worker.rs`).
 const NEXT_MAX_RUNS: u32 = 8;
 
+/// Batches in a row a color runs while kept colors wait, if each queued work only into the
+/// color itself, as the runtime (`OWN_CHAIN_MAX`).
+const OWN_CHAIN_MAX: u32 = 4;
+
 /// The least work (the kept colors' handlers' costs per color run, summed) a worker's kept
 /// colors must hold to be offered to an idle worker, ns, as the runtime (`OFFER_MIN_NS` in
 /// `worker.rs`).
@@ -385,6 +389,12 @@ struct Worker {
     unpriced: u32,
     /// Kept colors taken in a row.
     next_runs: u32,
+    /// Colors kept so far (a batch that changed it made other colors runnable), and the
+    /// count when the running batch began.
+    kept_total: u64,
+    kept_at_batch: u64,
+    /// Batches of its color run in a row while kept colors waited (`OWN_CHAIN_MAX`).
+    chained: u32,
     /// The cost slot of the handler whose callback began its current color run.
     run_slot: u16,
     /// The running batch's estimated work, ns (its handler's cost times the callbacks taken,
@@ -466,6 +476,9 @@ impl<'c> Sim<'c> {
                 color: None,
                 batch_left: 0,
                 running_cost: 0,
+                kept_total: 0,
+                kept_at_batch: 0,
+                chained: 0,
                 idle: true,
                 idle_since: 0,
                 run_queue: VecDeque::new(),
@@ -758,6 +771,7 @@ impl<'c> Sim<'c> {
         });
         worker.kept_cost += cost;
         worker.unpriced += u32::from(cost == 0);
+        worker.kept_total += 1;
         let kept = worker.mine.len();
         if kept > 1 && self.worth_offering(w, kept) {
             self.offer(w);
@@ -939,17 +953,37 @@ impl<'c> Sim<'c> {
                     self.start(w, c, t, 0);
                     return;
                 }
-                if self.workers[w].run_queue.is_empty() && self.workers[w].mine.is_empty() {
-                    // Nothing else waits here: keep the color for another batch.
-                    self.workers[w].batch_left = len.min(self.cfg.batch);
+                let worker = &self.workers[w];
+                let chain = !worker.mine.is_empty()
+                    && worker.kept_total == worker.kept_at_batch
+                    && worker.chained < OWN_CHAIN_MAX;
+                if chain || (worker.run_queue.is_empty() && worker.mine.is_empty()) {
+                    // Nothing else waits here, or the batch queued work only into this color
+                    // (its next stage runs at once, a few batches at most, while the kept
+                    // colors may be offered): another batch, as the runtime.
+                    if chain {
+                        self.workers[w].chained += 1;
+                        self.offer_if_idle(w);
+                    }
+                    let worker = &mut self.workers[w];
+                    worker.batch_left = len.min(self.cfg.batch);
+                    worker.kept_at_batch = worker.kept_total;
                     self.price_batch(w);
                     self.start(w, c, t, 0);
                     return;
                 }
-                // Others wait: to the back of the run queue.
-                self.colors[c as usize].state = ColorState::Queued(w as u16);
-                self.workers[w].run_queue.push_back(c);
-                self.queued_mask |= 1 << w;
+                if self.workers[w].mine.is_empty() {
+                    // Others wait on the run queue: to its back.
+                    self.colors[c as usize].state = ColorState::Queued(w as u16);
+                    self.workers[w].run_queue.push_back(c);
+                    self.queued_mask |= 1 << w;
+                } else {
+                    // Kept colors wait: behind them, as a color made runnable now.
+                    let head = self.colors[c as usize].head;
+                    let slot = cost::slot_of(self.dag.nodes[head as usize].handler) as u16;
+                    self.workers[w].running_cost = 0;
+                    self.keep(w, c, slot);
+                }
             } else {
                 self.retire_color(c);
             }
@@ -1014,6 +1048,8 @@ impl<'c> Sim<'c> {
         worker.run_began = t;
         worker.run_callbacks = 0;
         worker.batch_left = len.min(self.cfg.batch);
+        worker.kept_at_batch = worker.kept_total;
+        worker.chained = 0;
         worker.idle = false;
         self.idle_mask &= !(1 << w);
         self.price_batch(w);

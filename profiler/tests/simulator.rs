@@ -194,6 +194,43 @@ fn kept_colors_are_weighed_by_their_runs() {
     );
 }
 
+/// A color with more work after its batch goes behind the colors its worker keeps, as in the
+/// runtime, not to the run queue where idle workers would take it. Eight connections' `read`s
+/// (10 µs, the default color) arrive 10 µs apart, each queuing a 2 ms `lookup` by key: the
+/// worker that ran the first read keeps its lookup and, behind it, the default color with the
+/// next reads, and so on; the lookups' cost is known after two of them ran, and the default
+/// color (10 µs a run) is never worth moving. So the reads and lookups take turns on one
+/// worker until then, and 8 workers reach about 2x, not the 7.7x the older model (which left
+/// the default color on the run queue for idle workers to steal) predicted for the runtime.
+#[test]
+fn a_color_with_more_work_waits_behind_what_its_worker_keeps() {
+    check(
+        "
+        1 read q=0 s=0 e=10 k=0 io
+        2 lookup q=10 s=10 e=2010 k=0 p=1
+        3 read q=10 s=10 e=20 k=1 io
+        4 lookup q=20 s=2020 e=4020 k=1 p=3
+        5 read q=20 s=20 e=30 k=2 io
+        6 lookup q=30 s=4030 e=6030 k=2 p=5
+        7 read q=30 s=30 e=40 k=3 io
+        8 lookup q=40 s=6040 e=8040 k=3 p=7
+        9 read q=40 s=40 e=50 k=4 io
+        10 lookup q=50 s=8050 e=10050 k=4 p=9
+        11 read q=50 s=50 e=60 k=5 io
+        12 lookup q=60 s=10060 e=12060 k=5 p=11
+        13 read q=60 s=60 e=70 k=6 io
+        14 lookup q=70 s=12070 e=14070 k=6 p=13
+        15 read q=70 s=70 e=80 k=7 io
+        16 lookup q=80 s=14080 e=16080 k=7 p=15
+        ",
+        Show::Speedup("lookup = \"by-key\"", &[1, 8]),
+        "
+        N=1: 1.00x (bound 1.00x) time 16080 work 16080 span 2080 color 2000
+        N=8: 1.99x (bound 7.73x) time 8080 work 16080 span 2080 color 2000
+        ",
+    );
+}
+
 /// A child queued halfway through its parent's run is kept by its parent's worker, as in the
 /// runtime: nobody is woken for it, and it starts when its parent returns.
 #[test]
