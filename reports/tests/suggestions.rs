@@ -60,13 +60,13 @@ fn encrypt_by_key_comes_first() {
           held by span: the longest chain of callbacks, with the gaps the trace keeps fixed (for a server, its clients' think time and the network): more cores or colors cannot shorten it.
         The curve is the simulator alone, on free cores; measured error at 2 workers on the papers' workloads: -4.5% to +42% (file server within 10%, web server +41%, pipeline +42%, both with the load generator on the same 2 cores); on emulated workloads (handlers that wait) up to 16 workers: 24 of 25 points within 10%, all within 13% (BENCHMARKS.md).
 
-        1. encrypt: by-key. 0.97x → 1.66x at 4 cores (+0.69x; plain 0.97x → 1.66x)
+        1. encrypt: by-key. 0.97x → 1.27x at 4 cores (+0.30x; plain 0.97x → 1.27x)
            83.3% of the work; waited for its color 128.3 µs per call on average (6 calls)
            - its 6 callbacks all carry a key (4 keys)
            - in 6 calls it was never seen touching `Shared` or `Keyed` state; by-key keeps its callbacks of one key in order
            rules: encrypt = "by-key"
 
-        2. read, write: by-key. 0.97x → 1.04x at 4 cores (+0.07x; plain 0.97x → 1.04x)
+        2. read, write: by-key. 0.97x → 1.02x at 4 cores (+0.05x; plain 0.97x → 1.02x)
            16.7% of the work; waited for its color 69.2 µs per call on average (12 calls)
            - its 6 callbacks all carry a key (4 keys)
            - keyed state `connections`: 6 accesses (6 writes) from 6 of its callbacks, always its own key's entry, 20.0% of its time inside; also touched by `write`
