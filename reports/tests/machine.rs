@@ -158,13 +158,13 @@ fn a_machine_shared_with_clients_leaves_little_to_gain_and_the_suggestion_says_s
         "{out}"
     );
     assert!(
-        out.contains("Little to gain on the traced machine: 1.05x is within the predictions' measured error there (up to +42%)"),
+        out.contains("Little to gain on the traced machine: 1.05x is within the predictions' measured error there (up to +52%)"),
         "{out}"
     );
     // The HTML report says it too, with the figure it rests on.
     let html = hue_reports::html_report(&trace, &Options::default()).unwrap();
     assert!(
-        html.contains("Little to gain on the traced machine: 1.05x is within the predictions&#39; measured error there (up to +42%)"),
+        html.contains("Little to gain on the traced machine: 1.05x is within the predictions&#39; measured error there (up to +52%)"),
         "no warning in the HTML report"
     );
     assert!(
