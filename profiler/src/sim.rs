@@ -21,7 +21,10 @@
 //! - A worker that takes a color takes a batch of up to [`SimConfig::batch`] of the callbacks
 //!   queued in it at that moment and runs them one after another; after the batch it keeps
 //!   the color for another batch if nothing else waits on its run queue or among its kept
-//!   colors, and otherwise puts it at the back and takes the next. A worker with nothing
+//!   colors, or if the batch queued work only into the color itself (up to 4 batches in a
+//!   row while kept colors wait, offering them meanwhile); otherwise the color goes behind
+//!   its kept colors if it has any, else to the back of its run queue, and it takes the
+//!   next, as the runtime does. A worker with nothing
 //!   takes from its own run queue, else steals a whole runnable color from another worker's;
 //!   else it sleeps. So two callbacks of one color never overlap, and no worker idles while a
 //!   color it can see is runnable (another worker's kept colors it cannot).
