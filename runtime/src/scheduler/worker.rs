@@ -675,17 +675,18 @@ impl Worker {
             if self.io_look_due() {
                 self.poll_io();
             }
-            if self.cx.has_mine() && !queued_elsewhere && chained < OWN_CHAIN_MAX {
-                // The batch queued work only into this color: its next stage runs now, in the
-                // same run (a few batches at most, so kept colors are not kept waiting), and
-                // the kept colors wait for it: an idle worker may have them, as while a
-                // batch runs (without this, the emulated connections at 4 and 8 workers ran
-                // 15% slower: their other connections waited behind each chain).
-                chained += 1;
-                self.cx.offer_if_idle();
-                continue;
-            }
             if self.cx.has_mine() {
+                if !queued_elsewhere && chained < OWN_CHAIN_MAX {
+                    // The batch queued work only into this color: its next stage runs now, in
+                    // the same run (a few batches at most, so kept colors are not kept
+                    // waiting), and the kept colors wait for it: an idle worker may have them,
+                    // as while a batch runs (without this, the emulated connections at 4 and 8
+                    // workers ran 15% slower: their other connections waited behind each
+                    // chain).
+                    chained += 1;
+                    self.cx.offer_if_idle();
+                    continue;
+                }
                 // Colors this worker kept wait: go behind them, like a color that became
                 // runnable now. A color that keeps queuing work into other colors (a driver,
                 // a listener) then waits for what it queued instead of overtaking it every
