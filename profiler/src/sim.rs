@@ -965,7 +965,11 @@ impl<'c> Sim<'c> {
                     // (its next stage runs at once, a few batches at most, while the kept
                     // colors may be offered): another batch, as the runtime.
                     if chain {
+                        // As the runtime, which offers between the batches of a chain with no
+                        // estimate of the running color's work (`running_ticks` is cleared
+                        // before each release).
                         self.workers[w].chained += 1;
+                        self.workers[w].running_cost = 0;
                         self.offer_if_idle(w);
                     }
                     let worker = &mut self.workers[w];
