@@ -284,25 +284,36 @@ fn greeting_round_trip(
     asked.elapsed()
 }
 
-/// Keeps every worker of `rt` busy with a stream of short callbacks (each queues the next in
-/// its own color, so some worker always has work) until `stop` is set.
-fn keep_busy(rt: &Runtime, streams: u64, stop: &Arc<std::sync::atomic::AtomicBool>) {
-    fn step(cx: &mut hue_runtime::Cx<'_>, stop: Arc<std::sync::atomic::AtomicBool>) {
+/// Keeps every worker of `rt` busy with a stream of short callbacks until `stop` is set: each
+/// queues the next in its own color (`hop` false: the color never drains), or in its stream's
+/// other color (`hop` true: two colors that make each other runnable, which the worker running
+/// them keeps), so some worker always has work.
+fn keep_busy(rt: &Runtime, streams: u64, hop: bool, stop: &Arc<std::sync::atomic::AtomicBool>) {
+    fn step(
+        cx: &mut hue_runtime::Cx<'_>,
+        stream: u64,
+        side: u64,
+        hop: bool,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+    ) {
         let t = Instant::now();
         while t.elapsed() < Duration::from_micros(20) {
             std::hint::spin_loop();
         }
         if !stop.load(Ordering::SeqCst) {
             let h = cx.handler();
-            let color = cx.color();
-            cx.spawn(h.color(color), move |cx| step(cx, stop));
+            let side = if hop { side ^ 1 } else { side };
+            cx.spawn(h.color(Color::of(&(stream, side))), move |cx| {
+                step(cx, stream, side, hop, stop)
+            });
         }
     }
     for i in 0..streams {
         let stop = stop.clone();
-        rt.spawn(Handler::new("busy").color(Color::of(&i)), move |cx| {
-            step(cx, stop)
-        })
+        rt.spawn(
+            Handler::new("busy").color(Color::of(&(i, 0u64))),
+            move |cx| step(cx, i, 0, hop, stop),
+        )
         .unwrap();
     }
 }
@@ -349,12 +360,20 @@ fn wait_until_all_busy(rt: &Runtime, what: &str) -> Vec<(u64, u64)> {
 #[test]
 fn timers_and_io_are_served_while_every_worker_stays_busy() {
     // One endless color per worker (a worker keeps a color that never drains when nothing
-    // else waits), and two (it switches between them).
-    for (workers, streams) in [(1, 1), (1, 2), (2, 2), (2, 4)] {
+    // else waits), and two (it switches between them); and streams that hop between two
+    // colors, which their worker keeps (it looks at the driver between kept colors' runs).
+    for (workers, streams, hop) in [
+        (1, 1, false),
+        (1, 2, false),
+        (2, 2, false),
+        (2, 4, false),
+        (1, 1, true),
+        (2, 2, true),
+    ] {
         let rt = Runtime::builder().workers(workers).build().unwrap();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        keep_busy(&rt, streams, &stop);
-        let what = format!("{workers} busy workers, {streams} streams");
+        keep_busy(&rt, streams, hop, &stop);
+        let what = format!("{workers} busy workers, {streams} streams (hop: {hop})");
         let before = wait_until_all_busy(&rt, &what);
         // A timer due in 20 ms fires long before the 2 s the busy streams would run.
         let fired = Arc::new(Mutex::new(None));
@@ -390,14 +409,12 @@ fn timers_and_io_are_served_while_every_worker_stays_busy() {
         }
         assert!(
             answered < Duration::from_secs(1),
-            "{workers} busy workers, {streams} streams: the connection waited {answered:?}"
+            "{what}: the connection waited {answered:?}"
         );
-        let fired = fired.unwrap_or_else(|| {
-            panic!("{workers} busy workers, {streams} streams: the timer never fired")
-        });
+        let fired = fired.unwrap_or_else(|| panic!("{what}: the timer never fired"));
         assert!(
             fired >= Duration::from_millis(20) && fired < Duration::from_secs(1),
-            "{workers} busy workers, {streams} streams: the 20 ms timer fired after {fired:?}"
+            "{what}: the 20 ms timer fired after {fired:?}"
         );
     }
 }

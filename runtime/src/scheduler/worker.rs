@@ -75,7 +75,8 @@ use hue_formats::trace::CallbackRecord;
 const INBOX_INTERVAL: u32 = 61;
 
 /// How often a busy worker looks at the I/O driver (without blocking): the most a ready
-/// socket or a due timer waits while every worker has work, give or take one batch.
+/// socket or a due timer waits while every worker has work, give or take one batch, or
+/// [`NEXT_MAX_RUNS`] color runs of the colors a worker kept.
 const IO_LOOK_INTERVAL: Duration = Duration::from_millis(1);
 
 /// The longest an idle worker looks for work before it sleeps. A wake-up plus the sleeper
@@ -671,11 +672,17 @@ impl Worker {
             self.stats.submit(&inner.metrics[self.cx.index]);
             let queued_elsewhere = self.cx.kept_total.get() != kept_before;
             // A color that never drains keeps its worker out of `find_work`: look at I/O and
-            // timers here too, or nobody would while it runs.
-            if self.io_look_due() {
+            // timers here too, or nobody would while it runs. Not while this worker keeps
+            // colors: this color then goes behind them within `OWN_CHAIN_MAX` batches, and
+            // `find_work` looks within `NEXT_MAX_RUNS` of their runs (a clock read per batch
+            // of a chain was 25 ns per request of `hue serve` by key, whose `read`, `parse`
+            // and `respond` are one chain: `perf`, BENCHMARKS.md "Following the advice").
+            let mut mine = self.cx.has_mine();
+            if !mine && self.io_look_due() {
                 self.poll_io();
+                mine = self.cx.has_mine();
             }
-            if self.cx.has_mine() {
+            if mine {
                 if !queued_elsewhere && chained < OWN_CHAIN_MAX {
                     // The batch queued work only into this color: its next stage runs now, in
                     // the same run (a few batches at most, so kept colors are not kept
