@@ -6,7 +6,12 @@
 //! ```text
 //! cargo bench -p hue-profiler --bench emulated
 //! HUE_EMULATED_REPEATS=7 HUE_EMULATED_ONLY=pipeline cargo bench -p hue-profiler --bench emulated
+//! HUE_EMULATED_UNIT_US=8000 HUE_EMULATED_ONLY=fork-join cargo bench -p hue-profiler --bench emulated
 //! ```
+//!
+//! `HUE_EMULATED_UNIT_US` sets the wait a cost of 1 stands for (default 2000 µs,
+//! `Config::unit`): with longer waits, what the runtime's own CPU work costs (waking
+//! workers, moving colors), which N workers on 2 cores wait for a CPU to do, weighs less.
 //!
 //! Each repeat: trace the workload on 1 worker (level `full`, to a file); read it, build a
 //! `Predictor` (measured per-callback overhead and color cost, batch and stealing from the
@@ -136,6 +141,13 @@ fn one(shape: Shape, quick: bool, repeat: u64, replay: bool) -> Repeat {
     let mut config = Config::new(shape);
     if quick {
         config.requests = config.requests.div_ceil(10);
+    }
+    if let Some(us) = std::env::var("HUE_EMULATED_UNIT_US")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&us| us > 0)
+    {
+        config.unit = std::time::Duration::from_micros(us);
     }
     let (traced, predictor, _file) = trace_run(&config, &repeat.to_string());
     let jobs: Vec<(Coloring, usize)> = CORES.iter().map(|&n| (Coloring::recorded(), n)).collect();

@@ -154,19 +154,24 @@ impl Idle {
         true
     }
 
-    /// Wakes `preferred` if it sleeps, else any sleeper if `any` is set.
-    pub(crate) fn wake(&self, preferred: Option<usize>, any: bool) {
+    /// Wakes `preferred` if it sleeps, else any sleeper if `any` is set. Returns whether it
+    /// woke one.
+    pub(crate) fn wake(&self, preferred: Option<usize>, any: bool) -> bool {
         fence(Ordering::SeqCst);
         if self.num_sleeping.load(Ordering::SeqCst) == 0 {
-            return;
+            return false;
         }
         let mut s = lock(&self.sleepers);
         let pos = preferred
             .and_then(|p| s.iter().position(|&w| w == p))
             .or_else(|| (any && !s.is_empty()).then(|| s.len() - 1));
-        if let Some(i) = pos {
-            let w = s.swap_remove(i);
-            self.unpark(s, w);
+        match pos {
+            Some(i) => {
+                let w = s.swap_remove(i);
+                self.unpark(s, w);
+                true
+            }
+            None => false,
         }
     }
 

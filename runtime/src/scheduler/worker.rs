@@ -270,16 +270,30 @@ impl WorkerContext {
         }
     }
 
-    /// Moves the newer half of the kept colors to this worker's run queue and wakes a sleeper
-    /// to steal them (a worker that only spins finds them itself). The older half stays: this
-    /// worker runs it next.
+    /// Moves the newer half of the kept colors to this worker's run queue and wakes sleepers
+    /// to steal them (a worker that only spins finds them itself): one per [`OFFER_MIN_NS`] of
+    /// the work moved, at most one per color, at least one. The older half stays: this worker
+    /// runs it next.
+    ///
+    /// One sleeper for the lot took half of them in one steal and ran them one after another:
+    /// a fork whose sixteen 2 ms branches were kept while their handler's cost was not known
+    /// yet, then offered seven at once, ran its first round on 4 of 16 workers, 6 branches on
+    /// one (14 ms where 6 were possible; BENCHMARKS.md "Accuracy to 16 workers, emulated").
     fn offer(&self, mine: &mut VecDeque<Kept>) {
         let keep = mine.len() / 2;
+        let (mut colors, mut work) = (0u64, 0u64);
         for k in mine.drain(keep..) {
             self.forget_kept(&k);
+            colors += 1;
+            work += k.cost;
             self.local.push(k.cq);
         }
-        self.inner.idle.wake(None, true);
+        let wakes = (work / self.offer_ticks.max(1)).clamp(1, colors.max(1));
+        for _ in 0..wakes {
+            if !self.inner.idle.wake(None, true) {
+                break;
+            }
+        }
     }
 
     fn has_mine(&self) -> bool {
