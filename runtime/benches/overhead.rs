@@ -8,6 +8,9 @@
 //! - `overhead_empty_1_worker`: 100 000 empty callbacks queued from inside a callback, on one
 //!   worker. The difference between levels, divided by 100 000, is the per-callback cost.
 //! - `overhead_10us_2_workers`: 64 colors × 50 callbacks of ~10 µs of CPU work on 2 workers.
+//! - `keyed_access_1_worker`: 100 000 accesses from one callback to a [`hue_runtime::Keyed`]
+//!   over 16 keys (`cx.keyed`, each adds 1 to its key's value), tracing off, beside the same
+//!   adds to a `Mutex<HashMap<u64, u64>>` (std's hasher), the plain way to share per-key state.
 //!
 //! At the end it prints the average bytes per callback that `full` wrote to its trace file.
 
@@ -15,7 +18,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hue_runtime::{Color, Handler, Runtime, TraceLevel};
+use hue_runtime::{Color, Handler, Keyed, Runtime, TraceLevel};
 
 mod common;
 
@@ -124,5 +127,57 @@ fn overhead_10us_2_workers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, overhead_empty_1_worker, overhead_10us_2_workers);
+const ACCESSES: u64 = 100_000;
+
+fn keyed_access_1_worker(c: &mut Criterion) {
+    let mut g = c.benchmark_group("keyed_access_1_worker");
+    g.throughput(Throughput::Elements(ACCESSES));
+    let outer = Handler::new("bench.keyed");
+    let rt = runtime(1, TraceLevel::Off, "keyed");
+    let keyed: Keyed<u64> = Keyed::new("bench.keyed");
+    g.bench_function("keyed", |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                let k = keyed.clone();
+                rt.spawn(outer, move |cx| {
+                    for i in 0..ACCESSES {
+                        cx.keyed(&k, i % 16, |v| *v += 1);
+                    }
+                })
+                .unwrap();
+                rt.wait_idle();
+            }
+            t.elapsed()
+        })
+    });
+    let plain = std::sync::Arc::new(std::sync::Mutex::new(
+        std::collections::HashMap::<u64, u64>::new(),
+    ));
+    g.bench_function("mutex_hashmap", |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                let p = plain.clone();
+                rt.spawn(outer, move |_| {
+                    for i in 0..ACCESSES {
+                        *p.lock().unwrap().entry(i % 16).or_default() += 1;
+                    }
+                })
+                .unwrap();
+                rt.wait_idle();
+            }
+            t.elapsed()
+        })
+    });
+    rt.shutdown();
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    overhead_empty_1_worker,
+    overhead_10us_2_workers,
+    keyed_access_1_worker
+);
 criterion_main!(benches);

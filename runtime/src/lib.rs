@@ -59,6 +59,7 @@ mod error;
 mod handler;
 mod intern;
 mod layer;
+mod mix_hasher;
 mod policy;
 mod reactor;
 mod recorder;

@@ -13,8 +13,10 @@ use std::sync::{Arc, LockResult, Mutex, PoisonError, RwLock, TryLockError, TryLo
 use crossbeam_utils::CachePadded;
 
 use crate::intern;
+use crate::mix_hasher::MixHasher;
 use crate::recorder;
-use hue_formats::{Key, StableHasher, mix};
+use crate::sync::{SpinGuard, SpinMutex};
+use hue_formats::{Key, mix};
 
 /// Named state that handlers reach through [`crate::Cx::read`] and [`crate::Cx::write`].
 ///
@@ -192,7 +194,11 @@ pub struct Keyed<T> {
     inner: Arc<KeyedInner<T>>,
 }
 
-type Shard<T> = CachePadded<Mutex<HashMap<u64, Arc<Mutex<T>>, BuildHasherDefault<StableHasher>>>>;
+type Shard<T> = CachePadded<SpinMutex<KeyMap<T>>>;
+
+/// A shard's map: held for the lookup only, so a spin lock (one `cmpxchg` to take, a store to
+/// release), and keys hashed by one `mix` ([`MixHasher`]).
+type KeyMap<T> = HashMap<u64, Arc<Mutex<T>>, BuildHasherDefault<MixHasher>>;
 
 struct KeyedInner<T> {
     name: String,
@@ -219,7 +225,9 @@ impl<T> Keyed<T> {
             inner: Arc::new(KeyedInner {
                 id: intern::states().intern(&name),
                 name,
-                shards: (0..KEYED_SHARDS).map(|_| CachePadded::default()).collect(),
+                shards: (0..KEYED_SHARDS)
+                    .map(|_| CachePadded::new(SpinMutex::new(HashMap::default())))
+                    .collect(),
                 conflicts: AtomicU64::new(0),
             }),
         }
@@ -311,8 +319,6 @@ impl<T> Keyed<T> {
     }
 }
 
-fn lock_shard<T>(
-    s: &Shard<T>,
-) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Mutex<T>>, BuildHasherDefault<StableHasher>>> {
-    s.lock().unwrap_or_else(PoisonError::into_inner)
+fn lock_shard<T>(s: &Shard<T>) -> SpinGuard<'_, KeyMap<T>> {
+    s.lock()
 }

@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::ops::Deref;
 use std::ptr::NonNull;
 
@@ -32,6 +32,7 @@ use crossbeam_utils::CachePadded;
 
 use super::color_queue::ColorQueue;
 use crate::callback::Callback;
+use crate::mix_hasher::MixHasher;
 use crate::sync::SpinMutex;
 use hue_formats::{Color, mix};
 
@@ -112,30 +113,7 @@ const SHARDS: usize = 64;
 /// buffer is about 350 bytes, so this bounds the spare memory at about 350 KB per worker.
 pub(crate) const SPARE_MAX: usize = 1024;
 
-type Shard = CachePadded<SpinMutex<HashMap<u64, Runnable, BuildHasherDefault<ColorHasher>>>>;
-
-/// Colors are 64-bit values, hashed once with [`mix`] (SipHash, the default, was a sixth of the
-/// cost of a callback in a fresh color).
-#[derive(Default)]
-struct ColorHasher(u64);
-
-impl Hasher for ColorHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = mix(self.0 ^ u64::from(b));
-        }
-    }
-
-    fn write_u64(&mut self, raw: u64) {
-        // Rotated: `shard_of` takes the top bits of the same mix, which are therefore alike
-        // within a shard, and the map's tag bytes come from the top bits of the hash.
-        self.0 = mix(raw).rotate_left(32);
-    }
-}
+type Shard = CachePadded<SpinMutex<HashMap<u64, Runnable, BuildHasherDefault<MixHasher>>>>;
 
 pub(crate) struct ColorTable {
     default: Runnable,
