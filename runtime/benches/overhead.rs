@@ -14,11 +14,13 @@
 //!
 //! At the end it prints the average bytes per callback that `full` wrote to its trace file.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hue_runtime::{Color, Handler, Keyed, Runtime, TraceLevel};
+use hue_runtime::{Color, Cx, Handler, Keyed, Runtime, TraceLevel};
 
 mod common;
 
@@ -129,6 +131,19 @@ fn overhead_10us_2_workers(c: &mut Criterion) {
 
 const ACCESSES: u64 = 100_000;
 
+/// Times `iters` callbacks on `rt`, each made by `make` and run to the end before the next.
+fn time_callbacks<F>(rt: &Runtime, h: Handler, iters: u64, make: impl Fn() -> F) -> Duration
+where
+    F: FnOnce(&mut Cx<'_>) + Send + 'static,
+{
+    let t = Instant::now();
+    for _ in 0..iters {
+        rt.spawn(h, make()).unwrap();
+        rt.wait_idle();
+    }
+    t.elapsed()
+}
+
 fn keyed_access_1_worker(c: &mut Criterion) {
     let mut g = c.benchmark_group("keyed_access_1_worker");
     g.throughput(Throughput::Elements(ACCESSES));
@@ -137,37 +152,27 @@ fn keyed_access_1_worker(c: &mut Criterion) {
     let keyed: Keyed<u64> = Keyed::new("bench.keyed");
     g.bench_function("keyed", |b| {
         b.iter_custom(|iters| {
-            let t = Instant::now();
-            for _ in 0..iters {
+            time_callbacks(&rt, outer, iters, || {
                 let k = keyed.clone();
-                rt.spawn(outer, move |cx| {
+                move |cx: &mut Cx<'_>| {
                     for i in 0..ACCESSES {
                         cx.keyed(&k, i % 16, |v| *v += 1);
                     }
-                })
-                .unwrap();
-                rt.wait_idle();
-            }
-            t.elapsed()
+                }
+            })
         })
     });
-    let plain = std::sync::Arc::new(std::sync::Mutex::new(
-        std::collections::HashMap::<u64, u64>::new(),
-    ));
+    let plain = Arc::new(Mutex::new(HashMap::<u64, u64>::new()));
     g.bench_function("mutex_hashmap", |b| {
         b.iter_custom(|iters| {
-            let t = Instant::now();
-            for _ in 0..iters {
+            time_callbacks(&rt, outer, iters, || {
                 let p = plain.clone();
-                rt.spawn(outer, move |_| {
+                move |_: &mut Cx<'_>| {
                     for i in 0..ACCESSES {
                         *p.lock().unwrap().entry(i % 16).or_default() += 1;
                     }
-                })
-                .unwrap();
-                rt.wait_idle();
-            }
-            t.elapsed()
+                }
+            })
         })
     });
     rt.shutdown();
