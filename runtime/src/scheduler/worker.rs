@@ -16,7 +16,8 @@
 //!    one that a worker kept). Every 61st time the inbox is looked at first, so a run queue
 //!    that never empties cannot keep outside work waiting.
 //!    **Locality first:** kept colors are invisible to thieves. They are *offered* (the newer
-//!    half moved to the run queue, and a sleeper woken) only when another worker is seen
+//!    half moved to the run queue, and a sleeper woken per 50 µs of its work, one per color at
+//!    most) only when another worker is seen
 //!    spinning, asleep, or woken and not yet looking (`Idle::someone_idle`, a hint read with
 //!    `Relaxed` loads), the kept colors' handlers cost enough (`costs.rs`), and this
 //!    worker has more than it is about to run: when it keeps a second color, when it has more
