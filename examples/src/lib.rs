@@ -110,7 +110,8 @@ pub struct Limits {
     /// Connections open at once; the next is refused with a short error and closed.
     pub max_connections: usize,
     /// A connection with no progress (nothing read, nothing written, no request in progress)
-    /// for this long is closed. `None`: never.
+    /// for this long is closed, at most a quarter of it later (its timer looks every quarter;
+    /// reads and writes count progress without reading a clock). `None`: never.
     pub idle_timeout: Option<Duration>,
     /// The largest HTTP request line plus headers accepted (larger: 431).
     pub max_header_bytes: usize,

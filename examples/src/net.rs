@@ -28,7 +28,10 @@
 //!    close": closing with unread input would send a reset that can destroy the response
 //!    before the peer reads it). A peer that closes its writing half gets the answers to what
 //!    it sent, then the connection closes. A socket error closes at once. The idle timer
-//!    closes a connection with no progress for [`Limits::idle_timeout`].
+//!    closes a connection with no progress for [`Limits::idle_timeout`]: it fires every
+//!    quarter of it and closes after four in a row that saw no progress (reads and writes
+//!    count it; no clock is read per read or write: `Instant::now` twice per request was 2%
+//!    of the web server's CPU per request, BENCHMARKS.md "Workloads").
 //!
 //! # Pending work
 //!
@@ -47,7 +50,6 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
 
 use hue_runtime::net::{TcpListener, TcpStream};
 use hue_runtime::{Color, Cx, Handle, Handler, Interest, Io, IoEvent, Keyed, TimerId};
@@ -60,6 +62,16 @@ const HIGH_WATER: usize = 1 << 20;
 
 /// Bytes one `read` callback takes from a socket before letting other connections run.
 const READ_BUDGET: usize = 256 * 1024;
+
+/// Looks of the idle timer per [`Limits::idle_timeout`]: a connection closes after this many
+/// in a row that saw no progress, so between the timeout and a look later.
+const IDLE_LOOKS: u32 = 4;
+
+/// How often the idle timer looks, for an idle timeout of `limit` (at least every
+/// millisecond: a timer due at once would fire back to back).
+fn idle_look(limit: std::time::Duration) -> std::time::Duration {
+    (limit / IDLE_LOOKS).max(std::time::Duration::from_millis(1))
+}
 
 /// How the service takes a chunk of input.
 pub(crate) enum Input {
@@ -285,7 +297,12 @@ pub(crate) struct Conn<T> {
     pending: u32,
     /// Requests parsed and not yet answered: each will be answered by one [`Server::send`].
     unanswered: u32,
-    last_active: Option<Instant>,
+    /// Reads and writes that moved bytes, counted for the idle timer.
+    progress: u64,
+    /// `progress` when the idle timer last looked.
+    progress_seen: u64,
+    /// The idle timer's looks in a row that saw no progress.
+    quiet_looks: u32,
     timer: Option<TimerId>,
     /// The service's state for this connection.
     pub(crate) state: T,
@@ -304,7 +321,9 @@ impl<T: Default> Default for Conn<T> {
             draining: false,
             pending: 0,
             unanswered: 0,
-            last_active: None,
+            progress: 0,
+            progress_seen: 0,
+            quiet_looks: 0,
             timer: None,
             state: T::default(),
         }
@@ -468,7 +487,6 @@ impl<S: Service> Server<S> {
         cx.keyed(&self.conns, id, |c| {
             c.open = true;
             c.peer = Some(peer);
-            c.last_active = Some(Instant::now());
         });
         let weak = Arc::downgrade(self);
         let registered = cx.register(
@@ -493,7 +511,7 @@ impl<S: Service> Server<S> {
         };
         self.with_conn(cx, id, |c| c.io = Some(io));
         if let Some(idle) = self.limits.idle_timeout {
-            self.arm_timer(cx, id, idle);
+            self.arm_timer(cx, id, idle_look(idle));
         }
     }
 
@@ -505,7 +523,6 @@ impl<S: Service> Server<S> {
             Deliver,
             Close(Why),
         }
-        let now = Instant::now();
         let mut chunk = Vec::new();
         let step = self.with_conn(cx, id, |c| {
             if c.io.is_none() {
@@ -515,7 +532,7 @@ impl<S: Service> Server<S> {
             if c.out.pending() > 0 {
                 match c.out.flush(ev.source()) {
                     Ok(0) => {}
-                    Ok(_) => c.last_active = Some(now),
+                    Ok(_) => c.progress += 1,
                     Err(_) => return Step::Close(Why::Reset),
                 }
             }
@@ -533,7 +550,7 @@ impl<S: Service> Server<S> {
                         c.peer_closed |= r.eof;
                         more = r.more;
                         if r.got > 0 {
-                            c.last_active = Some(now);
+                            c.progress += 1;
                         }
                     }
                     Err(_) => return Step::Close(Why::Reset),
@@ -641,7 +658,6 @@ impl<S: Service> Server<S> {
             answers,
             then,
         } = reply;
-        let now = Instant::now();
         // Queue behind waiting output, or take the socket and write what waits.
         let direct = self.with_conn(cx, id, |c| {
             c.pending = c.pending.saturating_sub(answers);
@@ -680,7 +696,7 @@ impl<S: Service> Server<S> {
         }
         let after = self.with_conn(cx, id, |c| {
             if wrote > 0 {
-                c.last_active = Some(now);
+                c.progress += 1;
             }
             c.out.push_front(out);
             let mut a = After::default();
@@ -733,20 +749,21 @@ impl<S: Service> Server<S> {
         let Some(limit) = self.limits.idle_timeout else {
             return;
         };
-        let now = Instant::now();
-        let left = self.with_conn(cx, id, |c| {
+        let idle = self.with_conn(cx, id, |c| {
             c.timer = None;
-            if c.pending > 0 {
-                // The server itself is working for this connection: not idle.
-                c.last_active = Some(now);
+            // Working for the connection (input not yet answered) counts as progress.
+            if c.pending > 0 || c.progress != c.progress_seen {
+                c.progress_seen = c.progress;
+                c.quiet_looks = 0;
+                return false;
             }
-            let idle = c.last_active.map_or(limit, |t| now.duration_since(t));
-            limit.checked_sub(idle).filter(|d| !d.is_zero())
+            c.quiet_looks += 1;
+            c.quiet_looks >= IDLE_LOOKS
         });
-        match left {
+        match idle {
             None => {}
-            Some(None) => self.close(cx, id, None, Why::Timeout),
-            Some(Some(rest)) => self.arm_timer(cx, id, rest),
+            Some(true) => self.close(cx, id, None, Why::Timeout),
+            Some(false) => self.arm_timer(cx, id, idle_look(limit)),
         }
     }
 

@@ -150,6 +150,55 @@ fn idle_connections_are_closed_by_the_timeout() {
     assert_healthy(&rt, &server);
 }
 
+/// A download that the client reads slowly is progress: the server's writes count, so the idle
+/// timer leaves it open for as long as bytes move, here about ten timeouts (the idle timer
+/// counts reads and writes instead of reading a clock; without the writes counted, it closed
+/// the connection after its fourth look, mid-body).
+#[test]
+fn a_slow_download_outlives_the_idle_timeout() {
+    let (site, huge) = big_site();
+    let limits = Limits {
+        idle_timeout: Some(Duration::from_millis(200)),
+        ..Limits::default()
+    };
+    let (rt, server) = web(
+        1,
+        ServerConfig {
+            site,
+            limits,
+            ..ServerConfig::default()
+        },
+    );
+    let start = Instant::now();
+    let mut slow = connect(server.addr());
+    slow.write_all(b"GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    // 128 KiB every 10 ms: 24 MiB take about two seconds, far beyond the socket buffers.
+    let mut got = Vec::new();
+    let mut chunk = vec![0u8; 128 << 10];
+    while got.len() < huge.len() {
+        let n = slow.read(&mut chunk).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&chunk[..n]);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let took = start.elapsed();
+    let r = read_response(&mut slow, &mut got);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), huge.len(), "cut off after {took:?}");
+    assert!(r.body == huge, "the slow download's body differs");
+    assert!(
+        took > Duration::from_millis(800),
+        "the download took only {took:?}: not slow enough to outlast the 200 ms timeout"
+    );
+    // (Once the last bytes are in the kernel's buffers the server has nothing left to move,
+    // and the timer may close the connection while the client still reads them: that loses
+    // nothing.)
+    assert_healthy(&rt, &server);
+}
+
 #[test]
 fn connections_over_the_limit_are_refused_cleanly() {
     let limits = Limits {
