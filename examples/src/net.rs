@@ -30,8 +30,8 @@
 //!    it sent, then the connection closes. A socket error closes at once. The idle timer
 //!    closes a connection with no progress for [`Limits::idle_timeout`]: it fires every
 //!    quarter of it and closes after four in a row that saw no progress (reads and writes
-//!    count it; no clock is read per read or write: `Instant::now` twice per request was 2%
-//!    of the web server's CPU per request, BENCHMARKS.md "Workloads").
+//!    count it; no clock is read per read or write, which the web server did twice per
+//!    request, BENCHMARKS.md "Workloads").
 //!
 //! # Pending work
 //!
