@@ -883,6 +883,37 @@ fn colors_whose_runs_are_costly_are_offered_though_each_callback_is_cheap() {
     );
 }
 
+/// One round of a fork on `rt` (8 workers): a `fork` callback in color (`tag`, `round`) queues
+/// 16 `branch` callbacks, each in a color of its own, that sleep for `sleep`. Returns how many
+/// branches each worker ran and the worker that ran the fork.
+fn fork_round(
+    rt: &Runtime,
+    (fork, branch): (Handler, Handler),
+    tag: &'static str,
+    round: u64,
+    sleep: Duration,
+) -> ([u32; 8], usize) {
+    let ran = Arc::new(Mutex::new([0u32; 8]));
+    let forker = Arc::new(Mutex::new(None));
+    let (r, f) = (ran.clone(), forker.clone());
+    rt.spawn(fork.color(Color::of(&(tag, "fork", round))), move |cx| {
+        *f.lock().unwrap() = Some(cx.worker());
+        for i in 0..16u64 {
+            let r = r.clone();
+            cx.spawn(branch.color(Color::of(&(tag, round, i))), move |cx| {
+                std::thread::sleep(sleep);
+                r.lock().unwrap()[cx.worker()] += 1;
+            });
+        }
+    })
+    .unwrap();
+    rt.wait_idle();
+    let ran = *ran.lock().unwrap();
+    assert_eq!(ran.iter().sum::<u32>(), 16);
+    let forker = forker.lock().unwrap().expect("the fork ran");
+    (ran, forker)
+}
+
 #[test]
 fn a_fork_that_wakes_every_sleeper_still_offers_to_the_workers_it_woke() {
     // 16 branches of 2 ms on 8 workers: two waves, each worker running two. A worker that a
@@ -892,23 +923,11 @@ fn a_fork_that_wakes_every_sleeper_still_offers_to_the_workers_it_woke() {
     // them itself (fork-join at 8 workers: three waves or more, 4.5x where 6.4x was possible).
     let rt = Runtime::builder().workers(8).build().unwrap();
     rt.wait_idle();
-    let (fork, branch) = (Handler::new("wave.fork"), Handler::new("wave.branch"));
+    let handlers = (Handler::new("wave.fork"), Handler::new("wave.branch"));
     let mut most = Vec::new();
     for round in 0..12u64 {
-        let ran = Arc::new(Mutex::new([0u32; 8]));
-        let r = ran.clone();
-        rt.spawn(fork.color(Color::of(&("wave.fork", round))), move |cx| {
-            for i in 0..16u64 {
-                let r = r.clone();
-                cx.spawn(branch.color(Color::of(&("wave", round, i))), move |cx| {
-                    std::thread::sleep(Duration::from_millis(2));
-                    r.lock().unwrap()[cx.worker()] += 1;
-                });
-            }
-        })
-        .unwrap();
-        rt.wait_idle();
-        most.push(*ran.lock().unwrap().iter().max().unwrap());
+        let (ran, _) = fork_round(&rt, handlers, "wave", round, Duration::from_millis(2));
+        most.push(*ran.iter().max().unwrap());
     }
     rt.shutdown();
     // Rounds 0 and 1 teach the runtime what a branch costs; after them, most rounds are two
@@ -935,26 +954,11 @@ fn colors_offered_together_wake_a_worker_for_each_costly_one() {
     let mut most_by_others = Vec::new();
     for round in 0..6u64 {
         // A handler per round: its branches' cost is unknown when the fork keeps them.
-        let fork = Handler::new(&format!("first.fork.{round}"));
-        let branch = Handler::new(&format!("first.branch.{round}"));
-        let ran = Arc::new(Mutex::new([0u32; 8]));
-        let forker = Arc::new(Mutex::new(None));
-        let (r, f) = (ran.clone(), forker.clone());
-        rt.spawn(fork.color(Color::of(&("first.fork", round))), move |cx| {
-            *f.lock().unwrap() = Some(cx.worker());
-            for i in 0..16u64 {
-                let r = r.clone();
-                cx.spawn(branch.color(Color::of(&("first", round, i))), move |cx| {
-                    std::thread::sleep(Duration::from_millis(3));
-                    r.lock().unwrap()[cx.worker()] += 1;
-                });
-            }
-        })
-        .unwrap();
-        rt.wait_idle();
-        let ran = *ran.lock().unwrap();
-        let forker = forker.lock().unwrap().unwrap();
-        assert_eq!(ran.iter().sum::<u32>(), 16);
+        let handlers = (
+            Handler::new(&format!("first.fork.{round}")),
+            Handler::new(&format!("first.branch.{round}")),
+        );
+        let (ran, forker) = fork_round(&rt, handlers, "first", round, Duration::from_millis(3));
         let others = (0..8)
             .filter(|&w| w != forker)
             .map(|w| ran[w])
