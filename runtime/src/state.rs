@@ -15,7 +15,7 @@ use crossbeam_utils::CachePadded;
 use crate::intern;
 use crate::mix_hasher::MixHasher;
 use crate::recorder;
-use crate::sync::{SpinGuard, SpinMutex};
+use crate::sync::SpinMutex;
 use hue_formats::{Key, mix};
 
 /// Named state that handlers reach through [`crate::Cx::read`] and [`crate::Cx::write`].
@@ -246,12 +246,12 @@ impl<T> Keyed<T> {
     /// Forgets `key`'s value (when its connection closes, say). Returns whether it had one.
     pub fn remove(&self, key: impl Into<Key>) -> bool {
         let k = key.into().0;
-        lock_shard(self.shard(k)).remove(&k).is_some()
+        self.shard(k).lock().remove(&k).is_some()
     }
 
     /// How many keys have a value.
     pub fn len(&self) -> usize {
-        self.inner.shards.iter().map(|s| lock_shard(s).len()).sum()
+        self.inner.shards.iter().map(|s| s.lock().len()).sum()
     }
 
     /// Whether no key has a value.
@@ -262,7 +262,7 @@ impl<T> Keyed<T> {
     /// Reads `key`'s value from outside any handler. Not recorded.
     pub fn inspect<R>(&self, key: impl Into<Key>, f: impl FnOnce(Option<&T>) -> R) -> R {
         let k = key.into().0;
-        let value = lock_shard(self.shard(k)).get(&k).cloned();
+        let value = self.shard(k).lock().get(&k).cloned();
         match value {
             Some(v) => f(Some(&v.lock().unwrap_or_else(PoisonError::into_inner))),
             None => f(None),
@@ -277,15 +277,12 @@ impl<T> Keyed<T> {
     where
         T: Default,
     {
-        let value = lock_shard(self.shard(key.0))
-            .entry(key.0)
-            .or_default()
-            .clone();
+        let value = self.shard(key.0).lock().entry(key.0).or_default().clone();
         self.access(key, &value, f)
     }
 
     pub(crate) fn with_existing<R>(&self, key: Key, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        let value = lock_shard(self.shard(key.0)).get(&key.0).cloned()?;
+        let value = self.shard(key.0).lock().get(&key.0).cloned()?;
         Some(self.access(key, &value, f))
     }
 
@@ -317,8 +314,4 @@ impl<T> Keyed<T> {
         );
         res
     }
-}
-
-fn lock_shard<T>(s: &Shard<T>) -> SpinGuard<'_, KeyMap<T>> {
-    s.lock()
 }

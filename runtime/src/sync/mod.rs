@@ -20,7 +20,7 @@
 
 mod spin;
 
-pub(crate) use spin::{SpinGuard, SpinMutex};
+pub(crate) use spin::SpinMutex;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
