@@ -58,7 +58,7 @@ pub const INVISIBLE_STATE: &str = "hue sees only state behind `Shared` and `Keye
 pub const MEASURED_ERROR: &str = "measured error at 2 workers on the papers' workloads: \
     -2.9% to +52% (file server within 10%, web server +39% to +52%, pipeline +18% to +35%, \
     both with the load generator on the same 2 cores); on emulated workloads (handlers that \
-    wait) up to 16 workers: all 25 points within 10% (worst -6.5%) (BENCHMARKS.md)";
+    wait) up to 16 workers: all 25 points within 10%, worst -6.5% (BENCHMARKS.md)";
 
 /// The most a prediction for the traced machine has been measured to exceed the real run
 /// (the web server's +52% in [`MEASURED_ERROR`]): a predicted gain below this may be none.
