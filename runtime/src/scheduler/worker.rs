@@ -372,6 +372,9 @@ pub(crate) struct Worker {
     /// work (the time until its next color run is idleness, not cost) or after a run timed
     /// alone ended.
     run_begun: Option<u64>,
+    /// Whether a callback of the running batch queued work into its own color (the color
+    /// then has work when the batch ends).
+    appended: bool,
     /// Color runs since the timing began.
     runs_unsampled: u32,
     /// Color runs in the sample being timed.
@@ -433,6 +436,7 @@ impl Worker {
             ready: Vec::with_capacity(256),
             next_io_look: 0,
             run_begun: None,
+            appended: false,
             runs_unsampled: 0,
             window_runs: 0,
             window_handler: None,
@@ -676,7 +680,14 @@ impl Worker {
                 }
             }
             self.cx.running_ticks.set(0);
-            let kept = inner.colors.release(cq, &mut self.cx.spare.borrow_mut());
+            // A batch that queued work into its own color left the color with work: only the
+            // owner takes from its queue. It stays scheduled without a look at the queue or
+            // the table's shard lock (two of the three hand-offs of a connection's stages).
+            let kept = if std::mem::take(&mut self.appended) {
+                Some(cq)
+            } else {
+                inner.colors.release(cq, &mut self.cx.spare.borrow_mut())
+            };
             cq = match kept {
                 Some(cq) => cq,
                 None => {
@@ -757,7 +768,7 @@ impl Worker {
     /// Appends what the callback that just returned queued into its own color. With tracing
     /// on, those callbacks count as queued now (`now`), when they become visible.
     #[inline]
-    fn flush_own_color(&self, cq: &Runnable, now: u64) {
+    fn flush_own_color(&mut self, cq: &Runnable, now: u64) {
         let mut own = self.cx.own_color.borrow_mut();
         if own.is_empty() {
             return;
@@ -768,6 +779,7 @@ impl Worker {
             }
         }
         cq.extend(&mut own);
+        self.appended = true;
     }
 
     fn run_callback(&mut self, cq: &Runnable, cb: Callback) {
