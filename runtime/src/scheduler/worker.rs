@@ -974,6 +974,11 @@ impl Worker {
                     .timers
                     .fire(&*inner, Instant::now(), Some(&self.cx));
                 drop(driver);
+                if !self.ready.is_empty() {
+                    // Sources to run here: a worker parked off the driver takes it meanwhile,
+                    // so that what becomes ready while this one is busy wakes a worker.
+                    inner.idle.wake_for_driver();
+                }
                 if self.cx.tracing {
                     recorder::with(|r| r.after_park());
                 }
