@@ -442,49 +442,6 @@ fn io_is_served_while_another_worker_runs_a_long_callback() {
     );
 }
 
-/// A worker that leaves the I/O driver with a source to run lets a worker parked elsewhere take
-/// the driver: what becomes ready while the first runs that source's long callback is served
-/// by the other. (Without the hand-over the second worker slept on its parker while nobody
-/// polled, and the answer waited for the long callback.)
-#[test]
-fn io_is_served_while_the_worker_that_polled_runs_a_long_io_callback() {
-    let rt = Runtime::builder().workers(2).build().unwrap();
-    for round in 0..2 {
-        // Both asleep: one in the driver, the other on its parker.
-        assert!(
-            rt.wait_idle_timeout(Duration::from_secs(5)),
-            "round {round}: idle"
-        );
-        let long = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = long.local_addr().unwrap();
-        let (started_tx, started_rx) = std::sync::mpsc::channel();
-        rt.handle()
-            .register(
-                long,
-                Interest::READABLE,
-                Handler::new("long accept").color(Color::fresh()),
-                move |_, ev| {
-                    while ev.source().accept().is_ok() {}
-                    let _ = started_tx.send(());
-                    std::thread::sleep(Duration::from_millis(1500));
-                },
-            )
-            .unwrap();
-        let _client = std::net::TcpStream::connect(addr).unwrap();
-        started_rx.recv().unwrap();
-        let answered = greeting_round_trip(
-            &rt,
-            Handler::new("accept").color(Color::fresh()),
-            Duration::from_secs(5),
-        );
-        assert!(
-            answered < Duration::from_millis(1000),
-            "round {round}: the answer waited {answered:?} for the long callback"
-        );
-    }
-    rt.shutdown();
-}
-
 /// A worker asleep in the I/O driver's `poll` (the only worker, idle) is woken by work queued
 /// from outside and by a timer armed from outside, not only by I/O: the producer wakes it
 /// through the driver's waker.

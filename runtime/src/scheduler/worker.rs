@@ -974,11 +974,15 @@ impl Worker {
                     .timers
                     .fire(&*inner, Instant::now(), Some(&self.cx));
                 drop(driver);
-                if !self.ready.is_empty() {
-                    // Sources to run here: a worker parked off the driver takes it meanwhile,
-                    // so that what becomes ready while this one is busy wakes a worker.
-                    inner.idle.wake_for_driver();
-                }
+                // Nobody is woken to take the driver while this worker runs what it polled: a
+                // worker parked off it stays parked until an offer wakes it, and what becomes
+                // ready meanwhile waits for this one's next look (`IO_LOOK_INTERVAL`, or the
+                // end of a long callback). Waking one on every return with sources (tokio's
+                // way) lifted the workloads bench's web server on 2 workers from 0.88–0.90 to
+                // 0.96 of the ceiling, but under `wrk -t1 -c16` on the same 2 cores the workers
+                // then woke each other 330–420 times per 1000 requests and `hue serve` served
+                // 20% fewer serial, 8% fewer by key; gated by the offer rule's thresholds it
+                // gained nothing (BENCHMARKS.md, "Handing the I/O driver over").
                 if self.cx.tracing {
                     recorder::with(|r| r.after_park());
                 }
