@@ -442,6 +442,145 @@ fn io_is_served_while_another_worker_runs_a_long_callback() {
     );
 }
 
+/// A worker that leaves the I/O driver with a source to run lets a worker parked elsewhere take
+/// the driver: what becomes ready while the first runs that source's long callback is served
+/// by the other. (Without the hand-over the second worker slept on its parker while nobody
+/// polled, and the answer waited for the long callback.) Two rounds, more than
+/// `HANDOVER_MIN_NS` apart.
+#[test]
+fn io_is_served_while_the_worker_that_polled_runs_a_long_io_callback() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    for round in 0..2 {
+        // Both asleep: one in the driver, the other on its parker.
+        assert!(
+            rt.wait_idle_timeout(Duration::from_secs(5)),
+            "round {round}: idle"
+        );
+        let long = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = long.local_addr().unwrap();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        rt.handle()
+            .register(
+                long,
+                Interest::READABLE,
+                Handler::new("long accept").color(Color::fresh()),
+                move |_, ev| {
+                    while ev.source().accept().is_ok() {}
+                    let _ = started_tx.send(());
+                    std::thread::sleep(Duration::from_millis(1500));
+                },
+            )
+            .unwrap();
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        started_rx.recv().unwrap();
+        let answered = greeting_round_trip(
+            &rt,
+            Handler::new("accept").color(Color::fresh()),
+            Duration::from_secs(5),
+        );
+        assert!(
+            answered < Duration::from_millis(1000),
+            "round {round}: the answer waited {answered:?} for the long callback"
+        );
+    }
+    rt.shutdown();
+}
+
+/// An echo server on `rt` whose connections' callbacks run in `color(connection)`.
+fn echo_server(rt: &Runtime, color: fn(u64) -> Color) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let next = Arc::new(AtomicU64::new(0));
+    rt.handle()
+        .register(
+            listener,
+            Interest::READABLE,
+            Handler::new("accept"),
+            move |cx, ev| {
+                while let Ok((stream, _)) = ev.source().accept() {
+                    let conn = next.fetch_add(1, Ordering::SeqCst);
+                    let target = Handler::new("echo").color(color(conn)).key(conn);
+                    cx.register(stream, Interest::READABLE, target, |_, ev| {
+                        let mut buf = [0u8; 512];
+                        loop {
+                            match ev.source().read(&mut buf) {
+                                Ok(0) => return ev.close(),
+                                Ok(n) => ev.source().write_all(&buf[..n]).unwrap(),
+                                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                                Err(_) => return ev.close(),
+                            }
+                        }
+                    })
+                    .unwrap();
+                }
+            },
+        )
+        .unwrap();
+    addr
+}
+
+/// Round trips of `clients` clients at once against `addr`.
+fn echo_round_trips(addr: std::net::SocketAddr, clients: usize, trips: usize) {
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut got = [0u8; 5];
+                for _ in 0..trips {
+                    s.write_all(b"hello").unwrap();
+                    s.read_exact(&mut got).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+/// The driver hand-over's two limits: never for sources whose work all lands in the default
+/// color (a serial program: a second worker in the driver would only queue behind the one
+/// running it, and under a client on the same cores the two woke each other 330–420 times
+/// per 1000 requests), and at most once per 300 µs per worker. With a color per connection it
+/// happens.
+#[test]
+fn the_driver_is_handed_over_for_colored_work_only_and_at_a_bounded_rate() {
+    let handovers =
+        |rt: &Runtime| -> Vec<u64> { rt.metrics().workers.iter().map(|w| w.handovers).collect() };
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let addr = echo_server(&rt, |_| Color::DEFAULT);
+    // One client: every round trip finds the worker that ran the last one parked, the
+    // pattern that hands the driver over most often.
+    echo_round_trips(addr, 1, 2000);
+    assert!(rt.wait_idle_timeout(Duration::from_secs(5)));
+    assert_eq!(
+        handovers(&rt),
+        vec![0, 0],
+        "the driver was handed over for work in the default color"
+    );
+    rt.shutdown();
+
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let addr = echo_server(&rt, |conn| Color::of(&conn));
+    let started = Instant::now();
+    echo_round_trips(addr, 1, 2000);
+    let elapsed = started.elapsed();
+    assert!(rt.wait_idle_timeout(Duration::from_secs(5)));
+    let per_worker = handovers(&rt);
+    assert!(
+        per_worker.iter().sum::<u64>() > 0,
+        "never handed over with a color per connection"
+    );
+    // One per 300 µs per worker, the first at once.
+    let bound = (elapsed.as_micros() / 300) as u64 + 1;
+    assert!(
+        per_worker.iter().all(|&n| n <= bound),
+        "{per_worker:?} hand-overs in {elapsed:?} (at most {bound} per worker)"
+    );
+    rt.shutdown();
+}
+
 /// A worker asleep in the I/O driver's `poll` (the only worker, idle) is woken by work queued
 /// from outside and by a timer armed from outside, not only by I/O: the producer wakes it
 /// through the driver's waker.

@@ -175,6 +175,27 @@ impl Idle {
         }
     }
 
+    /// Wakes one worker parked off the I/O driver if nobody sleeps in it, so that it takes the
+    /// driver: called by a worker that leaves the driver with ready sources to run. Returns
+    /// whether it woke one.
+    pub(crate) fn wake_for_driver(&self) -> bool {
+        fence(Ordering::SeqCst);
+        if self.num_sleeping.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        let mut s = lock(&self.sleepers);
+        if self.driving.load(Ordering::Relaxed) != NOBODY {
+            return false;
+        }
+        match s.pop() {
+            Some(w) => {
+                self.unpark(s, w);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Wakes whoever sleeps in the I/O driver; if nobody does, one worker parked elsewhere, so
     /// that it takes the driver (a timer was armed that is due before anything the driver
     /// waits for).

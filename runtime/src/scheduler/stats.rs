@@ -21,6 +21,9 @@ pub struct WorkerStats {
     pub parks: u64,
     /// Batches run (a batch is up to `batch` callbacks of one color).
     pub batches: u64,
+    /// Times the worker, leaving the I/O driver with sources to run, woke a parked worker to
+    /// take the driver.
+    pub handovers: u64,
 }
 
 /// Published copy of a worker's [`WorkerStats`]. Written only by that worker, read by anyone.
@@ -34,6 +37,7 @@ pub(crate) struct WorkerMetrics {
     steals: AtomicU64,
     parks: AtomicU64,
     batches: AtomicU64,
+    handovers: AtomicU64,
     /// How long the worker has owned a color with callbacks waiting (tracing only; see
     /// `serial_bound.rs`): written when such a backlog starts or ends, read by idle workers.
     pub(crate) backlog: BacklogClock,
@@ -46,6 +50,7 @@ impl WorkerStats {
         to.steals.store(self.steals, Ordering::Relaxed);
         to.parks.store(self.parks, Ordering::Relaxed);
         to.batches.store(self.batches, Ordering::Relaxed);
+        to.handovers.store(self.handovers, Ordering::Relaxed);
     }
 }
 
@@ -57,6 +62,7 @@ impl WorkerMetrics {
             steals: self.steals.load(Ordering::Relaxed),
             parks: self.parks.load(Ordering::Relaxed),
             batches: self.batches.load(Ordering::Relaxed),
+            handovers: self.handovers.load(Ordering::Relaxed),
         }
     }
 }

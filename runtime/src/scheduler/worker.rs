@@ -116,6 +116,12 @@ const COST_EVERY_RUN_NS: u64 = 1_000;
 /// work only into the color itself (a connection's `read`, then its `parse`, then its
 /// `respond`): one run, weighed as one by the offer rule, not three.
 const OWN_CHAIN_MAX: u32 = 4;
+/// The least time between two wake-ups by which a worker hands the I/O driver over
+/// (`Worker::hand_driver_over`). A wake-up costs a few µs of CPU on each side, so at most
+/// about 2% of a core per worker; measured against a client on the same 2 cores (BENCHMARKS.md,
+/// "Handing the I/O driver over"): on every poll, 330–420 wake-ups per 1000 requests and 8–20%
+/// fewer requests served; every 300 µs at most, a few % or less.
+const HANDOVER_MIN_NS: u64 = 300_000;
 /// What a spin that had dropped to nothing grows back to after a short sleep.
 const SPIN_MIN_NS: u64 = 1_000;
 
@@ -335,6 +341,14 @@ impl WorkerContext {
         }
     }
 
+    /// Whether a color this worker keeps is not the default one.
+    fn keeps_a_color_of_its_own(&self) -> bool {
+        self.mine
+            .borrow()
+            .iter()
+            .any(|k| !k.cq.color().is_default())
+    }
+
     /// Puts a runnable color on its home worker's run queue, waking a worker for it.
     fn place(&self, cq: Runnable) {
         let inner = &*self.inner;
@@ -366,6 +380,10 @@ pub(crate) struct Worker {
     /// The clock reading (raw TSC ticks: a tenth of `Instant::now`'s cost here, and this is
     /// asked once per color run) from which a busy worker looks at the I/O driver again.
     next_io_look: u64,
+    /// When this worker may next wake a worker to take the I/O driver (`hand_driver_over`),
+    /// and [`HANDOVER_MIN_NS`] in clock ticks.
+    next_handover: u64,
+    handover_ticks: u64,
     /// `IO_LOOK_INTERVAL` in raw clock ticks.
     io_look_ticks: u64,
     /// When the color runs being timed began (raw clock); `None` after the worker found no
@@ -435,6 +453,8 @@ impl Worker {
             probe: Probe::new(inner_clock.clone(), index),
             ready: Vec::with_capacity(256),
             next_io_look: 0,
+            next_handover: 0,
+            handover_ticks: (HANDOVER_MIN_NS as f64 * inner_clock.ticks_per_sec() / 1e9) as u64,
             run_begun: None,
             appended: false,
             runs_unsampled: 0,
@@ -901,6 +921,28 @@ impl Worker {
 
     /// Queues the callbacks of the sources in `self.ready`; the colors they make runnable are
     /// kept here (`WorkerContext::keep`) and offered to an idle worker only if worth it.
+    /// After a poll whose sources made colors runnable here: wakes a worker parked off the I/O
+    /// driver, if nobody sleeps in it, so that it takes the driver while this one runs them
+    /// and what becomes ready meanwhile wakes a worker (tokio does the same when a worker
+    /// leaves its park with work). Without it the others stayed parked until an offer woke
+    /// them: a release run of the pipeline test served 1600 requests on one worker, and an
+    /// answer waited 1.5 s for the I/O callback of another socket. Not when every color it
+    /// keeps is the default one (all a serial program's work: a second worker in the driver
+    /// would only queue behind this one), and at most once per [`HANDOVER_MIN_NS`].
+    fn hand_driver_over(&mut self, inner: &Inner) {
+        if !self.cx.offers {
+            return;
+        }
+        let now = inner.clock.raw();
+        if now < self.next_handover || !self.cx.keeps_a_color_of_its_own() {
+            return;
+        }
+        if inner.idle.wake_for_driver() {
+            self.next_handover = now + self.handover_ticks;
+            self.stats.handovers += 1;
+        }
+    }
+
     fn dispatch_ready(&mut self) {
         let inner = self.cx.inner.clone();
         inner.reactor.dispatch(&self.ready, &*inner, Some(&self.cx));
@@ -974,19 +1016,14 @@ impl Worker {
                     .timers
                     .fire(&*inner, Instant::now(), Some(&self.cx));
                 drop(driver);
-                // Nobody is woken to take the driver while this worker runs what it polled: a
-                // worker parked off it stays parked until an offer wakes it, and what becomes
-                // ready meanwhile waits for this one's next look (`IO_LOOK_INTERVAL`, or the
-                // end of a long callback). Waking one on every return with sources (tokio's
-                // way) lifted the workloads bench's web server on 2 workers from 0.88–0.90 to
-                // 0.96 of the ceiling, but under `wrk -t1 -c16` on the same 2 cores the workers
-                // then woke each other 330–420 times per 1000 requests and `hue serve` served
-                // 20% fewer serial, 8% fewer by key; gated by the offer rule's thresholds it
-                // gained nothing (BENCHMARKS.md, "Handing the I/O driver over").
+                let polled = !self.ready.is_empty();
                 if self.cx.tracing {
                     recorder::with(|r| r.after_park());
                 }
                 self.dispatch_ready();
+                if polled {
+                    self.hand_driver_over(&inner);
+                }
                 by_producer
             }
             None => {
