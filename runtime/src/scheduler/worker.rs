@@ -43,7 +43,10 @@
 //! 4. **Sleep** ([`Worker::sleep`]) when that finds nothing either, after spinning for up to
 //!    10 µs (adaptive, see `spin_for_work`): announce, look once more, then sleep in the I/O
 //!    driver's `poll` if no other worker holds the driver, else on the parker (the protocol is
-//!    in `idle.rs`, the driver in `reactor.rs`). With tracing on, a worker that still holds
+//!    in `idle.rs`, the driver in `reactor.rs`). A worker that wakes in the driver with
+//!    sources to run in colors other than the default wakes a worker parked off it to take the
+//!    driver meanwhile, at most once per 300 µs ([`Worker::hand_driver_over`]). With tracing
+//!    on, a worker that still holds
 //!    records younger than the recorder's hand-over period sleeps at most until they are due
 //!    (`Recorder::before_park`), then hands them over and sleeps on.
 //!
