@@ -47,19 +47,19 @@ pub const INVISIBLE_STATE: &str = "hue sees only state behind `Shared` and `Keye
 /// --bench accuracy`: uncolored 1-worker trace, suggested policy on 2 workers, median of 5,
 /// 2026-12-06, six runs over three sessions: file server −2.0%, +1.3%, −1.9%, −2.9%, −5.8%,
 /// −0.6%; web server +40%, +52%, +39%, +43%, +42%, +44%; pipeline +30%, +18%, +35%, +33%,
-/// +38%, +33%; the two over-predicted
-/// ones run their second worker on a machine whose other core the in-process load generator
-/// needs, their workers waiting for a CPU about 20% of the time), and beyond this machine's 2
-/// cores on emulated workloads whose handlers wait instead of computing (`--bench emulated`:
-/// the papers' DAG shapes plus a chain and a fork-join, 1-worker trace, same coloring on 2–16
-/// workers, medians of 5, quiet, 2026-12-06): all 25 points within 10% in both runs since
-/// the runtime wakes a sleeper per 50 µs of offered work (worst −4.0% and −6.5%, fork-join at
-/// 8 workers, where the simulator is pessimistic); before that change fork-join at 16 workers
-/// read +8% to +11% (the runtime ran its first round on a few workers).
+/// +38%, +33%; the two over-predicted ones run their second worker on a machine whose other
+/// core the in-process load generator needs, their workers waiting for a CPU 20–29% of the
+/// time), and beyond this machine's 2 cores on emulated workloads whose handlers wait instead
+/// of computing (`--bench emulated`: the papers' DAG shapes plus a chain and a fork-join,
+/// 1-worker trace, same coloring on 2–16 workers, medians of 5, quiet, 2026-12-06): all 25
+/// points within 10% in the four runs since the runtime wakes a sleeper per 50 µs of offered
+/// work (worst −4.0%, −6.5%, −5.0%, −6.7%, fork-join at 8 workers, where the simulator is
+/// pessimistic); before that change fork-join at 16 workers read +8% to +11% (the runtime ran
+/// its first round on a few workers).
 pub const MEASURED_ERROR: &str = "measured error at 2 workers on the papers' workloads: \
     -5.8% to +52% (file server within 10%, web server +39% to +52%, pipeline +18% to +38%, \
     both with the load generator on the same 2 cores); on emulated workloads (handlers that \
-    wait) up to 16 workers: all 25 points within 10%, worst -6.5% (BENCHMARKS.md)";
+    wait) up to 16 workers: all 25 points within 10%, worst -6.7% (BENCHMARKS.md)";
 
 /// The most a prediction for the traced machine has been measured to exceed the real run
 /// (the web server's +52% in [`MEASURED_ERROR`]): a predicted gain below this may be none.

@@ -58,7 +58,7 @@ fn encrypt_by_key_comes_first() {
           16     0.97x (0.97x, 1.00x)  2.47x (2.47x, 2.48x)  span
           64     0.97x (0.97x, 1.00x)  2.47x (2.47x, 2.48x)  span
           held by span: the longest chain of callbacks, with the gaps the trace keeps fixed (for a server, its clients' think time and the network): more cores or colors cannot shorten it.
-        The curve is the simulator alone, on free cores; measured error at 2 workers on the papers' workloads: -5.8% to +52% (file server within 10%, web server +39% to +52%, pipeline +18% to +38%, both with the load generator on the same 2 cores); on emulated workloads (handlers that wait) up to 16 workers: all 25 points within 10%, worst -6.5% (BENCHMARKS.md).
+        The curve is the simulator alone, on free cores; measured error at 2 workers on the papers' workloads: -5.8% to +52% (file server within 10%, web server +39% to +52%, pipeline +18% to +38%, both with the load generator on the same 2 cores); on emulated workloads (handlers that wait) up to 16 workers: all 25 points within 10%, worst -6.7% (BENCHMARKS.md).
 
         1. encrypt: by-key. 0.97x → 1.27x at 4 cores (+0.30x; plain 0.97x → 1.27x)
            83.3% of the work; waited for its color 128.3 µs per call on average (6 calls)
@@ -116,7 +116,7 @@ fn an_unsafe_recorded_coloring_is_fixed_first() {
           64     1.76x (1.76x, 2.00x)  1.97x (1.97x, 2.00x)  span
           held by cores: more cores would help.
           held by span: the longest chain of callbacks, with the gaps the trace keeps fixed (for a server, its clients' think time and the network): more cores or colors cannot shorten it.
-        The curve is the simulator alone, on free cores; measured error at 2 workers on the papers' workloads: -5.8% to +52% (file server within 10%, web server +39% to +52%, pipeline +18% to +38%, both with the load generator on the same 2 cores); on emulated workloads (handlers that wait) up to 16 workers: all 25 points within 10%, worst -6.5% (BENCHMARKS.md).
+        The curve is the simulator alone, on free cores; measured error at 2 workers on the papers' workloads: -5.8% to +52% (file server within 10%, web server +39% to +52%, pipeline +18% to +38%, both with the load generator on the same 2 cores); on emulated workloads (handlers that wait) up to 16 workers: all 25 points within 10%, worst -6.7% (BENCHMARKS.md).
         warning: 1 conflict was recorded: handlers that share state already ran in parallel
         warning: the recorded coloring is unsafe for state `connections`: its handlers ran in different colors, so two of them could touch it at once (`read` by key, `write` default color)
 
