@@ -46,9 +46,9 @@
 //!    in `idle.rs`, the driver in `reactor.rs`). A worker that wakes in the driver with
 //!    sources to run in colors other than the default wakes a worker parked off it to take the
 //!    driver meanwhile, at most once per 300 µs ([`Worker::hand_driver_over`]). With tracing
-//!    on, a worker that still holds
-//!    records younger than the recorder's hand-over period sleeps at most until they are due
-//!    (`Recorder::before_park`), then hands them over and sleeps on.
+//!    on, a worker that still holds records younger than the recorder's hand-over period
+//!    sleeps at most until they are due (`Recorder::before_park`), then hands them over and
+//!    sleeps on.
 //!
 //! # Stopping
 //!
@@ -922,8 +922,6 @@ impl Worker {
         !self.cx.local.is_empty()
     }
 
-    /// Queues the callbacks of the sources in `self.ready`; the colors they make runnable are
-    /// kept here (`WorkerContext::keep`) and offered to an idle worker only if worth it.
     /// After a poll whose sources made colors runnable here: wakes a worker parked off the I/O
     /// driver, if nobody sleeps in it, so that it takes the driver while this one runs them
     /// and what becomes ready meanwhile wakes a worker (tokio does the same when a worker
@@ -946,6 +944,8 @@ impl Worker {
         }
     }
 
+    /// Queues the callbacks of the sources in `self.ready`; the colors they make runnable are
+    /// kept here (`WorkerContext::keep`) and offered to an idle worker only if worth it.
     fn dispatch_ready(&mut self) {
         let inner = self.cx.inner.clone();
         inner.reactor.dispatch(&self.ready, &*inner, Some(&self.cx));
