@@ -163,7 +163,7 @@ pub fn stats(p: &Profile, top: usize) -> String {
         let _ = writeln!(out, "policy: {}", rules.join(", "));
     }
     if let Some(m) = &p.machine {
-        machine_line(m, &mut out);
+        machine_line(m, p.totals.duration(), &mut out);
     }
     if p.totals.callbacks == 0 {
         out.push_str("\nThe trace holds no callbacks: nothing to show.\n");
@@ -502,14 +502,25 @@ pub(crate) fn little_to_gain(r: &Report) -> Option<String> {
     })
 }
 
-/// What the traced machine had room for (see `machine.rs`).
-pub(crate) fn machine_line(m: &MachineUse, out: &mut String) {
+/// What the traced machine had room for (see `machine.rs`). `callbacks_span` is how long the
+/// callbacks ran (first to last, ns): when the machine samples cover much more (a server left
+/// idle before it was stopped), the line says over what time its averages are taken.
+pub(crate) fn machine_line(m: &MachineUse, callbacks_span: u64, out: &mut String) {
     let others = m
         .other_process_cores()
         .map_or_else(|| "not recorded".to_owned(), |o| format!("{o:.2} cores"));
+    let over = if callbacks_span > 0 && m.wall_ns > callbacks_span.saturating_mul(3) / 2 {
+        format!(
+            ", over the {} its samples cover (its callbacks ran within {} of it),",
+            duration(m.wall_ns),
+            duration(callbacks_span)
+        )
+    } else {
+        String::new()
+    };
     let _ = write!(
         out,
-        "On the traced machine ({} cores) the process used {:.2} cores ({:.2} in its workers, {:.2} in its other threads) and other processes {others}",
+        "On the traced machine ({} cores){over} the process used {:.2} cores ({:.2} in its workers, {:.2} in its other threads) and other processes {others}",
         m.cores,
         m.process_cores(),
         m.worker_cores(),
@@ -659,7 +670,7 @@ pub fn suggestions(r: &Report) -> String {
         }
     }
     if let Some(m) = &r.machine {
-        machine_line(m, &mut out);
+        machine_line(m, r.callbacks_span, &mut out);
     }
     if !r.unknown_handlers.is_empty() {
         let _ = writeln!(

@@ -103,6 +103,31 @@ fn a_mostly_idle_process_is_not_said_to_be_bound_by_the_machine() {
     assert!(!stats.contains("at most"), "{stats}");
 }
 
+/// A server traced for a busy second and left idle for nine more before it was stopped: the
+/// machine line's averages cover ten seconds, and it says so beside the callbacks' second
+/// (without it, "0.10 cores" and "mostly idle" read as if they were the busy second's).
+#[test]
+fn machine_averages_over_an_idle_tail_say_what_time_they_cover() {
+    let mut records = testing::one_busy_second(true);
+    records.push(Record::Machine(MachineSample {
+        at: 10 * S,
+        process_cpu: S,
+        machine_cpu: Some(S * 3 / 2),
+        cores: 2,
+        workers_cpu_wait: None,
+    }));
+    let bytes = testing::encode(&records, 1, "test", "", true);
+    let p = Profile::read(&Trace::from_bytes("tail.hue", bytes).unwrap()).unwrap();
+    let stats = text::stats(&p, 5);
+    assert!(
+        stats.contains("On the traced machine (2 cores), over the 10.00 s its samples cover (its callbacks ran within 999.80 ms of it), the process used 0.10 cores"),
+        "{stats}"
+    );
+    // A trace whose samples cover its callbacks' time says nothing of it.
+    let (_, busy) = profile(true);
+    assert!(!text::stats(&busy, 5).contains("its samples cover"));
+}
+
 /// Eight connections' 100 µs callbacks, all in the default color (one `work` handler, keyed
 /// by connection), traced on a 2-core machine where the process used one core and other
 /// processes `others` cores: by key is suggested.
