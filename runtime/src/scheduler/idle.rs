@@ -157,64 +157,56 @@ impl Idle {
     /// Wakes `preferred` if it sleeps, else any sleeper if `any` is set. Returns whether it
     /// woke one.
     pub(crate) fn wake(&self, preferred: Option<usize>, any: bool) -> bool {
-        fence(Ordering::SeqCst);
-        if self.num_sleeping.load(Ordering::SeqCst) == 0 {
-            return false;
-        }
-        let mut s = lock(&self.sleepers);
-        let pos = preferred
-            .and_then(|p| s.iter().position(|&w| w == p))
-            .or_else(|| (any && !s.is_empty()).then(|| s.len() - 1));
-        match pos {
-            Some(i) => {
-                let w = s.swap_remove(i);
-                self.unpark(s, w);
-                true
-            }
-            None => false,
-        }
+        self.wake_picked(|s, _| {
+            preferred
+                .and_then(|p| s.iter().position(|&w| w == p))
+                .or_else(|| (any && !s.is_empty()).then(|| s.len() - 1))
+        })
     }
 
     /// Wakes one worker parked off the I/O driver if nobody sleeps in it, so that it takes the
     /// driver: called by a worker that leaves the driver with ready sources to run. Returns
     /// whether it woke one.
     pub(crate) fn wake_for_driver(&self) -> bool {
-        fence(Ordering::SeqCst);
-        if self.num_sleeping.load(Ordering::SeqCst) == 0 {
-            return false;
-        }
-        let mut s = lock(&self.sleepers);
-        if self.driving.load(Ordering::Relaxed) != NOBODY {
-            return false;
-        }
-        match s.pop() {
-            Some(w) => {
-                self.unpark(s, w);
-                true
+        self.wake_picked(|s, driving| {
+            if driving == NOBODY {
+                s.len().checked_sub(1)
+            } else {
+                None
             }
-            None => false,
-        }
+        })
     }
 
     /// Wakes whoever sleeps in the I/O driver; if nobody does, one worker parked elsewhere, so
     /// that it takes the driver (a timer was armed that is due before anything the driver
-    /// waits for).
+    /// waits for). If nobody sleeps, a worker will look at the timers before it does.
     pub(crate) fn wake_driver(&self) {
+        self.wake_picked(|s, driving| {
+            if driving == NOBODY {
+                s.len().checked_sub(1)
+            } else {
+                s.iter().position(|&w| w == driving)
+            }
+        });
+    }
+
+    /// Step 2 of the protocol for every kind of wake-up: after the producer's fence, if anyone
+    /// sleeps, takes the sleeper `pick` chooses (an index into `sleepers`, given the list and
+    /// who sleeps in the driver, both read under the lock) off the list and wakes it. Returns
+    /// whether it woke one.
+    fn wake_picked(&self, pick: impl FnOnce(&[usize], usize) -> Option<usize>) -> bool {
         fence(Ordering::SeqCst);
         if self.num_sleeping.load(Ordering::SeqCst) == 0 {
-            // Nobody sleeps: a worker will look at the timers before it does.
-            return;
+            return false;
         }
         let mut s = lock(&self.sleepers);
-        let d = self.driving.load(Ordering::Relaxed);
-        let pos = if d == NOBODY {
-            s.len().checked_sub(1)
-        } else {
-            s.iter().position(|&w| w == d)
-        };
-        if let Some(i) = pos {
-            let w = s.swap_remove(i);
-            self.unpark(s, w);
+        match pick(&s, self.driving.load(Ordering::Relaxed)) {
+            Some(i) => {
+                let w = s.swap_remove(i);
+                self.unpark(s, w);
+                true
+            }
+            None => false,
         }
     }
 
