@@ -26,8 +26,9 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
-    /// Write the recolor policy that applies every suggestion (on top of the policy the trace
-    /// ran under) to FILE; try it with `hue demo --policy FILE` or `HUE_RECOLOR=FILE`.
+    /// Write the advised recolor policy to FILE: every suggestion, on top of the policy the
+    /// trace ran under; where the traced machine leaves nothing to gain, that policy with the
+    /// suggestions as comments. Try it with `hue demo --policy FILE` or `HUE_RECOLOR=FILE`.
     #[arg(long, value_name = "FILE")]
     write_policy: Option<PathBuf>,
 }
@@ -47,10 +48,12 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
     }
     out.flush()?;
     if let Some(path) = &args.write_policy {
-        std::fs::write(path, report.policy.to_toml())
+        std::fs::write(path, text::advised_policy_toml(&report))
             .with_context(|| format!("cannot write the policy to {}", path.display()))?;
         let what = if report.suggestions.is_empty() {
             "no suggestions; wrote the policy the trace ran under"
+        } else if report.advised != report.policy {
+            "nothing to gain on the traced machine; wrote the policy the trace ran under, with the suggestions as comments,"
         } else {
             "wrote the suggested policy"
         };

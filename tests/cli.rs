@@ -434,6 +434,75 @@ fn suggest_writes_a_policy_that_hue_can_load() {
     );
 }
 
+/// Where the traced machine leaves nothing to gain (a load generator took the other core),
+/// `--write-policy` writes the policy the trace ran under, the suggestion as a comment, and
+/// says so; `--cores 4` writes the suggestion itself.
+#[test]
+fn suggest_writes_the_traced_policy_where_the_machine_has_no_room() {
+    use hue_formats::trace::{MachineSample, Record};
+    let dir = TempDir::new("suggest-no-room");
+    // 64 keyed 100 µs callbacks in the default color on one of 2 cores; others used 0.9.
+    let mut spec = String::new();
+    for i in 0..64u64 {
+        spec.push_str(&format!(
+            "{} work q=0 s={} e={} k={} outside cpu=100\n",
+            i + 1,
+            i * 100,
+            (i + 1) * 100,
+            i % 8
+        ));
+    }
+    let mut records = hue_testkit::spec::records(&spec);
+    records.push(Record::Machine(MachineSample {
+        at: 6_400_000,
+        process_cpu: 6_400_000,
+        machine_cpu: Some(12_160_000),
+        cores: 2,
+        workers_cpu_wait: None,
+    }));
+    let t = dir.join("busy.hue");
+    std::fs::write(&t, hue_testkit::encode(&records, 1, "test", "", true)).unwrap();
+    let policy = dir.join("p.toml");
+    let run = hue_in(
+        dir.path(),
+        &["suggest", path_str(&t), "--write-policy", path_str(&policy)],
+    );
+    run.assert_success();
+    assert!(
+        run.stdout.contains("Nothing to gain on the traced machine"),
+        "{run:?}"
+    );
+    assert_eq!(
+        run.stderr,
+        format!(
+            "hue: nothing to gain on the traced machine; wrote the policy the trace ran under, with the suggestions as comments, to {}\n",
+            policy.display()
+        ),
+        "{run:?}"
+    );
+    let text = std::fs::read_to_string(&policy).unwrap();
+    assert!(text.contains("\n# work = \"by-key\"\n"), "{text}");
+    let parsed = hue_runtime::Policy::load(&policy)
+        .unwrap_or_else(|e| panic!("the written policy does not load: {e}\n{text}"));
+    assert_eq!(parsed.rules().count(), 0, "{text}");
+
+    let run = hue_in(
+        dir.path(),
+        &[
+            "suggest",
+            path_str(&t),
+            "--cores",
+            "4",
+            "--write-policy",
+            path_str(&policy),
+        ],
+    );
+    run.assert_success();
+    let parsed = hue_runtime::Policy::load(&policy).unwrap();
+    let rules: Vec<String> = parsed.rules().map(|(h, r)| format!("{h} = {r}")).collect();
+    assert_eq!(rules, ["work = by-key"], "{run:?}");
+}
+
 #[test]
 fn suggest_json_is_a_report_for_the_requested_cores() {
     let t = trace();

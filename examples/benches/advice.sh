@@ -5,10 +5,13 @@
 #
 # 1. Traces the demo web server as written (`--coloring serial`: every stage in the default
 #    color) on WORKERS workers under `wrk -t1 -cCONNS` for SECS seconds.
-# 2. Asks `hue suggest` for a policy for that trace at WORKERS cores and keeps what it predicted.
-# 3. Runs the server serial and under that policy, alternating which goes first, ROUNDS times
+# 2. Asks `hue suggest` for the advised policy for that trace at WORKERS cores (`--write-policy`)
+#    and keeps what it said. Where it found nothing to gain on the traced machine, the advised
+#    policy keeps the serial coloring and carries the suggestions as comments: the script then
+#    also tries "every suggestion", those rules uncommented, as a user who ignored it would.
+# 3. Runs the server serial and under each policy, rotating which goes first, ROUNDS times
 #    (default 5), each under the same wrk load with no trace, and prints the requests/s of every
-#    run, the medians, their ratio and the range of the per-round ratios.
+#    run, the medians, their ratios to serial and the range of the per-round ratios.
 #
 # The client cycles through the server's small cached files (`/files/0.html` .. `/files/15.html`,
 # 512 B to 8 KiB). wrk runs on the same machine, so it takes CPU from the server: both sides
@@ -64,29 +67,52 @@ serve --trace "$dir/serial.hue" >/dev/null
 echo "--- hue suggest said (at $WORKERS cores) ---"
 cat "$dir/suggest.txt"
 echo "--- the policy it wrote ---"
-grep -v '^#' "$dir/policy.toml" | sed '/^$/d'
+cat "$dir/policy.toml"
 echo "---"
-
-printf '%5s  %14s  %14s  %6s\n' round "serial req/s" "policy req/s" ratio
-serials=()
-policies=()
-ratios=()
-for r in $(seq 1 "$ROUNDS"); do
-    if [ $((r % 2)) -eq 1 ]; then
-        a=$(serve); b=$(serve --policy "$dir/policy.toml")
-    else
-        b=$(serve --policy "$dir/policy.toml"); a=$(serve)
-    fi
-    ratio=$(echo "$b / $a" | bc -l)
-    serials+=("$a"); policies+=("$b"); ratios+=("$ratio")
-    printf '%5d  %14.0f  %14.0f  %6.3f\n' "$r" "$a" "$b" "$ratio"
-done
+names=(serial advised)
+args=("" "--policy $dir/policy.toml")
+if grep -q '^# Left out' "$dir/policy.toml"; then
+    # The rules it left out, uncommented: what following every suggestion anyway would run.
+    sed -E 's/^# ([^ #]+ = .+)$/\1/' "$dir/policy.toml" >"$dir/all.toml"
+    names+=("every suggestion")
+    args+=("--policy $dir/all.toml")
+fi
+n=${#names[@]}
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 lo() { printf '%s\n' "$@" | sort -g | head -1; }
 hi() { printf '%s\n' "$@" | sort -g | tail -1; }
+
+printf '%5s' round
+for name in "${names[@]}"; do printf '  %18s' "$name req/s"; done
+for name in "${names[@]:1}"; do printf '  %18s' "$name / serial"; done
+echo
+declare -A rates
+for r in $(seq 1 "$ROUNDS"); do
+    # Rotate which arm goes first, so that drift over time falls on each alike.
+    for k in $(seq 0 $((n - 1))); do
+        i=$(((k + r - 1) % n))
+        # shellcheck disable=SC2086 # the arguments are words
+        rates[$r,$i]=$(serve ${args[$i]})
+    done
+    printf '%5d' "$r"
+    for i in $(seq 0 $((n - 1))); do printf '  %18.0f' "${rates[$r,$i]}"; done
+    for i in $(seq 1 $((n - 1))); do printf '  %18.3f' "$(echo "${rates[$r,$i]} / ${rates[$r,0]}" | bc -l)"; done
+    echo
+done
+serials=()
+for r in $(seq 1 "$ROUNDS"); do serials+=("${rates[$r,0]}"); done
 ms=$(median "${serials[@]}")
-mp=$(median "${policies[@]}")
-printf 'median: serial %.0f req/s, policy %.0f req/s: policy / serial %.3f (per-round ratios %.3f .. %.3f, median %.3f)\n' \
-    "$ms" "$mp" "$(echo "$mp / $ms" | bc -l)" "$(lo "${ratios[@]}")" "$(hi "${ratios[@]}")" "$(median "${ratios[@]}")"
+printf 'median: serial %.0f req/s\n' "$ms"
+for i in $(seq 1 $((n - 1))); do
+    vs=(); ratios=()
+    for r in $(seq 1 "$ROUNDS"); do
+        vs+=("${rates[$r,$i]}")
+        ratios+=("$(echo "${rates[$r,$i]} / ${rates[$r,0]}" | bc -l)")
+    done
+    mp=$(median "${vs[@]}")
+    printf 'median: %s %.0f req/s: %s / serial %.3f (per-round ratios %.3f .. %.3f, median %.3f)\n' \
+        "${names[$i]}" "$mp" "${names[$i]}" "$(echo "$mp / $ms" | bc -l)" \
+        "$(lo "${ratios[@]}")" "$(hi "${ratios[@]}")" "$(median "${ratios[@]}")"
+done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

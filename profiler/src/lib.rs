@@ -77,7 +77,8 @@ pub use sim::{
 };
 pub use suggest::{
     BLOCKING_CPU_RATIO, Blocking, CURVE, CurvePoint, INVISIBLE_STATE, MEASURED_ERROR,
-    MEASURED_OVERESTIMATE, NotSuggested, Options, Report, Suggestion, suggest, suggest_with,
+    MEASURED_OVERESTIMATE, NotSuggested, Options, RECOLORING_TOLL, Report, Suggestion, suggest,
+    suggest_with,
 };
 pub use trace::Trace;
 pub use units::{duration, quoted_list};

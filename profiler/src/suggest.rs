@@ -65,6 +65,20 @@ pub const MEASURED_ERROR: &str = "measured error at 2 workers on the papers' wor
 /// (the web server's +52% in [`MEASURED_ERROR`]): a predicted gain below this may be none.
 pub const MEASURED_OVERESTIMATE: f64 = 0.52;
 
+/// What recoloring was measured to cost a server whose machine had no core to spare, as a
+/// share of its throughput, rounded up: the least room (free cores,
+/// [`MachineUse::speedup_bound`]) beyond `1.0` the traced machine must leave for [`suggest`]
+/// to advise recoloring on it. Measured with a real client (`examples/benches/advice.sh`:
+/// `hue serve` under `wrk -t1 -c16` on the same 2 cores, the by-key policy `hue suggest`
+/// wrote against the serial server, alternating runs, medians of 9, three sessions,
+/// 2026-12-06): 0.943x, 0.955x, 0.958x of serial where the machine left room for 1.06x, so
+/// the colors took 10–11% of its throughput (per round up to 16%); per request +7% server
+/// CPU (hue's color table, policy lookups and clock reads +140 ns, the kernel +160 ns for
+/// replies that leave one connection at a time) and +6% client CPU — costs a trace of the
+/// serial program cannot show, so the simulator (which charges colors
+/// [`crate::sim::COLOR_COST_NS`] or the runtime's own measurement) does not.
+pub const RECOLORING_TOLL: f64 = 0.12;
+
 /// A callback blocks if it is off the CPU for more than this share of a wall time of 1 ms or
 /// more (the runtime's flag in `recorder.rs`; `hue stats`' "blocking" column).
 pub const BLOCKING_CPU_RATIO: f64 = 0.5;
@@ -220,6 +234,19 @@ pub struct Report {
     /// program's clients ([`MachineUse::speedup_bound_if_clients`]); `None` where that is not
     /// lower.
     pub validated_if_clients: Option<f64>,
+    /// `Some(figure)` when the suggestions are ranked for the traced machine and it leaves
+    /// nothing to gain: its figure with every suggestion ([`validated_if_clients`], else
+    /// [`validated`]) is under `1 +` [`RECOLORING_TOLL`], what colors were measured to cost
+    /// a server on a machine with no core to spare. Then [`advised`](Self::advised) keeps the
+    /// coloring the trace ran under (with only the safety fixes).
+    ///
+    /// [`validated_if_clients`]: Self::validated_if_clients
+    /// [`validated`]: Self::validated
+    pub no_room: Option<f64>,
+    /// The policy to run on the machine the suggestions are ranked for: [`policy`](Self::policy)
+    /// (every suggestion), or where the traced machine has [`no_room`](Self::no_room), the
+    /// policy the trace ran under with the safety fixes alone.
+    pub advised: Policy,
     /// The curve: the ranked core count and the larger ones of [`Options::curve`].
     pub curve: Vec<CurvePoint>,
     /// Handlers named (by the trace, its policy or [`Options::program_handlers`]) that never
@@ -480,30 +507,13 @@ pub fn suggest_with(
         s.rank = i + 1;
     }
 
-    // 4. All together.
-    let mut combined: Vec<(String, Rule)> = Vec::new();
-    for s in &ranked {
-        let changes: Vec<(String, Rule)> = s
-            .assessment
-            .rules
-            .iter()
-            .filter(|(n, _)| !combined.iter().any(|(m, _)| m == n))
-            .cloned()
-            .collect();
-        let clash = s
-            .assessment
-            .rules
-            .iter()
-            .any(|(n, r)| combined.iter().any(|(m, q)| m == n && q != r));
-        if clash {
-            continue;
-        }
-        let mut trial = combined.clone();
-        trial.extend(changes);
-        if check_policy(profile, &merge(&current, &trial)).is_empty() {
-            combined = trial;
-        }
-    }
+    // 4. All together; and the safety fixes alone (what a machine with no room is advised).
+    let combined = combine(profile, &current, ranked.iter());
+    let fixes_only = combine(
+        profile,
+        &current,
+        ranked.iter().filter(|s| s.fixes.is_some()),
+    );
     let all_coloring = (!combined.is_empty()).then(|| Coloring::with_policy(policy_of(&combined)));
     // The curve: the ranked count and larger ones, as recorded and with every suggestion;
     // and the recorded coloring on the traced workers, which the validated figure compares
@@ -557,6 +567,14 @@ pub fn suggest_with(
         let c = profile.machine.as_ref()?.speedup_bound_if_clients()?;
         (c < v).then_some(c)
     });
+    let no_room = validated_if_clients
+        .or(validated)
+        .filter(|&v| v < 1.0 + RECOLORING_TOLL);
+    let advised = if no_room.is_some() {
+        merge(&current, &fixes_only)
+    } else {
+        merge(&current, &combined)
+    };
     let mut unknown_handlers: Vec<String> = profile.unseen_handlers.clone();
     let named = current
         .rules()
@@ -585,6 +603,8 @@ pub fn suggest_with(
         validated,
         validated_by_machine,
         validated_if_clients,
+        no_room,
+        advised,
         curve,
         unknown_handlers,
         current: before,
@@ -601,6 +621,39 @@ pub fn suggest_with(
         callbacks_span: profile.totals.duration(),
         sample: predictor.sample().cloned(),
     })
+}
+
+/// The rules of `suggestions`, best first, that go together: a suggestion whose rules clash
+/// with an earlier one's, or would make the policy unsafe with them, is left out.
+fn combine<'a>(
+    profile: &Profile,
+    current: &Policy,
+    suggestions: impl Iterator<Item = &'a Suggestion>,
+) -> Vec<(String, Rule)> {
+    let mut combined: Vec<(String, Rule)> = Vec::new();
+    for s in suggestions {
+        let changes: Vec<(String, Rule)> = s
+            .assessment
+            .rules
+            .iter()
+            .filter(|(n, _)| !combined.iter().any(|(m, _)| m == n))
+            .cloned()
+            .collect();
+        let clash = s
+            .assessment
+            .rules
+            .iter()
+            .any(|(n, r)| combined.iter().any(|(m, q)| m == n && q != r));
+        if clash {
+            continue;
+        }
+        let mut trial = combined.clone();
+        trial.extend(changes);
+        if check_policy(profile, &merge(current, &trial)).is_empty() {
+            combined = trial;
+        }
+    }
+    combined
 }
 
 /// A suggestion before it is simulated.

@@ -459,11 +459,17 @@ fn suggestions(r: &Report, speedup: &Speedup, h: &mut String) -> Result<()> {
             figure(h, &crate::chart::speedup_svg(&one)?);
         }
     }
-    if !r.suggestions.is_empty() {
+    if !r.suggestions.is_empty() && r.advised == r.policy {
         let _ = writeln!(
             h,
             "<p>A policy with every suggestion (<code>hue suggest FILE --write-policy hue-recolor.toml</code> writes it):</p>\n<pre>{}</pre>",
             esc(&r.policy.to_toml())
+        );
+    } else if !r.suggestions.is_empty() {
+        let _ = writeln!(
+            h,
+            "<p>The advised policy for the traced machine, with every suggestion as comments for a machine with free cores (<code>hue suggest FILE --write-policy hue-recolor.toml</code> writes it):</p>\n<pre>{}</pre>",
+            esc(&crate::text::advised_policy_toml(r))
         );
     }
     if !r.not_suggested.is_empty() {

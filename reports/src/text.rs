@@ -491,8 +491,31 @@ pub(crate) fn traced_machine(r: &Report) -> Option<String> {
 
 /// The warning that the traced machine leaves little to gain: what its figure with every
 /// suggestion (the lower, if the other processes are the program's clients) is within the
-/// predictions' measured overestimate; `None` otherwise or without that figure.
+/// predictions' measured overestimate; where it is under what recoloring was measured to cost
+/// a server with no core to spare ([`Report::no_room`]), that there is nothing to gain and
+/// what the advised policy keeps. `None` otherwise or without that figure.
 pub(crate) fn little_to_gain(r: &Report) -> Option<String> {
+    if let Some(v) = r.no_room {
+        let by = if r.validated_by_machine {
+            "its free cores allow"
+        } else {
+            "the simulator predicts"
+        };
+        let clients = if r.validated_if_clients.is_some() {
+            " (its other processes counted as its clients)"
+        } else {
+            ""
+        };
+        let fixes = if r.suggestions.iter().any(|s| s.fixes.is_some()) {
+            ", with the safety fixes alone"
+        } else {
+            ""
+        };
+        return Some(format!(
+            "Nothing to gain on the traced machine: with every suggestion {by} at most {v:.2}x{clients}, and recoloring took 10-11% of a server's throughput where no core was free (`hue serve` under `wrk` on the same 2 cores: 0.94x-0.96x of serial with room for 1.06x; BENCHMARKS.md), so hue advises it there only above {:.2}x. The advised policy (--write-policy) keeps the coloring the trace ran under{fixes}; the suggestions are for a machine with free cores: rank them for one with --cores N.",
+            1.0 + hue_profiler::RECOLORING_TOLL
+        ));
+    }
     let low = r.validated_if_clients.or(r.validated)?;
     (low < 1.0 + hue_profiler::MEASURED_OVERESTIMATE).then(|| {
         format!(
@@ -500,6 +523,32 @@ pub(crate) fn little_to_gain(r: &Report) -> Option<String> {
             hue_profiler::MEASURED_OVERESTIMATE * 100.0
         )
     })
+}
+
+/// The `hue-recolor.toml` that `hue suggest --write-policy` writes: the advised policy
+/// ([`Report::advised`]); where it leaves suggestions out (the traced machine has no room),
+/// their rules follow as comments, with why.
+pub fn advised_policy_toml(r: &Report) -> String {
+    let mut out = r.advised.to_toml();
+    let left_out: Vec<String> = r
+        .policy
+        .rules()
+        .filter(|(h, rule)| r.advised.rule(h) != Some(*rule))
+        .map(|(h, rule)| format!("# {}\n", hue_formats::rule_line(h, rule)))
+        .collect();
+    if let (Some(v), false) = (r.no_room, left_out.is_empty()) {
+        let _ = write!(
+            out,
+            "\n# Left out: the traced machine leaves nothing to gain (at most {v:.2}x with every\n\
+             # suggestion; hue advises recoloring there only above {:.2}x, and `hue suggest`\n\
+             # says why). On a machine with free cores, every suggestion is:\n",
+            1.0 + hue_profiler::RECOLORING_TOLL
+        );
+        for line in left_out {
+            out.push_str(&line);
+        }
+    }
+    out
 }
 
 /// What the traced machine had room for (see `machine.rs`). `callbacks_span` is how long the
@@ -752,7 +801,11 @@ pub fn suggestions(r: &Report) -> String {
         }
     }
     if !r.suggestions.is_empty() {
-        out.push_str("\nPolicy with every suggestion (write it with --write-policy FILE):\n");
+        out.push_str(if r.advised == r.policy {
+            "\nPolicy with every suggestion (write it with --write-policy FILE):\n"
+        } else {
+            "\nPolicy with every suggestion, for a machine with free cores (--write-policy FILE writes the advised policy, with these rules as comments):\n"
+        });
         for line in r.policy.to_toml().lines() {
             if line.is_empty() {
                 out.push('\n');

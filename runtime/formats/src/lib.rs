@@ -31,4 +31,4 @@ pub mod telemetry;
 pub mod trace;
 
 pub use color::{Color, Key, StableHasher, mix};
-pub use policy::{POLICY_VERSION, Policy, PolicyError, Rule};
+pub use policy::{POLICY_VERSION, Policy, PolicyError, Rule, rule_line};

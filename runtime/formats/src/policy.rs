@@ -184,6 +184,12 @@ fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
 
+/// One rule as a `hue-recolor.toml` line's text (no newline): `handler = rule`, the handler
+/// quoted where TOML needs it.
+pub fn rule_line(handler: &str, rule: &Rule) -> String {
+    format!("{} = {}", toml_key(handler), rule.to_toml())
+}
+
 fn toml_key(s: &str) -> String {
     let bare = !s.is_empty()
         && s.chars()
@@ -313,7 +319,8 @@ impl Policy {
             if let Some(n) = note(h) {
                 out.push_str(&format!("# {}\n", n.replace('\n', " ")));
             }
-            out.push_str(&format!("{} = {}\n", toml_key(h), r.to_toml()));
+            out.push_str(&rule_line(h, r));
+            out.push('\n');
         }
         out
     }
@@ -322,7 +329,8 @@ impl Policy {
     pub fn to_toml(&self) -> String {
         let mut out = format!("version = {POLICY_VERSION}\n\n[rules]\n");
         for (h, r) in &self.rules {
-            out.push_str(&format!("{} = {}\n", toml_key(h), r.to_toml()));
+            out.push_str(&rule_line(h, r));
+            out.push('\n');
         }
         out
     }
