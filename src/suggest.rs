@@ -48,7 +48,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
     }
     out.flush()?;
     if let Some(path) = &args.write_policy {
-        std::fs::write(path, text::advised_policy_toml(&report))
+        std::fs::write(path, report.advised_toml())
             .with_context(|| format!("cannot write the policy to {}", path.display()))?;
         let what = if report.suggestions.is_empty() {
             "no suggestions; wrote the policy the trace ran under"

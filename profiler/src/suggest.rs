@@ -286,6 +286,32 @@ pub struct Report {
 }
 
 impl Report {
+    /// The `hue-recolor.toml` to write for the machine the suggestions are ranked for
+    /// (`hue suggest --write-policy`, `hue top`): the [`advised`](Self::advised) policy; where
+    /// it leaves suggestions out (the traced machine has [`no_room`](Self::no_room)), their
+    /// rules follow as comments, with why.
+    pub fn advised_toml(&self) -> String {
+        let mut out = self.advised.to_toml();
+        let left_out: Vec<String> = self
+            .policy
+            .rules()
+            .filter(|(h, rule)| self.advised.rule(h) != Some(*rule))
+            .map(|(h, rule)| format!("# {}\n", hue_formats::rule_line(h, rule)))
+            .collect();
+        if let (Some(v), false) = (self.no_room, left_out.is_empty()) {
+            out.push_str(&format!(
+                "\n# Left out: the traced machine leaves nothing to gain (at most {v:.2}x with every\n\
+                 # suggestion; hue advises recoloring there only above {:.2}x, and `hue suggest`\n\
+                 # says why). On a machine with free cores, every suggestion is:\n",
+                1.0 + RECOLORING_TOLL
+            ));
+            for line in left_out {
+                out.push_str(&line);
+            }
+        }
+        out
+    }
+
     /// The report as pretty-printed JSON (durations in ns, speedups as ratios).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))

@@ -469,7 +469,7 @@ fn suggestions(r: &Report, speedup: &Speedup, h: &mut String) -> Result<()> {
         let _ = writeln!(
             h,
             "<p>The advised policy for the traced machine, with every suggestion as comments for a machine with free cores (<code>hue suggest FILE --write-policy hue-recolor.toml</code> writes it):</p>\n<pre>{}</pre>",
-            esc(&crate::text::advised_policy_toml(r))
+            esc(&r.advised_toml())
         );
     }
     if !r.not_suggested.is_empty() {

@@ -525,32 +525,6 @@ pub(crate) fn little_to_gain(r: &Report) -> Option<String> {
     })
 }
 
-/// The `hue-recolor.toml` that `hue suggest --write-policy` writes: the advised policy
-/// ([`Report::advised`]); where it leaves suggestions out (the traced machine has no room),
-/// their rules follow as comments, with why.
-pub fn advised_policy_toml(r: &Report) -> String {
-    let mut out = r.advised.to_toml();
-    let left_out: Vec<String> = r
-        .policy
-        .rules()
-        .filter(|(h, rule)| r.advised.rule(h) != Some(*rule))
-        .map(|(h, rule)| format!("# {}\n", hue_formats::rule_line(h, rule)))
-        .collect();
-    if let (Some(v), false) = (r.no_room, left_out.is_empty()) {
-        let _ = write!(
-            out,
-            "\n# Left out: the traced machine leaves nothing to gain (at most {v:.2}x with every\n\
-             # suggestion; hue advises recoloring there only above {:.2}x, and `hue suggest`\n\
-             # says why). On a machine with free cores, every suggestion is:\n",
-            1.0 + hue_profiler::RECOLORING_TOLL
-        );
-        for line in left_out {
-            out.push_str(&line);
-        }
-    }
-    out
-}
-
 /// What the traced machine had room for (see `machine.rs`). `callbacks_span` is how long the
 /// callbacks ran (first to last, ns): when the machine samples cover much more (a server left
 /// idle before it was stopped), the line says over what time its averages are taken.

@@ -247,7 +247,7 @@ fn a_machine_with_no_room_is_advised_to_keep_its_coloring() {
         "{out}"
     );
     // What `--write-policy` writes: the traced (empty) policy, the suggestion commented out.
-    let toml = text::advised_policy_toml(&report);
+    let toml = report.advised_toml();
     assert!(toml.contains("\n# work = \"by-key\"\n"), "{toml}");
     assert!(toml.contains("# Left out: the traced machine leaves nothing to gain (at most 1.05x"));
     let read = hue_formats::Policy::parse(&toml, "hue-recolor.toml").unwrap();
@@ -270,7 +270,7 @@ fn a_machine_with_no_room_is_advised_to_keep_its_coloring() {
     let report = suggest(&trace, &p, &options).unwrap();
     assert_eq!(report.no_room, None);
     assert_eq!(report.advised, report.policy);
-    let toml = text::advised_policy_toml(&report);
+    let toml = report.advised_toml();
     assert!(toml.contains("\nwork = \"by-key\"\n"), "{toml}");
     assert!(!toml.contains('#'), "{toml}");
 }
@@ -342,7 +342,7 @@ fn a_machine_with_no_room_is_still_advised_the_safety_fixes() {
         out.contains("keeps the coloring the trace ran under, with the safety fixes alone"),
         "{out}"
     );
-    let toml = text::advised_policy_toml(&report);
+    let toml = report.advised_toml();
     assert!(toml.contains("\nwrite = \"by-key\"\n"), "{toml}");
     assert!(toml.contains("\n# encrypt = \"by-key\"\n"), "{toml}");
 }

@@ -554,10 +554,12 @@ impl App {
         };
         let what = if a.report.suggestions.is_empty() {
             "no suggestions: wrote the policy the trace ran under"
+        } else if a.report.advised != a.report.policy {
+            "nothing to gain on the traced machine: wrote the policy the trace ran under, the suggestions as comments,"
         } else {
             "wrote the suggested policy"
         };
-        self.ui.message = Some(match write_new(&path, &a.report.policy.to_toml()) {
+        self.ui.message = Some(match write_new(&path, &a.report.advised_toml()) {
             Ok(()) => format!(
                 "{what} to {}; try it: HUE_RECOLOR={} your-program",
                 path.display(),

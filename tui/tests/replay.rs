@@ -210,3 +210,72 @@ fn the_overview_shows_the_serialization_bound_time_the_callbacks_make() {
     assert!(row("w0").contains("100% busy   0% serial"), "{screen}");
     assert!(row("w1").contains("0% busy  50% serial"), "{screen}");
 }
+
+/// Replaying a trace whose machine had no room for the suggestions (8 cores, other processes
+/// on 6.5 of them: at most 8 / 7.5 = 1.07x if they are its clients), the speedup view says
+/// there is nothing to gain there, and the policy `hue top` writes keeps the traced coloring
+/// with the suggestion as a comment.
+#[test]
+fn a_trace_whose_machine_had_no_room_is_advised_to_keep_its_coloring() {
+    use hue_formats::trace::MachineSample;
+    let mut spec = String::new();
+    for i in 0..64u64 {
+        spec.push_str(&format!(
+            "{} work q=0 s={} e={} k={} outside cpu=100\n",
+            i + 1,
+            i * 100,
+            (i + 1) * 100,
+            i % 8
+        ));
+    }
+    let mut records = hue_testkit::spec::records(&spec);
+    let wall = 6_400_000u64;
+    records.push(Record::Machine(MachineSample {
+        at: wall,
+        process_cpu: wall,
+        machine_cpu: Some(wall * 15 / 2),
+        cores: 8,
+        workers_cpu_wait: None,
+    }));
+    let dir = std::env::temp_dir().join(format!("hue-tui-no-room-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("busy.hue");
+    std::fs::write(&path, hue_testkit::encode(&records, 1, "test", "", true)).unwrap();
+    let analysis = hue_tui::source::analysis::analyze(&path).unwrap();
+    assert!(
+        (analysis.report.no_room.unwrap() - 8.0 / 7.5).abs() < 0.01,
+        "{:?}",
+        analysis.report
+    );
+    let opened = replay::open(&path).unwrap();
+    let mut app = hue_tui::App::new(hue_tui::state::Model::new(hue_tui::state::Mode::Replay {
+        path: path.clone(),
+        header: opened.header.clone(),
+    }));
+    let (snaps, _) = opened.read_all();
+    app.apply(hue_tui::source::Event::Snapshots(snaps));
+    app.apply(hue_tui::source::Event::ReplayEnd { stopped: None });
+    app.apply(hue_tui::source::Event::Analysis(Box::new(Ok(analysis))));
+    app.ui.tab = Tab::Speedup;
+    let screen = common::draw(&app, 200, 40);
+    assert!(
+        screen
+            .contains("nothing to gain on the traced machine: at most 1.07x with the suggestions"),
+        "{screen}"
+    );
+    app.write_policy(&dir);
+    let text = std::fs::read_to_string(dir.join("hue-recolor.toml")).unwrap();
+    assert!(text.contains("\n# work = \"by-key\"\n"), "{text}");
+    assert!(
+        hue_formats::Policy::parse(&text, "hue-recolor.toml")
+            .unwrap()
+            .is_empty(),
+        "{text}"
+    );
+    let said = app.ui.message.clone().unwrap();
+    assert!(
+        said.starts_with("nothing to gain on the traced machine: wrote the policy the trace ran under, the suggestions as comments, to "),
+        "{said}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

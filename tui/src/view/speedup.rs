@@ -132,6 +132,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             m.cores
         )));
     }
+    if let Some(v) = a.report.no_room {
+        lines.push(Line::from(format!(
+            "nothing to gain on the traced machine: at most {v:.2}x with the suggestions, and hue advises recoloring there only above {:.2}x (what it was measured to cost a server with no core free); the policy written keeps the traced coloring, the suggestions as comments",
+            1.0 + hue_profiler::RECOLORING_TOLL
+        )));
+    }
     if let Some(sample) = &a.report.sample {
         lines.push(Line::from(sample.sentence()));
     }
