@@ -29,8 +29,12 @@ pub const IDLE_PROCESS_CORES: f64 = 0.5;
 pub struct MachineUse {
     /// Cores online on the traced machine.
     pub cores: u16,
-    /// Wall time the samples cover, ns.
+    /// Wall time the averages are taken over, ns: the machine samples around the callbacks'
+    /// time, from the last sample before the first callback to the first after the last.
     pub wall_ns: u64,
+    /// Wall time all the machine samples cover, from the trace's start, ns (more than
+    /// [`wall_ns`](Self::wall_ns) where the program idled before or after its callbacks).
+    pub samples_ns: u64,
     /// CPU time of the whole process, ns.
     pub process_cpu_ns: u64,
     /// CPU time of the runtime's workers (from the worker samples), ns.
@@ -130,31 +134,89 @@ pub const CLIENT_CORES: f64 = 0.05;
 /// Folds machine and worker samples into a [`MachineUse`].
 #[derive(Default)]
 pub(crate) struct MachineFold {
-    last: Option<hue_formats::trace::MachineSample>,
+    /// The machine samples (cumulative since the trace began), in time order.
+    samples: Vec<hue_formats::trace::MachineSample>,
+    /// The workers' CPU time by when their samples ended, in [`WORKER_CPU_BUCKET_NS`] buckets
+    /// (an hour's trace: 360 000 of them).
+    workers_cpu: Vec<u64>,
     workers_cpu_ns: u64,
 }
 
+/// The resolution of the workers' CPU time over a window, ns.
+const WORKER_CPU_BUCKET_NS: u64 = 10_000_000;
+
 impl MachineFold {
     pub(crate) fn machine(&mut self, m: &hue_formats::trace::MachineSample) {
-        // Samples are cumulative: the latest holds the whole run (a lost one loses nothing).
-        if self.last.is_none_or(|l| m.at >= l.at) {
-            self.last = Some(*m);
+        // Samples are cumulative and come in time order; one out of order (never written so
+        // by the runtime) is dropped rather than trusted.
+        if self.samples.last().is_none_or(|l| m.at >= l.at) {
+            self.samples.push(*m);
         }
     }
 
-    pub(crate) fn worker_cpu(&mut self, ns: u64) {
+    /// A worker sample's CPU time, `ns`, over an interval that ended at `end`.
+    pub(crate) fn worker_cpu(&mut self, end: u64, ns: u64) {
         self.workers_cpu_ns += ns;
+        let i = usize::try_from(end / WORKER_CPU_BUCKET_NS).unwrap_or(usize::MAX);
+        // A time past a day of trace is a broken record: counted in the total only.
+        if i < 8_640_000 {
+            if self.workers_cpu.len() <= i {
+                self.workers_cpu.resize(i + 1, 0);
+            }
+            self.workers_cpu[i] += ns;
+        }
     }
 
-    pub(crate) fn finish(self) -> Option<MachineUse> {
-        let m = self.last?;
+    /// What the machine gave the process while its callbacks ran, from `first` to `last`
+    /// (ns; the first callback queued, the last one ended): between the last sample at or
+    /// before `first` (or the trace's start) and the first at or after `last` (or the last
+    /// sample), so that a server's idle time before its load came and after it left does not
+    /// water the averages down.
+    pub(crate) fn finish(self, first: u64, last: u64) -> Option<MachineUse> {
+        use hue_formats::trace::MachineSample;
+        let end = *self.samples.last()?;
+        let from = self
+            .samples
+            .iter()
+            .rev()
+            .find(|p| p.at <= first)
+            .copied()
+            .unwrap_or_default();
+        let to = self
+            .samples
+            .iter()
+            .find(|p| p.at >= last)
+            .copied()
+            .unwrap_or(end);
+        let (a, b) = if to.at > from.at {
+            (from, to)
+        } else {
+            (MachineSample::default(), end)
+        };
+        let process_cpu_ns = b.process_cpu.saturating_sub(a.process_cpu);
+        // The workers' CPU over the window: all of it if the window is the whole trace (the
+        // last worker samples may end after the last machine sample).
+        let workers = if a.at == 0 && b.at == end.at {
+            self.workers_cpu_ns
+        } else {
+            // Samples that ended after `a`, up to `b` (to a bucket).
+            let bucket = |t: u64| {
+                usize::try_from(t / WORKER_CPU_BUCKET_NS)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(1)
+                    .min(self.workers_cpu.len())
+            };
+            self.workers_cpu[bucket(a.at)..bucket(b.at)].iter().sum()
+        };
+        let diff = |x: Option<u64>, y: Option<u64>| Some(y?.saturating_sub(x.unwrap_or(0)));
         Some(MachineUse {
-            cores: m.cores,
-            wall_ns: m.at,
-            process_cpu_ns: m.process_cpu,
-            workers_cpu_ns: self.workers_cpu_ns.min(m.process_cpu),
-            machine_cpu_ns: m.machine_cpu,
-            workers_cpu_wait_ns: m.workers_cpu_wait,
+            cores: end.cores,
+            wall_ns: b.at - a.at,
+            samples_ns: end.at,
+            process_cpu_ns,
+            workers_cpu_ns: workers.min(process_cpu_ns),
+            machine_cpu_ns: diff(a.machine_cpu, b.machine_cpu),
+            workers_cpu_wait_ns: diff(a.workers_cpu_wait, b.workers_cpu_wait),
         })
     }
 }
@@ -168,6 +230,7 @@ mod tests {
         MachineUse {
             cores,
             wall_ns: s as u64,
+            samples_ns: s as u64,
             process_cpu_ns: (process * s) as u64,
             workers_cpu_ns: (workers * s) as u64,
             machine_cpu_ns: machine.map(|m| (m * s) as u64),

@@ -277,9 +277,6 @@ pub struct Report {
     /// What the traced machine gave the process: the predictions assume `cores` free cores,
     /// this says how much more throughput the traced machine itself has room for.
     pub machine: Option<MachineUse>,
-    /// How long the trace's callbacks ran, first to last, ns (what `machine`'s averages are
-    /// set against when its samples cover much more).
-    pub callbacks_span: u64,
     /// How the predictions sampled the trace, if it was long enough to be sampled
     /// ([`Sampling`]); `None`: they simulated all of it.
     pub sample: Option<Sample>,
@@ -644,7 +641,6 @@ pub fn suggest_with(
         color_cost: profile.color_cost(),
         warnings,
         machine: profile.machine.clone(),
-        callbacks_span: profile.totals.duration(),
         sample: predictor.sample().cloned(),
     })
 }

@@ -234,7 +234,7 @@ fn summary(p: &Profile, h: &mut String) {
         match &p.machine {
             Some(m) => {
                 let mut line = String::new();
-                crate::text::machine_line(m, p.totals.duration(), &mut line);
+                crate::text::machine_line(m, &mut line);
                 line.trim_end().replace('\n', " ")
             }
             None => match p.cores {

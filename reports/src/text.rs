@@ -163,7 +163,7 @@ pub fn stats(p: &Profile, top: usize) -> String {
         let _ = writeln!(out, "policy: {}", rules.join(", "));
     }
     if let Some(m) = &p.machine {
-        machine_line(m, p.totals.duration(), &mut out);
+        machine_line(m, &mut out);
     }
     if p.totals.callbacks == 0 {
         out.push_str("\nThe trace holds no callbacks: nothing to show.\n");
@@ -525,18 +525,18 @@ pub(crate) fn little_to_gain(r: &Report) -> Option<String> {
     })
 }
 
-/// What the traced machine had room for (see `machine.rs`). `callbacks_span` is how long the
-/// callbacks ran (first to last, ns): when the machine samples cover much more (a server left
-/// idle before it was stopped), the line says over what time its averages are taken.
-pub(crate) fn machine_line(m: &MachineUse, callbacks_span: u64, out: &mut String) {
+/// What the traced machine had room for (see `machine.rs`). Its averages are over the time
+/// the callbacks ran; where the machine samples cover much more (a server left idle before
+/// its load came or after it left), the line says so.
+pub(crate) fn machine_line(m: &MachineUse, out: &mut String) {
     let others = m
         .other_process_cores()
         .map_or_else(|| "not recorded".to_owned(), |o| format!("{o:.2} cores"));
-    let over = if callbacks_span > 0 && m.wall_ns > callbacks_span.saturating_mul(3) / 2 {
+    let over = if m.samples_ns > m.wall_ns.saturating_mul(3) / 2 {
         format!(
-            ", over the {} its samples cover (its callbacks ran within {} of it),",
+            ", while its callbacks ran ({} of the {} its samples cover),",
             duration(m.wall_ns),
-            duration(callbacks_span)
+            duration(m.samples_ns)
         )
     } else {
         String::new()
@@ -693,7 +693,7 @@ pub fn suggestions(r: &Report) -> String {
         }
     }
     if let Some(m) = &r.machine {
-        machine_line(m, r.callbacks_span, &mut out);
+        machine_line(m, &mut out);
     }
     if !r.unknown_handlers.is_empty() {
         let _ = writeln!(

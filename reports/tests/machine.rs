@@ -103,25 +103,62 @@ fn a_mostly_idle_process_is_not_said_to_be_bound_by_the_machine() {
     assert!(!stats.contains("at most"), "{stats}");
 }
 
-/// A server traced for a busy second and left idle for nine more before it was stopped: the
-/// machine line's averages cover ten seconds, and it says so beside the callbacks' second
-/// (without it, "0.10 cores" and "mostly idle" read as if they were the busy second's).
+/// A server traced idle for three seconds before its load came, busy for two, and left idle
+/// for five more before it was stopped: the machine line's averages are over the two busy
+/// seconds, and it says what part of the samples' time that is (averaged over all ten, "0.21
+/// cores" and "mostly idle" read as the busy seconds', and hid a machine with no room).
 #[test]
-fn machine_averages_over_an_idle_tail_say_what_time_they_cover() {
-    let mut records = testing::one_busy_second(true);
-    records.push(Record::Machine(MachineSample {
-        at: 10 * S,
-        process_cpu: S,
-        machine_cpu: Some(S * 3 / 2),
-        cores: 2,
-        workers_cpu_wait: None,
-    }));
+fn machine_averages_are_over_the_time_the_callbacks_ran() {
+    // Twenty keyed 100 ms callbacks from 3 s to 5 s (times in µs).
+    let mut spec = String::new();
+    for i in 0..20u64 {
+        let s = 3_000_000 + i * 100_000;
+        spec.push_str(&format!(
+            "{} work q=3000000 s={s} e={} k={} outside cpu=100000\n",
+            i + 1,
+            s + 100_000,
+            i % 4
+        ));
+    }
+    let mut records = hue_testkit::spec::records(&spec);
+    // Every second: 0.01 cores idle, 1 core busy (0.8 in the worker), others 0.9 busy.
+    let (mut process, mut machine) = (0u64, 0u64);
+    for t in 1..=10u64 {
+        let busy = (4..=5).contains(&t);
+        process += if busy { S } else { S / 100 };
+        machine += if busy { S * 19 / 10 } else { S / 100 };
+        records.push(Record::Sample(WorkerSample {
+            worker: 0,
+            start: (t - 1) * S,
+            end: t * S,
+            busy: if busy { S * 8 / 10 } else { 0 },
+            parked: if busy { S / 5 } else { S },
+            callbacks: if busy { 10 } else { 0 },
+            steals: 0,
+            cpu: if busy { S * 8 / 10 } else { 0 },
+        }));
+        records.push(Record::Machine(MachineSample {
+            at: t * S,
+            process_cpu: process,
+            machine_cpu: Some(machine),
+            cores: 2,
+            workers_cpu_wait: None,
+        }));
+    }
     let bytes = testing::encode(&records, 1, "test", "", true);
-    let p = Profile::read(&Trace::from_bytes("tail.hue", bytes).unwrap()).unwrap();
+    let trace = Trace::from_bytes("idle-around.hue", bytes).unwrap();
+    let p = Profile::read(&trace).unwrap();
     let stats = text::stats(&p, 5);
     assert!(
-        stats.contains("On the traced machine (2 cores), over the 10.00 s its samples cover (its callbacks ran within 999.80 ms of it), the process used 0.10 cores"),
+        stats.contains("On the traced machine (2 cores), while its callbacks ran (2.00 s of the 10.00 s its samples cover), the process used 1.00 cores (0.80 in its workers, 0.20 in its other threads) and other processes 0.90 cores: there, throughput can grow at most 1.10x over the traced run, whatever the coloring; at most 1.05x if the other processes are its clients"),
         "{stats}"
+    );
+    // So the advice for that machine is to keep the coloring.
+    let report = suggest(&trace, &p, &Options::default()).unwrap();
+    assert!(
+        report.no_room.is_some_and(|v| (v - 2.0 / 1.9).abs() < 0.01),
+        "{}",
+        text::suggestions(&report)
     );
     // A trace whose samples cover its callbacks' time says nothing of it.
     let (_, busy) = profile(true);

@@ -381,7 +381,7 @@ impl Ingest {
         w.parked += s.parked;
         w.cpu += s.cpu;
         w.steals += s.steals;
-        self.machine.worker_cpu(s.cpu);
+        self.machine.worker_cpu(s.end, s.cpu);
     }
 
     pub(crate) fn finish(mut self, reading: Reading) -> Profile {
@@ -519,6 +519,7 @@ impl Ingest {
             totals.first = 0;
         }
         totals.dropped = self.workers.iter().map(|w| w.stats.dropped).sum();
+        let machine = self.machine.finish(totals.first, totals.last);
         let overhead = Overhead {
             per_callback: self.overhead_sum.checked_div(self.overhead_n).unwrap_or(0),
             per_callback_samples: self.overhead_n,
@@ -560,7 +561,7 @@ impl Ingest {
             states,
             intervals: self.timeline.intervals(),
             overhead,
-            machine: self.machine.finish(),
+            machine,
             batch: self.header.batch,
             stealing: self.header.stealing,
             color_cost_ns: self.header.color_cost_ns,

@@ -236,7 +236,7 @@ pub struct EventRecord {
 }
 
 /// CPU use of the process and the machine, cumulative; written once per sampling interval.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MachineSample {
     /// When, in trace time.
     pub at: u64,
