@@ -439,29 +439,10 @@ fn suggest_writes_a_policy_that_hue_can_load() {
 /// says so; `--cores 4` writes the suggestion itself.
 #[test]
 fn suggest_writes_the_traced_policy_where_the_machine_has_no_room() {
-    use hue_formats::trace::{MachineSample, Record};
     let dir = TempDir::new("suggest-no-room");
     // 64 keyed 100 µs callbacks in the default color on one of 2 cores; others used 0.9.
-    let mut spec = String::new();
-    for i in 0..64u64 {
-        spec.push_str(&format!(
-            "{} work q=0 s={} e={} k={} outside cpu=100\n",
-            i + 1,
-            i * 100,
-            (i + 1) * 100,
-            i % 8
-        ));
-    }
-    let mut records = hue_testkit::spec::records(&spec);
-    records.push(Record::Machine(MachineSample {
-        at: 6_400_000,
-        process_cpu: 6_400_000,
-        machine_cpu: Some(12_160_000),
-        cores: 2,
-        workers_cpu_wait: None,
-    }));
     let t = dir.join("busy.hue");
-    std::fs::write(&t, hue_testkit::encode(&records, 1, "test", "", true)).unwrap();
+    std::fs::write(&t, hue_testkit::keyed_work_on_a_shared_machine(2, 0.9)).unwrap();
     let policy = dir.join("p.toml");
     let run = hue_in(
         dir.path(),

@@ -169,26 +169,7 @@ fn machine_averages_are_over_the_time_the_callbacks_ran() {
 /// by connection), traced on a 2-core machine where the process used one core and other
 /// processes `others` cores: by key is suggested.
 fn keyed_work_on_a_shared_machine(others: f64) -> (Trace, Profile) {
-    let mut spec = String::new();
-    for i in 0..64u64 {
-        spec.push_str(&format!(
-            "{} work q=0 s={} e={} k={} outside cpu=100\n",
-            i + 1,
-            i * 100,
-            (i + 1) * 100,
-            i % 8
-        ));
-    }
-    let mut records = hue_testkit::spec::records(&spec);
-    let wall = 6_400_000u64;
-    records.push(Record::Machine(MachineSample {
-        at: wall,
-        process_cpu: wall,
-        machine_cpu: Some(((1.0 + others) * wall as f64) as u64),
-        cores: 2,
-        workers_cpu_wait: None,
-    }));
-    let bytes = testing::encode(&records, 1, "test", "", true);
+    let bytes = testing::keyed_work_on_a_shared_machine(2, others);
     let trace = Trace::from_bytes("shared.hue", bytes).unwrap();
     let profile = Profile::read(&trace).unwrap();
     (trace, profile)

@@ -217,30 +217,10 @@ fn the_overview_shows_the_serialization_bound_time_the_callbacks_make() {
 /// with the suggestion as a comment.
 #[test]
 fn a_trace_whose_machine_had_no_room_is_advised_to_keep_its_coloring() {
-    use hue_formats::trace::MachineSample;
-    let mut spec = String::new();
-    for i in 0..64u64 {
-        spec.push_str(&format!(
-            "{} work q=0 s={} e={} k={} outside cpu=100\n",
-            i + 1,
-            i * 100,
-            (i + 1) * 100,
-            i % 8
-        ));
-    }
-    let mut records = hue_testkit::spec::records(&spec);
-    let wall = 6_400_000u64;
-    records.push(Record::Machine(MachineSample {
-        at: wall,
-        process_cpu: wall,
-        machine_cpu: Some(wall * 15 / 2),
-        cores: 8,
-        workers_cpu_wait: None,
-    }));
     let dir = std::env::temp_dir().join(format!("hue-tui-no-room-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("busy.hue");
-    std::fs::write(&path, hue_testkit::encode(&records, 1, "test", "", true)).unwrap();
+    std::fs::write(&path, hue_testkit::keyed_work_on_a_shared_machine(8, 6.5)).unwrap();
     let analysis = hue_tui::source::analysis::analyze(&path).unwrap();
     assert!(
         (analysis.report.no_room.unwrap() - 8.0 / 7.5).abs() < 0.01,

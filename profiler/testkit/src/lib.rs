@@ -682,3 +682,30 @@ pub fn write_server_loop(
 pub fn one_busy_second_file(machine_samples: bool) -> Vec<u8> {
     encode(&one_busy_second(machine_samples), 1, "test", "", true)
 }
+
+/// A `.hue` file of one worker: 64 callbacks of 100 µs of a `work` handler, all in the
+/// default color and keyed by connection (8 keys), queued at once (so by key is what a
+/// suggestion would make of them), traced on a machine of `cores` cores where the process used
+/// one core and other processes `others` cores.
+pub fn keyed_work_on_a_shared_machine(cores: u16, others: f64) -> Vec<u8> {
+    let mut text = String::new();
+    for i in 0..64u64 {
+        text.push_str(&format!(
+            "{} work q=0 s={} e={} k={} outside cpu=100\n",
+            i + 1,
+            i * 100,
+            (i + 1) * 100,
+            i % 8
+        ));
+    }
+    let mut records = spec::records(&text);
+    let wall = 6_400_000u64;
+    records.push(Record::Machine(hue_formats::trace::MachineSample {
+        at: wall,
+        process_cpu: wall,
+        machine_cpu: Some(((1.0 + others) * wall as f64) as u64),
+        cores,
+        workers_cpu_wait: None,
+    }));
+    encode(&records, 1, "test", "", true)
+}
