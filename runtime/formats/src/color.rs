@@ -21,16 +21,6 @@ const FRESH_BIT: u64 = 1 << 63;
 
 static NEXT_FRESH: AtomicU64 = AtomicU64::new(1);
 
-/// Fresh colors a thread takes from [`NEXT_FRESH`] at once: one shared atomic add per this
-/// many fresh colors instead of one per color (a callback in a color of its own is one of
-/// the runtime's hot paths).
-const FRESH_BLOCK: u64 = 256;
-
-std::thread_local! {
-    /// The next fresh color of this thread's block, and the block's end.
-    static FRESH: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
-}
-
 impl Color {
     /// The default, serial color.
     pub const DEFAULT: Color = Color(0);
@@ -47,21 +37,7 @@ impl Color {
 
     /// A color no other call to `fresh` returns in this process.
     pub fn fresh() -> Color {
-        let n = FRESH
-            .try_with(|f| {
-                let (next, end) = f.get();
-                if next < end {
-                    f.set((next + 1, end));
-                    next
-                } else {
-                    let start = NEXT_FRESH.fetch_add(FRESH_BLOCK, Ordering::Relaxed);
-                    f.set((start + 1, start + FRESH_BLOCK));
-                    start
-                }
-            })
-            // A thread whose locals are gone (in a destructor): one at a time.
-            .unwrap_or_else(|_| NEXT_FRESH.fetch_add(1, Ordering::Relaxed));
-        Color(FRESH_BIT | n)
+        Color(FRESH_BIT | NEXT_FRESH.fetch_add(1, Ordering::Relaxed))
     }
 
     /// The color with this raw value (as recorded in a trace).
@@ -189,33 +165,6 @@ mod tests {
         let b = Color::fresh();
         assert_ne!(a, b);
         assert_ne!(a.raw() & FRESH_BIT, 0);
-    }
-
-    /// Threads take fresh colors in blocks: no two threads' blocks overlap, however many
-    /// colors each takes (several blocks' worth, so that blocks run out while others take).
-    #[test]
-    fn fresh_colors_are_unique_across_threads() {
-        let per_thread = FRESH_BLOCK as usize * 5 + 7;
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                std::thread::spawn(move || {
-                    (0..per_thread).map(|_| Color::fresh()).collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut all: Vec<Color> = threads
-            .into_iter()
-            .flat_map(|t| t.join().unwrap())
-            .collect();
-        all.extend((0..per_thread).map(|_| Color::fresh()));
-        let n = all.len();
-        assert!(
-            all.iter()
-                .all(|c| c.raw() & FRESH_BIT != 0 && !c.is_default())
-        );
-        all.sort();
-        all.dedup();
-        assert_eq!(all.len(), n, "a fresh color was given twice");
     }
 
     #[test]
