@@ -137,8 +137,8 @@ pub(crate) struct MachineFold {
     /// The machine samples (cumulative since the trace began), in time order.
     samples: Vec<hue_formats::trace::MachineSample>,
     /// The workers' CPU time by when their samples ended, in [`WORKER_CPU_BUCKET_NS`] buckets
-    /// (an hour's trace: 360 000 of them).
-    workers_cpu: Vec<u64>,
+    /// (as many as there are worker samples at most, however their times read).
+    workers_cpu: std::collections::BTreeMap<u64, u64>,
     workers_cpu_ns: u64,
 }
 
@@ -157,14 +157,10 @@ impl MachineFold {
     /// A worker sample's CPU time, `ns`, over an interval that ended at `end`.
     pub(crate) fn worker_cpu(&mut self, end: u64, ns: u64) {
         self.workers_cpu_ns += ns;
-        let i = usize::try_from(end / WORKER_CPU_BUCKET_NS).unwrap_or(usize::MAX);
-        // A time past a day of trace is a broken record: counted in the total only.
-        if i < 8_640_000 {
-            if self.workers_cpu.len() <= i {
-                self.workers_cpu.resize(i + 1, 0);
-            }
-            self.workers_cpu[i] += ns;
-        }
+        *self
+            .workers_cpu
+            .entry(end / WORKER_CPU_BUCKET_NS)
+            .or_default() += ns;
     }
 
     /// What the machine gave the process while its callbacks ran, from `first` to `last`
@@ -200,13 +196,11 @@ impl MachineFold {
             self.workers_cpu_ns
         } else {
             // Samples that ended after `a`, up to `b` (to a bucket).
-            let bucket = |t: u64| {
-                usize::try_from(t / WORKER_CPU_BUCKET_NS)
-                    .unwrap_or(usize::MAX)
-                    .saturating_add(1)
-                    .min(self.workers_cpu.len())
-            };
-            self.workers_cpu[bucket(a.at)..bucket(b.at)].iter().sum()
+            let (from, to) = (a.at / WORKER_CPU_BUCKET_NS, b.at / WORKER_CPU_BUCKET_NS);
+            self.workers_cpu
+                .range(from + 1..=to)
+                .map(|(_, ns)| ns)
+                .sum()
         };
         let diff = |x: Option<u64>, y: Option<u64>| Some(y?.saturating_sub(x.unwrap_or(0)));
         Some(MachineUse {

@@ -235,9 +235,10 @@ pub struct Report {
     /// lower.
     pub validated_if_clients: Option<f64>,
     /// `Some(figure)` when the suggestions are ranked for the traced machine and it leaves
-    /// nothing to gain: its figure with every suggestion ([`validated_if_clients`], else
-    /// [`validated`]) is under `1 +` [`RECOLORING_TOLL`], what colors were measured to cost
-    /// a server on a machine with no core to spare. Then [`advised`](Self::advised) keeps the
+    /// nothing to gain: the room its free cores leave with every suggestion
+    /// ([`validated_if_clients`], else [`validated`] where the machine set it) is under
+    /// `1 +` [`RECOLORING_TOLL`], what colors were measured to cost a server on a machine with
+    /// no core to spare. Then [`advised`](Self::advised) keeps the
     /// coloring the trace ran under (with only the safety fixes).
     ///
     /// [`validated_if_clients`]: Self::validated_if_clients
@@ -590,8 +591,10 @@ pub fn suggest_with(
         let c = profile.machine.as_ref()?.speedup_bound_if_clients()?;
         (c < v).then_some(c)
     });
+    // The toll was measured on a machine with no core free: it is charged against the
+    // machine's room, not against a small gain the simulator finds on free cores.
     let no_room = validated_if_clients
-        .or(validated)
+        .or(validated.filter(|_| validated_by_machine))
         .filter(|&v| v < 1.0 + RECOLORING_TOLL);
     let advised = if no_room.is_some() {
         merge(&current, &fixes_only)

@@ -496,11 +496,6 @@ pub(crate) fn traced_machine(r: &Report) -> Option<String> {
 /// what the advised policy keeps. `None` otherwise or without that figure.
 pub(crate) fn little_to_gain(r: &Report) -> Option<String> {
     if let Some(v) = r.no_room {
-        let by = if r.validated_by_machine {
-            "its free cores allow"
-        } else {
-            "the simulator predicts"
-        };
         let clients = if r.validated_if_clients.is_some() {
             " (its other processes counted as its clients)"
         } else {
@@ -512,7 +507,7 @@ pub(crate) fn little_to_gain(r: &Report) -> Option<String> {
             ""
         };
         return Some(format!(
-            "Nothing to gain on the traced machine: with every suggestion {by} at most {v:.2}x{clients}, and recoloring took 10-11% of a server's throughput where no core was free (`hue serve` under `wrk` on the same 2 cores: 0.94x-0.96x of serial with room for 1.06x; BENCHMARKS.md), so hue advises it there only above {:.2}x. The advised policy (--write-policy) keeps the coloring the trace ran under{fixes}; the suggestions are for a machine with free cores: rank them for one with --cores N.",
+            "Nothing to gain on the traced machine: with every suggestion its free cores allow at most {v:.2}x{clients}, and recoloring took 10-11% of a server's throughput where no core was free (`hue serve` under `wrk` on the same 2 cores: 0.94x-0.96x of serial with room for 1.06x; BENCHMARKS.md), so hue advises it there only above {:.2}x. The advised policy (--write-policy) keeps the coloring the trace ran under{fixes}; the suggestions are for a machine with free cores: rank them for one with --cores N.",
             1.0 + hue_profiler::RECOLORING_TOLL
         ));
     }
