@@ -27,8 +27,9 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// Write the advised recolor policy to FILE: every suggestion, on top of the policy the
-    /// trace ran under; where the traced machine leaves nothing to gain, that policy with the
-    /// suggestions as comments. Try it with `hue demo --policy FILE` or `HUE_RECOLOR=FILE`.
+    /// trace ran under; ranked for a traced machine that leaves nothing to gain, the policy
+    /// the trace ran under alone (and any safety fix), the suggestions as comments. Try it
+    /// with `hue demo --policy FILE` or `HUE_RECOLOR=FILE`.
     #[arg(long, value_name = "FILE")]
     write_policy: Option<PathBuf>,
 }
