@@ -369,25 +369,8 @@ fn a_machine_with_no_room_is_still_advised_the_safety_fixes() {
 /// machine with free cores (most of the work in one key) is advised as it is.
 #[test]
 fn a_small_gain_on_a_machine_with_free_cores_is_still_advised() {
-    let mut spec = String::new();
-    for i in 0..64u64 {
-        spec.push_str(&format!(
-            "{} work q=0 s={} e={} k={} outside cpu=100\n",
-            i + 1,
-            i * 100,
-            (i + 1) * 100,
-            if i < 59 { 0 } else { i - 58 }
-        ));
-    }
-    let mut records = hue_testkit::spec::records(&spec);
-    records.push(Record::Machine(MachineSample {
-        at: 6_400_000,
-        process_cpu: 6_400_000,
-        machine_cpu: Some(6_400_000),
-        cores: 2,
-        workers_cpu_wait: None,
-    }));
-    let bytes = testing::encode(&records, 1, "test", "", true);
+    // 59 of the 64 callbacks in key 0, one each in keys 1 to 5; nothing else on the machine.
+    let bytes = testing::keyed_work(2, 0.0, |i| if i < 59 { 0 } else { i - 58 });
     let trace = Trace::from_bytes("one-key.hue", bytes).unwrap();
     let p = Profile::read(&trace).unwrap();
     let report = suggest(&trace, &p, &Options::default()).unwrap();

@@ -688,6 +688,11 @@ pub fn one_busy_second_file(machine_samples: bool) -> Vec<u8> {
 /// suggestion would make of them), traced on a machine of `cores` cores where the process used
 /// one core and other processes `others` cores.
 pub fn keyed_work_on_a_shared_machine(cores: u16, others: f64) -> Vec<u8> {
+    keyed_work(cores, others, |i| i % 8)
+}
+
+/// [`keyed_work_on_a_shared_machine`] with callback `i`'s key `key(i)` (`i` in `0..64`).
+pub fn keyed_work(cores: u16, others: f64, key: impl Fn(u64) -> u64) -> Vec<u8> {
     let mut text = String::new();
     for i in 0..64u64 {
         text.push_str(&format!(
@@ -695,7 +700,7 @@ pub fn keyed_work_on_a_shared_machine(cores: u16, others: f64) -> Vec<u8> {
             i + 1,
             i * 100,
             (i + 1) * 100,
-            i % 8
+            key(i)
         ));
     }
     let mut records = spec::records(&text);
