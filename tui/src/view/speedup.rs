@@ -133,8 +133,13 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         )));
     }
     if let Some(v) = a.report.no_room {
+        let clients = if a.report.validated_if_clients.is_some() {
+            " (its other processes counted as its clients)"
+        } else {
+            ""
+        };
         lines.push(Line::from(format!(
-            "nothing to gain on the traced machine: at most {v:.2}x with the suggestions, and hue advises recoloring there only above {:.2}x (what it was measured to cost a server with no core free); the policy written keeps the traced coloring, the suggestions as comments",
+            "nothing to gain on the traced machine: at most {v:.2}x with the suggestions{clients}, and hue advises recoloring there only above {:.2}x (what it was measured to cost a server with no core free); the policy written keeps the traced coloring, the suggestions as comments",
             1.0 + hue_profiler::RECOLORING_TOLL
         )));
     }
