@@ -243,6 +243,10 @@ fn a_trace_whose_machine_had_no_room_is_advised_to_keep_its_coloring() {
             .contains("nothing to gain on the traced machine: at most 1.07x with the suggestions"),
         "{screen}"
     );
+    assert!(
+        screen.contains("with the suggestions (its other processes counted as its clients)"),
+        "{screen}"
+    );
     app.write_policy(&dir);
     let text = std::fs::read_to_string(dir.join("hue-recolor.toml")).unwrap();
     assert!(text.contains("\n# work = \"by-key\"\n"), "{text}");
